@@ -1,0 +1,149 @@
+// The stored format's records (index header, frames, entries, commit record) as TypeScript types; docs/FORMAT.md is the contract.
+
+/** Version of the index and commit-record layout this code writes. Readers refuse newer versions. */
+export const FORMAT_VERSION = 1;
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'fifo' | 'chardev' | 'blockdev';
+
+/** One member of the tar stream, as recorded in the index (line 2 + frameCount onwards). */
+export interface IndexEntry {
+  /** Path relative to the artifact's source root, `/`-separated, no leading `./` or `/`, no trailing `/`. */
+  path: string;
+  type: EntryType;
+  /** Content bytes stored in the tar member (0 for everything but `file`). */
+  size: number;
+  /** Permission bits including setuid/setgid/sticky (`mode & 0o7777`). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Owner and group names when the system knows them. */
+  uname?: string;
+  gname?: string;
+  /** Modification time as decimal seconds since the epoch, exactly as in the PAX `mtime` record (e.g. `"1764170000.123456789"`, `"-86400"`). */
+  mtime: string;
+  /** Symlink target (as stored, verbatim) or, for `hardlink`, the path of the earlier entry it links to. */
+  link?: string;
+  /** Device numbers for `chardev` and `blockdev`. */
+  devmajor?: number;
+  devminor?: number;
+  /** Lower-case hex SHA-256 of the content, for `file` entries. */
+  sha256?: string;
+  /** Offset in the uncompressed tar stream of the member's first header block (its PAX header when it has one). */
+  offset: number;
+  /** Offset in the uncompressed tar stream of the member's content (= offset of its ustar header + 512). */
+  dataOffset: number;
+}
+
+/** One independent zstd frame of an archive (index lines 2 .. 1 + frameCount). */
+export interface FrameRecord {
+  /** Number of the frame, from 0, over the whole artifact. */
+  frame: number;
+  /** Volume (object) that holds it, from 0; see ArtifactRecord.volumes. */
+  volume: number;
+  /** Offset of the compressed frame within its volume object. */
+  offset: number;
+  /** Compressed size of the frame in bytes. */
+  size: number;
+  /** Offset of the frame's content in the uncompressed tar stream of the artifact. */
+  tarOffset: number;
+  /** Uncompressed (tar) bytes in the frame. */
+  tarSize: number;
+}
+
+export type ArtifactKind = 'tree' | 'database';
+
+/** Line 1 of an index. */
+export interface IndexHeader {
+  format: 'cassette-index';
+  version: number;
+  /** Artifact name, e.g. `etc`, `srv-data`, `pg-collage`. */
+  artifact: string;
+  kind: ArtifactKind;
+  /** Absolute source path for trees; database name for databases. */
+  source: string;
+  /** Number of frame lines that follow the header. */
+  frameCount: number;
+  /** Number of entry lines that follow the frames. */
+  entryCount: number;
+  /** Total uncompressed tar bytes of the artifact. */
+  tarSize: number;
+  /** Hash algorithm of `IndexEntry.sha256`. */
+  hash: 'sha256';
+}
+
+/** One stored object of an archive. An archive has several only when one object would need more than 10,000 parts. */
+export interface VolumeRecord {
+  key: string;
+  /** Stored (compressed) size, seek table included. */
+  size: number;
+  /** Lower-case hex SHA-256 of the whole stored object. */
+  sha256: string;
+  /** Frames in this volume (the seek table's entry count). */
+  frames: number;
+}
+
+/** Something that did not stop the backup but makes the snapshot differ from the source. */
+export interface BackupWarning {
+  code: 'W_UNREADABLE' | 'W_CHANGED' | 'W_VANISHED' | 'W_SKIPPED' | 'W_HOOK';
+  /** Path relative to the artifact's source root, when the warning is about one path. */
+  path?: string;
+  message: string;
+}
+
+export interface DatabaseInfo {
+  /** Database name. */
+  name: string;
+  /** `tar` for `pg_dump -Ft`, `custom` for `-Fc`. */
+  dumpFormat: 'tar' | 'custom';
+  pgDumpVersion?: string;
+  serverVersion?: string;
+  /** `pg_database_size()` at dump time, bytes. */
+  databaseSize?: number;
+  /** Entries in the dump's table of contents (`pg_restore -l`). */
+  tocEntries?: number;
+  owner?: string;
+  encoding?: string;
+  collate?: string;
+  ctype?: string;
+}
+
+export interface ArtifactRecord {
+  name: string;
+  kind: ArtifactKind;
+  /** Absolute path of the tree, or the database name / connection URI without password. */
+  source: string;
+  /** Archive objects in order; concatenated, they form one zstd stream of the whole tar. */
+  volumes: VolumeRecord[];
+  index: { key: string; size: number };
+  /** Bytes read from the source (file contents, or dump bytes). */
+  bytesRead: number;
+  /** Uncompressed tar bytes. */
+  tarBytes: number;
+  /** Compressed bytes stored across all volumes (seek tables included). */
+  storedBytes: number;
+  frameCount: number;
+  entryCount: number;
+  /** First warnings, at most 1000; `warningCount` has the total. */
+  warnings: BackupWarning[];
+  warningCount: number;
+  database?: DatabaseInfo;
+}
+
+/** `snapshots/<id>.json`: written last; its presence means the snapshot is complete. */
+export interface CommitRecord {
+  format: 'cassette-snapshot';
+  version: number;
+  id: string;
+  host: string;
+  tags: string[];
+  /** ISO 8601 times. */
+  startedAt: string;
+  finishedAt: string;
+  /** Profile and role the snapshot was taken with, when any. */
+  profile?: string;
+  role?: string;
+  cassetteVersion: string;
+  /** zstd level used for the archives. */
+  compressionLevel: number;
+  artifacts: ArtifactRecord[];
+}

@@ -1,0 +1,82 @@
+// The storage contract: the narrow interface every repository backend implements (S3, local directory).
+
+import type { Readable } from 'node:stream';
+
+/** One stored object as a listing reports it. */
+export interface ObjectInfo {
+  /** Key relative to the repository root, with `/` separators (never a leading `/`). */
+  key: string;
+  /** Size in bytes. */
+  size: number;
+  /** Last modification time, when the store reports one. */
+  lastModified?: Date;
+}
+
+/** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  /** First byte, 0-based. */
+  start: number;
+  /** Last byte, inclusive; must be >= start. */
+  end: number;
+}
+
+/** A multipart upload that was started and never completed nor aborted. */
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
+  initiated?: Date;
+}
+
+export interface PutOptions {
+  /**
+   * Part size for multipart uploads, in bytes. Stores that do not upload in parts ignore it.
+   * Memory used by one put is about (queueSize + 1) × partSize.
+   */
+  partSize?: number;
+  /** Parts uploaded at once for this put. Default 4. */
+  queueSize?: number;
+  /** Aborting the signal fails the put; no object becomes visible and a multipart upload is aborted. */
+  signal?: AbortSignal;
+  /** Called with the running count of body bytes accepted by the store. */
+  onProgress?: (bytesStored: number) => void;
+}
+
+export interface GetOptions {
+  /** Only these bytes; the whole object when absent. */
+  range?: ByteRange;
+  signal?: AbortSignal;
+}
+
+/**
+ * A repository backend. Guarantees, for every implementation:
+ * - `put` is atomic: a reader sees the whole object or nothing; a failed or aborted put leaves
+ *   no object under `key` (and, for multipart stores, no open multipart upload when the store
+ *   supports aborting).
+ * - `get` of a missing key fails with CassetteError `E_NOT_FOUND` naming the key.
+ * - `get` with a range returns exactly those bytes (clipped at the end of the object).
+ * - `list` yields every object under the prefix, in lexicographic key order, paginating as needed.
+ * - `delete` of a missing key is not an error.
+ * Failures other than not-found are CassetteError `E_STORAGE` with the store's message as `cause`.
+ */
+export interface ObjectStore {
+  /** Human-readable location for messages, e.g. `s3://bucket/prefix` or `file:///backups`. */
+  readonly url: string;
+  /** Store a whole object from a buffer or a stream of unknown length. Returns the stored size. */
+  put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<{ size: number }>;
+  /** Read an object, or a byte range of it, as a stream. */
+  get(key: string, options?: GetOptions): Promise<Readable>;
+  /** Read an object, or a byte range of it, into memory. For small objects and frames. */
+  getBuffer(key: string, options?: GetOptions): Promise<Buffer>;
+  /** Size of an object, or undefined when it does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with `prefix`. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Remove objects; missing keys are ignored. */
+  delete(keys: string[]): Promise<void>;
+  /** Multipart uploads started under the prefix and never completed (empty for stores without them). */
+  listPendingUploads(prefix: string): AsyncIterable<PendingUpload>;
+  /** Abort one pending multipart upload. */
+  abortPendingUpload(upload: PendingUpload): Promise<void>;
+  /** Release sockets and handles. */
+  close(): Promise<void>;
+}
