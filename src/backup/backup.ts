@@ -1,0 +1,328 @@
+// Wires the backup pipeline: walk → pack → frames → compressor pool → volumes + index per artifact, then the commit record.
+
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import pLimit from 'p-limit';
+import { DEFAULTS } from '../defaults.js';
+import { CassetteError, isCassetteError, messageOf } from '../errors.js';
+import { newSnapshotId } from '../format/snapshot-id.js';
+import { FORMAT_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo } from '../format/types.js';
+import { silentProgress, Throttle, type Progress } from '../progress.js';
+import { commitKey, dataPrefix, indexKey, volumeKey } from '../repository.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { VERSION } from '../version.js';
+import { FramePool, mapOrdered } from '../zstd/pool.js';
+import { ArchiveWriter } from './archive-writer.js';
+import { IndexSpool } from './index-spool.js';
+import { packFrames } from './pack.js';
+import type { PartPlanOptions } from './part-size.js';
+import { artifactNameFor, nestedSources, uniqueNames } from './sources.js';
+import { walk } from './walk.js';
+
+export interface TreeSource {
+  kind: 'tree';
+  /** Path of the directory (or file) to back up; made absolute. */
+  path: string;
+  /** Artifact name; default from the path (`/srv/data` → `srv-data`). */
+  name?: string;
+  /** Excludes for this source only, in addition to BackupOptions.exclude. */
+  exclude?: string[];
+}
+
+/** A source that produces a byte stream (a database dump) instead of a tree; see pg/. */
+export interface StreamSource {
+  kind: 'stream';
+  name: string;
+  artifactKind: ArtifactKind;
+  /** What the commit record shows as the source. */
+  source: string;
+  /** Estimated size for the part-size plan. */
+  sizeHint?: () => Promise<number | undefined>;
+  /**
+   * Produce the artifact: tar frames (via the given framer) plus index entries. It must throw
+   * when the stream failed; the artifact then fails and no snapshot is committed.
+   */
+  produce: (context: StreamContext) => AsyncIterable<Buffer>;
+  /** Called after the archive is stored, to add database details to the record. */
+  describe?: () => Promise<DatabaseInfo | undefined>;
+}
+
+export interface StreamContext {
+  frameSize: number;
+  signal: AbortSignal;
+  spool: IndexSpool;
+  warn: (warning: BackupWarning) => void;
+  onBytesRead: (bytes: number) => void;
+}
+
+export type BackupSource = TreeSource | StreamSource;
+
+export interface BackupOptions {
+  store: ObjectStore;
+  sources: BackupSource[];
+  /** Excludes applied to every tree (see walk.ts compileExcludes for the matching rules). */
+  exclude?: string[];
+  /** Stay on the file system of each source root. Default true. */
+  oneFileSystem?: boolean;
+  tags?: string[];
+  profile?: string;
+  role?: string;
+  /** zstd level. Default DEFAULTS.compressionLevel. */
+  compressionLevel?: number;
+  /** Uncompressed bytes per frame. Default DEFAULTS.frameSize. */
+  frameSize?: number;
+  /**
+   * Compression threads. Memory held by frames ≈ artifactConcurrency × (threads ×
+   * framesInFlightPerThread + 2) × frameSize × 2 (raw and compressed): ≈ 100 MiB with defaults.
+   */
+  threads?: number;
+  /** Artifacts packed and uploaded at once. Default 2. Upload memory ≈ artifactConcurrency × (queueSize + 1) × partSize ≤ 2 × 128 MiB. */
+  artifactConcurrency?: number;
+  partPlan?: PartPlanOptions;
+  /** Snapshot id; default a new one. */
+  snapshotId?: string;
+  host?: string;
+  signal?: AbortSignal;
+  progress?: Progress;
+  /** Share a pool across calls (the caller closes it); by default one is made and closed here. */
+  pool?: FramePool;
+  /** Called with the snapshot id before anything is read (hooks use it). */
+  onSnapshotId?: (id: string) => void;
+}
+
+export interface BackupResult {
+  record: CommitRecord;
+  /** Warnings over all artifacts (the records keep at most 1000 each). */
+  warningCount: number;
+  /** True when some file could not be read or changed while read: the snapshot is a partial copy. */
+  partial: boolean;
+}
+
+/** Rough size of a tree for the part-size plan: the used bytes of its file system (cheap, and never below the tree's size when one file system is walked). */
+async function treeSizeHint(root: string): Promise<number | undefined> {
+  try {
+    const stats = await fs.statfs(root);
+    return (stats.blocks - stats.bfree) * stats.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+interface ArtifactJob {
+  name: string;
+  kind: ArtifactKind;
+  source: string;
+  sizeHint: () => Promise<number | undefined>;
+  frames: (context: StreamContext) => AsyncIterable<Buffer>;
+  describe?: () => Promise<DatabaseInfo | undefined>;
+}
+
+/** Back up every source into one snapshot; commits only if every artifact was stored. */
+export async function backup(options: BackupOptions): Promise<BackupResult> {
+  const { store } = options;
+  if (options.sources.length === 0) throw new CassetteError('E_USAGE', 'nothing to back up: give at least one path or database');
+  const progress = options.progress ?? silentProgress;
+  const frameSize = options.frameSize ?? DEFAULTS.frameSize;
+  const threads = options.threads ?? DEFAULTS.threads;
+  const level = options.compressionLevel ?? DEFAULTS.compressionLevel;
+  const id = options.snapshotId ?? newSnapshotId();
+  const startedAt = new Date();
+
+  const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
+  const nested = nestedSources(trees.map((t) => t.path));
+  const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? s.name ?? artifactNameFor(s.path) : s.name)));
+  const jobs: ArtifactJob[] = options.sources.map((source, i) => {
+    if (source.kind === 'stream') {
+      return { name: names[i]!, kind: source.artifactKind, source: source.source, sizeHint: source.sizeHint ?? (async () => undefined), frames: source.produce, describe: source.describe };
+    }
+    const root = path.resolve(source.path);
+    const skip = nested[trees.indexOf(source)]!;
+    return {
+      name: names[i]!,
+      kind: 'tree',
+      source: root,
+      sizeHint: () => treeSizeHint(root),
+      frames: (context) =>
+        packFrames(
+          walk({ root, exclude: [...(options.exclude ?? []), ...(source.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn }),
+          { frameSize: context.frameSize, signal: context.signal, onEntry: (entry) => context.spool.add(entry), onWarning: context.warn, onBytesRead: context.onBytesRead },
+        ),
+    };
+  });
+
+  options.onSnapshotId?.(id);
+  const controller = new AbortController();
+  const onOuterAbort = (): void => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) onOuterAbort();
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = controller.signal;
+
+  const pool = options.pool ?? new FramePool({ threads, level });
+  const totals = { bytesRead: 0, bytesStored: 0, files: 0 };
+  const throttle = new Throttle(DEFAULTS.progressIntervalMs);
+  const reportBytes = (force = false): void => {
+    if (force || throttle.ready()) progress.event({ type: 'bytes', ...totals });
+  };
+
+  const limit = pLimit(options.artifactConcurrency ?? DEFAULTS.artifactConcurrency);
+  progress.event({ type: 'backup-start', snapshot: id, artifacts: jobs.map((j) => ({ name: j.name, source: j.source })) });
+  const runJob = async (job: ArtifactJob): Promise<ArtifactRecord> => {
+    progress.event({ type: 'artifact-start', artifact: job.name, source: job.source });
+    const warnings: BackupWarning[] = [];
+    let warningCount = 0;
+    const warn = (warning: BackupWarning): void => {
+      warningCount++;
+      if (warnings.length < DEFAULTS.maxRecordedWarnings) warnings.push(warning);
+      progress.event({ type: 'warning', artifact: job.name, warning });
+    };
+    const spool = await IndexSpool.create();
+    const writer = new ArchiveWriter({
+      store,
+      keyFor: (volume) => volumeKey(id, job.name, volume),
+      sizeHint: await job.sizeHint(),
+      partPlan: options.partPlan,
+      signal,
+      onStored: (bytes) => {
+        totals.bytesStored += bytes;
+        reportBytes();
+      },
+    });
+    let bytesRead = 0;
+    try {
+      const context: StreamContext = {
+        frameSize,
+        signal,
+        spool,
+        warn,
+        onBytesRead: (bytes) => {
+          bytesRead += bytes;
+          totals.bytesRead += bytes;
+          reportBytes();
+        },
+      };
+      const compressed = mapOrdered(
+        job.frames(context),
+        async (frame: Buffer) => {
+          const tarSize = frame.length;
+          return { tarSize, data: await pool.compress(frame) };
+        },
+        Math.max(2, threads * DEFAULTS.framesInFlightPerThread),
+        signal,
+      );
+      for await (const frame of compressed) {
+        await writer.writeFrame(frame.data, frame.tarSize);
+        await spool.flush();
+      }
+      const volumes = await writer.finish();
+      totals.files += spool.count;
+      const index = await storeIndex(store, indexKey(id, job.name), spool.lines({ format: 'cassette-index', version: FORMAT_VERSION, artifact: job.name, kind: job.kind, source: job.source, tarSize: writer.tarBytes, hash: 'sha256' }, writer.frames), pool, signal);
+      const record: ArtifactRecord = {
+        name: job.name,
+        kind: job.kind,
+        source: job.source,
+        volumes,
+        index,
+        bytesRead,
+        tarBytes: writer.tarBytes,
+        storedBytes: volumes.reduce((sum, v) => sum + v.size, 0),
+        frameCount: writer.frames.length,
+        entryCount: spool.count,
+        warnings,
+        warningCount,
+      };
+      const database = await job.describe?.();
+      if (database) record.database = database;
+      progress.event({ type: 'artifact-done', artifact: job.name, record });
+      return record;
+    } catch (error) {
+      await writer.abort(error);
+      if (signal.aborted) throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed', { cause: error });
+      if (isCassetteError(error)) {
+        error.message = `artifact ${job.name}: ${error.message}`;
+        throw error;
+      }
+      throw new CassetteError('E_STORAGE', `artifact ${job.name} failed: ${messageOf(error)}`, { cause: error });
+    } finally {
+      await spool.dispose();
+    }
+  };
+
+  try {
+    const settled = await Promise.allSettled(jobs.map((job) => limit(async () => {
+      try {
+        return await runJob(job);
+      } catch (error) {
+        controller.abort(error);
+        throw error;
+      }
+    })));
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure) {
+      await removeSnapshotData(store, id);
+      // The first real error, not the aborts it caused in the other artifacts.
+      const errors = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
+      throw errors.find((e) => !isCassetteError(e, 'E_ABORTED')) ?? failure.reason;
+    }
+    const artifacts = settled.map((s) => (s as PromiseFulfilledResult<ArtifactRecord>).value);
+    reportBytes(true);
+    const record: CommitRecord = {
+      format: 'cassette-snapshot',
+      version: FORMAT_VERSION,
+      id,
+      host: options.host ?? os.hostname(),
+      tags: options.tags ?? [],
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      cassetteVersion: VERSION,
+      compressionLevel: level,
+      artifacts,
+    };
+    if (options.profile) record.profile = options.profile;
+    if (options.role) record.role = options.role;
+    if (signal.aborted) {
+      await removeSnapshotData(store, id);
+      throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed');
+    }
+    await store.put(commitKey(id), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
+    const warningCount = artifacts.reduce((sum, a) => sum + a.warningCount, 0);
+    const partial = artifacts.some((a) => a.warnings.some((w) => w.code === 'W_UNREADABLE' || w.code === 'W_CHANGED'));
+    return { record, warningCount, partial };
+  } finally {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    if (!options.pool) await pool.close();
+  }
+}
+
+/** Compress the index text in the pool (independent frames, one stream) and store it. */
+async function storeIndex(store: Pick<ObjectStore, 'put'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal): Promise<{ key: string; size: number }> {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let pending: Buffer[] = [];
+    let size = 0;
+    for await (const piece of text) {
+      pending.push(piece);
+      size += piece.length;
+      if (size >= DEFAULTS.frameSize) {
+        yield Buffer.concat(pending, size);
+        pending = [];
+        size = 0;
+      }
+    }
+    if (size > 0) yield Buffer.concat(pending, size);
+  }
+  const compressed = mapOrdered(chunks(), (chunk: Buffer) => pool.compress(chunk), 4, signal);
+  const { size } = await store.put(key, Readable.from(compressed), { signal });
+  return { key, size };
+}
+
+/** Best effort: remove what a failed backup already stored (prune also removes such leftovers later). */
+async function removeSnapshotData(store: ObjectStore, id: string): Promise<void> {
+  try {
+    const keys: string[] = [];
+    for await (const object of store.list(dataPrefix(id))) keys.push(object.key);
+    await store.delete(keys);
+  } catch {
+    // Left for prune.
+  }
+}

@@ -1,0 +1,233 @@
+// Packs walked entries into a POSIX tar stream cut into frame-sized buffers, recording each member's offsets and SHA-256.
+//
+// File contents are read straight into the frame buffer (one copy, kernel to frame), so the
+// packer knows every member's exact tar offset without parsing its own output. A frame ends at
+// a member boundary when the next member would not fit; a member larger than a frame is cut
+// every frameSize bytes. So a member no larger than a frame always lies inside one frame.
+
+import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import { messageOf, throwIfAborted } from '../errors.js';
+import { encodeTarHeader, mtimeFromNs, TAR_END_SIZE, tarPadding, type TarMember } from '../format/tar-header.js';
+import type { BackupWarning, IndexEntry } from '../format/types.js';
+import type { WalkItem } from './walk.js';
+
+export interface PackOptions {
+  /** Uncompressed bytes per frame; the packer holds one frame buffer of this size. */
+  frameSize: number;
+  signal?: AbortSignal;
+  /** Called once per member, in tar order, after its content has been read. */
+  onEntry: (entry: IndexEntry) => void;
+  onWarning: (warning: BackupWarning) => void;
+  /** Called with the number of content bytes just read from a file. */
+  onBytesRead?: (bytes: number) => void;
+}
+
+/** Accumulates tar bytes into fixed-size frame buffers. */
+class FrameBuffer {
+  buffer: Buffer;
+  used = 0;
+  /** Tar offset of buffer[0]. */
+  base = 0;
+  readonly full: Buffer[] = [];
+
+  constructor(readonly size: number) {
+    this.buffer = Buffer.allocUnsafeSlow(size);
+  }
+
+  get offset(): number {
+    return this.base + this.used;
+  }
+
+  get free(): number {
+    return this.size - this.used;
+  }
+
+  /** Close the current frame (if not empty) and start a new one. */
+  cut(): void {
+    if (this.used === 0) return;
+    this.full.push(this.used === this.size ? this.buffer : this.buffer.subarray(0, this.used));
+    this.base += this.used;
+    this.buffer = Buffer.allocUnsafeSlow(this.size);
+    this.used = 0;
+  }
+
+  /** Room for at least one byte, cutting when full. */
+  ensureRoom(): void {
+    if (this.free === 0) this.cut();
+  }
+
+  append(bytes: Buffer): void {
+    let at = 0;
+    while (at < bytes.length) {
+      this.ensureRoom();
+      const n = Math.min(this.free, bytes.length - at);
+      bytes.copy(this.buffer, this.used, at, at + n);
+      this.used += n;
+      at += n;
+    }
+  }
+
+  zeros(count: number): void {
+    while (count > 0) {
+      this.ensureRoom();
+      const n = Math.min(this.free, count);
+      this.buffer.fill(0, this.used, this.used + n);
+      this.used += n;
+      count -= n;
+    }
+  }
+
+  /** Start a member of `total` tar bytes: if it fits in one frame but not in this one, cut first. */
+  beginMember(total: number): void {
+    if (total <= this.size && total > this.free) this.cut();
+  }
+}
+
+function memberOf(item: WalkItem, size: number): TarMember {
+  const { stats } = item;
+  return {
+    path: item.path,
+    type: item.type,
+    size,
+    mode: Number(stats.mode) & 0o7777,
+    uid: Number(stats.uid),
+    gid: Number(stats.gid),
+    mtime: mtimeFromNs(stats.mtimeNs),
+  };
+}
+
+/** Yields tar frames (the last one ends with the end-of-archive blocks). Each yielded Buffer is owned by the consumer. */
+export async function* packFrames(items: AsyncIterable<WalkItem>, options: PackOptions): AsyncGenerator<Buffer> {
+  const frames = new FrameBuffer(options.frameSize);
+  const hardLinks = new Map<string, string>();
+  const { signal, onWarning } = options;
+
+  for await (const item of items) {
+    throwIfAborted(signal);
+    const member = memberOf(item, 0);
+    const { stats } = item;
+    let handle: fs.FileHandle | undefined;
+
+    if (item.type === 'symlink') {
+      try {
+        member.link = await fs.readlink(item.absPath);
+      } catch (error) {
+        onWarning({ code: error && (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: `cannot read link: ${messageOf(error)}` });
+        continue;
+      }
+    } else if (item.type === 'chardev' || item.type === 'blockdev') {
+      const rdev = Number(stats.rdev);
+      member.devmajor = Math.floor(rdev / 256) & 0xfff;
+      member.devminor = (rdev & 0xff) | ((Math.floor(rdev / 1048576) & 0xfff) << 8);
+    } else if (item.type === 'file') {
+      const key = `${stats.dev}:${stats.ino}`;
+      const first = stats.nlink > 1n ? hardLinks.get(key) : undefined;
+      if (first !== undefined) {
+        member.type = 'hardlink';
+        member.link = first;
+      } else {
+        try {
+          handle = await fs.open(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          onWarning({ code: code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: code === 'ENOENT' ? 'vanished before it was read' : `cannot open: ${messageOf(error)}` });
+          continue;
+        }
+        member.size = Number(stats.size);
+        if (stats.nlink > 1n) hardLinks.set(key, item.path);
+      }
+    }
+
+    const header = encodeTarHeader(member);
+    const padding = tarPadding(member.size);
+    frames.beginMember(header.length + member.size + padding);
+    const offset = frames.offset;
+    frames.append(header);
+    const entry: IndexEntry = {
+      path: item.path,
+      type: member.type,
+      size: member.size,
+      mode: member.mode,
+      uid: member.uid,
+      gid: member.gid,
+      mtime: member.mtime,
+      offset,
+      dataOffset: offset + header.length,
+    };
+    if (member.link !== undefined) entry.link = member.link;
+    if (member.devmajor !== undefined) {
+      entry.devmajor = member.devmajor;
+      entry.devminor = member.devminor;
+    }
+
+    if (handle) {
+      try {
+        entry.sha256 = await readContent(handle, item, member.size, frames, options);
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+      frames.zeros(padding);
+    }
+    options.onEntry(entry);
+    while (frames.full.length > 0) yield frames.full.shift()!;
+  }
+  frames.zeros(TAR_END_SIZE);
+  frames.cut();
+  while (frames.full.length > 0) yield frames.full.shift()!;
+}
+
+/** Reads exactly `size` bytes into the frames (zero-padding a file that shrank), returns the hex SHA-256 of what was stored. */
+async function readContent(handle: fs.FileHandle, item: WalkItem, size: number, frames: FrameBuffer, options: PackOptions): Promise<string> {
+  const hash = createHash('sha256');
+  let done = 0;
+  let problem: BackupWarning | undefined;
+  while (done < size) {
+    frames.ensureRoom();
+    const want = Math.min(frames.free, size - done);
+    let n: number;
+    try {
+      ({ bytesRead: n } = await handle.read(frames.buffer, frames.used, want, done));
+    } catch (error) {
+      problem = { code: 'W_UNREADABLE', path: item.path, message: `read failed after ${done} of ${size} bytes (${messageOf(error)}); the rest is stored as zeros` };
+      n = 0;
+    }
+    if (n === 0) {
+      problem ??= { code: 'W_CHANGED', path: item.path, message: `shrank while read: ${done} of ${size} bytes; the rest is stored as zeros` };
+      frames.zeros(size - done);
+      // zeros() may have cut frames; hash the zeros without reading them back.
+      hashZeros(hash, size - done);
+      done = size;
+      break;
+    }
+    hash.update(frames.buffer.subarray(frames.used, frames.used + n));
+    frames.used += n;
+    done += n;
+    options.onBytesRead?.(n);
+  }
+  if (!problem) {
+    const after = await handle.stat({ bigint: true }).catch(() => undefined);
+    if (after && (after.size !== item.stats.size || after.mtimeNs !== item.stats.mtimeNs)) {
+      problem = {
+        code: 'W_CHANGED',
+        path: item.path,
+        message: after.size > item.stats.size
+          ? `grew while read (${item.stats.size} → ${after.size} bytes); the first ${size} bytes are stored`
+          : 'changed while read; the stored content may mix old and new data',
+      };
+    }
+  }
+  if (problem) options.onWarning(problem);
+  return hash.digest('hex');
+}
+
+const ZERO_BLOCK = Buffer.alloc(64 * 1024);
+
+function hashZeros(hash: ReturnType<typeof createHash>, count: number): void {
+  while (count > 0) {
+    const n = Math.min(count, ZERO_BLOCK.length);
+    hash.update(ZERO_BLOCK.subarray(0, n));
+    count -= n;
+  }
+}

@@ -1,0 +1,131 @@
+// Walks one source tree depth-first in name order (lstat only, never following symlinks), applying excludes and mount boundaries.
+
+import type { BigIntStats } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
+import type { BackupWarning, EntryType } from '../format/types.js';
+
+export interface WalkItem {
+  /** Path relative to the source root, `/`-separated. */
+  path: string;
+  absPath: string;
+  stats: BigIntStats;
+  type: EntryType;
+}
+
+export interface WalkOptions {
+  /** Absolute path of the source root (a directory, or a single file). */
+  root: string;
+  /** Exclude patterns (see compileExcludes). */
+  exclude?: readonly string[];
+  /** Do not descend into directories on another device than the root (the mount point itself is kept, empty). */
+  oneFileSystem?: boolean;
+  /** Absolute paths left out with everything below them (other sources nested inside this one). */
+  skip?: ReadonlySet<string>;
+  signal?: AbortSignal;
+  /** Unreadable directories, sockets and vanished entries are reported here and skipped. */
+  onWarning?: (warning: BackupWarning) => void;
+}
+
+/**
+ * Exclude matcher. A pattern starting with `/` is matched against the absolute path; a pattern
+ * containing `/` against the path relative to the source root; a pattern without `/` against
+ * every path component's name (like tar's --exclude), so `*.tmp` excludes `a/b/x.tmp`.
+ */
+export function compileExcludes(patterns: readonly string[]): (relPath: string, absPath: string) => boolean {
+  const absolute: picomatch.Matcher[] = [];
+  const relative: picomatch.Matcher[] = [];
+  const names: picomatch.Matcher[] = [];
+  for (const raw of patterns) {
+    if (raw.trim() === '') throw new CassetteError('E_USAGE', 'an --exclude pattern is empty');
+    const pattern = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
+    const matcher = picomatch(pattern, { dot: true });
+    if (pattern.startsWith('/')) absolute.push(matcher);
+    else if (pattern.includes('/')) relative.push(matcher);
+    else names.push(matcher);
+  }
+  return (relPath, absPath) =>
+    absolute.some((m) => m(absPath)) ||
+    relative.some((m) => m(relPath)) ||
+    (names.length > 0 && names.some((m) => m(path.posix.basename(relPath))));
+}
+
+export function entryTypeOf(stats: BigIntStats): EntryType | 'socket' | undefined {
+  if (stats.isFile()) return 'file';
+  if (stats.isDirectory()) return 'dir';
+  if (stats.isSymbolicLink()) return 'symlink';
+  if (stats.isFIFO()) return 'fifo';
+  if (stats.isCharacterDevice()) return 'chardev';
+  if (stats.isBlockDevice()) return 'blockdev';
+  if (stats.isSocket()) return 'socket';
+  return undefined;
+}
+
+/** Yields every entry below the root (not the root directory itself), parents before children. */
+export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
+  const { root, signal } = options;
+  const warn = options.onWarning ?? (() => undefined);
+  const excluded = compileExcludes(options.exclude ?? []);
+  const skip = options.skip ?? new Set<string>();
+  let rootStats: BigIntStats;
+  try {
+    rootStats = await fs.lstat(root, { bigint: true });
+  } catch (error) {
+    throw new CassetteError('E_SOURCE', `cannot read source ${root}: ${messageOf(error)}`, { cause: error });
+  }
+  if (!rootStats.isDirectory()) {
+    const type = entryTypeOf(rootStats);
+    if (type === 'file' || type === 'symlink') {
+      yield { path: path.basename(root), absPath: root, stats: rootStats, type };
+      return;
+    }
+    throw new CassetteError('E_SOURCE', `source ${root} is neither a directory nor a regular file`);
+  }
+
+  // Each stack frame is a directory whose remaining children are still to visit.
+  const stack: Array<{ rel: string; abs: string; names: string[]; next: number }> = [];
+  const open = async (rel: string, abs: string): Promise<void> => {
+    try {
+      const names = await fs.readdir(abs);
+      names.sort();
+      stack.push({ rel, abs, names, next: 0 });
+    } catch (error) {
+      if (rel === '') throw new CassetteError('E_SOURCE', `cannot list source ${root}: ${messageOf(error)}`, { cause: error });
+      warn({ code: 'W_UNREADABLE', path: rel, message: `cannot list directory: ${messageOf(error)}` });
+    }
+  };
+  await open('', root);
+
+  while (stack.length > 0) {
+    throwIfAborted(signal);
+    const dir = stack[stack.length - 1]!;
+    if (dir.next >= dir.names.length) {
+      stack.pop();
+      continue;
+    }
+    const name = dir.names[dir.next++]!;
+    const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
+    const abs = path.join(dir.abs, name);
+    if (skip.has(abs) || excluded(rel, abs)) continue;
+    let stats: BigIntStats;
+    try {
+      stats = await fs.lstat(abs, { bigint: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') warn({ code: 'W_VANISHED', path: rel, message: 'vanished before it was read' });
+      else warn({ code: 'W_UNREADABLE', path: rel, message: messageOf(error) });
+      continue;
+    }
+    const type = entryTypeOf(stats);
+    if (type === 'socket' || type === undefined) {
+      warn({ code: 'W_SKIPPED', path: rel, message: type === 'socket' ? 'socket skipped' : 'unknown file type skipped' });
+      continue;
+    }
+    yield { path: rel, absPath: abs, stats, type };
+    if (type === 'dir' && !(options.oneFileSystem && stats.dev !== rootStats.dev)) {
+      await open(rel, abs);
+    }
+  }
+}

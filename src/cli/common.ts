@@ -1,0 +1,99 @@
+// Shared CLI plumbing: repository resolution, interrupt handling, error reporting with exit codes.
+
+import { Option, type Command } from 'commander';
+import { DEFAULTS } from '../defaults.js';
+import { CassetteError, isCassetteError } from '../errors.js';
+import { openStore } from '../store/open-store.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+
+export interface RepoFlags {
+  repo?: string;
+  endpoint?: string;
+  region?: string;
+  json?: boolean;
+}
+
+/** Adds --repo, --endpoint, --region, --json and the exit-code help to a command. */
+export function withRepoOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-r, --repo <url>', 's3://bucket/prefix, file:///path or a directory (default: $CASSETTE_REPO, else ./cassette-repo)'))
+    .addOption(new Option('--endpoint <url>', 'S3 endpoint for MinIO, Ceph, R2… (default: $AWS_ENDPOINT_URL); path-style addressing is used'))
+    .addOption(new Option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)'))
+    .option('--json', 'machine-readable output (one JSON document, or NDJSON events for long commands)')
+    .addHelpText('after', EXIT_CODES_HELP);
+}
+
+/** The repository URL from flags or environment; says so on stderr when it falls back to the embedded default. */
+export function repoUrl(flags: RepoFlags): string {
+  const url = flags.repo ?? process.env.CASSETTE_REPO;
+  if (url) return url;
+  if (!flags.json) process.stderr.write(`using the local repository ${DEFAULTS.localRepository} (no --repo given and CASSETTE_REPO is not set)\n`);
+  return DEFAULTS.localRepository;
+}
+
+export function openRepo(flags: RepoFlags): ObjectStore {
+  return openStore(repoUrl(flags), { endpoint: flags.endpoint, region: flags.region });
+}
+
+/** An AbortSignal fired by the first Ctrl-C or SIGTERM; a second one exits at once. */
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  let count = 0;
+  const onSignal = (name: string): void => {
+    count++;
+    if (count > 1) process.exit(EXIT.INTERRUPTED);
+    process.stderr.write(`\n${name}: stopping, cleaning up (press again to quit at once)\n`);
+    controller.abort(new CassetteError('E_ABORTED', `interrupted by ${name}`));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  return controller.signal;
+}
+
+/** Runs a command body; maps errors to a one-line message and the documented exit status. */
+export async function run(body: () => Promise<number | void>, json = false): Promise<void> {
+  try {
+    const code = await body();
+    process.exitCode = code ?? EXIT.OK;
+  } catch (error) {
+    if (isCassetteError(error)) {
+      report(json, error.code, error.message);
+      process.exitCode = exitCodeFor(error.code);
+      if (process.env.CASSETTE_DEBUG && error.cause) console.error(error.cause);
+    } else {
+      report(json, 'E_INTERNAL', error instanceof Error ? error.message : String(error));
+      if (process.env.CASSETTE_DEBUG) console.error(error);
+      process.exitCode = EXIT.FAILURE;
+    }
+  }
+}
+
+function report(json: boolean, code: string, message: string): void {
+  if (json) process.stdout.write(JSON.stringify({ type: 'error', code, message }) + '\n');
+  process.stderr.write(`cassette: ${message}\n`);
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function parseInteger(name: string, min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new CassetteError('E_USAGE', `Expected \`${name}\` to be a whole number from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Parse sizes like 4MiB, 8M, 1048576. */
+export function parseSize(name: string): (value: string) => number {
+  return (value: string) => {
+    const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(value.trim());
+    if (!m) throw new CassetteError('E_USAGE', `Expected \`${name}\` to be a size like 4MiB, got "${value}"`);
+    const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+    return Math.round(Number(m[1]) * 1024 ** power);
+  };
+}

@@ -1,0 +1,54 @@
+// Exit statuses of the cassette command, mapped from error codes in this one place.
+
+import type { CassetteErrorCode } from '../errors.js';
+
+export const EXIT = {
+  /** Everything asked for was done. */
+  OK: 0,
+  /** A runtime failure: storage, database, hook, unreadable source root, unwritable target. */
+  FAILURE: 1,
+  /** Bad command line or plan file. */
+  USAGE: 2,
+  /** Partial success: the snapshot was committed, but some files could not be read or changed while read (see its warnings). */
+  PARTIAL: 3,
+  /** The snapshot or an object it needs does not exist. */
+  NOT_FOUND: 4,
+  /** Stored data failed a check (hash, size, corrupt frame) or is in an unreadable format, or an entry path was unsafe. */
+  INTEGRITY: 5,
+  /** Interrupted (Ctrl-C / SIGTERM); nothing was committed. */
+  INTERRUPTED: 130,
+} as const;
+
+export function exitCodeFor(code: CassetteErrorCode): number {
+  switch (code) {
+    case 'E_USAGE':
+      return EXIT.USAGE;
+    case 'E_SNAPSHOT_NOT_FOUND':
+    case 'E_NOT_FOUND':
+      return EXIT.NOT_FOUND;
+    case 'E_INTEGRITY':
+    case 'E_FORMAT':
+    case 'E_UNSAFE_PATH':
+      return EXIT.INTEGRITY;
+    case 'E_ABORTED':
+      return EXIT.INTERRUPTED;
+    case 'E_REPO':
+    case 'E_STORAGE':
+    case 'E_SOURCE':
+    case 'E_TARGET':
+    case 'E_DATABASE':
+    case 'E_HOOK':
+      return EXIT.FAILURE;
+  }
+}
+
+/** The text appended to every command's --help. */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    success
+  1    failure (storage, database, hook, source or target error); nothing partial is committed
+  2    usage error (bad flag, argument or plan file)
+  3    partial success: snapshot committed, but some files could not be read or changed while read
+  4    snapshot or stored object not found
+  5    integrity error: stored data failed a check, or an entry path was unsafe
+  130  interrupted; nothing was committed`;

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// The cassette command: registers subcommands; each parses flags and calls one engine function.
+
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { backupCommand } from './commands/backup.js';
+import { demoCommand } from './commands/demo.js';
+import { lsCommand } from './commands/ls.js';
+import { restoreCommand } from './commands/restore.js';
+import { snapshotsCommand } from './commands/snapshots.js';
+import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { isCassetteError } from '../errors.js';
+
+const program = new Command('cassette')
+  .description('Streaming backups of file trees and PostgreSQL databases to S3-compatible storage, as seekable tar.zst with an index for fast selective restore')
+  .version(VERSION)
+  .addHelpText('after', EXIT_CODES_HELP)
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)');
+
+for (const command of [backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), demoCommand()]) {
+  program.addCommand(command.exitOverride());
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    if (error.exitCode === 0) process.exitCode = EXIT.OK;
+    else process.exitCode = EXIT.USAGE;
+  } else if (isCassetteError(error)) {
+    process.stderr.write(`cassette: ${error.message}\n`);
+    process.exitCode = error.code === 'E_USAGE' ? EXIT.USAGE : EXIT.FAILURE;
+  } else {
+    throw error;
+  }
+}

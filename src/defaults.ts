@@ -1,0 +1,48 @@
+// Every tunable default in one place, each with the reason it has this value.
+
+import os from 'node:os';
+
+const MiB = 1024 * 1024;
+
+export const DEFAULTS = {
+  /** zstd level 3: zstd's own default; ≈145 MB/s per core here (NOTES.md), the ratio of `zstd -3` that the baseline pipeline uses. */
+  compressionLevel: 3,
+  /**
+   * Target uncompressed tar bytes per frame. A small file always lies inside one frame, so a
+   * selective restore of one file downloads at most one compressed frame (≈1–2 MiB at level 3).
+   * 4 MiB frames compress within ~1% of a single zstd stream on mixed data.
+   */
+  frameSize: 4 * MiB,
+  /** One worker thread per core: compression is the CPU-bound stage. */
+  threads: Math.max(1, os.availableParallelism()),
+  /** Smallest multipart part: S3 rejects parts under 5 MiB; 8 MiB halves the request count for little memory. */
+  minPartSize: 8 * MiB,
+  /** Largest part we plan: with 10,000 parts a volume holds 320 GiB; bigger artifacts roll over to further volumes instead of growing the memory held in parts. */
+  maxPartSize: 32 * MiB,
+  /** S3's limit on parts in one multipart upload. */
+  maxParts: 10_000,
+  /** Memory for the parts of one upload in flight: queue depth = clamp(budget / partSize − 1, 1, 4). */
+  uploadMemoryBudget: 128 * MiB,
+  /** Archives packed and uploaded at once: two keeps both cores busy when one artifact is small. */
+  artifactConcurrency: 2,
+  /** Frames handed to the pool at once beyond the threads, so workers never wait on the reader. */
+  framesInFlightPerThread: 2,
+  /** Ranged GETs in flight during restore. */
+  fetchConcurrency: 4,
+  /**
+   * Largest ranged GET during restore. Neighbouring frames merge up to this size; 8 MiB keeps
+   * memory at ≈ fetchConcurrency × (8 MiB compressed + its ≈ 20 MiB decompressed) while each
+   * request is still large enough to run at full throughput.
+   */
+  restoreRequestBytes: 8 * MiB,
+  /** Merge two needed frames into one GET when the compressed bytes between them are at most this: cheaper than another round trip. */
+  restoreMaxGapBytes: 1 * MiB,
+  /** Restore selected entries in batches along the tar stream, so memory does not grow with the selection. */
+  restoreBatchEntries: 4096,
+  /** At most this many warnings are kept in a commit record; the count is kept exactly. */
+  maxRecordedWarnings: 1000,
+  /** Throttle for progress events. */
+  progressIntervalMs: 250,
+  /** Where the repository is when neither --repo nor CASSETTE_REPO is given. */
+  localRepository: './cassette-repo',
+} as const;

@@ -1,0 +1,94 @@
+// Compares two directory trees entry by entry (type, mode, size, mtime, content, link target, hard-link groups); used by the demo, tests and bench.
+
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+export interface TreeDifference {
+  path: string;
+  what: string;
+}
+
+export interface CompareOptions {
+  /** Relative paths (and everything below them) to ignore in both trees. */
+  ignore?: (relPath: string) => boolean;
+  /** Compare owner and group too. */
+  owners?: boolean;
+  /** Compare mtimes (to the millisecond). Default true. */
+  mtimes?: boolean;
+}
+
+interface Snapshot {
+  type: string;
+  mode: number;
+  size: number;
+  mtimeMs: number;
+  uid: number;
+  gid: number;
+  link?: string;
+  hash?: string;
+  inode: string;
+}
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function describeTree(root: string, options: CompareOptions): Promise<Map<string, Snapshot>> {
+  const out = new Map<string, Snapshot>();
+  const visit = async (rel: string): Promise<void> => {
+    const names = (await fs.readdir(path.join(root, rel))).sort();
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (options.ignore?.(childRel)) continue;
+      const abs = path.join(root, childRel);
+      const st = await fs.lstat(abs);
+      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : 'other';
+      const entry: Snapshot = { type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0, mtimeMs: Math.floor(st.mtimeMs), uid: st.uid, gid: st.gid, inode: `${st.dev}:${st.ino}` };
+      if (type === 'symlink') entry.link = await fs.readlink(abs);
+      if (type === 'file') entry.hash = await sha256(abs);
+      out.set(childRel, entry);
+      if (type === 'dir') await visit(childRel);
+    }
+  };
+  await visit('');
+  return out;
+}
+
+/** Differences between `expected` and `actual` (empty when they match). */
+export async function compareTrees(expected: string, actual: string, options: CompareOptions = {}): Promise<TreeDifference[]> {
+  const [a, b] = await Promise.all([describeTree(expected, options), describeTree(actual, options)]);
+  const diffs: TreeDifference[] = [];
+  for (const [rel, want] of a) {
+    const got = b.get(rel);
+    if (!got) {
+      diffs.push({ path: rel, what: 'missing' });
+      continue;
+    }
+    if (got.type !== want.type) diffs.push({ path: rel, what: `type ${got.type}, expected ${want.type}` });
+    else {
+      if (want.type !== 'symlink' && got.mode !== want.mode) diffs.push({ path: rel, what: `mode ${got.mode.toString(8)}, expected ${want.mode.toString(8)}` });
+      if (got.size !== want.size) diffs.push({ path: rel, what: `size ${got.size}, expected ${want.size}` });
+      if (got.hash !== want.hash) diffs.push({ path: rel, what: 'content differs' });
+      if (got.link !== want.link) diffs.push({ path: rel, what: `link ${got.link}, expected ${want.link}` });
+      if ((options.mtimes ?? true) && want.type !== 'symlink' && got.mtimeMs !== want.mtimeMs) diffs.push({ path: rel, what: `mtime ${got.mtimeMs}, expected ${want.mtimeMs}` });
+      if (options.owners && (got.uid !== want.uid || got.gid !== want.gid)) diffs.push({ path: rel, what: `owner ${got.uid}:${got.gid}, expected ${want.uid}:${want.gid}` });
+    }
+  }
+  for (const rel of b.keys()) if (!a.has(rel)) diffs.push({ path: rel, what: 'unexpected' });
+  // Hard-link groups: paths sharing an inode in one tree must share one in the other.
+  const groups = (tree: Map<string, Snapshot>): Map<string, string> => {
+    const byInode = new Map<string, string[]>();
+    for (const [rel, s] of tree) if (s.type === 'file') byInode.set(s.inode, [...(byInode.get(s.inode) ?? []), rel]);
+    const key = new Map<string, string>();
+    for (const paths of byInode.values()) for (const p of paths) key.set(p, paths.join('|'));
+    return key;
+  };
+  const ga = groups(a);
+  const gb = groups(b);
+  for (const [rel, group] of ga) if (b.has(rel) && gb.get(rel) !== group) diffs.push({ path: rel, what: `hard links ${gb.get(rel)}, expected ${group}` });
+  return diffs;
+}

@@ -1,0 +1,114 @@
+// Repository layout (keys of commit records, archives and indexes) and reading of snapshots from a store.
+
+import { DecompressStream } from 'zstd-napi';
+import pLimit from 'p-limit';
+import { CassetteError, isCassetteError } from './errors.js';
+import { readIndex, type IndexReader } from './format/index-file.js';
+import { isSnapshotId } from './format/snapshot-id.js';
+import { FORMAT_VERSION, type ArtifactRecord, type CommitRecord } from './format/types.js';
+import type { ObjectStore } from './store/object-store.js';
+
+export const SNAPSHOTS_PREFIX = 'snapshots/';
+export const DATA_PREFIX = 'data/';
+
+export function commitKey(id: string): string {
+  return `${SNAPSHOTS_PREFIX}${id}.json`;
+}
+
+export function dataPrefix(id: string): string {
+  return `${DATA_PREFIX}${id}/`;
+}
+
+/** Volume 0 is `<artifact>.tar.zst`; a rolled-over volume n ≥ 1 is `<artifact>.vol<n+1>.tar.zst`. */
+export function volumeKey(id: string, artifact: string, volume: number): string {
+  return volume === 0 ? `${dataPrefix(id)}${artifact}.tar.zst` : `${dataPrefix(id)}${artifact}.vol${volume + 1}.tar.zst`;
+}
+
+export function indexKey(id: string, artifact: string): string {
+  return `${dataPrefix(id)}${artifact}.idx.zst`;
+}
+
+/** Parse and check a commit record; `key` names it in errors. */
+export function parseCommitRecord(bytes: Buffer, key: string): CommitRecord {
+  let record: CommitRecord;
+  try {
+    record = JSON.parse(bytes.toString('utf8')) as CommitRecord;
+  } catch (error) {
+    throw new CassetteError('E_FORMAT', `commit record ${key} is not valid JSON`, { cause: error });
+  }
+  if (record?.format !== 'cassette-snapshot' || !Array.isArray(record.artifacts) || typeof record.id !== 'string') {
+    throw new CassetteError('E_FORMAT', `commit record ${key} is not a cassette snapshot record`);
+  }
+  if (typeof record.version !== 'number' || record.version > FORMAT_VERSION) {
+    throw new CassetteError('E_FORMAT', `commit record ${key} has format version ${String(record.version)}; this cassette reads up to ${FORMAT_VERSION}`);
+  }
+  return record;
+}
+
+export async function readCommitRecord(store: Pick<ObjectStore, 'getBuffer'>, id: string): Promise<CommitRecord> {
+  const key = commitKey(id);
+  return parseCommitRecord(await store.getBuffer(key), key);
+}
+
+/** Ids of committed snapshots, oldest first. Objects under snapshots/ that are not `<id>.json` are ignored. */
+export async function listSnapshotIds(store: Pick<ObjectStore, 'list'>): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const object of store.list(SNAPSHOTS_PREFIX)) {
+    const name = object.key.slice(SNAPSHOTS_PREFIX.length);
+    if (!name.endsWith('.json')) continue;
+    const id = name.slice(0, -'.json'.length);
+    if (isSnapshotId(id)) ids.push(id);
+  }
+  return ids.sort();
+}
+
+/** Every committed snapshot's record, oldest first. */
+export async function listSnapshots(store: Pick<ObjectStore, 'list' | 'getBuffer'>): Promise<CommitRecord[]> {
+  const ids = await listSnapshotIds(store);
+  const limit = pLimit(8);
+  return Promise.all(ids.map((id) => limit(() => readCommitRecord(store, id))));
+}
+
+/**
+ * Resolve a snapshot reference: a full id, a unique prefix of one, or `latest`.
+ * A snapshot whose commit record is missing is never found: it is incomplete.
+ */
+export async function resolveSnapshot(store: Pick<ObjectStore, 'list' | 'getBuffer'>, ref: string): Promise<CommitRecord> {
+  const ids = await listSnapshotIds(store);
+  let id: string | undefined;
+  if (ref === 'latest') {
+    id = ids.at(-1);
+    if (!id) throw new CassetteError('E_SNAPSHOT_NOT_FOUND', 'the repository has no committed snapshot yet');
+  } else {
+    const matches = ids.filter((candidate) => candidate.startsWith(ref));
+    if (matches.length === 0) {
+      throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `no committed snapshot matches "${ref}"`);
+    }
+    if (matches.length > 1 && !matches.includes(ref)) {
+      throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `"${ref}" matches ${matches.length} snapshots (${matches.slice(0, 3).join(', ')}…): give more characters`);
+    }
+    id = matches.includes(ref) ? ref : matches[0];
+  }
+  try {
+    return await readCommitRecord(store, id!);
+  } catch (error) {
+    if (isCassetteError(error, 'E_NOT_FOUND')) {
+      throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `snapshot ${id} has no commit record: it is incomplete`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Open an artifact's index for streaming. */
+export async function openIndex(store: Pick<ObjectStore, 'get'>, artifact: ArtifactRecord): Promise<IndexReader> {
+  const compressed = await store.get(artifact.index.key);
+  const text = compressed.pipe(new DecompressStream());
+  compressed.on('error', (error) => text.destroy(error));
+  text.on('error', () => undefined);
+  try {
+    return await readIndex(text, artifact.index.key);
+  } catch (error) {
+    if (isCassetteError(error)) throw error;
+    throw new CassetteError('E_INTEGRITY', `index ${artifact.index.key} cannot be read: ${(error as Error).message}`, { cause: error });
+  }
+}

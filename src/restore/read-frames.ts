@@ -1,0 +1,79 @@
+// Fetches the frames covering given tar ranges with bounded parallel ranged GETs and yields them decompressed, in tar order.
+
+import { CassetteError, isCassetteError, messageOf } from '../errors.js';
+import type { ArtifactRecord, FrameRecord } from '../format/types.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { mapOrdered, type FramePool } from '../zstd/pool.js';
+import { framesForRanges, planReads, type PlanOptions, type ReadRequest, type TarRange } from './plan.js';
+
+export interface DecodedFrame {
+  frame: FrameRecord;
+  /** The frame's uncompressed tar bytes: [frame.tarOffset, frame.tarOffset + frame.tarSize). */
+  data: Buffer;
+}
+
+export interface ReadFramesOptions {
+  store: Pick<ObjectStore, 'getBuffer'>;
+  artifact: ArtifactRecord;
+  frames: readonly FrameRecord[];
+  pool: FramePool;
+  /** Ranged GETs in flight. Memory ≈ concurrency × maxRequestBytes compressed, plus decompressed frames in flight. */
+  concurrency: number;
+  plan?: PlanOptions;
+  signal?: AbortSignal;
+  /** Called with compressed bytes as each GET completes. */
+  onDownloaded?: (bytes: number) => void;
+}
+
+/** The read plan for some tar ranges; frames numbered below skipFramesBefore were counted by an earlier batch (--dry-run totals). */
+export function planForRanges(frames: readonly FrameRecord[], ranges: readonly TarRange[], options?: PlanOptions, skipFramesBefore = 0): ReadRequest[] {
+  const needed = framesForRanges(frames, ranges).filter((f) => f >= skipFramesBefore);
+  return planReads(frames, needed, options);
+}
+
+export async function* readFrames(ranges: readonly TarRange[], options: ReadFramesOptions): AsyncGenerator<DecodedFrame> {
+  const { store, artifact, frames, pool, signal } = options;
+  const plan = planForRanges(frames, ranges, options.plan);
+
+  const fetchRequest = async (request: ReadRequest): Promise<Array<Promise<DecodedFrame>>> => {
+    const volume = artifact.volumes[request.volume];
+    if (!volume) throw new CassetteError('E_FORMAT', `artifact ${artifact.name} has no volume ${request.volume}`);
+    const length = request.end - request.start + 1;
+    if (request.end >= volume.size) {
+      throw new CassetteError('E_FORMAT', `index of ${artifact.name} points past the end of ${volume.key}`);
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await options.store.getBuffer(volume.key, { range: { start: request.start, end: request.end }, signal });
+    } catch (error) {
+      if (isCassetteError(error, 'E_NOT_FOUND')) {
+        throw new CassetteError('E_NOT_FOUND', `object ${volume.key} of artifact ${artifact.name} is missing from the repository`, { cause: error });
+      }
+      throw error;
+    }
+    options.onDownloaded?.(bytes.length);
+    if (bytes.length !== length) {
+      throw new CassetteError('E_INTEGRITY', `object ${volume.key} is truncated: asked for bytes ${request.start}-${request.end}, got ${bytes.length} of ${length}`);
+    }
+    // Start decompressing every frame of the request at once; the pool queues them.
+    const decoded: Array<Promise<DecodedFrame>> = [];
+    for (let n = request.firstFrame; n <= request.lastFrame; n++) {
+      const frame = frames[n]!;
+      const start = frame.offset - request.start;
+      const slice = Buffer.from(bytes.subarray(start, start + frame.size));
+      const promise = pool.decompress(slice, frame.tarSize).then(
+        (data) => ({ frame, data }),
+        (error: unknown) => {
+          throw new CassetteError('E_INTEGRITY', `frame ${n} of ${volume.key} (bytes ${frame.offset}-${frame.offset + frame.size - 1}) is corrupt: ${messageOf(error)}`, { cause: error });
+        },
+      );
+      promise.catch(() => undefined);
+      decoded.push(promise);
+    }
+    return decoded;
+  };
+
+  for await (const decoded of mapOrdered(plan, fetchRequest, options.concurrency, signal)) {
+    for (const frame of decoded) yield await frame;
+  }
+}

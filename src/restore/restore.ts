@@ -1,0 +1,429 @@
+// Restore engine: select entries from the index, fetch only the frames that hold them, write files safely with positional writes.
+//
+// Algorithm, per tree artifact of the snapshot:
+//   read the index header and frame table
+//   for each batch of selected entries along the tar stream:
+//     directories: create (safely); files: plan ranged GETs of the frames holding their bytes
+//     fetch requests in parallel → decompress frames in the pool → in tar order, write each
+//     frame's slices into the files' temporary names (pwrite), hashing as they go
+//     a complete file: check its SHA-256, set mode/owner/mtime, rename onto its real name
+//   then hard links, symlinks and special files, and last the directories' metadata, deepest first.
+// Nothing is ever written through a symlink: symlinks are created after every file.
+
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DEFAULTS } from '../defaults.js';
+import { CassetteError, isCassetteError, messageOf, throwIfAborted } from '../errors.js';
+import { mtimeToSeconds } from '../format/tar-header.js';
+import type { ArtifactRecord, CommitRecord, IndexEntry } from '../format/types.js';
+import { silentProgress, Throttle, type Progress } from '../progress.js';
+import { openIndex, resolveSnapshot } from '../repository.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { FramePool } from '../zstd/pool.js';
+import { plannedBytes } from './plan.js';
+import { planForRanges, readFrames } from './read-frames.js';
+import { assertNoSymlinkParents, normalizeEntryPath, normalizeLinkTarget, resolveInside } from './safe-path.js';
+import { artifactMayMatch, compileSelector } from './select.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface RestoreOptions {
+  store: ObjectStore;
+  /** Snapshot id, unique prefix, or `latest`. */
+  snapshot: string;
+  /** Directory to restore into, as `<target>/<artifact>/<path>`. Exactly one of target and inPlace. */
+  target?: string;
+  /** Restore onto the original absolute paths (each artifact's source). */
+  inPlace?: boolean;
+  /** Globs over `artifact/path` (see restore/select.ts). */
+  include?: string[];
+  exclude?: string[];
+  /** Keep files that already exist at the destination instead of overwriting them. */
+  skipExisting?: boolean;
+  /** Plan only: report entries and download size, write nothing. */
+  dryRun?: boolean;
+  /** Restore owner and group; default: when running as root. */
+  owners?: boolean;
+  threads?: number;
+  /** Ranged GETs in flight (default DEFAULTS.fetchConcurrency). */
+  fetchConcurrency?: number;
+  signal?: AbortSignal;
+  progress?: Progress;
+  pool?: FramePool;
+  /** Called for each entry that is (or, with dryRun, would be) restored. */
+  onEntry?: (artifact: string, entry: IndexEntry, destination: string) => void;
+}
+
+export interface RestoreSummary {
+  snapshot: string;
+  /** Entries restored (or planned, with dryRun). */
+  entries: number;
+  files: number;
+  /** Content bytes written (or to write). */
+  bytes: number;
+  /** Compressed bytes downloaded (or to download) from archives, indexes not included. */
+  downloadBytes: number;
+  requests: number;
+  /** Existing files kept because of skipExisting. */
+  skipped: number;
+  artifacts: string[];
+}
+
+interface PendingFile {
+  entry: IndexEntry;
+  dest: string;
+  temp: string;
+  handle?: fs.FileHandle;
+  hash: Hash;
+  written: number;
+}
+
+interface ArtifactState {
+  artifact: ArtifactRecord;
+  root: string;
+  safeDirs: Set<string>;
+  dirs: Array<{ entry: IndexEntry; dest: string }>;
+  symlinks: Array<{ entry: IndexEntry; rel: string; dest: string }>;
+  links: Array<{ entry: IndexEntry; rel: string; dest: string }>;
+  specials: Array<{ entry: IndexEntry; rel: string; dest: string }>;
+  /** Hard links whose target is not part of this restore: their content is fetched in a second pass. */
+  orphanLinks: Map<string, Array<{ entry: IndexEntry; rel: string; dest: string }>>;
+  lastFrame: number;
+}
+
+function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): string {
+  if (options.inPlace) return artifact.source;
+  return path.join(path.resolve(options.target!), artifact.name);
+}
+
+export async function restore(options: RestoreOptions): Promise<RestoreSummary> {
+  if (!!options.inPlace === !!options.target) {
+    throw new CassetteError('E_USAGE', options.inPlace ? 'give either --target or --in-place, not both' : 'give a --target directory (or --in-place to restore onto the original paths)');
+  }
+  const record = await resolveSnapshot(options.store, options.snapshot);
+  return restoreRecord(record, options);
+}
+
+export async function restoreRecord(record: CommitRecord, options: RestoreOptions): Promise<RestoreSummary> {
+  const progress = options.progress ?? silentProgress;
+  const selection = { include: options.include, exclude: options.exclude };
+  const selected = compileSelector(selection);
+  const owners = options.owners ?? process.getuid?.() === 0;
+  const pool = options.pool ?? new FramePool({ threads: options.threads });
+  const summary: RestoreSummary = { snapshot: record.id, entries: 0, files: 0, bytes: 0, downloadBytes: 0, requests: 0, skipped: 0, artifacts: [] };
+  const throttle = new Throttle(DEFAULTS.progressIntervalMs);
+  const report = (force = false): void => {
+    if (force || throttle.ready()) progress.event({ type: 'restore-bytes', bytesWritten: summary.bytes, bytesDownloaded: summary.downloadBytes, files: summary.files });
+  };
+  const temps = new Set<string>();
+  try {
+    for (const artifact of record.artifacts) {
+      if (artifact.kind !== 'tree') continue;
+      if (!artifactMayMatch(selection, artifact.name)) continue;
+      throwIfAborted(options.signal);
+      const index = await openIndex(options.store, artifact);
+      const state: ArtifactState = {
+        artifact, root: destinationRoot(options, artifact), safeDirs: new Set(), dirs: [], symlinks: [], links: [], specials: [],
+        orphanLinks: new Map(), lastFrame: -1,
+      };
+      let matched = 0;
+      let batch: IndexEntry[] = [];
+      let batchBytes = 0;
+      const runBatch = async (): Promise<void> => {
+        await restoreBatch(batch, index.frames, state, options, owners, pool, summary, temps, selected, report);
+        batch = [];
+        batchBytes = 0;
+      };
+      for await (const entry of index.entries) {
+        if (!selected(artifact.name, entry.path)) continue;
+        matched++;
+        batch.push(entry);
+        batchBytes += entry.size;
+        if (batch.length >= DEFAULTS.restoreBatchEntries || batchBytes >= 1 << 30) await runBatch();
+      }
+      if (batch.length > 0) await runBatch();
+      if (matched > 0) summary.artifacts.push(artifact.name);
+      if (state.orphanLinks.size > 0) {
+        await restoreOrphanLinks(state, options, owners, pool, summary, temps, report);
+      }
+      if (!options.dryRun) await finishArtifact(state, owners);
+    }
+    report(true);
+    return summary;
+  } catch (error) {
+    await Promise.all([...temps].map((t) => fs.rm(t, { force: true }).catch(() => undefined)));
+    if (options.signal?.aborted && !isCassetteError(error, 'E_INTEGRITY')) {
+      throw new CassetteError('E_ABORTED', 'restore interrupted: no file was left half-written under its real name', { cause: error });
+    }
+    throw error;
+  } finally {
+    if (!options.pool) await pool.close();
+  }
+}
+
+async function prepareParent(state: ArtifactState, rel: string): Promise<string> {
+  const parent = path.posix.dirname(rel);
+  const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs);
+  if (parent !== '.') await fs.mkdir(path.dirname(dest), { recursive: true });
+  else await fs.mkdir(state.root, { recursive: true });
+  return dest;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(() => true, () => false);
+}
+
+function tempName(dest: string): string {
+  return path.join(path.dirname(dest), `.cassette-tmp-${randomBytes(6).toString('hex')}`);
+}
+
+async function restoreBatch(
+  batch: IndexEntry[],
+  frames: Parameters<typeof readFrames>[1]['frames'],
+  state: ArtifactState,
+  options: RestoreOptions,
+  owners: boolean,
+  pool: FramePool,
+  summary: RestoreSummary,
+  temps: Set<string>,
+  selected: (artifact: string, path: string) => boolean,
+  report: (force?: boolean) => void,
+): Promise<void> {
+  const { artifact } = state;
+  const files: PendingFile[] = [];
+  for (const entry of batch) {
+    const rel = normalizeEntryPath(entry.path);
+    const dest = resolveInside(state.root, rel);
+    if (entry.type === 'file' && options.skipExisting && (await exists(dest))) {
+      summary.skipped++;
+      continue;
+    }
+    summary.entries++;
+    options.onEntry?.(artifact.name, entry, dest);
+    switch (entry.type) {
+      case 'dir':
+        if (!options.dryRun) {
+          await assertNoSymlinkParents(state.root, rel, state.safeDirs);
+          const existing = await fs.lstat(dest).catch(() => undefined);
+          if (existing && !existing.isDirectory()) await fs.rm(dest, { force: true });
+          await fs.mkdir(dest, { recursive: true });
+        }
+        state.dirs.push({ entry, dest });
+        break;
+      case 'file':
+        summary.files++;
+        summary.bytes += entry.size;
+        files.push({ entry, dest, temp: '', hash: createHash('sha256'), written: 0 });
+        break;
+      case 'symlink':
+        state.symlinks.push({ entry, rel, dest });
+        break;
+      case 'hardlink': {
+        const target = normalizeLinkTarget(entry.link ?? '');
+        if (selected(artifact.name, target)) {
+          state.links.push({ entry, rel, dest });
+        } else {
+          const list = state.orphanLinks.get(target) ?? [];
+          list.push({ entry, rel, dest });
+          state.orphanLinks.set(target, list);
+        }
+        break;
+      }
+      default:
+        state.specials.push({ entry, rel, dest });
+    }
+  }
+
+  const withData = files.filter((f) => f.entry.size > 0);
+  const ranges = withData.map((f) => ({ start: f.entry.dataOffset, end: f.entry.dataOffset + f.entry.size }));
+  const planOptions = { maxGapBytes: DEFAULTS.restoreMaxGapBytes, maxRequestBytes: DEFAULTS.restoreRequestBytes };
+  if (options.dryRun) {
+    const plan = planForRanges(frames, ranges, planOptions, state.lastFrame + 1);
+    summary.downloadBytes += plannedBytes(plan);
+    summary.requests += plan.length;
+    if (plan.length > 0) state.lastFrame = plan.at(-1)!.lastFrame;
+    return;
+  }
+
+  // Empty files need no frame.
+  for (const file of files) {
+    if (file.entry.size > 0) continue;
+    file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
+    file.temp = tempName(file.dest);
+    temps.add(file.temp);
+    file.handle = await fs.open(file.temp, 'wx', 0o600);
+    await finishFile(file, state, owners, temps);
+  }
+  if (withData.length === 0) return;
+
+  let cursor = 0;
+  for await (const decoded of readFrames(ranges, {
+    store: options.store, artifact, frames, pool,
+    concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
+    plan: planOptions,
+    signal: options.signal,
+    onDownloaded: (bytes) => {
+      summary.downloadBytes += bytes;
+      summary.requests++;
+    },
+  })) {
+    const { frame, data } = decoded;
+    state.lastFrame = frame.frame;
+    const frameEnd = frame.tarOffset + frame.tarSize;
+    for (let i = cursor; i < withData.length; i++) {
+      const file = withData[i]!;
+      const start = file.entry.dataOffset;
+      const end = start + file.entry.size;
+      if (start >= frameEnd) break;
+      const from = Math.max(start, frame.tarOffset);
+      const to = Math.min(end, frameEnd);
+      if (to <= from) continue;
+      if (!file.handle) {
+        file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
+        file.temp = tempName(file.dest);
+        temps.add(file.temp);
+        try {
+          file.handle = await fs.open(file.temp, 'wx', 0o600);
+        } catch (error) {
+          throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
+        }
+      }
+      const slice = data.subarray(from - frame.tarOffset, to - frame.tarOffset);
+      if (from - start !== file.written) {
+        throw new CassetteError('E_INTEGRITY', `${artifact.name}/${file.entry.path}: frames arrived out of order`);
+      }
+      file.hash.update(slice);
+      let offset = 0;
+      while (offset < slice.length) {
+        const { bytesWritten } = await file.handle.write(slice, offset, slice.length - offset, file.written + offset);
+        offset += bytesWritten;
+      }
+      file.written += slice.length;
+      if (file.written === file.entry.size) {
+        await finishFile(file, state, owners, temps);
+        if (i === cursor) cursor++;
+      }
+    }
+    while (cursor < withData.length && withData[cursor]!.written === withData[cursor]!.entry.size) cursor++;
+    report();
+  }
+  const unfinished = withData.find((f) => f.written !== f.entry.size);
+  if (unfinished) {
+    throw new CassetteError('E_INTEGRITY', `${artifact.name}/${unfinished.entry.path}: the archive ended after ${unfinished.written} of ${unfinished.entry.size} bytes`);
+  }
+}
+
+async function finishFile(file: PendingFile, state: ArtifactState, owners: boolean, temps: Set<string>): Promise<void> {
+  const { entry } = file;
+  const handle = file.handle!;
+  file.handle = undefined;
+  try {
+    const digest = file.hash.digest('hex');
+    if (entry.sha256 && digest !== entry.sha256) {
+      const volumes = state.artifact.volumes.map((v) => v.key).join(', ');
+      throw new CassetteError('E_INTEGRITY', `${state.artifact.name}/${entry.path}: content hash mismatch (expected ${entry.sha256}, got ${digest}) reading ${volumes}`);
+    }
+    if (owners) await handle.chown(entry.uid, entry.gid);
+    await handle.chmod(entry.mode);
+    const mtime = mtimeToSeconds(entry.mtime);
+    await handle.utimes(mtime, mtime);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(file.temp, { force: true });
+    temps.delete(file.temp);
+    throw error;
+  }
+  await handle.close();
+  const existing = await fs.lstat(file.dest).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    await fs.rm(file.temp, { force: true });
+    temps.delete(file.temp);
+    throw new CassetteError('E_TARGET', `cannot restore file ${file.dest}: a directory is in the way`);
+  }
+  await fs.rename(file.temp, file.dest);
+  temps.delete(file.temp);
+}
+
+/** Hard links whose target was not selected: restore the target's content at the first link, then link the rest. */
+async function restoreOrphanLinks(
+  state: ArtifactState,
+  options: RestoreOptions,
+  owners: boolean,
+  pool: FramePool,
+  summary: RestoreSummary,
+  temps: Set<string>,
+  report: (force?: boolean) => void,
+): Promise<void> {
+  const index = await openIndex(options.store, state.artifact);
+  const substitutes: IndexEntry[] = [];
+  for await (const entry of index.entries) {
+    const links = state.orphanLinks.get(entry.path);
+    if (!links || entry.type !== 'file') continue;
+    const [first, ...rest] = links;
+    substitutes.push({ ...entry, path: first!.entry.path });
+    for (const link of rest) state.links.push({ ...link, entry: { ...link.entry, link: first!.entry.path } });
+  }
+  index.close();
+  if (substitutes.length === 0) return;
+  substitutes.sort((a, b) => a.dataOffset - b.dataOffset);
+  const subState = { ...state, lastFrame: -1 };
+  await restoreBatch(substitutes, index.frames, subState, options, owners, pool, summary, temps, () => false, report);
+  state.dirs.push(...subState.dirs.slice(state.dirs.length));
+}
+
+async function finishArtifact(state: ArtifactState, owners: boolean): Promise<void> {
+  for (const link of state.links) {
+    const target = resolveInside(state.root, normalizeLinkTarget(link.entry.link ?? ''));
+    const dest = await prepareParent(state, link.rel);
+    const temp = tempName(dest);
+    try {
+      await fs.link(target, temp);
+    } catch (error) {
+      throw new CassetteError('E_TARGET', `cannot create hard link ${dest} to ${target}: ${messageOf(error)}`, { cause: error });
+    }
+    await fs.rename(temp, dest);
+  }
+  for (const special of state.specials) {
+    const dest = await prepareParent(state, special.rel);
+    await fs.rm(dest, { force: true });
+    const mode = (special.entry.mode & 0o7777).toString(8);
+    try {
+      if (special.entry.type === 'fifo') await execFileAsync('mkfifo', ['-m', mode, dest]);
+      else await execFileAsync('mknod', ['-m', mode, dest, special.entry.type === 'chardev' ? 'c' : 'b', String(special.entry.devmajor ?? 0), String(special.entry.devminor ?? 0)]);
+    } catch (error) {
+      throw new CassetteError('E_TARGET', `cannot create ${special.entry.type} ${dest}: ${messageOf(error)}`, { cause: error });
+    }
+    if (owners) await fs.lchown(dest, special.entry.uid, special.entry.gid);
+    const mtime = mtimeToSeconds(special.entry.mtime);
+    await fs.utimes(dest, mtime, mtime);
+  }
+  // Symlinks last among non-directories: nothing is written through them afterwards.
+  for (const link of state.symlinks) {
+    const dest = await prepareParent(state, link.rel);
+    const temp = tempName(dest);
+    await fs.symlink(link.entry.link ?? '', temp);
+    if (owners) await fs.lchown(temp, link.entry.uid, link.entry.gid);
+    const mtime = mtimeToSeconds(link.entry.mtime);
+    await fs.lutimes(temp, mtime, mtime);
+    const existing = await fs.lstat(dest).catch(() => undefined);
+    if (existing?.isDirectory()) {
+      await fs.rm(temp, { force: true });
+      throw new CassetteError('E_TARGET', `cannot restore symlink ${dest}: a directory is in the way`);
+    }
+    await fs.rename(temp, dest);
+    state.safeDirs.clear();
+  }
+  // Directory metadata last, deepest first, so creating children does not reset their mtimes.
+  const dirs = [...state.dirs].sort((a, b) => b.dest.length - a.dest.length);
+  for (const { entry, dest } of dirs) {
+    const stats = await fs.lstat(dest).catch(() => undefined);
+    if (!stats?.isDirectory()) continue;
+    if (owners) await fs.lchown(dest, entry.uid, entry.gid);
+    await fs.chmod(dest, entry.mode);
+    const mtime = mtimeToSeconds(entry.mtime);
+    await fs.utimes(dest, mtime, mtime);
+  }
+}
