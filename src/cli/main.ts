@@ -11,6 +11,9 @@ import { snapshotsCommand } from './commands/snapshots.js';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { isCassetteError } from '../errors.js';
 
+// The SDK is pinned to a release that supports Node 20 (NOTES.md); its notice about future releases is noise for users.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const program = new Command('cassette')
   .description('Streaming backups of file trees and PostgreSQL databases to S3-compatible storage, as seekable tar.zst with an index for fast selective restore')
   .version(VERSION)

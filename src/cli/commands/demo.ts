@@ -53,8 +53,9 @@ export function demoCommand(): Command {
 
           s3 = flags.local ? undefined : await startS3(path.join(work, 's3'));
           if (s3) {
-            process.env.AWS_ACCESS_KEY_ID ??= 'demo';
-            process.env.AWS_SECRET_ACCESS_KEY ??= 'demo';
+            // s3rver's built-in account.
+            process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+            process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
             process.env.AWS_REGION ??= 'us-east-1';
             store = openStore('s3://demo/cassette', { endpoint: s3.endpoint });
             say(`2. started an S3 server on ${s3.endpoint}; repository ${store.url}`);

@@ -1,0 +1,148 @@
+// Local-directory repository: same layout as S3; puts write a temporary file and rename it, so objects appear whole.
+
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CassetteError, messageOf } from '../errors.js';
+import type { GetOptions, ObjectInfo, ObjectStore, PendingUpload, PutOptions } from './object-store.js';
+
+const TEMP_PREFIX = '.cassette-tmp-';
+
+export class LocalStore implements ObjectStore {
+  readonly url: string;
+  private readonly root: string;
+
+  constructor(rootDir: string) {
+    this.root = path.resolve(rootDir);
+    this.url = `file://${this.root}`;
+  }
+
+  private pathFor(key: string): string {
+    if (key === '' || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.' || part === '')) {
+      throw new CassetteError('E_STORAGE', `invalid object key "${key}"`);
+    }
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ size: number }> {
+    const file = this.pathFor(key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        options.onProgress?.(size);
+        callback(null, chunk);
+      },
+    });
+    try {
+      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+      const out = createWriteStream(temp, { flags: 'wx' });
+      await pipeline(source, counter, out, { signal: options.signal });
+      const handle = await fs.open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, file);
+      return { size };
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      if (options.signal?.aborted) throw new CassetteError('E_ABORTED', `upload of ${key} interrupted`, { cause: error });
+      throw new CassetteError('E_STORAGE', `cannot write ${key} in ${this.url}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
+    const file = this.pathFor(key);
+    const handle = await fs.open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') throw new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
+      throw new CassetteError('E_STORAGE', `cannot read ${key} in ${this.url}: ${messageOf(error)}`, { cause: error });
+    });
+    const range = options.range;
+    if (range && (range.start < 0 || range.end < range.start)) throw new RangeError(`bad range ${range.start}-${range.end}`);
+    return createReadStream('', { fd: handle, start: range?.start, end: range?.end, highWaterMark: 1 << 20, signal: options.signal });
+  }
+
+  async getBuffer(key: string, options: GetOptions = {}): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.get(key, options)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const st = await fs.stat(this.pathFor(key));
+      return st.isFile() ? { key, size: st.size, lastModified: st.mtime } : undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new CassetteError('E_STORAGE', `cannot stat ${key} in ${this.url}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  private async *walk(dir: string, rel: string, temps: boolean): AsyncGenerator<ObjectInfo> {
+    let names: string[];
+    try {
+      names = (await fs.readdir(dir)).sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw new CassetteError('E_STORAGE', `cannot list ${this.url}/${rel}: ${messageOf(error)}`, { cause: error });
+    }
+    for (const name of names) {
+      const key = rel ? `${rel}/${name}` : name;
+      const st = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+      if (!st) continue;
+      if (st.isDirectory()) yield* this.walk(path.join(dir, name), key, temps);
+      else if (st.isFile() && name.startsWith(TEMP_PREFIX) === temps) yield { key, size: st.size, lastModified: st.mtime };
+    }
+  }
+
+  /** Keys in lexicographic order (directories are walked in sorted order, `/` sorting as the separator it is). */
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const all: ObjectInfo[] = [];
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    for await (const object of this.walk(dirPart ? path.join(this.root, ...dirPart.split('/')) : this.root, dirPart, false)) {
+      if (object.key.startsWith(prefix)) all.push(object);
+    }
+    all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    yield* all;
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      const file = this.pathFor(key);
+      await fs.rm(file, { force: true });
+      // Remove directories left empty, up to the root.
+      let dir = path.dirname(file);
+      while (dir.startsWith(this.root) && dir !== this.root) {
+        try {
+          await fs.rmdir(dir);
+        } catch {
+          break;
+        }
+        dir = path.dirname(dir);
+      }
+    }
+  }
+
+  /** Temporary files of puts that never finished (a crashed writer): the local analogue of pending multipart uploads. */
+  async *listPendingUploads(prefix: string): AsyncIterable<PendingUpload> {
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    for await (const object of this.walk(dirPart ? path.join(this.root, ...dirPart.split('/')) : this.root, dirPart, true)) {
+      if (object.key.startsWith(prefix)) yield { key: object.key, uploadId: path.posix.basename(object.key), initiated: object.lastModified };
+    }
+  }
+
+  async abortPendingUpload(upload: PendingUpload): Promise<void> {
+    await fs.rm(this.pathFor(upload.key), { force: true });
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release.
+  }
+}
