@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
 import { newSnapshotId } from '../format/snapshot-id.js';
-import { FORMAT_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo } from '../format/types.js';
+import { FORMAT_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord } from '../format/types.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
 import { commitKey, dataPrefix, indexKey, volumeKey } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -90,6 +90,14 @@ export interface BackupOptions {
   pool?: FramePool;
   /** Called with the snapshot id before anything is read (hooks use it). */
   onSnapshotId?: (id: string) => void;
+  /** Hooks that already ran (pre-backup), recorded in the commit record. */
+  hooks?: HookRecord[];
+  /**
+   * Runs after every artifact is stored and before the commit record is written (the
+   * post-backup hook: resume the service as soon as the data is read); what it returns is
+   * recorded. If it throws, nothing is committed.
+   */
+  beforeCommit?: () => Promise<HookRecord[]>;
 }
 
 export interface BackupResult {
@@ -279,6 +287,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       compressionLevel: level,
       artifacts,
     };
+    const hooks = [...(options.hooks ?? []), ...((await options.beforeCommit?.()) ?? [])];
+    if (hooks.length > 0) record.hooks = hooks;
     if (options.profile) record.profile = options.profile;
     if (options.role) record.role = options.role;
     if (signal.aborted) {

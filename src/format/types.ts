@@ -129,6 +129,16 @@ export interface ArtifactRecord {
   database?: DatabaseInfo;
 }
 
+/** A hook that ran around the backup (pre-backup, post-backup). */
+export interface HookRecord {
+  hook: string;
+  command: string;
+  exitCode: number;
+  /** Last lines of its output. */
+  output: string;
+  durationMs: number;
+}
+
 /** `snapshots/<id>.json`: written last; its presence means the snapshot is complete. */
 export interface CommitRecord {
   format: 'cassette-snapshot';
@@ -146,4 +156,6 @@ export interface CommitRecord {
   /** zstd level used for the archives. */
   compressionLevel: number;
   artifacts: ArtifactRecord[];
+  /** Hooks that ran for this snapshot, in order. */
+  hooks?: HookRecord[];
 }

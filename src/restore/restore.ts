@@ -53,6 +53,12 @@ export interface RestoreOptions {
   signal?: AbortSignal;
   progress?: Progress;
   pool?: FramePool;
+  /** Artifact names to restore first, in this order (the runbook's order); others follow in snapshot order. */
+  artifactOrder?: string[];
+  /** Where an artifact goes with inPlace (default: its recorded source path); profiles re-root it. */
+  inPlaceRoot?: (artifact: ArtifactRecord) => string;
+  /** Called when an artifact starts (for step-by-step output). */
+  onArtifact?: (artifact: ArtifactRecord, destination: string) => void;
   /** Called for each entry that is (or, with dryRun, would be) restored. */
   onEntry?: (artifact: string, entry: IndexEntry, destination: string) => void;
 }
@@ -95,7 +101,7 @@ interface ArtifactState {
 }
 
 function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): string {
-  if (options.inPlace) return artifact.source;
+  if (options.inPlace) return options.inPlaceRoot ? options.inPlaceRoot(artifact) : artifact.source;
   return path.join(path.resolve(options.target!), artifact.name);
 }
 
@@ -120,9 +126,10 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   };
   const temps = new Set<string>();
   try {
-    for (const artifact of record.artifacts) {
+    for (const artifact of orderArtifacts(record.artifacts, options.artifactOrder ?? [])) {
       if (artifact.kind !== 'tree') continue;
       if (!artifactMayMatch(selection, artifact.name)) continue;
+      options.onArtifact?.(artifact, destinationRoot(options, artifact));
       throwIfAborted(options.signal);
       const index = await openIndex(options.store, artifact);
       const state: ArtifactState = {
@@ -162,6 +169,15 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   } finally {
     if (!options.pool) await pool.close();
   }
+}
+
+/** Artifacts named in `order` first, in that order, then the rest in their recorded order. */
+export function orderArtifacts(artifacts: readonly ArtifactRecord[], order: readonly string[]): ArtifactRecord[] {
+  const rank = (a: ArtifactRecord): number => {
+    const i = order.indexOf(a.name);
+    return i === -1 ? order.length : i;
+  };
+  return artifacts.map((a, i) => ({ a, i })).sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i).map((x) => x.a);
 }
 
 async function prepareParent(state: ArtifactState, rel: string): Promise<string> {
