@@ -1,4 +1,13 @@
-// Pure planning of ranged reads: which frames hold the wanted tar ranges, grouped into as few GETs as pay off.
+// Pure planning of ranged reads: which frames hold the wanted tar ranges, grouped into as few GETs as pay off. No I/O.
+//
+// Algorithm:
+//   frames needed   = for each non-empty tar range, binary-search the frames holding its first and
+//                     last byte; mark [first, last] in a difference array; prefix-sum it
+//                     (O(R log F + F) for R ranges over F frames, whatever the overlaps)
+//   read requests   = walk the needed frames in order; extend the current GET with the next frame
+//                     when it is in the same volume, the compressed gap is ≤ maxGapBytes and the
+//                     GET stays ≤ maxRequestBytes; otherwise start a new GET
+// A merged GET also downloads the frames in its gaps: `firstFrame..lastFrame` lists them all.
 
 import type { FrameRecord } from '../format/types.js';
 
@@ -11,22 +20,39 @@ export interface TarRange {
 /** One ranged GET of a volume. */
 export interface ReadRequest {
   volume: number;
-  /** Compressed byte range in the volume object, end inclusive (HTTP style). */
+  /** Compressed byte range in the volume object, inclusive end (HTTP style). */
   start: number;
   end: number;
-  /** Frames covered, first..last inclusive. */
+  /** Frames covered, first..last inclusive (frame numbers). */
   firstFrame: number;
   lastFrame: number;
 }
 
 export interface PlanOptions {
-  /** Merge two requests when the bytes between them are at most this. Default 1 MiB. */
+  /** Merge two requests when the compressed bytes between them are at most this (default 1 MiB: cheaper to download than another request's latency). 0 merges only adjacent frames; Infinity merges a whole volume. */
   maxGapBytes?: number;
-  /** Split requests above this size, at frame boundaries. Default 64 MiB. */
+  /** Split requests larger than this into several (for parallel fetching; default 64 MiB); splits happen only at frame boundaries, so a single frame larger than this is still one request. */
   maxRequestBytes?: number;
 }
 
-/** Index of the frame holding tar offset `offset` (binary search). */
+const MiB = 1024 * 1024;
+const DEFAULT_MAX_GAP_BYTES = 1 * MiB;
+const DEFAULT_MAX_REQUEST_BYTES = 64 * MiB;
+
+/** Checks the preconditions the binary search relies on: frame i is numbered i and starts where frame i-1 ends. */
+function checkFrameTable(frames: readonly FrameRecord[]): void {
+  let tarOffset = frames.length > 0 ? frames[0]!.tarOffset : 0;
+  for (let i = 0; i < frames.length; i++) {
+    const frame = frames[i]!;
+    if (frame.frame !== i) throw new RangeError(`frame table is not sorted: position ${i} holds frame ${frame.frame}`);
+    if (frame.tarOffset !== tarOffset || !(frame.tarSize >= 0)) {
+      throw new RangeError(`frame table is not contiguous: frame ${i} covers tar bytes ${frame.tarOffset}+${frame.tarSize}, expected it to start at ${tarOffset}`);
+    }
+    tarOffset += frame.tarSize;
+  }
+}
+
+/** Index of the last frame whose tar range starts at or before `offset` (skips empty frames). */
 function frameAt(frames: readonly FrameRecord[], offset: number): number {
   let lo = 0;
   let hi = frames.length - 1;
@@ -38,48 +64,90 @@ function frameAt(frames: readonly FrameRecord[], offset: number): number {
   return lo;
 }
 
-/** Frame numbers needed for the ranges, sorted and unique; empty ranges need nothing. */
+/**
+ * Frames needed for the given tar ranges (ranges may be unsorted, overlapping, empty — empty
+ * ranges need no frame), as sorted, unique frame numbers. Frames must be sorted by frame number
+ * and contiguous; throws a RangeError naming the bad range if a range lies outside the archive.
+ */
 export function framesForRanges(frames: readonly FrameRecord[], ranges: readonly TarRange[]): number[] {
-  const total = frames.length === 0 ? 0 : frames.at(-1)!.tarOffset + frames.at(-1)!.tarSize;
-  const spans: Array<[number, number]> = [];
+  checkFrameTable(frames);
+  const archiveStart = frames.length > 0 ? frames[0]!.tarOffset : 0;
+  const archiveEnd = frames.length > 0 ? frames.at(-1)!.tarOffset + frames.at(-1)!.tarSize : 0;
+  // cover[f] - cover[f-1] = ranges starting at frame f minus ranges that ended before it.
+  const cover = new Int32Array(frames.length + 1);
+  let any = false;
   for (const range of ranges) {
-    if (range.end <= range.start) continue;
-    if (range.start < 0 || range.end > total) throw new RangeError(`tar range ${range.start}-${range.end} lies outside the archive (${total} bytes)`);
-    spans.push([frameAt(frames, range.start), frameAt(frames, range.end - 1)]);
+    const { start, end } = range;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) {
+      throw new RangeError(`tar range ${start}-${end} is not a pair of integer offsets`);
+    }
+    if (end < start) throw new RangeError(`tar range ${start}-${end} ends before it starts`);
+    if (start < archiveStart || end > archiveEnd) {
+      throw new RangeError(`tar range ${start}-${end} lies outside the archive (tar bytes ${archiveStart}-${archiveEnd})`);
+    }
+    if (end === start) continue;
+    cover[frameAt(frames, start)]!++;
+    cover[frameAt(frames, end - 1) + 1]!--;
+    any = true;
   }
-  spans.sort((a, b) => a[0] - b[0]);
-  const out: number[] = [];
-  let next = 0;
-  for (const [first, last] of spans) {
-    for (let f = Math.max(first, next); f <= last; f++) out.push(f);
-    next = Math.max(next, last + 1);
+  const needed: number[] = [];
+  if (!any) return needed;
+  let depth = 0;
+  for (let f = 0; f < frames.length; f++) {
+    depth += cover[f]!;
+    if (depth > 0 && frames[f]!.tarSize > 0) needed.push(f);
   }
-  return out;
+  return needed;
 }
 
-/** Group needed frames into ranged GETs per volume: merge across small gaps, split large requests. */
+function checkLimit(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
+    throw new RangeError(`Expected \`${name}\` to be a number from ${min} and up, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Group needed frames into ranged GETs per volume, merging across gaps ≤ maxGapBytes (never
+ * across volumes), splitting above maxRequestBytes. Sorted by volume then offset. `needed` may be
+ * unsorted and hold duplicates; a frame number outside the table is a RangeError.
+ */
 export function planReads(frames: readonly FrameRecord[], needed: readonly number[], options: PlanOptions = {}): ReadRequest[] {
-  const maxGap = options.maxGapBytes ?? 1024 * 1024;
-  const maxSize = options.maxRequestBytes ?? 64 * 1024 * 1024;
-  const sorted = [...new Set(needed)].sort((a, b) => a - b);
+  const maxGap = checkLimit('maxGapBytes', options.maxGapBytes, DEFAULT_MAX_GAP_BYTES, 0);
+  const maxSize = checkLimit('maxRequestBytes', options.maxRequestBytes, DEFAULT_MAX_REQUEST_BYTES, 1);
+  // Sort and de-duplicate by marking: O(F + N), no comparison sort.
+  const wanted = new Uint8Array(frames.length);
+  for (const n of needed) {
+    if (!Number.isInteger(n) || n < 0 || n >= frames.length) throw new RangeError(`frame ${n} does not exist (the archive has ${frames.length} frames)`);
+    if (frames[n]!.frame !== n) throw new RangeError(`frame table is not sorted: position ${n} holds frame ${frames[n]!.frame}`);
+    wanted[n] = 1;
+  }
   const requests: ReadRequest[] = [];
   let current: ReadRequest | undefined;
-  for (const n of sorted) {
-    const frame = frames[n];
-    if (!frame) throw new RangeError(`frame ${n} does not exist`);
+  for (let n = 0; n < frames.length; n++) {
+    const frame = frames[n]!;
+    if (current !== undefined && frame.volume !== current.volume) current = undefined;
+    if (wanted[n] === 0) continue;
     const frameEnd = frame.offset + frame.size - 1;
-    if (current && current.volume === frame.volume && frame.offset - current.end - 1 <= maxGap && frameEnd - current.start + 1 <= maxSize) {
-      current.end = frameEnd;
-      current.lastFrame = n;
-      continue;
+    if (current !== undefined) {
+      const gap = frame.offset - (current.end + 1);
+      if (gap >= 0 && gap <= maxGap && frameEnd - current.start + 1 <= maxSize) {
+        current.end = frameEnd;
+        current.lastFrame = n;
+        continue;
+      }
     }
     current = { volume: frame.volume, start: frame.offset, end: frameEnd, firstFrame: n, lastFrame: n };
     requests.push(current);
   }
-  return requests;
+  // Frame numbers follow volumes and offsets in a well-formed table; sort anyway so the contract holds.
+  return requests.sort((a, b) => a.volume - b.volume || a.start - b.start);
 }
 
-/** Compressed bytes a plan downloads. */
+/** Bytes downloaded by a plan. */
 export function plannedBytes(plan: readonly ReadRequest[]): number {
-  return plan.reduce((sum, r) => sum + (r.end - r.start + 1), 0);
+  let total = 0;
+  for (const request of plan) total += request.end - request.start + 1;
+  return total;
 }

@@ -1,66 +1,134 @@
 // Safe extraction paths: entry paths from an index never leave the restore root, and nothing is written through a symlink.
 //
-// Symlink targets are restored verbatim (absolute or with `..`: /etc/localtime -> /usr/share/…
-// is legitimate). That is safe because restore creates symlinks after every file and checks,
-// before writing any entry, that no existing component of its parent path is a symlink: the
-// symlink-then-file attack (node-tar CVE-2021-32803/37701/37712) cannot write through one.
+// An index is data from storage, so every path in it is hostile until checked. Two layers:
+//
+// 1. Pure checks (normalizeEntryPath, normalizeLinkTarget, resolveInside). An entry path or a
+//    hard-link target is refused when it is empty, absolute (`/x`, `//x`, `\\server\x`, `C:x`,
+//    `C:\x` — node-tar CVE-2021-32804 stripped only one leading `/`, CVE-2021-37713 missed
+//    drive-relative `C:../x`), holds a NUL byte, or has a `..` component with `/` OR `\` as the
+//    separator (`a\..\..\x`). `.` components and repeated slashes are dropped. A backslash that
+//    does not form a `..` component is kept as part of the name: on POSIX it is an ordinary
+//    character and real trees hold such names (systemd units such as `dev-disk-by\x2duuid-….swap`
+//    in /etc/systemd). Hard-link targets are paths relative to the same artifact root (not to the
+//    link's directory), checked and resolved by the same functions, so the check and the
+//    creation cannot disagree on where the target is (node-tar GHSA-8qq5-rm4j-mr97).
+//
+// 2. An I/O check (assertNoSymlinkParents) before anything is written: every existing parent
+//    component of the entry, from the root down, must be a real directory, never a symlink and
+//    never a file. This stops the symlink-then-file attack (node-tar CVE-2021-32803,
+//    CVE-2021-37701, CVE-2021-37712): an archive holding `a -> /etc` and then `a/passwd`.
+//
+// Symlink *targets* are not checked: they are restored verbatim and may be absolute or contain
+// `..` (legitimate in /etc trees: `localtime -> /usr/share/zoneinfo/UTC`). Creating such a
+// symlink is harmless as long as nothing is later written THROUGH it, which is what layer 2
+// guarantees: restore creates symlinks after every file, and every write checks its parents.
+// Callers must also never open an existing final component for writing (write a temporary file
+// and rename it over the destination; a rename replaces a symlink, it does not follow it) — that
+// also defeats the hardlink-then-file overwrite (node-tar CVE-2018-20834).
+//
+// The root itself is trusted (the user chose it) and may be a symlink. Races with other
+// processes changing the tree during a restore (TOCTOU) are out of scope, as in node-tar.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CassetteError } from '../errors.js';
 
-function unsafe(entryPath: string, reason: string): CassetteError {
-  return new CassetteError('E_UNSAFE_PATH', `refusing entry "${entryPath.replace(/\0/g, '\\0')}": ${reason}`);
+/** Directories remembered as checked; beyond this the cache starts afresh (bounded memory, same answers). */
+const MAX_KNOWN_SAFE_DIRS = 10_000;
+
+function printable(entryPath: string): string {
+  return JSON.stringify(entryPath).replace(/\\u0000/g, '\\0');
 }
 
-/** Validate an entry path and return its normalized relative form. */
-export function normalizeEntryPath(entryPath: string): string {
-  if (typeof entryPath !== 'string' || entryPath === '') throw unsafe(String(entryPath), 'empty path');
-  if (entryPath.includes('\0')) throw unsafe(entryPath, 'contains a NUL byte');
-  if (entryPath.startsWith('/') || entryPath.startsWith('\\')) throw unsafe(entryPath, 'absolute path');
-  if (/^[a-zA-Z]:/.test(entryPath)) throw unsafe(entryPath, 'absolute path (drive letter)');
-  const parts = entryPath.split(/[\\/]+/).filter((part) => part !== '' && part !== '.');
-  if (parts.some((part) => part === '..')) throw unsafe(entryPath, 'contains a ".." component');
-  if (parts.length === 0) throw unsafe(entryPath, 'names the restore root itself');
+function unsafe(entryPath: string, reason: string): CassetteError {
+  return new CassetteError('E_UNSAFE_PATH', `refusing entry ${printable(entryPath)}: ${reason}`);
+}
+
+function normalize(entryPath: string, what: string): string {
+  if (typeof entryPath !== 'string') throw unsafe(String(entryPath), `${what} is not a string`);
+  if (entryPath === '') throw unsafe(entryPath, `empty ${what}`);
+  if (entryPath.includes('\0')) throw unsafe(entryPath, `${what} contains a NUL byte`);
+  if (entryPath.startsWith('/') || entryPath.startsWith('\\')) throw unsafe(entryPath, `absolute ${what}`);
+  if (/^[A-Za-z]:/.test(entryPath)) throw unsafe(entryPath, `absolute ${what} (Windows drive letter)`);
+  const parts: string[] = [];
+  for (const part of entryPath.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part.split('\\').includes('..')) throw unsafe(entryPath, `${what} has a ".." component`);
+    parts.push(part);
+  }
+  if (parts.length === 0) throw unsafe(entryPath, `${what} names the restore root itself`);
   return parts.join('/');
 }
 
-/** Validate a hard link target (a path relative to the same artifact root). */
-export function normalizeLinkTarget(target: string): string {
-  return normalizeEntryPath(target);
+/**
+ * Validate an entry path from an index and return its normalized relative form (`/`-separated,
+ * no `.` components, no repeated or trailing slashes). Idempotent. Throws CassetteError
+ * E_UNSAFE_PATH naming the entry path and the reason.
+ */
+export function normalizeEntryPath(entryPath: string): string {
+  return normalize(entryPath, 'path');
 }
 
-/** Absolute destination of a normalized entry path under an absolute root; never outside it. */
+/** Validate a hard link target from an index entry the same way (it is a path relative to the same artifact root, not to the link's directory). */
+export function normalizeLinkTarget(target: string): string {
+  return normalize(target, 'hard link target');
+}
+
+/**
+ * Absolute destination for a normalized entry path under root (root must be absolute; a relative
+ * root is a CassetteError E_USAGE). Never returns a path outside root, nor root itself.
+ */
 export function resolveInside(root: string, relPath: string): string {
+  if (typeof root !== 'string' || !path.isAbsolute(root)) {
+    throw new CassetteError('E_USAGE', `restore root ${JSON.stringify(root)} is not an absolute path`);
+  }
   const rel = normalizeEntryPath(relPath);
-  const dest = path.resolve(root, ...rel.split('/'));
-  const back = path.relative(root, dest);
-  if (back === '' || back.startsWith('..') || path.isAbsolute(back)) throw unsafe(relPath, 'resolves outside the restore root');
+  const base = path.resolve(root);
+  const dest = path.join(base, rel);
+  // Belt and braces: the checks above already make this impossible.
+  const back = path.relative(base, dest);
+  if (back === '' || back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back)) {
+    throw unsafe(relPath, `resolves outside the restore root ${base}`);
+  }
   return dest;
 }
 
 /**
- * Before writing `relPath` under root: every existing parent component must be a real
- * directory, never a symlink. `knownSafe` caches directories already checked; the caller
- * clears it whenever it creates a symlink.
+ * I/O check before writing `relPath` under root: lstat each existing parent component from root
+ * down; refuse (E_UNSAFE_PATH, naming the entry and the component) when one is a symlink — any
+ * symlink, even one pointing inside root: nothing is ever written through a symlink — or is not a
+ * directory. Components that do not exist yet are fine (the caller creates them as real
+ * directories). The final component is not checked: callers replace it, never write through it.
+ * Returns the absolute destination.
+ *
+ * `knownSafeDirs` caches absolute paths of directories found safe, so a restore of many files
+ * in one directory lstats it once. The caller must clear it whenever the restore creates a
+ * symlink (a whole clear, not one key: case-folding or Unicode-normalizing file systems can alias
+ * two different strings to one directory, node-tar CVE-2021-37712). It never holds more than
+ * 10,000 entries.
  */
-export async function assertNoSymlinkParents(root: string, relPath: string, knownSafe: Set<string>): Promise<string> {
+export async function assertNoSymlinkParents(root: string, relPath: string, knownSafeDirs: Set<string>): Promise<string> {
   const dest = resolveInside(root, relPath);
   const parts = normalizeEntryPath(relPath).split('/');
-  let current = root;
+  let current = path.resolve(root);
   for (let i = 0; i < parts.length - 1; i++) {
     current = path.join(current, parts[i]!);
-    if (knownSafe.has(current)) continue;
+    if (knownSafeDirs.has(current)) continue;
     let stats;
     try {
       stats = await fs.lstat(current);
     } catch (error) {
+      // Nothing exists from here down: the caller will create real directories.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return dest;
-      throw error;
+      throw new CassetteError('E_TARGET', `cannot check ${current} before restoring ${printable(relPath)}: ${(error as Error).message}`, { cause: error });
     }
-    if (stats.isSymbolicLink()) throw unsafe(relPath, `its parent ${current} is a symlink; nothing is written through symlinks`);
-    if (!stats.isDirectory()) throw unsafe(relPath, `its parent ${current} is not a directory`);
-    knownSafe.add(current);
+    if (stats.isSymbolicLink()) {
+      const target = await fs.readlink(current).catch(() => '?');
+      throw unsafe(relPath, `its parent ${current} is a symlink (to ${JSON.stringify(target)}); nothing is written through symlinks`);
+    }
+    if (!stats.isDirectory()) throw unsafe(relPath, `its parent ${current} exists and is not a directory`);
+    if (knownSafeDirs.size >= MAX_KNOWN_SAFE_DIRS) knownSafeDirs.clear();
+    knownSafeDirs.add(current);
   }
   return dest;
 }
