@@ -17,6 +17,7 @@ import { FramePool, mapOrdered } from '../zstd/pool.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { IndexSpool } from './index-spool.js';
 import { packFrames } from './pack.js';
+import { prefetch } from './prefetch.js';
 import type { PartPlanOptions } from './part-size.js';
 import { artifactNameFor, nestedSources, uniqueNames } from './sources.js';
 import { walk } from './walk.js';
@@ -154,7 +155,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       sizeHint: () => treeSizeHint(root),
       frames: (context) =>
         packFrames(
-          walk({ root, exclude: [...(options.exclude ?? []), ...(source.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn }),
+          prefetch(walk({ root, exclude: [...(options.exclude ?? []), ...(source.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn }), { maxFileSize: DEFAULTS.prefetchFileSize }),
           { frameSize: context.frameSize, signal: context.signal, onEntry: (entry) => context.spool.add(entry), onWarning: context.warn, onBytesRead: context.onBytesRead },
         ),
     };

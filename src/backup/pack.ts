@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import { messageOf, throwIfAborted } from '../errors.js';
 import { encodeTarHeader, mtimeFromNs, TAR_END_SIZE, tarPadding, type TarMember } from '../format/tar-header.js';
 import type { BackupWarning, IndexEntry } from '../format/types.js';
+import type { PrefetchedItem } from './prefetch.js';
 import type { WalkItem } from './walk.js';
 
 export interface PackOptions {
@@ -99,13 +100,19 @@ function memberOf(item: WalkItem, size: number): TarMember {
 }
 
 /** Yields tar frames (the last one ends with the end-of-archive blocks). Each yielded Buffer is owned by the consumer. */
-export async function* packFrames(items: AsyncIterable<WalkItem>, options: PackOptions): AsyncGenerator<Buffer> {
+export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem>, options: PackOptions): AsyncGenerator<Buffer> {
   const frames = new FrameBuffer(options.frameSize);
   const hardLinks = new Map<string, string>();
   const { signal, onWarning } = options;
 
-  for await (const item of items) {
+  for await (const next of items) {
     throwIfAborted(signal);
+    const prefetched: PrefetchedItem = 'item' in next ? next : { item: next };
+    const { item } = prefetched;
+    if (prefetched.skip) {
+      onWarning(prefetched.skip);
+      continue;
+    }
     const member = memberOf(item, 0);
     const { stats } = item;
     let handle: fs.FileHandle | undefined;
@@ -121,6 +128,8 @@ export async function* packFrames(items: AsyncIterable<WalkItem>, options: PackO
       const rdev = Number(stats.rdev);
       member.devmajor = Math.floor(rdev / 256) & 0xfff;
       member.devminor = (rdev & 0xff) | ((Math.floor(rdev / 1048576) & 0xfff) << 8);
+    } else if (item.type === 'file' && prefetched.data) {
+      member.size = prefetched.data.length;
     } else if (item.type === 'file') {
       const key = `${stats.dev}:${stats.ino}`;
       const first = stats.nlink > 1n ? hardLinks.get(key) : undefined;
@@ -162,7 +171,13 @@ export async function* packFrames(items: AsyncIterable<WalkItem>, options: PackO
       entry.devminor = member.devminor;
     }
 
-    if (handle) {
+    if (prefetched.data) {
+      frames.append(prefetched.data);
+      entry.sha256 = createHash('sha256').update(prefetched.data).digest('hex');
+      options.onBytesRead?.(prefetched.data.length);
+      if (prefetched.warning) onWarning(prefetched.warning);
+      frames.zeros(padding);
+    } else if (handle) {
       try {
         entry.sha256 = await readContent(handle, item, member.size, frames, options);
       } finally {

@@ -11,7 +11,11 @@ export interface FramePoolOptions {
   threads?: number;
   /** zstd level; default 3. */
   level?: number;
-  /** Write zstd's per-frame content checksum, so a flipped byte fails decompression. Default true. */
+  /**
+   * Write zstd's per-frame content checksum (XXH64). Default false: measured on 427 MB of
+   * control-node data it made level-3 compression 32% slower (1528 ms vs 1156 ms, one thread),
+   * and every file already carries a SHA-256 in the index that restore and verify check.
+   */
   checksum?: boolean;
 }
 
@@ -45,7 +49,7 @@ export class FramePool {
   constructor(options: FramePoolOptions = {}) {
     const threads = options.threads ?? os.availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Expected \`threads\` to be a number from 1 and up, got ${threads}`);
-    this.options = { threads, level: options.level ?? 3, checksum: options.checksum ?? true };
+    this.options = { threads, level: options.level ?? 3, checksum: options.checksum ?? false };
     for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
   }
 
