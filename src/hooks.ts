@@ -1,6 +1,5 @@
 // Runs pre/post hooks (shell commands from a plan) with the snapshot id in their environment.
 
-import { execa } from 'execa';
 import { CassetteError } from './errors.js';
 import type { HookName } from './plan/plan.js';
 
@@ -24,6 +23,7 @@ export interface HookEnvironment {
 /** Run one hook; resolves with its result whatever its exit code (the caller decides). */
 export async function runHook(hook: HookName, command: string, env: HookEnvironment, signal?: AbortSignal): Promise<HookResult> {
   const started = Date.now();
+  const { execa } = await import('execa');
   const result = await execa(command, {
     shell: '/bin/sh',
     reject: false,

@@ -66,7 +66,9 @@ export async function listSnapshotIds(store: Pick<ObjectStore, 'list'>): Promise
 export async function listSnapshots(store: Pick<ObjectStore, 'list' | 'getBuffer'>): Promise<CommitRecord[]> {
   const ids = await listSnapshotIds(store);
   const limit = pLimit(8);
-  return Promise.all(ids.map((id) => limit(() => readCommitRecord(store, id))));
+  const records = await Promise.all(ids.map((id) => limit(() => readCommitRecord(store, id))));
+  // Ids have one-second resolution; the records' start times order snapshots within a second.
+  return records.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
 }
 
 /**
@@ -77,8 +79,13 @@ export async function resolveSnapshot(store: Pick<ObjectStore, 'list' | 'getBuff
   const ids = await listSnapshotIds(store);
   let id: string | undefined;
   if (ref === 'latest') {
-    id = ids.at(-1);
-    if (!id) throw new CassetteError('E_SNAPSHOT_NOT_FOUND', 'the repository has no committed snapshot yet');
+    const last = ids.at(-1);
+    if (!last) throw new CassetteError('E_SNAPSHOT_NOT_FOUND', 'the repository has no committed snapshot yet');
+    // Several snapshots started within the same second: their records say which is newest.
+    const sameSecond = ids.filter((candidate) => candidate.slice(0, 16) === last.slice(0, 16));
+    if (sameSecond.length === 1) return readCommitRecord(store, last);
+    const records = await Promise.all(sameSecond.map((candidate) => readCommitRecord(store, candidate)));
+    return records.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id)).at(-1)!;
   } else {
     const matches = ids.filter((candidate) => candidate.startsWith(ref));
     if (matches.length === 0) {
@@ -106,7 +113,14 @@ export async function openIndex(store: Pick<ObjectStore, 'get'>, artifact: Artif
   compressed.on('error', (error) => text.destroy(error));
   text.on('error', () => undefined);
   try {
-    return await readIndex(text, artifact.index.key);
+    const reader = await readIndex(text, artifact.index.key);
+    const close = reader.close;
+    // Closing the reader must release the stored object's stream (a file handle for local stores) too.
+    reader.close = () => {
+      close();
+      compressed.destroy();
+    };
+    return reader;
   } catch (error) {
     if (isCassetteError(error)) throw error;
     throw new CassetteError('E_INTEGRITY', `index ${artifact.index.key} cannot be read: ${(error as Error).message}`, { cause: error });

@@ -65,6 +65,8 @@ export class ArchiveWriter {
     const key = this.options.keyFor(number);
     const partSize = this.nextPartSize;
     const body = new PassThrough({ highWaterMark: 1 << 20 });
+    // abort() destroys the body with the failure; the store may not be listening yet.
+    body.on('error', () => undefined);
     const put = this.options.store.put(key, body, {
       partSize,
       queueSize: this.options.queueSize ?? uploadQueueSize(partSize),

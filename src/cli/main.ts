@@ -5,6 +5,9 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { backupCommand } from './commands/backup.js';
 import { demoCommand } from './commands/demo.js';
+import { planCommand } from './commands/plan.js';
+import { pruneCommand } from './commands/prune.js';
+import { verifyCommand } from './commands/verify.js';
 import { lsCommand } from './commands/ls.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
@@ -21,7 +24,7 @@ const program = new Command('cassette')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-for (const command of [backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), demoCommand()]) {
+for (const command of [backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), verifyCommand(), pruneCommand(), planCommand(), demoCommand()]) {
   program.addCommand(command.exitOverride());
 }
 

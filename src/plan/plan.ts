@@ -2,7 +2,6 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import YAML from 'yaml';
 import { CassetteError } from '../errors.js';
 
 export interface PlanSource {
@@ -169,7 +168,7 @@ export async function readPlanFile(file: string): Promise<Plan> {
   }
   let document: unknown;
   try {
-    document = YAML.parse(text);
+    document = (await import('yaml')).default.parse(text);
   } catch (error) {
     throw new CassetteError('E_USAGE', `plan file ${file} is not valid YAML or JSON: ${(error as Error).message}`, { cause: error });
   }
@@ -191,6 +190,11 @@ export function effectivePlan(plan: Plan, options: { role?: string; root?: strin
   const forRole = <T extends { roles?: string[] }>(items: T[]): T[] => items.filter((item) => !item.roles || !role || item.roles.includes(role));
   const exclude = plan.exclude.map((e) => (e.startsWith('/') ? reroot(e) : e));
   if (options.skipImages) exclude.push(reroot('/cassatt/images'));
+  // A source this role does not back up must not be swept into an enclosing source either
+  // (the secondary node stores nothing of /cassatt, although it backs up /).
+  for (const source of plan.sources) {
+    if (source.roles && role && !source.roles.includes(role)) exclude.push(reroot(source.path));
+  }
   return {
     ...plan,
     sources: forRole(plan.sources).map((s) => ({ ...s, path: reroot(s.path), exclude: (s.exclude ?? []).map((e) => (e.startsWith('/') ? reroot(e) : e)) })),

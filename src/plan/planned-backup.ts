@@ -44,10 +44,11 @@ export async function plannedBackup(options: PlannedBackupOptions): Promise<Plan
 
   const hooks: HookRecord[] = [];
   const pre = plan.hooks['pre-backup'];
-  if (pre) hooks.push(await runRequiredHook('pre-backup', pre, env, options.signal));
   const post = plan.hooks['post-backup'];
   let postRecord: HookRecord | undefined;
   try {
+    // A failing pre hook stops everything before any data is read (the post hook still runs, below).
+    if (pre) hooks.push(await runRequiredHook('pre-backup', pre, env, options.signal));
     const result = await backup({
       ...options,
       sources,

@@ -125,6 +125,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     if (force || throttle.ready()) progress.event({ type: 'restore-bytes', bytesWritten: summary.bytes, bytesDownloaded: summary.downloadBytes, files: summary.files });
   };
   const temps = new Set<string>();
+  const allDirs: ArtifactState['dirs'] = [];
   try {
     for (const artifact of orderArtifacts(record.artifacts, options.artifactOrder ?? [])) {
       if (artifact.kind !== 'tree') continue;
@@ -157,7 +158,11 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
         await restoreOrphanLinks(state, options, owners, pool, summary, temps, report);
       }
       if (!options.dryRun) await finishArtifact(state, owners);
+      allDirs.push(...state.dirs);
     }
+    // Directory metadata last, over every artifact (a later artifact may write into an earlier one's
+    // directories), deepest first so creating children does not reset parents' mtimes.
+    if (!options.dryRun) await finishDirectories(allDirs, owners);
     report(true);
     return summary;
   } catch (error) {
@@ -392,7 +397,8 @@ async function restoreOrphanLinks(
 
 async function finishArtifact(state: ArtifactState, owners: boolean): Promise<void> {
   for (const link of state.links) {
-    const target = resolveInside(state.root, normalizeLinkTarget(link.entry.link ?? ''));
+    // The link target's parents must not be symlinks either, or the link could reach outside the root.
+    const target = await assertNoSymlinkParents(state.root, normalizeLinkTarget(link.entry.link ?? ''), state.safeDirs);
     const dest = await prepareParent(state, link.rel);
     const temp = tempName(dest);
     try {
@@ -432,9 +438,11 @@ async function finishArtifact(state: ArtifactState, owners: boolean): Promise<vo
     await fs.rename(temp, dest);
     state.safeDirs.clear();
   }
-  // Directory metadata last, deepest first, so creating children does not reset their mtimes.
-  const dirs = [...state.dirs].sort((a, b) => b.dest.length - a.dest.length);
-  for (const { entry, dest } of dirs) {
+}
+
+async function finishDirectories(dirs: ArtifactState['dirs'], owners: boolean): Promise<void> {
+  const ordered = [...dirs].sort((a, b) => b.dest.length - a.dest.length);
+  for (const { entry, dest } of ordered) {
     const stats = await fs.lstat(dest).catch(() => undefined);
     if (!stats?.isDirectory()) continue;
     if (owners) await fs.lchown(dest, entry.uid, entry.gid);

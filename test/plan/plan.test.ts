@@ -63,6 +63,7 @@ describe('the cassatt profile', () => {
     expect(plan.sources.map((s) => s.path)).not.toContain('/cassatt');
     expect(plan.sources.map((s) => s.path)).not.toContain('/cassatt/database');
     expect(plan.databases).toEqual([]);
+    expect(plan.exclude).toEqual(expect.arrayContaining(['/cassatt', '/cassatt/database']));
   });
 
   it('re-roots every path and skips images on request', () => {

@@ -1,7 +1,11 @@
 // `cassette backup`: parse flags, call the backup engine, print a summary.
 
 import { Command } from 'commander';
-import { backup, type BackupSource } from '../../backup/backup.js';
+import path from 'node:path';
+import { pgDumpSource } from '../../pg/dump.js';
+import { effectivePlan, readPlanFile, type Plan } from '../../plan/plan.js';
+import { plannedBackup } from '../../plan/planned-backup.js';
+import { profile } from '../../plan/profiles.js';
 import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
 import { collect, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
@@ -10,6 +14,13 @@ import { createRenderer, humanBytes, humanDuration } from '../render.js';
 
 interface BackupFlags extends RepoFlags {
   exclude?: string[];
+  pg?: string[];
+  pgFormat: string;
+  profile?: string;
+  plan?: string;
+  role?: string;
+  skipImages?: boolean;
+  root?: string;
   oneFileSystem: boolean;
   tag?: string[];
   level?: number;
@@ -19,34 +30,59 @@ interface BackupFlags extends RepoFlags {
 
 export function backupCommand(): Command {
   return withRepoOptions(new Command('backup')
-    .description('back up directories (one artifact each) into a new snapshot')
+    .description('back up directories (one artifact each) and databases into a new snapshot')
     .argument('[paths...]', 'directories or files to back up')
     .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
     .option('--one-file-system', 'do not cross mount points (default)', true)
     .option('--no-one-file-system', 'descend into other file systems mounted below a source')
     .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
+    .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
+    .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
+    .option('--profile <name>', 'use a built-in plan (cassatt: the Cassatt Active Response runbook)')
+    .option('--plan <file>', 'use a plan file (YAML or JSON)')
+    .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
+    .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
+    .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
     .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
     .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
     .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256)))
     .action(async (paths: string[], flags: BackupFlags) => {
       await run(async () => {
-        if (paths.length === 0) throw new CassetteError('E_USAGE', 'give at least one path to back up, e.g. `cassette backup /etc`');
-        const store = openRepo(flags);
+        const plan = await loadPlan(flags);
+        if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
+          throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --profile / --plan), e.g. `cassette backup /etc`');
+        }
+        if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
+        const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
         const renderer = createRenderer({ json: !!flags.json });
-        const sources: BackupSource[] = paths.map((p) => ({ kind: 'tree', path: p }));
+        const signal = interruptSignal();
         try {
           const started = Date.now();
-          const result = await backup({
+          const extra = {
+            sources: paths.map((p) => ({ path: path.resolve(p) })),
+            databases: (flags.pg ?? []).map((connection) => ({ connection, format: flags.pgFormat as 'tar' | 'custom' })),
+          };
+          const effective: Plan = plan
+            ? { ...plan, sources: [...plan.sources, ...extra.sources], databases: [...plan.databases, ...extra.databases] }
+            : { sources: extra.sources, databases: extra.databases, exclude: [], hooks: {}, tags: [], restoreExclude: [], restoreOrder: [], roles: [] };
+          const result = await plannedBackup({
             store,
-            sources,
+            plan: effective,
+            root: flags.root,
             exclude: flags.exclude,
             oneFileSystem: flags.oneFileSystem,
             tags: flags.tag,
-            compressionLevel: flags.level,
+            role: plan ? flags.role ?? plan.roles[0] : undefined,
+            compressionLevel: flags.level ?? plan?.compressionLevel,
+            artifactConcurrency: plan?.concurrency,
             frameSize: flags.frameSize,
             threads: flags.threads,
-            signal: interruptSignal(),
+            signal,
             progress: renderer,
+            databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
+            onNotice: (message) => {
+              if (!flags.json) process.stderr.write(`note: ${message}\n`);
+            },
           });
           renderer.stop();
           const { record } = result;
@@ -54,7 +90,7 @@ export function backupCommand(): Command {
           const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
           const seconds = (Date.now() - started) / 1000;
           if (flags.json) {
-            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, seconds, warnings: result.warningCount, partial: result.partial }) + '\n');
+            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, seconds, warnings: result.warningCount, partial: result.partial, hooks: record.hooks ?? [] }) + '\n');
           } else {
             for (const a of record.artifacts) {
               process.stderr.write(`  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`);
@@ -63,6 +99,9 @@ export function backupCommand(): Command {
             if (result.partial) process.stderr.write(`partial: ${result.warningCount} warnings, some files could not be read completely (exit ${EXIT.PARTIAL})\n`);
             process.stdout.write(`${record.id}\n`);
           }
+          if (result.postHookFailure) {
+            throw new CassetteError('E_HOOK', `snapshot ${record.id} was committed, but the post-backup hook \`${result.postHookFailure.command}\` failed with exit ${result.postHookFailure.exitCode}: ${result.postHookFailure.output.trim()}`);
+          }
           return result.partial ? EXIT.PARTIAL : EXIT.OK;
         } finally {
           renderer.stop();
@@ -70,4 +109,15 @@ export function backupCommand(): Command {
         }
       }, flags.json);
     });
+}
+
+/** The plan from --profile or --plan (flags --role, --root, --skip-images applied), if any. */
+export async function loadPlan(flags: { profile?: string; plan?: string; role?: string; root?: string; skipImages?: boolean }): Promise<Plan | undefined> {
+  if (flags.profile && flags.plan) throw new CassetteError('E_USAGE', 'give --profile or --plan, not both');
+  const base = flags.profile ? profile(flags.profile) : flags.plan ? await readPlanFile(flags.plan) : undefined;
+  if (!base) {
+    if (flags.role || flags.skipImages || flags.root) throw new CassetteError('E_USAGE', '--role, --skip-images and --root apply to a --profile or --plan');
+    return undefined;
+  }
+  return effectivePlan(base, { role: flags.role, root: flags.root, skipImages: flags.skipImages });
 }

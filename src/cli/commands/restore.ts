@@ -3,7 +3,11 @@
 import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
 import { resolveSnapshot } from '../../repository.js';
+import type { IndexEntry } from '../../format/types.js';
+import { restoreDatabase } from '../../pg/restore-db.js';
+import { plannedRestore } from '../../plan/planned-restore.js';
 import { restoreRecord } from '../../restore/restore.js';
+import { loadPlan } from './backup.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
 import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
@@ -19,6 +23,16 @@ interface RestoreFlags extends RepoFlags {
   tar?: boolean;
   owners?: boolean;
   fetchConcurrency?: number;
+  pg?: string[];
+  pgTarget?: string;
+  drop: boolean;
+  dumpTo?: string;
+  profile?: string;
+  plan?: string;
+  role?: string;
+  root?: string;
+  restoreUtilityImages?: boolean;
+  database: boolean;
 }
 
 export function restoreCommand(): Command {
@@ -34,15 +48,29 @@ export function restoreCommand(): Command {
     .option('--stdout', 'write the content of the single selected file to standard output')
     .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
     .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
-    .option('--fetch-concurrency <n>', 'ranged GETs in flight (default 4)', parseInteger('fetch-concurrency', 1, 64)))
+    .option('--fetch-concurrency <n>', 'ranged GETs in flight (default 4)', parseInteger('fetch-concurrency', 1, 64))
+    .option('--pg <database>', 'restore this database from the snapshot (drop, create, pg_restore, ANALYZE); repeatable', collect)
+    .option('--pg-target <name>', 'restore the --pg database under another name, leaving the original untouched')
+    .option('--no-drop', 'refuse to touch a database that already exists')
+    .option('--dump-to <file>', 'write the --pg database dump (pg_dump file) instead of restoring it')
+    .option('--profile <name>', "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
+    .option('--plan <file>', "follow a plan file's restore procedure")
+    .option('--role <role>', 'plan role')
+    .option('--root <dir>', 'with --in-place and a plan: restore under <dir> (a mounted disk)')
+    .option('--restore-utility-images', 'with the cassatt profile: also restore CollageIdle, CollageInventory and CollageDiagnostic (the runbook says not to)')
+    .option('--no-database', 'with a plan: do not restore databases'))
     .action(async (ref: string, flags: RestoreFlags) => {
       await run(async () => {
+        const plan = await loadPlan({ profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root });
+        const pgOnly = (flags.pg ?? []).length > 0 && flags.target === undefined && !flags.inPlace && !flags.stdout && !flags.tar;
         const modes = [flags.target !== undefined, !!flags.inPlace, !!flags.stdout, !!flags.tar].filter(Boolean).length;
-        if (modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar');
+        if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
+        if ((flags.pgTarget || flags.dumpTo) && (flags.pg ?? []).length !== 1) throw new CassetteError('E_USAGE', '--pg-target and --dump-to need exactly one --pg database');
         if ((flags.stdout || flags.tar) && process.stdout.isTTY) {
           throw new CassetteError('E_USAGE', `--${flags.stdout ? 'stdout' : 'tar'} writes binary data: redirect standard output to a file or a pipe`);
         }
-        const store = openRepo({ ...flags, json: flags.json || flags.stdout || flags.tar });
+        if (flags.restoreUtilityImages && !flags.json) process.stderr.write('warning: restoring the utility images CollageIdle, CollageInventory and CollageDiagnostic, which the runbook says not to restore\n');
+        const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, json: flags.json || flags.stdout || flags.tar });
         const signal = interruptSignal();
         try {
           const record = await resolveSnapshot(store, ref);
@@ -52,12 +80,25 @@ export function restoreCommand(): Command {
             else await restoreTarToStream(options);
             return;
           }
+          const restoreDb = async (name: string): Promise<void> => {
+            const result = await restoreDatabase({
+              store, record, database: name, target: flags.pgTarget, noDrop: !flags.drop, dumpTo: flags.dumpTo, signal,
+              onStep: (step, detail) => {
+                if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', database: name, step, detail }) + '\n');
+                else process.stderr.write(`${name}: ${step}${detail ? ` (${detail})` : ''}\n`);
+              },
+            });
+            if (!flags.json) process.stderr.write(`database ${name} restored${flags.dumpTo ? ` to ${flags.dumpTo}` : ` as ${result.database}`} (${humanBytes(result.bytes)})\n`);
+          };
+          if (pgOnly) {
+            for (const name of flags.pg!) await restoreDb(name);
+            return;
+          }
           const renderer = createRenderer({ json: !!flags.json });
           const started = Date.now();
           const lines: string[] = [];
-          const summary = await restoreRecord(record, {
+          const common = {
             store,
-            snapshot: record.id,
             target: flags.target,
             inPlace: flags.inPlace,
             include: flags.include,
@@ -69,13 +110,30 @@ export function restoreCommand(): Command {
             signal,
             progress: renderer,
             onEntry: flags.dryRun
-              ? (artifact, entry, destination) => {
+              ? (artifact: string, entry: IndexEntry, destination: string) => {
                 if (flags.json) process.stdout.write(JSON.stringify({ type: 'entry', artifact, path: entry.path, entryType: entry.type, size: entry.size, destination }) + '\n');
                 else lines.push(`would write ${entry.type.padEnd(8)} ${String(entry.size).padStart(12)}  ${destination}\n`);
                 if (lines.length >= 1000) process.stdout.write(lines.splice(0).join(''));
               }
               : undefined,
-          });
+          };
+          const summary = plan
+            ? (await plannedRestore({
+              ...common,
+              plan,
+              record,
+              root: flags.root,
+              includeProtected: flags.restoreUtilityImages,
+              skipDatabases: !flags.database,
+              restoreDatabase: async (artifact) => restoreDb(artifact.database?.name ?? artifact.name),
+              onStep: (step) => {
+                if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', step }) + '\n');
+                else if (flags.dryRun) lines.push(`step: ${step}\n`);
+                else renderer.event({ type: 'step', step });
+              },
+            })).summary
+            : await restoreRecord(record, { ...common, snapshot: record.id });
+          for (const name of plan ? [] : flags.pg ?? []) await restoreDb(name);
           renderer.stop();
           if (lines.length) process.stdout.write(lines.join(''));
           const seconds = (Date.now() - started) / 1000;

@@ -1,0 +1,36 @@
+// `cassette plan show`: print the effective plan of a profile or plan file.
+
+import { Command } from 'commander';
+import { CassetteError } from '../../errors.js';
+import { EXIT_CODES_HELP } from '../exit-codes.js';
+import { run } from '../common.js';
+import { loadPlan } from './backup.js';
+
+interface PlanFlags {
+  profile?: string;
+  plan?: string;
+  role?: string;
+  root?: string;
+  skipImages?: boolean;
+  json?: boolean;
+}
+
+export function planCommand(): Command {
+  const show = new Command('show')
+    .description('print the effective plan (role, --root and --skip-images applied)')
+    .option('--profile <name>', 'a built-in plan (cassatt)')
+    .option('--plan <file>', 'a plan file (YAML or JSON)')
+    .option('--role <role>', 'plan role')
+    .option('--root <dir>', 're-root every path under <dir>')
+    .option('--skip-images', 'leave /cassatt/images out')
+    .option('--json', 'print JSON instead of YAML')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (flags: PlanFlags) => {
+      await run(async () => {
+        const plan = await loadPlan(flags);
+        if (!plan) throw new CassetteError('E_USAGE', 'give --profile NAME or --plan FILE');
+        process.stdout.write(flags.json ? JSON.stringify(plan, null, 2) + '\n' : (await import('yaml')).default.stringify(plan));
+      }, flags.json);
+    });
+  return new Command('plan').description('show and check backup plans').addCommand(show.exitOverride());
+}

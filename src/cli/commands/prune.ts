@@ -1,0 +1,57 @@
+// `cassette prune`: apply a retention policy; remove incomplete leftovers and stale multipart uploads.
+
+import { Command } from 'commander';
+import type { Retention } from '../../plan/plan.js';
+import { prune } from '../../prune/prune.js';
+import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { humanBytes } from '../render.js';
+import { loadPlan } from './backup.js';
+
+interface PruneFlags extends RepoFlags, Retention {
+  dryRun?: boolean;
+  graceHours: number;
+  profile?: string;
+  plan?: string;
+}
+
+export function pruneCommand(): Command {
+  const count = (name: string) => parseInteger(name, 0, 100_000);
+  return withRepoOptions(new Command('prune')
+    .description('remove snapshots outside a retention policy, with their data; also incomplete leftovers and stale multipart uploads')
+    .option('--keep-last <n>', 'keep the n newest snapshots', count('keep-last'))
+    .option('--keep-hourly <n>', 'keep the newest snapshot of each of the last n hours that have one', count('keep-hourly'))
+    .option('--keep-daily <n>', 'keep the newest snapshot of each of the last n days that have one', count('keep-daily'))
+    .option('--keep-weekly <n>', 'likewise for ISO weeks', count('keep-weekly'))
+    .option('--keep-monthly <n>', 'likewise for months', count('keep-monthly'))
+    .option('--keep-yearly <n>', 'likewise for years', count('keep-yearly'))
+    .option('--grace-hours <h>', 'leave incomplete snapshots and uploads younger than this alone (default 24)', count('grace-hours'), 24)
+    .option('--profile <name>', 'take the retention policy from a built-in plan')
+    .option('--plan <file>', 'take the retention policy from a plan file')
+    .option('--dry-run', 'show what would be removed; remove nothing'))
+    .action(async (flags: PruneFlags) => {
+      await run(async () => {
+        const plan = await loadPlan({ profile: flags.profile, plan: flags.plan });
+        const fromFlags: Retention = {};
+        for (const key of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
+          if (flags[key] !== undefined) fromFlags[key] = flags[key];
+        }
+        const policy = Object.keys(fromFlags).length > 0 ? fromFlags : plan?.retention ?? {};
+        const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository });
+        try {
+          const report = await prune({ store, policy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
+          if (flags.json) {
+            process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+            return;
+          }
+          const verb = flags.dryRun ? 'would remove' : 'removed';
+          for (const k of report.kept) process.stdout.write(`keep    ${k.id}  (${k.reasons.join(', ')})\n`);
+          for (const r of report.removed) process.stdout.write(`${verb.padEnd(7)} ${r.id}  ${r.objects} objects, ${humanBytes(r.bytes)}\n`);
+          for (const l of report.leftovers) process.stdout.write(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${l.objects} objects, ${humanBytes(l.bytes)}\n`);
+          for (const u of report.abortedUploads) process.stdout.write(`${flags.dryRun ? 'would abort' : 'aborted'} multipart upload of ${u.key}\n`);
+          process.stdout.write(`${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${report.abortedUploads.length} uploads ${flags.dryRun ? 'to abort' : 'aborted'}\n`);
+        } finally {
+          await store.close();
+        }
+      }, flags.json);
+    });
+}

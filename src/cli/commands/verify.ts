@@ -1,0 +1,44 @@
+// `cassette verify`: check a snapshot's objects, seek tables and (with --read-data) every frame and file hash.
+
+import { Command } from 'commander';
+import { CassetteError } from '../../errors.js';
+import { resolveSnapshot } from '../../repository.js';
+import { verifySnapshot } from '../../verify.js';
+import { interruptSignal, openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { humanBytes } from '../render.js';
+
+interface VerifyFlags extends RepoFlags {
+  readData?: boolean;
+}
+
+export function verifyCommand(): Command {
+  return withRepoOptions(new Command('verify')
+    .description('check that a snapshot is restorable: objects present, sizes and seek tables match the index; --read-data re-reads everything')
+    .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
+    .option('--read-data', 'download every archive: check its SHA-256, decompress every frame, check every file hash'))
+    .action(async (ref: string, flags: VerifyFlags) => {
+      await run(async () => {
+        const store = openRepo(flags);
+        try {
+          const record = await resolveSnapshot(store, ref);
+          const report = await verifySnapshot({
+            store,
+            record,
+            readData: flags.readData,
+            signal: interruptSignal(),
+            onProblem: (p) => {
+              if (!flags.json) process.stderr.write(`problem: ${p.artifact}${p.path ? `/${p.path}` : ''}${p.object ? ` (${p.object})` : ''}: ${p.problem}\n`);
+            },
+          });
+          if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          else process.stdout.write(`snapshot ${record.id}: ${report.objects} objects${flags.readData ? `, ${report.frames} frames, ${report.files} files, ${humanBytes(report.bytesRead)} read` : ''}: ${report.problems.length === 0 ? 'OK' : `${report.problems.length} problems`}\n`);
+          if (report.problems.length > 0) {
+            const first = report.problems[0]!;
+            throw new CassetteError(first.problem.includes('missing') ? 'E_NOT_FOUND' : 'E_INTEGRITY', `snapshot ${record.id} failed verification: ${report.problems.length} problem(s), first: ${first.artifact}${first.path ? `/${first.path}` : ''}${first.object ? ` (${first.object})` : ''}: ${first.problem}`);
+          }
+        } finally {
+          await store.close();
+        }
+      }, flags.json);
+    });
+}
