@@ -104,7 +104,11 @@ export class S3Store implements ObjectStore {
         callback(null, chunk);
       },
     });
-    source.on('error', (error) => counted.destroy(error));
+    let bodyError: unknown;
+    source.on('error', (error) => {
+      bodyError ??= error;
+      counted.destroy(error);
+    });
     source.pipe(counted);
     const upload = new Upload({
       client: this.client,
@@ -124,6 +128,8 @@ export class S3Store implements ObjectStore {
     } catch (error) {
       await this.abortLeftover(Key, (upload as unknown as { uploadId?: string }).uploadId);
       if (options.signal?.aborted) throw new CassetteError('E_ABORTED', `upload of ${key} to ${this.url} interrupted`, { cause: error });
+      // When the body failed, that is the cause, whatever the store answered to the abort that followed.
+      if (bodyError) throw new CassetteError(bodyError instanceof CassetteError ? bodyError.code : 'E_STORAGE', `upload of ${key} to ${this.url} failed: ${messageOf(bodyError)}`, { cause: bodyError });
       throw this.fail('multipart upload of', key, error);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
@@ -150,9 +156,14 @@ export class S3Store implements ObjectStore {
         Range: range ? `bytes=${range.start}-${range.end}` : undefined,
       }), { abortSignal: options.signal });
       const body = response.Body as Readable;
-      // Some servers answer a range with the whole object (200, no Content-Range): cut it ourselves.
-      if (range && !response.ContentRange) return sliceStream(body, range.start, range.end);
-      return body;
+      if (!range) return body;
+      // Some servers answer a range with the whole object, or with more than asked (s3rver for
+      // bytes=0-0): cut the body to exactly the range, relative to where it really starts.
+      const served = /^bytes (\d+)-(\d+)\//.exec(response.ContentRange ?? '');
+      const offset = served ? Number(served[1]) : 0;
+      const wanted = range.end - range.start + 1;
+      if (offset === range.start && (response.ContentLength ?? Infinity) <= wanted) return body;
+      return sliceStream(body, range.start - offset, range.end - offset);
     } catch (error) {
       throw this.fail('GET', key, error);
     }
