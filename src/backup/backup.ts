@@ -89,6 +89,11 @@ export interface BackupOptions {
   progress?: Progress;
   /** Share a pool across calls (the caller closes it); by default one is made and closed here. */
   pool?: FramePool;
+  /**
+   * Walk the trees once more in the background to total their sizes, so progress events carry
+   * `totalHint` (an ETA on a terminal). Costs one extra lstat per entry; off by default.
+   */
+  estimateTotal?: boolean;
   /** Called with the snapshot id before anything is read (hooks use it). */
   onSnapshotId?: (id: string) => void;
   /** Hooks that already ran (pre-backup), recorded in the commit record. */
@@ -169,7 +174,12 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const signal = controller.signal;
 
   const pool = options.pool ?? new FramePool({ threads, level });
-  const totals = { bytesRead: 0, bytesStored: 0, files: 0 };
+  const totals: { bytesRead: number; bytesStored: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, files: 0 };
+  if (options.estimateTotal) {
+    void estimateTreeBytes(trees, options, signal).then((total) => {
+      if (total !== undefined) totals.totalHint = total;
+    });
+  }
   const throttle = new Throttle(DEFAULTS.progressIntervalMs);
   const reportBytes = (force = false): void => {
     if (force || throttle.ready()) progress.event({ type: 'bytes', ...totals });
@@ -335,5 +345,21 @@ async function removeSnapshotData(store: ObjectStore, id: string): Promise<void>
     await store.delete(keys);
   } catch {
     // Left for prune.
+  }
+}
+
+/** Sum of the regular files' sizes the trees will back up (same walk rules), for progress ETAs. */
+async function estimateTreeBytes(trees: TreeSource[], options: BackupOptions, signal: AbortSignal): Promise<number | undefined> {
+  const nested = nestedSources(trees.map((t) => t.path));
+  let total = 0;
+  try {
+    for (const [i, tree] of trees.entries()) {
+      for await (const item of walk({ root: path.resolve(tree.path), exclude: [...(options.exclude ?? []), ...(tree.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip: nested[i], signal })) {
+        if (item.type === 'file') total += Number(item.stats.size);
+      }
+    }
+    return total;
+  } catch {
+    return undefined;
   }
 }

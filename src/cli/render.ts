@@ -73,22 +73,23 @@ export function createRenderer(options: RendererOptions): Renderer {
       if (event.type === 'warning') {
         if (started) bar.stop();
         warnings(event);
-        if (started) bar.start(total || 1, 0);
+        if (started) bar.start(total || 1, 0, { phase: 'backup ', read: '', stored: '', rate: '' });
         return;
       }
       if (event.type === 'bytes' || event.type === 'restore-bytes') {
         const done = event.type === 'bytes' ? event.bytesRead : event.bytesWritten;
         const stored = event.type === 'bytes' ? event.bytesStored : event.bytesDownloaded;
         if (event.type === 'bytes' && event.totalHint) total = event.totalHint;
+        const phase = event.type === 'bytes' ? 'backup ' : 'restore';
         if (!started) {
           startTime = Date.now();
-          bar.start(total || Math.max(done, 1), 0);
+          bar.start(total || Math.max(done, 1), 0, { phase, read: humanBytes(0), stored: humanBytes(0), rate: humanBytes(0) });
           started = true;
         }
-        if (!total) bar.setTotal(Math.max(done * 2, 1));
+        bar.setTotal(total || Math.max(done * 2, 1));
         const seconds = Math.max((Date.now() - startTime) / 1000, 0.001);
         bar.update(done, {
-          phase: event.type === 'bytes' ? 'backup ' : 'restore',
+          phase,
           read: humanBytes(done),
           stored: humanBytes(stored),
           rate: humanBytes(Math.round(done / seconds)),

@@ -79,6 +79,7 @@ export function backupCommand(): Command {
             threads: flags.threads,
             signal,
             progress: renderer,
+            estimateTotal: !flags.json && process.stderr.isTTY,
             databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
             onNotice: (message) => {
               if (!flags.json) process.stderr.write(`note: ${message}\n`);
