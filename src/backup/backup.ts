@@ -82,6 +82,8 @@ export interface BackupOptions {
   /** Artifacts packed and uploaded at once. Default 2. Upload memory ≈ artifactConcurrency × (queueSize + 1) × partSize ≤ 2 × 128 MiB. */
   artifactConcurrency?: number;
   partPlan?: PartPlanOptions;
+  /** Parts of one upload in flight; default from the memory budget (part-size.ts uploadQueueSize). */
+  uploadQueueSize?: number;
   /** Snapshot id; default a new one. */
   snapshotId?: string;
   host?: string;
@@ -202,6 +204,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       keyFor: (volume) => volumeKey(id, job.name, volume),
       sizeHint: await job.sizeHint(),
       partPlan: options.partPlan,
+      queueSize: options.uploadQueueSize,
       signal,
       onStored: (bytes) => {
         totals.bytesStored += bytes;

@@ -179,7 +179,8 @@ export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem
       frames.zeros(padding);
     } else if (handle) {
       try {
-        entry.sha256 = await readContent(handle, item, member.size, frames, options);
+        // Full frames are handed on while a large file is read, so memory stays at one frame.
+        entry.sha256 = yield* readContent(handle, item, member.size, frames, options);
       } finally {
         await handle.close().catch(() => undefined);
       }
@@ -193,12 +194,16 @@ export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem
   while (frames.full.length > 0) yield frames.full.shift()!;
 }
 
-/** Reads exactly `size` bytes into the frames (zero-padding a file that shrank), returns the hex SHA-256 of what was stored. */
-async function readContent(handle: fs.FileHandle, item: WalkItem, size: number, frames: FrameBuffer, options: PackOptions): Promise<string> {
+/**
+ * Reads exactly `size` bytes into the frames (zero-padding a file that shrank), yielding every
+ * frame that fills up on the way; returns the hex SHA-256 of what was stored.
+ */
+async function* readContent(handle: fs.FileHandle, item: WalkItem, size: number, frames: FrameBuffer, options: PackOptions): AsyncGenerator<Buffer, string> {
   const hash = createHash('sha256');
   let done = 0;
   let problem: BackupWarning | undefined;
   while (done < size) {
+    while (frames.full.length > 0) yield frames.full.shift()!;
     frames.ensureRoom();
     const want = Math.min(frames.free, size - done);
     let n: number;
@@ -210,10 +215,14 @@ async function readContent(handle: fs.FileHandle, item: WalkItem, size: number, 
     }
     if (n === 0) {
       problem ??= { code: 'W_CHANGED', path: item.path, message: `shrank while read: ${done} of ${size} bytes; the rest is stored as zeros` };
-      frames.zeros(size - done);
-      // zeros() may have cut frames; hash the zeros without reading them back.
+      // Pad to the size in the header, a frame at a time; hash the zeros without reading them back.
       hashZeros(hash, size - done);
-      done = size;
+      while (done < size) {
+        const n = Math.min(size - done, options.frameSize);
+        frames.zeros(n);
+        done += n;
+        while (frames.full.length > 0) yield frames.full.shift()!;
+      }
       break;
     }
     hash.update(frames.buffer.subarray(frames.used, frames.used + n));

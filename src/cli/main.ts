@@ -8,6 +8,7 @@ import { demoCommand } from './commands/demo.js';
 import { planCommand } from './commands/plan.js';
 import { pruneCommand } from './commands/prune.js';
 import { verifyCommand } from './commands/verify.js';
+import { benchCommand } from './commands/bench.js';
 import { lsCommand } from './commands/ls.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
@@ -24,7 +25,7 @@ const program = new Command('cassette')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-for (const command of [backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), verifyCommand(), pruneCommand(), planCommand(), demoCommand()]) {
+for (const command of [backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), verifyCommand(), pruneCommand(), planCommand(), benchCommand(), demoCommand()]) {
   program.addCommand(command.exitOverride());
 }
 

@@ -17,7 +17,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf, throwIfAborted } from '../errors.js';
-import { mtimeToSeconds } from '../format/tar-header.js';
 import type { ArtifactRecord, CommitRecord, IndexEntry } from '../format/types.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
 import { openIndex, resolveSnapshot } from '../repository.js';
@@ -349,8 +348,8 @@ async function finishFile(file: PendingFile, state: ArtifactState, owners: boole
     }
     if (owners) await handle.chown(entry.uid, entry.gid);
     await handle.chmod(entry.mode);
-    const mtime = mtimeToSeconds(entry.mtime);
-    await handle.utimes(mtime, mtime);
+    // The decimal string, not a number: Node replaces negative numbers (mtimes before 1970) with now.
+    await handle.utimes(entry.mtime, entry.mtime);
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.rm(file.temp, { force: true });
@@ -419,8 +418,7 @@ async function finishArtifact(state: ArtifactState, owners: boolean): Promise<vo
       throw new CassetteError('E_TARGET', `cannot create ${special.entry.type} ${dest}: ${messageOf(error)}`, { cause: error });
     }
     if (owners) await fs.lchown(dest, special.entry.uid, special.entry.gid);
-    const mtime = mtimeToSeconds(special.entry.mtime);
-    await fs.utimes(dest, mtime, mtime);
+    await fs.utimes(dest, special.entry.mtime, special.entry.mtime);
   }
   // Symlinks last among non-directories: nothing is written through them afterwards.
   for (const link of state.symlinks) {
@@ -428,8 +426,7 @@ async function finishArtifact(state: ArtifactState, owners: boolean): Promise<vo
     const temp = tempName(dest);
     await fs.symlink(link.entry.link ?? '', temp);
     if (owners) await fs.lchown(temp, link.entry.uid, link.entry.gid);
-    const mtime = mtimeToSeconds(link.entry.mtime);
-    await fs.lutimes(temp, mtime, mtime);
+    await fs.lutimes(temp, link.entry.mtime, link.entry.mtime);
     const existing = await fs.lstat(dest).catch(() => undefined);
     if (existing?.isDirectory()) {
       await fs.rm(temp, { force: true });
@@ -447,7 +444,6 @@ async function finishDirectories(dirs: ArtifactState['dirs'], owners: boolean): 
     if (!stats?.isDirectory()) continue;
     if (owners) await fs.lchown(dest, entry.uid, entry.gid);
     await fs.chmod(dest, entry.mode);
-    const mtime = mtimeToSeconds(entry.mtime);
-    await fs.utimes(dest, mtime, mtime);
+    await fs.utimes(dest, entry.mtime, entry.mtime);
   }
 }

@@ -26,6 +26,8 @@ interface BackupFlags extends RepoFlags {
   level?: number;
   frameSize?: number;
   threads?: number;
+  partSize?: number;
+  uploadQueue?: number;
 }
 
 export function backupCommand(): Command {
@@ -45,7 +47,9 @@ export function backupCommand(): Command {
     .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
     .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
     .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
-    .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256)))
+    .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256))
+    .option('--part-size <size>', 'smallest multipart part (default 8MiB; larger streams get larger parts, see docs/FORMAT.md)', parseSize('part-size'))
+    .option('--upload-queue <n>', 'parts of one upload in flight (default: 4 parts within 128 MiB)', parseInteger('upload-queue', 1, 64)))
     .action(async (paths: string[], flags: BackupFlags) => {
       await run(async () => {
         const plan = await loadPlan(flags);
@@ -77,6 +81,8 @@ export function backupCommand(): Command {
             artifactConcurrency: plan?.concurrency,
             frameSize: flags.frameSize,
             threads: flags.threads,
+            partPlan: flags.partSize ? { minPartSize: Math.max(5 * 1024 * 1024, flags.partSize) } : undefined,
+            uploadQueueSize: flags.uploadQueue,
             signal,
             progress: renderer,
             estimateTotal: !flags.json && process.stderr.isTTY,

@@ -1,0 +1,300 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FramePool, mapOrdered } from '../../src/zstd/pool.js';
+
+const MiB = 1024 * 1024;
+const ZSTD_MAGIC = 0xfd2fb528;
+
+let pool: FramePool;
+let checksumPool: FramePool;
+let tmp: string;
+beforeAll(async () => {
+  pool = new FramePool({ threads: 2, level: 3 });
+  checksumPool = new FramePool({ threads: 1, level: 3, checksum: true });
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-pool-'));
+});
+afterAll(async () => {
+  await pool.close();
+  await checksumPool.close();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+/** Compress a private copy (compress() may transfer the input's memory to a worker). */
+const compressCopy = (p: FramePool, data: Buffer): Promise<Buffer> => p.compress(Buffer.from(data));
+
+async function zstdDecode(input: Buffer): Promise<Buffer> {
+  const { stdout } = await execa('zstd', ['-dc'], { input, encoding: 'buffer' });
+  return Buffer.from(stdout);
+}
+
+const INPUTS: Array<[string, () => Buffer]> = [
+  ['empty', () => Buffer.alloc(0)],
+  ['1 byte', () => Buffer.from([0x42])],
+  ['4 MiB random', () => randomBytes(4 * MiB)],
+  ['4 MiB zeros', () => Buffer.alloc(4 * MiB)],
+];
+
+describe('FramePool compress / decompress', () => {
+  it.each(INPUTS)('round trip: %s', async (_name, make) => {
+    const data = make();
+    const frame = await compressCopy(pool, data);
+    const back = await pool.decompress(frame, data.length);
+    expect(back.length).toBe(data.length);
+    expect(back.equals(data)).toBe(true);
+  });
+
+  it.each(INPUTS)('one zstd frame with its content size, that the zstd CLI decodes: %s', async (name, make) => {
+    const data = make();
+    const frame = await compressCopy(pool, data);
+    expect(frame.readUInt32LE(0)).toBe(ZSTD_MAGIC);
+    // Frame_Header_Descriptor: Single_Segment (bit 5) or a non-zero FCS flag (bits 6-7) means the content size is present.
+    const descriptor = frame[4]!;
+    expect((descriptor & 0x20) !== 0 || descriptor >> 6 !== 0).toBe(true);
+    expect((await zstdDecode(frame)).equals(data)).toBe(true);
+    const file = path.join(tmp, `${name.replace(/\W/g, '_')}.zst`);
+    await fs.writeFile(file, frame);
+    const { stdout } = await execa('zstd', ['-lv', file]);
+    expect(stdout).toMatch(/# Zstandard Frames: 1\b/);
+    expect(stdout).toMatch(/Check: None/);
+  });
+
+  it('independent frames concatenated decode as one stream with zstd -dc and with decompress()', async () => {
+    const parts = [Buffer.from('one '.repeat(500)), randomBytes(10_000), Buffer.alloc(0), Buffer.alloc(70_000, 1)];
+    const frames = await Promise.all(parts.map((p) => compressCopy(pool, p)));
+    const joined = Buffer.concat(frames);
+    expect((await zstdDecode(joined)).equals(Buffer.concat(parts))).toBe(true);
+    expect((await pool.decompress(Buffer.from(joined))).equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it('with checksum: the frame carries XXH64 and a flipped byte makes decompress reject', async () => {
+    const data = randomBytes(100_000); // incompressible: stored as raw blocks, only the checksum can tell
+    const frame = await compressCopy(checksumPool, data);
+    expect(frame[4]! & 0x04).toBe(0x04);
+    expect((await checksumPool.decompress(Buffer.from(frame))).equals(data)).toBe(true);
+    const bad = Buffer.from(frame);
+    bad[Math.floor(bad.length / 2)] ^= 0x01;
+    const badCopy = Buffer.from(bad); // decompress() may transfer (detach) `bad`
+    await expect(checksumPool.decompress(bad)).rejects.toThrow(/checksum/);
+    // The pool without checksums decodes with a checksum-less Decompressor too: zstd still verifies a frame's checksum when present.
+    await expect(pool.decompress(badCopy)).rejects.toThrow(/checksum/);
+  });
+
+  it('a truncated frame rejects', async () => {
+    const data = Buffer.from('truncate me please '.repeat(20_000));
+    const frame = await compressCopy(pool, data);
+    for (const cut of [frame.length - 1, Math.floor(frame.length / 2), 10]) {
+      await expect(pool.decompress(Buffer.from(frame.subarray(0, cut)))).rejects.toThrow();
+    }
+    const random = await compressCopy(pool, randomBytes(200_000));
+    await expect(pool.decompress(Buffer.from(random.subarray(0, random.length - 100)))).rejects.toThrow();
+  });
+
+  it('an expectedSize other than the content size rejects', async () => {
+    const frame = await compressCopy(pool, Buffer.from('twelve bytes'));
+    await expect(pool.decompress(Buffer.from(frame), 13)).rejects.toThrow(/expected 13/);
+    await expect(pool.decompress(Buffer.from(frame), 11)).rejects.toThrow();
+    expect((await pool.decompress(Buffer.from(frame), 12)).toString()).toBe('twelve bytes');
+  });
+
+  it('the pool keeps working after a rejected task', async () => {
+    await expect(pool.decompress(Buffer.from('not zstd at all'))).rejects.toThrow();
+    const frame = await pool.compress(Buffer.from('still fine'));
+    expect((await pool.decompress(frame)).toString()).toBe('still fine');
+  });
+
+  it('regression: many small Buffers from the shared pool compressed concurrently round-trip, and other live small Buffers are not corrupted', async () => {
+    expect(Buffer.poolSize).toBeGreaterThan(64);
+    // Live small Buffers made before: they share Node's allocation pool with the inputs below.
+    const live = Array.from({ length: 500 }, (_, i) => Buffer.from(`live-${i}`));
+    const inputs: Buffer[] = [];
+    for (let i = 0; i < 2000; i++) {
+      inputs.push(Buffer.from('abc' + i));
+      if (i % 4 === 0) inputs.push(Buffer.concat([Buffer.from('x'), Buffer.from(String(i)), Buffer.from('y')]));
+      if (i % 7 === 0) {
+        const b = Buffer.allocUnsafe(40);
+        b.fill(i % 256);
+        inputs.push(b);
+      }
+    }
+    // The premise: these really are slices of a shared pool.
+    expect(inputs.filter((b) => b.buffer.byteLength === Buffer.poolSize && b.byteLength < 100).length).toBeGreaterThan(1000);
+    const expected = inputs.map((b) => Buffer.from(b)); // private copies, not pooled (length ≥ poolSize / 2 is not required)
+    const liveExpected = live.map((b) => b.toString());
+    const frames = await Promise.all(inputs.map((b) => pool.compress(b)));
+    const back = await Promise.all(frames.map((f, i) => pool.decompress(f, expected[i]!.length)));
+    for (let i = 0; i < inputs.length; i++) {
+      if (!back[i]!.equals(expected[i]!)) throw new Error(`input ${i} came back as ${JSON.stringify(back[i]!.toString())}, expected ${JSON.stringify(expected[i]!.toString())}`);
+    }
+    // Nothing in the shared pool was detached or overwritten.
+    for (let i = 0; i < live.length; i++) {
+      expect(live[i]!.buffer.byteLength).toBeGreaterThan(0);
+      expect(live[i]!.toString()).toBe(liveExpected[i]);
+    }
+    for (let i = 0; i < inputs.length; i++) {
+      expect(inputs[i]!.buffer.byteLength).toBeGreaterThan(0);
+      expect(inputs[i]!.equals(expected[i]!)).toBe(true);
+    }
+    // Small results handed back must not be corrupted by later allocations either.
+    const after = Array.from({ length: 2000 }, (_, i) => Buffer.from(`later-${i}`));
+    for (let i = 0; i < inputs.length; i++) expect(back[i]!.equals(expected[i]!)).toBe(true);
+    expect(after[1999]!.toString()).toBe('later-1999');
+  });
+
+  it('decompressed small outputs are independent of each other', async () => {
+    const texts = Array.from({ length: 300 }, (_, i) => `small-output-${i}`);
+    const frames = await Promise.all(texts.map((t) => pool.compress(Buffer.from(t))));
+    const outs = await Promise.all(frames.map((f) => pool.decompress(f)));
+    outs[0]!.fill(0);
+    expect(outs.slice(1).map((o) => o.toString())).toEqual(texts.slice(1));
+  });
+
+  it('rejects a bad thread count', () => {
+    expect(() => new FramePool({ threads: 0 })).toThrow(RangeError);
+  });
+
+  it('close() rejects queued and running tasks, and later calls', async () => {
+    const p = new FramePool({ threads: 1, level: 19 });
+    const tasks = Array.from({ length: 6 }, () => p.compress(randomBytes(2 * MiB)));
+    const settled = Promise.allSettled(tasks);
+    await sleep(20);
+    await p.close();
+    const results = await settled;
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect((results[5] as PromiseRejectedResult).reason).toMatchObject({ code: 'E_ABORTED' });
+    await expect(p.compress(Buffer.from('late'))).rejects.toMatchObject({ code: 'E_ABORTED' });
+    await expect(p.decompress(Buffer.from('late'))).rejects.toMatchObject({ code: 'E_ABORTED' });
+  });
+});
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const value of iterable) out.push(value);
+  return out;
+}
+
+describe('mapOrdered', () => {
+  it('yields results in source order despite random delays', async () => {
+    const source = Array.from({ length: 60 }, (_, i) => i);
+    const results = await collect(mapOrdered(source, async (x, index) => {
+      expect(index).toBe(x);
+      await sleep(Math.floor(Math.random() * 15));
+      return x * 2;
+    }, 5));
+    expect(results).toEqual(source.map((x) => x * 2));
+  });
+
+  it('accepts async iterables', async () => {
+    async function* gen(): AsyncGenerator<string> {
+      for (const s of ['a', 'b', 'c']) {
+        await sleep(1);
+        yield s;
+      }
+    }
+    expect(await collect(mapOrdered(gen(), async (s) => s.toUpperCase(), 2))).toEqual(['A', 'B', 'C']);
+  });
+
+  it('keeps at most `concurrency` calls in flight, and uses that many', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const results = await collect(mapOrdered(Array.from({ length: 40 }, (_, i) => i), async (x) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await sleep(Math.floor(Math.random() * 10) + 1);
+      inFlight--;
+      return x;
+    }, 4));
+    expect(results).toHaveLength(40);
+    expect(peak).toBe(4);
+  });
+
+  it('stops pulling the source while results wait to be consumed', async () => {
+    let pulled = 0;
+    function* source(): Generator<number> {
+      for (let i = 0; i < 100; i++) {
+        pulled++;
+        yield i;
+      }
+    }
+    const iterator = mapOrdered(source(), async (x) => x, 3)[Symbol.asyncIterator]();
+    await iterator.next();
+    await sleep(20);
+    expect(pulled).toBeLessThanOrEqual(1 + 3);
+    await iterator.return(undefined);
+  });
+
+  it('propagates an error from fn, after the results before it', async () => {
+    const seen: number[] = [];
+    const run = (async () => {
+      for await (const x of mapOrdered(Array.from({ length: 20 }, (_, i) => i), async (x) => {
+        await sleep(x === 5 ? 1 : 5);
+        if (x === 5) throw new Error('boom at 5');
+        return x;
+      }, 3)) seen.push(x);
+    })();
+    await expect(run).rejects.toThrow('boom at 5');
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('propagates an error from the source', async () => {
+    async function* source(): AsyncGenerator<number> {
+      yield 1;
+      throw new Error('source failed');
+    }
+    await expect(collect(mapOrdered(source(), async (x) => x, 2))).rejects.toThrow('source failed');
+  });
+
+  it('stops pulling the source and closes it on early return', async () => {
+    let pulled = 0;
+    let closed = false;
+    async function* source(): AsyncGenerator<number> {
+      try {
+        for (let i = 0; i < 1000; i++) {
+          pulled++;
+          yield i;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    const got: number[] = [];
+    for await (const x of mapOrdered(source(), async (v) => v, 4)) {
+      got.push(x);
+      if (got.length === 3) break;
+    }
+    expect(got).toEqual([0, 1, 2]);
+    expect(closed).toBe(true);
+    expect(pulled).toBeLessThanOrEqual(3 + 4);
+    const pulledAtBreak = pulled;
+    await sleep(20);
+    expect(pulled).toBe(pulledAtBreak);
+  });
+
+  it('stops with the abort reason when its signal is aborted', async () => {
+    const controller = new AbortController();
+    const reason = new Error('stop now');
+    const got: number[] = [];
+    const run = (async () => {
+      for await (const x of mapOrdered(Array.from({ length: 100 }, (_, i) => i), async (v) => v, 2, controller.signal)) {
+        got.push(x);
+        if (x === 4) controller.abort(reason);
+      }
+    })();
+    await expect(run).rejects.toBe(reason);
+    expect(got.length).toBeLessThan(10);
+  });
+
+  it('rejects a bad concurrency', async () => {
+    await expect(collect(mapOrdered([1], async (x) => x, 0))).rejects.toThrow(RangeError);
+  });
+
+  it('works end to end with the pool: frames come back in order', async () => {
+    const chunks = Array.from({ length: 30 }, (_, i) => Buffer.from(`chunk ${i} `.repeat(100 + ((i * 37) % 200))));
+    const frames = await collect(mapOrdered(chunks, (c) => pool.compress(Buffer.from(c)), 4));
+    expect((await zstdDecode(Buffer.concat(frames))).equals(Buffer.concat(chunks))).toBe(true);
+  });
+});
