@@ -96,6 +96,8 @@ interface ArtifactState {
   specials: Array<{ entry: IndexEntry; rel: string; dest: string }>;
   /** Hard links whose target is not part of this restore: their content is fetched in a second pass. */
   orphanLinks: Map<string, Array<{ entry: IndexEntry; rel: string; dest: string }>>;
+  /** Paths of the symlink entries seen so far: no later entry may lie below one (symlink-then-file). */
+  symlinkPaths: Set<string>;
   lastFrame: number;
 }
 
@@ -134,7 +136,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       const index = await openIndex(options.store, artifact);
       const state: ArtifactState = {
         artifact, root: destinationRoot(options, artifact), safeDirs: new Set(), dirs: [], symlinks: [], links: [], specials: [],
-        orphanLinks: new Map(), lastFrame: -1,
+        orphanLinks: new Map(), symlinkPaths: new Set(), lastFrame: -1,
       };
       let matched = 0;
       let batch: IndexEntry[] = [];
@@ -184,6 +186,26 @@ export function orderArtifacts(artifacts: readonly ArtifactRecord[], order: read
   return artifacts.map((a, i) => ({ a, i })).sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i).map((x) => x.a);
 }
 
+/** A path below an earlier symlink entry would be written through that symlink once it exists: refuse it. */
+function refuseBelowSymlink(state: ArtifactState, entry: IndexEntry, rel: string): void {
+  if (state.symlinkPaths.size === 0) return;
+  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+    const parent = rel.slice(0, i);
+    if (state.symlinkPaths.has(parent)) {
+      throw new CassetteError('E_UNSAFE_PATH', `refusing entry "${entry.path}": it lies below the symlink entry "${parent}" of the same archive, and nothing is written through symlinks`);
+    }
+  }
+}
+
+/** The normalized target of a hard link entry; an unsafe one is refused naming the link itself. */
+function linkTargetOf(entry: IndexEntry): string {
+  try {
+    return normalizeLinkTarget(entry.link ?? '');
+  } catch (error) {
+    throw new CassetteError('E_UNSAFE_PATH', `refusing hard link "${entry.path}" to "${entry.link ?? ''}": ${(error as Error).message.replace(/^refusing entry "[^"]*": /, '')}`, { cause: error });
+  }
+}
+
 async function prepareParent(state: ArtifactState, rel: string): Promise<string> {
   const parent = path.posix.dirname(rel);
   const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs);
@@ -217,6 +239,7 @@ async function restoreBatch(
   for (const entry of batch) {
     const rel = normalizeEntryPath(entry.path);
     const dest = resolveInside(state.root, rel);
+    refuseBelowSymlink(state, entry, rel);
     if (entry.type === 'file' && options.skipExisting && (await exists(dest))) {
       summary.skipped++;
       continue;
@@ -240,9 +263,10 @@ async function restoreBatch(
         break;
       case 'symlink':
         state.symlinks.push({ entry, rel, dest });
+        state.symlinkPaths.add(rel);
         break;
       case 'hardlink': {
-        const target = normalizeLinkTarget(entry.link ?? '');
+        const target = linkTargetOf(entry);
         if (selected(artifact.name, target)) {
           state.links.push({ entry, rel, dest });
         } else {
@@ -397,7 +421,7 @@ async function restoreOrphanLinks(
 async function finishArtifact(state: ArtifactState, owners: boolean): Promise<void> {
   for (const link of state.links) {
     // The link target's parents must not be symlinks either, or the link could reach outside the root.
-    const target = await assertNoSymlinkParents(state.root, normalizeLinkTarget(link.entry.link ?? ''), state.safeDirs);
+    const target = await assertNoSymlinkParents(state.root, linkTargetOf(link.entry), state.safeDirs);
     const dest = await prepareParent(state, link.rel);
     const temp = tempName(dest);
     try {
