@@ -1,32 +1,52 @@
 // A pure POSIX pax/ustar header encoder: Cassette writes tar members itself to know every member's exact offset.
+//
+// It encodes headers only: content, padding and the end-of-archive blocks are the caller's. Fields
+// that do not fit ustar go into a pax extended header ('x') placed just before the ustar header,
+// and the ustar field gets a safe stand-in (see encodeTarHeader). No I/O.
 
 import type { EntryType } from './types.js';
 
+/** What encodeTarHeader needs to know about one member. */
 export interface TarMember {
-  /** Relative path, `/`-separated, no leading `./` or `/`, no trailing `/` (added for directories). */
+  /** Relative path, `/`-separated, no leading `./` or `/`, no trailing `/` (the encoder appends `/` for directories). */
   path: string;
   type: EntryType;
-  /** Content bytes; 0 for everything but files. May exceed 8 GiB. */
+  /** Content bytes: 0 for everything but files. May exceed 8 GiB (up to Number.MAX_SAFE_INTEGER). */
   size: number;
+  /** Permission bits; `mode & 0o7777` is stored. */
   mode: number;
+  /** Any non-negative integer; above 2097151 it goes to a pax record. */
   uid: number;
   gid: number;
+  /** Owner and group names; over 31 bytes or non-ASCII, they go to pax records. */
   uname?: string;
   gname?: string;
-  /** Decimal seconds, e.g. `1764170000`, `1764170000.123456789`, `-86400`. */
+  /** Decimal seconds, e.g. `1764170000`, `1764170000.123456789`, `-86400`, `-1.5` (see mtimeFromNs). */
   mtime: string;
+  /** Symlink target, or the path of the member a hard link points to. */
   link?: string;
+  /** Device numbers of `chardev` and `blockdev` members. */
   devmajor?: number;
   devminor?: number;
 }
 
+/** Tar block size: headers and content are padded to a multiple of it. */
 export const BLOCK = 512;
 /** The end-of-archive marker: two zero blocks. */
 export const TAR_END_SIZE = 1024;
 
 const TYPEFLAG: Record<EntryType, string> = { file: '0', hardlink: '1', symlink: '2', chardev: '3', blockdev: '4', dir: '5', fifo: '6' };
+/** Largest value of a 7-digit octal field (mode, uid, gid, devmajor, devminor). */
 const MAX_OCTAL_7 = 0o7777777;
+/** Largest value of an 11-digit octal field (size, mtime): 8^11 − 1, so 8 GiB − 1 bytes. */
 const MAX_OCTAL_11 = 8 ** 11 - 1;
+const NAME_SIZE = 100;
+const PREFIX_SIZE = 155;
+/** uname and gname fields are 32 bytes: 31 and a NUL. */
+const OWNER_NAME_SIZE = 31;
+/** Name of the pax header block, like GNU tar's `--pax-option=exthdr.name=PaxHeaders.0/%f`. */
+const PAX_NAME_PREFIX = 'PaxHeaders.0/';
+const DECIMAL_SECONDS = /^-?\d+(\.\d+)?$/;
 
 /** Zero bytes needed after `size` content bytes to reach a 512-byte boundary. */
 export function tarPadding(size: number): number {
@@ -34,7 +54,7 @@ export function tarPadding(size: number): number {
   return rest === 0 ? 0 : BLOCK - rest;
 }
 
-/** Exact decimal seconds from nanoseconds: 1764170000123456789n → '1764170000.123456789', -1500000000n → '-1.5'. */
+/** Exact decimal seconds from nanoseconds, no trailing zeros: 1764170000123456789n → '1764170000.123456789', -1500000000n → '-1.5'. */
 export function mtimeFromNs(ns: bigint): string {
   const negative = ns < 0n;
   const abs = negative ? -ns : ns;
@@ -42,61 +62,167 @@ export function mtimeFromNs(ns: bigint): string {
   const frac = abs % 1_000_000_000n;
   let out = `${negative ? '-' : ''}${whole}`;
   if (frac !== 0n) out += '.' + frac.toString().padStart(9, '0').replace(/0+$/, '');
-  return out === '-0' ? '0' : out;
+  return out;
 }
 
-/** Seconds as a number for fs.utimes (about microsecond precision). */
+/** Seconds as a number for fs.utimes (about microsecond precision), from decimal seconds such as `'-1.5'`. */
 export function mtimeToSeconds(mtime: string): number {
-  const value = Number(mtime);
-  if (!Number.isFinite(value)) throw new RangeError(`not a decimal mtime: ${mtime}`);
-  return value;
+  if (!DECIMAL_SECONDS.test(mtime)) throw new RangeError(`Expected \`mtime\` to be decimal seconds such as '1764170000.5', got ${JSON.stringify(mtime)}`);
+  return Number(mtime);
 }
 
-const isAscii = (s: string): boolean => /^[\x01-\x7f]*$/.test(s);
-
-/** One pax record, `"<len> key=value\n"`, where len counts the whole record including its own digits. */
+/** One pax record, `"<len> key=value\n"`, where len counts the whole record in bytes, its own digits included. */
 export function paxRecord(key: string, value: string): Buffer {
-  const base = Buffer.byteLength(` ${key}=${value}\n`);
-  let length = base + String(base).length;
-  if (String(length).length !== length - base) length = base + String(length).length;
+  const rest = Buffer.byteLength(` ${key}=${value}\n`);
+  let length = rest + String(rest).length;
+  // Adding the digits can push the length over a power of ten (rest 9: "10 …" is 11 bytes, not 10).
+  if (String(length).length + rest !== length) length = rest + String(length).length;
   return Buffer.from(`${length} ${key}=${value}\n`);
 }
 
-function writeOctal(buf: Buffer, offset: number, width: number, value: number): void {
-  // width − 1 digits and a NUL.
-  buf.write(Math.max(0, Math.floor(value)).toString(8).padStart(width - 1, '0'), offset, width - 1, 'ascii');
-  buf[offset + width - 1] = 0;
-}
+/**
+ * Header blocks of one member: a pax extended header (typeflag `x`, its records, zero padding)
+ * when some field does not fit ustar, then the ustar header. The length is a multiple of 512.
+ *
+ * Pax records, and what the ustar field holds instead:
+ * - `path` when the ASCII path does not fit name (100) + prefix (155), or is not ASCII: its
+ *   first 100 bytes as GNU tar writes them, non-ASCII replaced by `_` (a head never starts
+ *   with `/` or `../`, which a cut tail could);
+ * - `linkpath` when the target is over 100 bytes or not ASCII: same stand-in;
+ * - `size` from 8 GiB: the ustar field is GNU base-256, so GNU tar reads it even without pax;
+ * - `uid`, `gid` above 2097151: 0, as GNU tar writes;
+ * - `mtime` when fractional, negative or from 8^11 s: floor(mtime) clamped to [0, 8^11 − 1];
+ * - `uname`, `gname` over 31 bytes or not ASCII: empty, so readers fall back to the ids.
+ *
+ * Throws a RangeError when the member breaks the TarMember contract (see assertMember).
+ */
+export function encodeTarHeader(member: TarMember): Buffer {
+  assertMember(member);
+  const records: Buffer[] = [];
 
-/** GNU base-256 for numbers that do not fit in octal: high bit set, big-endian value. */
-function writeBase256(buf: Buffer, offset: number, width: number, value: number): void {
-  let v = BigInt(value);
-  for (let i = width - 1; i > 0; i--) {
-    buf[offset + i] = Number(v & 0xffn);
-    v >>= 8n;
+  const fullPath = member.type === 'dir' ? `${member.path}/` : member.path;
+  let split = isAscii(fullPath) ? splitUstarPath(fullPath) : undefined;
+  if (!split) {
+    records.push(paxRecord('path', fullPath));
+    split = { prefix: '', name: asciiStandIn(fullPath, NAME_SIZE) };
   }
-  buf[offset] = 0x80;
+
+  let linkname = member.link ?? '';
+  if (!isAscii(linkname) || linkname.length > NAME_SIZE) {
+    records.push(paxRecord('linkpath', linkname));
+    linkname = asciiStandIn(linkname, NAME_SIZE);
+  }
+
+  // Record order as GNU tar writes them: uid, gid, size, mtime, uname, gname.
+  if (member.uid > MAX_OCTAL_7) records.push(paxRecord('uid', String(member.uid)));
+  if (member.gid > MAX_OCTAL_7) records.push(paxRecord('gid', String(member.gid)));
+  const size = member.size;
+  if (size > MAX_OCTAL_11) records.push(paxRecord('size', String(size)));
+
+  const seconds = Number(member.mtime);
+  if (!/^\d+$/.test(member.mtime) || seconds > MAX_OCTAL_11) records.push(paxRecord('mtime', member.mtime));
+  const ustarMtime = Math.min(MAX_OCTAL_11, Math.max(0, Math.floor(seconds)));
+
+  let uname = member.uname ?? '';
+  if (!isAscii(uname) || uname.length > OWNER_NAME_SIZE) {
+    records.push(paxRecord('uname', uname));
+    uname = '';
+  }
+  let gname = member.gname ?? '';
+  if (!isAscii(gname) || gname.length > OWNER_NAME_SIZE) {
+    records.push(paxRecord('gname', gname));
+    gname = '';
+  }
+
+  const header = ustarBlock({
+    name: split.name,
+    prefix: split.prefix,
+    mode: member.mode & 0o7777,
+    uid: member.uid > MAX_OCTAL_7 ? 0 : member.uid,
+    gid: member.gid > MAX_OCTAL_7 ? 0 : member.gid,
+    size,
+    mtime: ustarMtime,
+    typeflag: TYPEFLAG[member.type],
+    linkname,
+    uname,
+    gname,
+    devmajor: member.devmajor ?? 0,
+    devminor: member.devminor ?? 0,
+  });
+  if (records.length === 0) return header;
+
+  const body = Buffer.concat(records);
+  const paxHeader = ustarBlock({
+    name: paxHeaderName(member.path),
+    prefix: '',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: body.length,
+    mtime: ustarMtime,
+    typeflag: 'x',
+    linkname: '',
+    uname: '',
+    gname: '',
+  });
+  return Buffer.concat([paxHeader, body, Buffer.alloc(tarPadding(body.length)), header]);
 }
 
-/** Split an ASCII path into ustar prefix and name, or undefined when it cannot fit. */
-function splitUstarPath(name: string): { prefix: string; name: string } | undefined {
-  if (name.length <= 100) return { prefix: '', name };
-  for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
-    const prefix = name.slice(0, i);
-    const rest = name.slice(i + 1);
-    if (prefix.length <= 155 && rest.length <= 100 && rest.length > 0) return { prefix, name: rest };
-    if (prefix.length > 155) break;
+/** Checks the TarMember contract at the boundary, so a bad member fails here and not as a corrupt archive. */
+function assertMember(member: TarMember): void {
+  const { path, type, size, mode, uid, gid, mtime, link, devmajor, devminor } = member;
+  if (!Object.hasOwn(TYPEFLAG, type)) throw new RangeError(`Expected \`type\` to be one of ${Object.keys(TYPEFLAG).join(', ')}, got ${JSON.stringify(type)}`);
+  if (path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('\0')) {
+    throw new RangeError(`Expected \`path\` to be a non-empty relative path without leading or trailing '/' or NUL, got ${JSON.stringify(path)}`);
+  }
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`${path}: expected \`size\` to be an integer from 0 to Number.MAX_SAFE_INTEGER, got ${size}`);
+  if (type !== 'file' && size !== 0) throw new RangeError(`${path}: a ${type} member has no content, expected \`size\` 0, got ${size}`);
+  for (const [field, value] of [['mode', mode], ['uid', uid], ['gid', gid]] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${path}: expected \`${field}\` to be a non-negative integer, got ${value}`);
+  }
+  for (const [field, value] of [['devmajor', devmajor], ['devminor', devminor]] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > MAX_OCTAL_7)) {
+      throw new RangeError(`${path}: expected \`${field}\` to be an integer from 0 to ${MAX_OCTAL_7}, got ${value}`);
+    }
+  }
+  if (!DECIMAL_SECONDS.test(mtime)) throw new RangeError(`${path}: expected \`mtime\` to be decimal seconds such as '1764170000.5', got ${JSON.stringify(mtime)}`);
+  if ((type === 'symlink' || type === 'hardlink') && !link) throw new RangeError(`${path}: a ${type} member needs a \`link\` target`);
+  if (link?.includes('\0')) throw new RangeError(`${path}: \`link\` contains NUL`);
+}
+
+/** True when every character is 7-bit ASCII (so its byte length is its string length). */
+const isAscii = (s: string): boolean => /^[\x00-\x7f]*$/.test(s);
+
+/** Split an ASCII path into ustar prefix and name (shortest prefix that lets the name fit, as GNU tar does), or undefined when it cannot fit. */
+function splitUstarPath(path: string): { prefix: string; name: string } | undefined {
+  if (path.length <= NAME_SIZE) return { prefix: '', name: path };
+  for (let i = path.indexOf('/', path.length - NAME_SIZE - 1); i !== -1; i = path.indexOf('/', i + 1)) {
+    const prefix = path.slice(0, i);
+    const name = path.slice(i + 1);
+    if (prefix.length > PREFIX_SIZE) return undefined;
+    if (prefix.length > 0 && name.length > 0 && name.length <= NAME_SIZE) return { prefix, name };
   }
   return undefined;
 }
 
-/** An ASCII name of at most `max` bytes standing in for one that needs a pax record. */
-function fallbackName(name: string, max: number): string {
-  const ascii = name.replace(/[^\x20-\x7e]/g, '_');
-  return ascii.length <= max ? ascii : ascii.slice(ascii.length - max);
+/**
+ * A printable-ASCII stand-in of at most `max` bytes for a name that has a pax record, for readers
+ * without pax: its head, as GNU tar cuts it, non-ASCII replaced by `_`, and a last component cut
+ * down to `.` or `..` made `_`.
+ */
+function asciiStandIn(name: string, max: number): string {
+  const ascii = name.replace(/[^\x20-\x7e]/gu, '_');
+  return ascii.length <= max ? ascii : ascii.slice(0, max).replace(/(^|\/)\.{1,2}$/, '$1_');
 }
 
-function ustarBlock(fields: {
+/** `PaxHeaders.0/<basename>`, the basename made ASCII and cut so the whole fits the name field. */
+function paxHeaderName(path: string): string {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  const ascii = base.replace(/[^\x20-\x7e]/gu, '_');
+  return PAX_NAME_PREFIX + ascii.slice(0, NAME_SIZE - PAX_NAME_PREFIX.length);
+}
+
+interface UstarFields {
   name: string;
   prefix: string;
   mode: number;
@@ -108,26 +234,31 @@ function ustarBlock(fields: {
   linkname: string;
   uname: string;
   gname: string;
-  devmajor: number;
-  devminor: number;
-}): Buffer {
+  /** Absent in pax headers: GNU tar leaves both fields NUL there. */
+  devmajor?: number;
+  devminor?: number;
+}
+
+/** One 512-byte ustar header. Strings are ASCII and fit their fields; numbers fit theirs (size may use base-256). */
+function ustarBlock(fields: UstarFields): Buffer {
   const buf = Buffer.alloc(BLOCK);
-  buf.write(fields.name, 0, 100, 'utf8');
-  writeOctal(buf, 100, 8, fields.mode & 0o7777);
-  writeOctal(buf, 108, 8, fields.uid <= MAX_OCTAL_7 ? fields.uid : 0);
-  writeOctal(buf, 116, 8, fields.gid <= MAX_OCTAL_7 ? fields.gid : 0);
+  buf.write(fields.name, 0, NAME_SIZE, 'ascii');
+  writeOctal(buf, 100, 8, fields.mode);
+  writeOctal(buf, 108, 8, fields.uid);
+  writeOctal(buf, 116, 8, fields.gid);
   if (fields.size <= MAX_OCTAL_11) writeOctal(buf, 124, 12, fields.size);
   else writeBase256(buf, 124, 12, fields.size);
   writeOctal(buf, 136, 12, fields.mtime);
   buf.write(fields.typeflag, 156, 1, 'ascii');
-  buf.write(fields.linkname, 157, 100, 'utf8');
+  buf.write(fields.linkname, 157, NAME_SIZE, 'ascii');
   buf.write('ustar\0', 257, 6, 'ascii');
   buf.write('00', 263, 2, 'ascii');
-  buf.write(fields.uname, 265, 31, 'utf8');
-  buf.write(fields.gname, 297, 31, 'utf8');
-  writeOctal(buf, 329, 8, fields.devmajor);
-  writeOctal(buf, 337, 8, fields.devminor);
-  buf.write(fields.prefix, 345, 155, 'utf8');
+  buf.write(fields.uname, 265, OWNER_NAME_SIZE, 'ascii');
+  buf.write(fields.gname, 297, OWNER_NAME_SIZE, 'ascii');
+  if (fields.devmajor !== undefined) writeOctal(buf, 329, 8, fields.devmajor);
+  if (fields.devminor !== undefined) writeOctal(buf, 337, 8, fields.devminor);
+  buf.write(fields.prefix, 345, PREFIX_SIZE, 'ascii');
+  // Checksum: sum of all bytes with the checksum field read as spaces; 6 octal digits, NUL, space.
   buf.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += buf[i]!;
@@ -137,71 +268,20 @@ function ustarBlock(fields: {
   return buf;
 }
 
-/**
- * Header blocks of one member: a pax extended header (typeflag `x` and its records, padded)
- * when some field does not fit ustar, then the ustar header. Length is a multiple of 512.
- */
-export function encodeTarHeader(member: TarMember): Buffer {
-  const records: Buffer[] = [];
-  const fullName = member.type === 'dir' ? `${member.path}/` : member.path;
-  let split = isAscii(fullName) ? splitUstarPath(fullName) : undefined;
-  if (!split) {
-    records.push(paxRecord('path', fullName));
-    split = { prefix: '', name: fallbackName(fullName, 100) };
+/** `width − 1` zero-padded octal digits and a NUL. */
+function writeOctal(buf: Buffer, offset: number, width: number, value: number): void {
+  const digits = value.toString(8).padStart(width - 1, '0');
+  if (digits.length > width - 1) throw new RangeError(`${value} does not fit a ${width}-byte octal tar field`);
+  buf.write(digits, offset, width - 1, 'ascii');
+  buf[offset + width - 1] = 0;
+}
+
+/** GNU base-256 for numbers too large for octal: first byte 0x80, then the value big-endian. */
+function writeBase256(buf: Buffer, offset: number, width: number, value: number): void {
+  let v = BigInt(value);
+  for (let i = width - 1; i > 0; i--) {
+    buf[offset + i] = Number(v & 0xffn);
+    v >>= 8n;
   }
-  let linkname = member.link ?? '';
-  if (linkname && (!isAscii(linkname) || linkname.length > 100)) {
-    records.push(paxRecord('linkpath', linkname));
-    linkname = fallbackName(linkname, 100);
-  }
-  if (member.size > MAX_OCTAL_11) records.push(paxRecord('size', String(member.size)));
-  if (member.uid > MAX_OCTAL_7) records.push(paxRecord('uid', String(member.uid)));
-  if (member.gid > MAX_OCTAL_7) records.push(paxRecord('gid', String(member.gid)));
-  const seconds = Number(member.mtime);
-  if (!/^\d+$/.test(member.mtime) || seconds > MAX_OCTAL_11) records.push(paxRecord('mtime', member.mtime));
-  let uname = member.uname ?? '';
-  if (uname && (!isAscii(uname) || uname.length > 31)) {
-    records.push(paxRecord('uname', uname));
-    uname = '';
-  }
-  let gname = member.gname ?? '';
-  if (gname && (!isAscii(gname) || gname.length > 31)) {
-    records.push(paxRecord('gname', gname));
-    gname = '';
-  }
-  const clampedMtime = Math.min(MAX_OCTAL_11, Math.max(0, Math.floor(seconds)));
-  const header = ustarBlock({
-    name: split.name,
-    prefix: split.prefix,
-    mode: member.mode,
-    uid: member.uid,
-    gid: member.gid,
-    size: member.type === 'file' ? member.size : 0,
-    mtime: clampedMtime,
-    typeflag: TYPEFLAG[member.type],
-    linkname,
-    uname,
-    gname,
-    devmajor: member.devmajor ?? 0,
-    devminor: member.devminor ?? 0,
-  });
-  if (records.length === 0) return header;
-  const body = Buffer.concat(records);
-  const base = member.path.slice(member.path.lastIndexOf('/') + 1) || member.path;
-  const paxHeader = ustarBlock({
-    name: fallbackName(`PaxHeaders.0/${base}`, 100),
-    prefix: '',
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    size: body.length,
-    mtime: clampedMtime,
-    typeflag: 'x',
-    linkname: '',
-    uname: '',
-    gname: '',
-    devmajor: 0,
-    devminor: 0,
-  });
-  return Buffer.concat([paxHeader, body, Buffer.alloc(tarPadding(body.length)), header]);
+  buf[offset] = 0x80;
 }

@@ -35,7 +35,7 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
   const { store, artifact, frames, pool, signal } = options;
   const plan = planForRanges(frames, ranges, options.plan);
 
-  const fetchRequest = async (request: ReadRequest): Promise<Array<Promise<DecodedFrame>>> => {
+  const fetchRequest = async (request: ReadRequest): Promise<Array<{ frame: FrameRecord; key: string; compressed: Buffer }>> => {
     const volume = artifact.volumes[request.volume];
     if (!volume) throw new CassetteError('E_FORMAT', `artifact ${artifact.name} has no volume ${request.volume}`);
     const length = request.end - request.start + 1;
@@ -55,25 +55,27 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
     if (bytes.length !== length) {
       throw new CassetteError('E_INTEGRITY', `object ${volume.key} is truncated: asked for bytes ${request.start}-${request.end}, got ${bytes.length} of ${length}`);
     }
-    // Start decompressing every frame of the request at once; the pool queues them.
-    const decoded: Array<Promise<DecodedFrame>> = [];
+    const out: Array<{ frame: FrameRecord; key: string; compressed: Buffer }> = [];
     for (let n = request.firstFrame; n <= request.lastFrame; n++) {
       const frame = frames[n]!;
       const start = frame.offset - request.start;
-      const slice = Buffer.from(bytes.subarray(start, start + frame.size));
-      const promise = pool.decompress(slice, frame.tarSize).then(
-        (data) => ({ frame, data }),
-        (error: unknown) => {
-          throw new CassetteError('E_INTEGRITY', `frame ${n} of ${volume.key} (bytes ${frame.offset}-${frame.offset + frame.size - 1}) is corrupt: ${messageOf(error)}`, { cause: error });
-        },
-      );
-      promise.catch(() => undefined);
-      decoded.push(promise);
+      out.push({ frame, key: volume.key, compressed: bytes.subarray(start, start + frame.size) });
     }
-    return decoded;
+    return out;
   };
 
-  for await (const decoded of mapOrdered(plan, fetchRequest, options.concurrency, signal)) {
-    for (const frame of decoded) yield await frame;
+  // Fetched requests, frame by frame; decompression then runs a few frames ahead, so memory holds
+  // at most `concurrency` compressed requests plus `decompressAhead` decompressed frames, however
+  // well the data compressed (one 8 MiB request of zeros can hold a hundred 4 MiB frames).
+  async function* compressedFrames(): AsyncGenerator<{ frame: FrameRecord; key: string; compressed: Buffer }> {
+    for await (const fetched of mapOrdered(plan, fetchRequest, options.concurrency, signal)) yield* fetched;
   }
+  const decompressAhead = Math.max(2, pool.threads * 2);
+  yield* mapOrdered(compressedFrames(), async ({ frame, key, compressed }) => {
+    try {
+      return { frame, data: await pool.decompress(Buffer.from(compressed), frame.tarSize) };
+    } catch (error) {
+      throw new CassetteError('E_INTEGRITY', `frame ${frame.frame} of ${key} (bytes ${frame.offset}-${frame.offset + frame.size - 1}) is corrupt: ${messageOf(error)}`, { cause: error });
+    }
+  }, decompressAhead, signal);
 }

@@ -11,6 +11,7 @@
 // Nothing is ever written through a symlink: symlinks are created after every file.
 
 import { createHash, randomBytes, type Hash } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
@@ -81,7 +82,8 @@ interface PendingFile {
   entry: IndexEntry;
   dest: string;
   temp: string;
-  handle?: fs.FileHandle;
+  /** Open descriptor of the temporary file. */
+  fd?: number;
   hash: Hash;
   written: number;
 }
@@ -209,8 +211,7 @@ function linkTargetOf(entry: IndexEntry): string {
 async function prepareParent(state: ArtifactState, rel: string): Promise<string> {
   const parent = path.posix.dirname(rel);
   const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs);
-  if (parent !== '.') await fs.mkdir(path.dirname(dest), { recursive: true });
-  else await fs.mkdir(state.root, { recursive: true });
+  fsSync.mkdirSync(parent !== '.' ? path.dirname(dest) : state.root, { recursive: true });
   return dest;
 }
 
@@ -250,9 +251,9 @@ async function restoreBatch(
       case 'dir':
         if (!options.dryRun) {
           await assertNoSymlinkParents(state.root, rel, state.safeDirs);
-          const existing = await fs.lstat(dest).catch(() => undefined);
-          if (existing && !existing.isDirectory()) await fs.rm(dest, { force: true });
-          await fs.mkdir(dest, { recursive: true });
+          const existing = lstatOrUndefined(dest);
+          if (existing && !existing.isDirectory()) fsSync.rmSync(dest, { force: true });
+          fsSync.mkdirSync(dest, { recursive: true });
         }
         state.dirs.push({ entry, dest });
         break;
@@ -298,8 +299,8 @@ async function restoreBatch(
     file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
     file.temp = tempName(file.dest);
     temps.add(file.temp);
-    file.handle = await fs.open(file.temp, 'wx', 0o600);
-    await finishFile(file, state, owners, temps);
+    file.fd = fsSync.openSync(file.temp, 'wx', 0o600);
+    finishFile(file, state, owners, temps);
   }
   if (withData.length === 0) return;
 
@@ -325,12 +326,12 @@ async function restoreBatch(
       const from = Math.max(start, frame.tarOffset);
       const to = Math.min(end, frameEnd);
       if (to <= from) continue;
-      if (!file.handle) {
+      if (file.fd === undefined) {
         file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
         file.temp = tempName(file.dest);
         temps.add(file.temp);
         try {
-          file.handle = await fs.open(file.temp, 'wx', 0o600);
+          file.fd = fsSync.openSync(file.temp, 'wx', 0o600);
         } catch (error) {
           throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
         }
@@ -342,12 +343,12 @@ async function restoreBatch(
       file.hash.update(slice);
       let offset = 0;
       while (offset < slice.length) {
-        const { bytesWritten } = await file.handle.write(slice, offset, slice.length - offset, file.written + offset);
+        const bytesWritten = fsSync.writeSync(file.fd, slice, offset, slice.length - offset, file.written + offset);
         offset += bytesWritten;
       }
       file.written += slice.length;
       if (file.written === file.entry.size) {
-        await finishFile(file, state, owners, temps);
+        finishFile(file, state, owners, temps);
         if (i === cursor) cursor++;
       }
     }
@@ -360,35 +361,47 @@ async function restoreBatch(
   }
 }
 
-async function finishFile(file: PendingFile, state: ArtifactState, owners: boolean, temps: Set<string>): Promise<void> {
+/**
+ * Check the hash, set owner, mode and mtime, and rename the temporary file onto its real name.
+ * Synchronous system calls: for thousands of small files the promise API's thread-pool round
+ * trips (about ten per file) made restores several times slower than `tar -x` here.
+ */
+function finishFile(file: PendingFile, state: ArtifactState, owners: boolean, temps: Set<string>): void {
   const { entry } = file;
-  const handle = file.handle!;
-  file.handle = undefined;
+  const fd = file.fd!;
+  file.fd = undefined;
   try {
     const digest = file.hash.digest('hex');
     if (entry.sha256 && digest !== entry.sha256) {
       const volumes = state.artifact.volumes.map((v) => v.key).join(', ');
       throw new CassetteError('E_INTEGRITY', `${state.artifact.name}/${entry.path}: content hash mismatch (expected ${entry.sha256}, got ${digest}) reading ${volumes}`);
     }
-    if (owners) await handle.chown(entry.uid, entry.gid);
-    await handle.chmod(entry.mode);
+    if (owners) fsSync.fchownSync(fd, entry.uid, entry.gid);
+    fsSync.fchmodSync(fd, entry.mode);
     // The decimal string, not a number: Node replaces negative numbers (mtimes before 1970) with now.
-    await handle.utimes(entry.mtime, entry.mtime);
+    fsSync.futimesSync(fd, entry.mtime, entry.mtime);
   } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(file.temp, { force: true });
+    fsSync.closeSync(fd);
+    fsSync.rmSync(file.temp, { force: true });
     temps.delete(file.temp);
     throw error;
   }
-  await handle.close();
-  const existing = await fs.lstat(file.dest).catch(() => undefined);
-  if (existing?.isDirectory()) {
-    await fs.rm(file.temp, { force: true });
+  fsSync.closeSync(fd);
+  if (lstatOrUndefined(file.dest)?.isDirectory()) {
+    fsSync.rmSync(file.temp, { force: true });
     temps.delete(file.temp);
     throw new CassetteError('E_TARGET', `cannot restore file ${file.dest}: a directory is in the way`);
   }
-  await fs.rename(file.temp, file.dest);
+  fsSync.renameSync(file.temp, file.dest);
   temps.delete(file.temp);
+}
+
+function lstatOrUndefined(p: string): fsSync.Stats | undefined {
+  try {
+    return fsSync.lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Hard links whose target was not selected: restore the target's content at the first link, then link the rest. */

@@ -46,6 +46,11 @@ export class FramePool {
   private nextId = 0;
   private closed = false;
 
+  /** Number of worker threads. */
+  get threads(): number {
+    return this.slots.length;
+  }
+
   constructor(options: FramePoolOptions = {}) {
     const threads = options.threads ?? os.availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Expected \`threads\` to be a number from 1 and up, got ${threads}`);

@@ -1,6 +1,9 @@
+// Seek table codec: round trips, footer parsing, error paths, and the zstd CLI skipping our table.
+
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { CassetteError } from '../../src/errors.js';
 import { encodeSeekTable, parseSeekTable, parseSeekTableFooter, SEEK_TABLE_FOOTER_SIZE, type SeekEntry } from '../../src/format/seek-table.js';
 
 const entriesOf = (n: number): SeekEntry[] =>
@@ -111,5 +114,64 @@ describe('interop with the zstd CLI', () => {
       offset += entry.compressedSize;
     }
     expect(offset + tableSize).toBe(volume.length);
+  });
+});
+
+describe('seek table edge cases', () => {
+  it('accepts the u32 limits and rejects fractions, NaN and > 2^32 - 1 with a RangeError naming the entry', () => {
+    const limits = [{ compressedSize: 0, decompressedSize: 0 }, { compressedSize: 0xffffffff, decompressedSize: 0xffffffff }];
+    expect(parseSeekTable(encodeSeekTable(limits))).toEqual(limits);
+    for (const bad of [1.5, Number.NaN, 0x100000000, Number.MAX_SAFE_INTEGER]) {
+      expect(() => encodeSeekTable([limits[0]!, { compressedSize: 1, decompressedSize: bad }])).toThrow(/entry 1: expected `decompressedSize`/);
+    }
+  });
+
+  it('errors carry a stable code: E_INTEGRITY for damage, E_FORMAT for a newer format', () => {
+    const table = encodeSeekTable(entriesOf(2));
+    const damaged = Buffer.from(table);
+    damaged.writeUInt32LE(0, damaged.length - 4);
+    const newer = Buffer.from(table);
+    newer[newer.length - 5] = 0x40;
+    const codeOf = (fn: () => unknown): string | undefined => {
+      try {
+        fn();
+      } catch (error) {
+        expect(error).toBeInstanceOf(CassetteError);
+        return (error as CassetteError).code;
+      }
+      return undefined;
+    };
+    expect(codeOf(() => parseSeekTable(damaged))).toBe('E_INTEGRITY');
+    expect(codeOf(() => parseSeekTable(newer))).toBe('E_FORMAT');
+  });
+
+  it('ignores the unused descriptor bits 1-0, as the spec asks', () => {
+    const table = encodeSeekTable(entriesOf(4));
+    table[table.length - 5] = 0x03;
+    expect(parseSeekTable(table)).toEqual(entriesOf(4));
+  });
+
+  it('refuses a footer claiming more frames than the format allows (a corrupt count would mean a huge ranged read)', () => {
+    const footer = Buffer.alloc(9);
+    footer.writeUInt32LE(0x8000001, 0);
+    footer.writeUInt32LE(0x8f92eab1, 5);
+    expect(() => parseSeekTableFooter(footer)).toThrow(/frames/);
+    footer.writeUInt32LE(0x8000000, 0);
+    expect(parseSeekTableFooter(footer).tableSize).toBe(8 + 8 * 0x8000000 + 9);
+  });
+
+  it('a truncated table (only the tail of a longer one) is refused', () => {
+    const table = encodeSeekTable(entriesOf(10));
+    expect(() => parseSeekTable(table.subarray(8))).toThrow(/should be 97 bytes, got 89/);
+  });
+
+  it('zstd -dc also skips a seek table placed after an empty table-only object and between frames', async () => {
+    const a = Buffer.from('alpha '.repeat(100));
+    const b = Buffer.from('beta '.repeat(100));
+    const fa = Buffer.from((await execa('zstd', ['-c', '-q'], { input: a, encoding: 'buffer' })).stdout);
+    const fb = Buffer.from((await execa('zstd', ['-c', '-q'], { input: b, encoding: 'buffer' })).stdout);
+    const stream = Buffer.concat([fa, encodeSeekTable([]), fb, encodeSeekTable([{ compressedSize: fa.length, decompressedSize: a.length }, { compressedSize: fb.length, decompressedSize: b.length }])]);
+    const { stdout } = await execa('zstd', ['-dc'], { input: stream, encoding: 'buffer' });
+    expect(Buffer.from(stdout).equals(Buffer.concat([a, b]))).toBe(true);
   });
 });
