@@ -23,6 +23,8 @@ export interface ServerUsage {
 
 export interface TimedResult {
   wallS: number;
+  /** Busy CPU seconds of the whole machine (all cores, /proc/stat) during the run: ours, the server's and everyone else's. */
+  machineBusyS: number;
   procs: ProcTimes[];
   server?: ServerUsage;
   exitCode: number;
@@ -64,6 +66,17 @@ export function procCpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After the comm field: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
   return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / clockTicks;
+}
+
+/** Busy CPU seconds of the whole machine since boot (user+nice+system+irq+softirq+steal of /proc/stat). */
+export function machineBusySeconds(): number {
+  try {
+    const line = fsSync.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / clockTicks;
+  } catch {
+    return NaN;
+  }
 }
 
 function procStatusKiB(pid: number, field: string): number {
@@ -157,6 +170,7 @@ export async function runTimed(stages: Stage[], options: RunOptions = {}): Promi
   if (options.stdinFile) script += ` < ${shellQuote(options.stdinFile)}`;
   if (options.stdoutFile) script += ` > ${shellQuote(options.stdoutFile)}`;
   options.server?.start();
+  const busy0 = machineBusySeconds();
   const started = performance.now();
   const child = spawn('bash', ['-c', script], { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.stdinFile ? 'ignore' : 'ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -168,6 +182,7 @@ export async function runTimed(stages: Stage[], options: RunOptions = {}): Promi
     child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
   const wallS = (performance.now() - started) / 1000;
+  const machineBusyS = machineBusySeconds() - busy0;
   const server = options.server?.stop();
   const procs: ProcTimes[] = [];
   for (let i = 0; i < stages.length; i++) {
@@ -179,7 +194,7 @@ export async function runTimed(stages: Stage[], options: RunOptions = {}): Promi
   if (exitCode !== 0 && options.check !== false) {
     throw new Error(`pipeline failed (exit ${exitCode}): ${stages.map((s) => s.argv.join(' ')).join(' | ')}\n${stderr.slice(-2000)}`);
   }
-  return { wallS, procs, server, exitCode, stdout, stderr };
+  return { wallS, machineBusyS, procs, server, exitCode, stdout, stderr };
 }
 
 /** Runs a command untimed; throws with its stderr on failure. */

@@ -31,8 +31,8 @@ function clientFor(endpoint: string, env: NodeJS.ProcessEnv): S3Client {
 }
 
 /** Starts s3rver on 127.0.0.1 in a child process (its CPU is then measured from /proc). */
-export async function startS3rver(): Promise<S3Target> {
-  const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-bench-s3rver-'));
+export async function startS3rver(parent: string = os.tmpdir()): Promise<S3Target> {
+  const directory = await fs.mkdtemp(path.join(parent, 'cassette-bench-s3rver-'));
   const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', path.join(here, 's3rver-process.js'), directory], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';
