@@ -4,31 +4,10 @@
 // that do not fit ustar go into a pax extended header ('x') placed just before the ustar header,
 // and the ustar field gets a safe stand-in (see encodeTarHeader). No I/O.
 
-import type { EntryType } from './types.js';
+import type { EntryType, IndexEntry } from './types.js';
 
-/** What encodeTarHeader needs to know about one member. */
-export interface TarMember {
-  /** Relative path, `/`-separated, no leading `./` or `/`, no trailing `/` (the encoder appends `/` for directories). */
-  path: string;
-  type: EntryType;
-  /** Content bytes: 0 for everything but files. May exceed 8 GiB (up to Number.MAX_SAFE_INTEGER). */
-  size: number;
-  /** Permission bits; `mode & 0o7777` is stored. */
-  mode: number;
-  /** Any non-negative integer; above 2097151 it goes to a pax record. */
-  uid: number;
-  gid: number;
-  /** Owner and group names; over 31 bytes or non-ASCII, they go to pax records. */
-  uname?: string;
-  gname?: string;
-  /** Decimal seconds, e.g. `1764170000`, `1764170000.123456789`, `-86400`, `-1.5` (see mtimeFromNs). */
-  mtime: string;
-  /** Symlink target, or the path of the member a hard link points to. */
-  link?: string;
-  /** Device numbers of `chardev` and `blockdev` members. */
-  devmajor?: number;
-  devminor?: number;
-}
+/** What encodeTarHeader needs to know about one member: the index entry's own fields (see IndexEntry). */
+export type TarMember = Pick<IndexEntry, 'path' | 'type' | 'size' | 'mode' | 'uid' | 'gid' | 'uname' | 'gname' | 'mtime' | 'link' | 'devmajor' | 'devminor'>;
 
 /** Tar block size: headers and content are padded to a multiple of it. */
 export const BLOCK = 512;

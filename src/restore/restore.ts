@@ -103,6 +103,17 @@ interface ArtifactState {
   lastFrame: number;
 }
 
+/** What every step of one restore shares. */
+interface RestoreRun {
+  options: RestoreOptions;
+  owners: boolean;
+  pool: FramePool;
+  summary: RestoreSummary;
+  /** Temporary files not yet renamed, removed if the restore fails. */
+  temps: Set<string>;
+  report: (force?: boolean) => void;
+}
+
 function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): string {
   if (options.inPlace) return options.inPlaceRoot ? options.inPlaceRoot(artifact) : artifact.source;
   return path.join(path.resolve(options.target!), artifact.name);
@@ -128,6 +139,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     if (force || throttle.ready()) progress.event({ type: 'restore-bytes', bytesWritten: summary.bytes, bytesDownloaded: summary.downloadBytes, files: summary.files });
   };
   const temps = new Set<string>();
+  const run: RestoreRun = { options, owners, pool, summary, temps, report };
   const allDirs: ArtifactState['dirs'] = [];
   try {
     for (const artifact of orderArtifacts(record.artifacts, options.artifactOrder ?? [])) {
@@ -144,7 +156,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       let batch: IndexEntry[] = [];
       let batchBytes = 0;
       const runBatch = async (): Promise<void> => {
-        await restoreBatch(batch, index.frames, state, options, owners, pool, summary, temps, selected, report);
+        await restoreBatch(batch, index.frames, state, run, selected);
         batch = [];
         batchBytes = 0;
       };
@@ -158,7 +170,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       if (batch.length > 0) await runBatch();
       if (matched > 0) summary.artifacts.push(artifact.name);
       if (state.orphanLinks.size > 0) {
-        await restoreOrphanLinks(state, options, owners, pool, summary, temps, report);
+        await restoreOrphanLinks(state, run);
       }
       if (!options.dryRun) await finishArtifact(state, owners);
       allDirs.push(...state.dirs);
@@ -227,14 +239,10 @@ async function restoreBatch(
   batch: IndexEntry[],
   frames: Parameters<typeof readFrames>[1]['frames'],
   state: ArtifactState,
-  options: RestoreOptions,
-  owners: boolean,
-  pool: FramePool,
-  summary: RestoreSummary,
-  temps: Set<string>,
+  run: RestoreRun,
   selected: (artifact: string, path: string) => boolean,
-  report: (force?: boolean) => void,
 ): Promise<void> {
+  const { options, owners, pool, summary, temps, report } = run;
   const { artifact } = state;
   const files: PendingFile[] = [];
   for (const entry of batch) {
@@ -405,15 +413,8 @@ function lstatOrUndefined(p: string): fsSync.Stats | undefined {
 }
 
 /** Hard links whose target was not selected: restore the target's content at the first link, then link the rest. */
-async function restoreOrphanLinks(
-  state: ArtifactState,
-  options: RestoreOptions,
-  owners: boolean,
-  pool: FramePool,
-  summary: RestoreSummary,
-  temps: Set<string>,
-  report: (force?: boolean) => void,
-): Promise<void> {
+async function restoreOrphanLinks(state: ArtifactState, run: RestoreRun): Promise<void> {
+  const { options } = run;
   const index = await openIndex(options.store, state.artifact);
   const substitutes: IndexEntry[] = [];
   for await (const entry of index.entries) {
@@ -427,7 +428,7 @@ async function restoreOrphanLinks(
   if (substitutes.length === 0) return;
   substitutes.sort((a, b) => a.dataOffset - b.dataOffset);
   const subState = { ...state, lastFrame: -1 };
-  await restoreBatch(substitutes, index.frames, subState, options, owners, pool, summary, temps, () => false, report);
+  await restoreBatch(substitutes, index.frames, subState, run, () => false);
   state.dirs.push(...subState.dirs.slice(state.dirs.length));
 }
 

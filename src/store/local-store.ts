@@ -1,15 +1,37 @@
 // Local-directory repository: same layout as S3; puts write a temporary file and rename it, so objects appear whole.
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CassetteError, messageOf } from '../errors.js';
+import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
 import type { GetOptions, ObjectInfo, ObjectStore, PendingUpload, PutOptions } from './object-store.js';
 
-const TEMP_PREFIX = '.cassette-tmp-';
+/** Name prefix of the temporary file a put writes before renaming it; listings skip such files. */
+export const TEMP_PREFIX = '.cassette-tmp-';
+
+/** Writes the whole chunk at the handle's current position (a write may store fewer bytes than asked). */
+async function writeAll(handle: fs.FileHandle, chunk: Buffer): Promise<void> {
+  for (let offset = 0; offset < chunk.length; ) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+/** Makes a rename durable: fsync the directory that holds the entry (best effort; some file systems refuse). */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Not supported here (EINVAL/EISDIR on some platforms): the rename itself is still atomic.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
 
 export class LocalStore implements ObjectStore {
   readonly url: string;
@@ -29,8 +51,8 @@ export class LocalStore implements ObjectStore {
 
   async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ size: number }> {
     const file = this.pathFor(key);
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    const dir = path.dirname(file);
+    const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
     let size = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
@@ -39,22 +61,29 @@ export class LocalStore implements ObjectStore {
         callback(null, chunk);
       },
     });
+    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    let handle: fs.FileHandle | undefined;
     try {
-      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      const out = createWriteStream(temp, { flags: 'wx' });
-      await pipeline(source, counter, out, { signal: options.signal });
-      const handle = await fs.open(temp, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      throwIfAborted(options.signal);
+      await fs.mkdir(dir, { recursive: true });
+      // Create the temp file before any byte flows, so a failure at any point below knows what to remove.
+      handle = await fs.open(temp, 'wx');
+      const out = handle;
+      await pipeline(source, counter, async (chunks: AsyncIterable<Buffer>) => {
+        for await (const chunk of chunks) await writeAll(out, chunk);
+      }, { signal: options.signal });
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
       await fs.rename(temp, file);
+      await syncDirectory(dir);
       return { size };
     } catch (error) {
-      await fs.rm(temp, { force: true });
-      if (options.signal?.aborted) throw new CassetteError('E_ABORTED', `upload of ${key} interrupted`, { cause: error });
-      throw new CassetteError('E_STORAGE', `cannot write ${key} in ${this.url}: ${messageOf(error)}`, { cause: error });
+      if (!Buffer.isBuffer(body) && !body.destroyed) body.destroy();
+      await handle?.close().catch(() => undefined);
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      if (options.signal?.aborted) throw new CassetteError('E_ABORTED', `upload of ${key} to ${this.url} interrupted`, { cause: error });
+      throw new CassetteError('E_STORAGE', `PUT ${key} in ${this.url} failed: ${messageOf(error)}`, { cause: error });
     }
   }
 

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CassetteError } from '../errors.js';
+import { CassetteError, messageOf } from '../errors.js';
 import { LocalStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
 import type { GetOptions, ObjectInfo, PendingUpload, PutOptions } from './object-store.js';
@@ -15,36 +15,79 @@ export interface OpenStoreOptions {
   region?: string;
 }
 
+/** The accepted repository forms, for error messages. */
 const FORMS = 's3://bucket/prefix, file:///absolute/path, or a directory path';
 
-export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
-  if (!url || url.trim() === '') throw new CassetteError('E_REPO', `the repository is empty; give ${FORMS}`);
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
-  if (scheme === undefined) return new LocalStore(path.resolve(url));
+/** Where a repository URL points, before anything is opened. */
+export type RepositoryLocation =
+  | { kind: 's3'; bucket: string; prefix: string; url: string }
+  | { kind: 'local'; dir: string; url: string };
+
+/**
+ * Parses a repository URL: `s3://bucket[/prefix]` (the prefix may be empty), `file:///abs/path`,
+ * or a bare directory path (relative paths resolve against the working directory). Anything
+ * else fails with E_REPO naming the URL and the accepted forms. Pure: touches neither the
+ * network nor the file system.
+ */
+export function parseRepositoryUrl(url: string): RepositoryLocation {
+  if (typeof url !== 'string' || url.trim() === '') throw new CassetteError('E_REPO', `the repository is empty; give ${FORMS}`);
+  // A scheme is two or more characters before ':' (a single letter would be a Windows drive).
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]+):/.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined || (scheme !== 's3' && scheme !== 'file' && !url.slice(scheme.length + 1).startsWith('//'))) {
+    // No scheme (or something like `backups:2024`, a directory name with a colon): a path.
+    const dir = path.resolve(url);
+    return { kind: 'local', dir, url: `file://${dir}` };
+  }
   if (scheme === 'file') {
+    if (!url.toLowerCase().startsWith('file:///') && !url.toLowerCase().startsWith('file://localhost/')) {
+      throw new CassetteError('E_REPO', `repository "${url}" is not a valid file URL: it needs an absolute path (file:///path, three slashes); use ${FORMS}`);
+    }
     let dir: string;
     try {
       dir = fileURLToPath(url);
     } catch (error) {
-      throw new CassetteError('E_REPO', `repository "${url}" is not a valid file URL; use ${FORMS}`, { cause: error });
+      throw new CassetteError('E_REPO', `repository "${url}" is not a valid file URL (${messageOf(error)}); use ${FORMS}`, { cause: error });
     }
-    return new LocalStore(dir);
+    dir = path.resolve(dir);
+    return { kind: 'local', dir, url: `file://${dir}` };
   }
   if (scheme === 's3') {
+    if (!url.slice(3).startsWith('//')) {
+      throw new CassetteError('E_REPO', `repository "${url}" is not a valid S3 URL: write s3://bucket/prefix; use ${FORMS}`);
+    }
     const rest = url.slice('s3://'.length);
+    if (/[?#]/.test(rest)) {
+      throw new CassetteError('E_REPO', `repository "${url}" has a query or fragment; an S3 repository is s3://bucket/prefix (set the endpoint with --endpoint or AWS_ENDPOINT_URL)`);
+    }
     const slash = rest.indexOf('/');
     const bucket = slash === -1 ? rest : rest.slice(0, slash);
-    const prefix = slash === -1 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '');
+    const prefix = slash === -1 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '').replace(/\/{2,}/g, '/');
+    if (bucket === '') throw new CassetteError('E_REPO', `repository "${url}" has no valid bucket name (""): write s3://bucket/prefix`);
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new CassetteError('E_REPO', `repository "${url}" has no valid bucket name ("${bucket}"): bucket names are 3-63 lower-case letters, digits, dots and hyphens`);
+      throw new CassetteError('E_REPO', `repository "${url}" has no valid bucket name ("${bucket}"): bucket names are 3-63 lower-case letters, digits, dots and hyphens; write s3://bucket/prefix`);
     }
-    const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
-      throw new CassetteError('E_REPO', `endpoint "${endpoint}" is not an http:// or https:// URL`);
-    }
-    return new LazyStore(`s3://${bucket}${prefix ? `/${prefix}` : ''}`, async () => new (await import('./s3-store.js')).S3Store({ bucket, prefix, endpoint: endpoint || undefined, region: options.region } satisfies S3StoreOptions));
+    return { kind: 's3', bucket, prefix, url: `s3://${bucket}${prefix ? `/${prefix}` : ''}` };
   }
-  throw new CassetteError('E_REPO', `repository "${url}" has an unsupported scheme "${scheme}://"; use ${FORMS}`);
+  const hint = scheme === 'http' || scheme === 'https' ? ' (for an S3-compatible server, use s3://bucket/prefix with --endpoint or AWS_ENDPOINT_URL)' : '';
+  throw new CassetteError('E_REPO', `repository "${url}" has an unsupported scheme "${scheme}://"; use ${FORMS}${hint}`);
+}
+
+/**
+ * Opens the repository at `url` (see parseRepositoryUrl). S3 endpoint: `options.endpoint`,
+ * else $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS itself. The S3 implementation
+ * is loaded on first use.
+ */
+export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
+  const location = parseRepositoryUrl(url);
+  if (location.kind === 'local') return new LocalStore(location.dir);
+  const endpoint = options.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
+    throw new CassetteError('E_REPO', `endpoint "${endpoint}" is not an http:// or https:// URL (e.g. http://127.0.0.1:9000)`);
+  }
+  const { bucket, prefix } = location;
+  return new LazyStore(location.url, async () =>
+    new (await import('./s3-store.js')).S3Store({ bucket, prefix, endpoint, region: options.region } satisfies S3StoreOptions),
+  );
 }
 
 /**

@@ -1,32 +1,133 @@
-// Source of the compression worker, run with `new Worker(source, { eval: true })` so it works from TypeScript sources and from dist/ alike.
+// Source of the FramePool worker (plain CommonJS), started with `new Worker(source, { eval: true })` so
+// the same code runs from TypeScript sources under vitest and from tsc's dist/ (tsc copies no .js file,
+// and Node cannot start a .ts worker).
+//
+// Protocol, parent → worker: { id, op: 'compress' | 'decompress', data: ArrayBuffer, length, expectedSize? }
+// (the worker owns `data` from then on; the input is its first `length` bytes).
+// Worker → parent: { ready: true } once zstd-napi is loaded; then per task either
+// { id, data: ArrayBuffer, length } (ownership moves to the parent) or { id, error: { message, integrity } }.
+//
+// workerData: { zstdPath, bindingPath, level, checksum }.
+//
+// The source must run both as CommonJS and as an ES module: an eval worker inherits the parent's
+// execArgv, and a parent started with `--input-type=module` makes it a module, where `require` is not
+// defined. So it reaches everything through dynamic import() and module.createRequire.
 
-export const POOL_WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const zstd = require(workerData.zstdPath);
+export const POOL_WORKER_SOURCE = String.raw`
+'use strict';
+(async () => {
+const { parentPort, workerData } = await import('node:worker_threads');
+const { createRequire } = await import('node:module');
+const requireZstd = createRequire(workerData.zstdPath);
+const zstd = requireZstd(workerData.zstdPath);
+const binding = requireZstd(workerData.bindingPath);
+
+// One context of each kind per worker, parameters set once.
 const compressor = new zstd.Compressor();
-compressor.setParameters({ compressionLevel: workerData.level, checksumFlag: workerData.checksum, contentSizeFlag: true });
-const decompressor = new zstd.Decompressor();
+compressor.setParameters({
+  compressionLevel: workerData.level,
+  checksumFlag: workerData.checksum,
+  contentSizeFlag: true,
+});
+const dctx = new binding.DCtx();
+let streamingDecompressor; // only for frames whose header has no content size (not written by this pool)
+
+// A Buffer with this many bytes or more never comes from Node's shared allocation pool.
+const POOLED_BELOW = Buffer.poolSize >>> 1;
+
+class IntegrityError extends Error {}
+
+function describe(zstdMessage) {
+  if (/checksum/i.test(zstdMessage)) return 'checksum mismatch, the data is corrupt';
+  if (/src size is incorrect|truncated/i.test(zstdMessage)) return 'truncated frame';
+  if (/destination buffer is too small|dstSize_tooSmall/i.test(zstdMessage)) return 'the data is larger than its expected size';
+  if (/header|frame descriptor|prefix|magic/i.test(zstdMessage)) return 'not a zstd frame, or its header is corrupt';
+  return 'corrupt data';
+}
+
+function integrity(zstdMessage, context) {
+  return new IntegrityError('zstd decompression failed: ' + describe(zstdMessage) + ' (' + (context ? context + ': ' : '') + 'zstd says "' + zstdMessage + '")');
+}
+
+// Walks the frames without decoding them: a truncated or garbled stream is named as such, and the
+// sizes declared by the frame headers are known (null when a header omits it) before anything is allocated.
+function declaredSize(input) {
+  if (input.length === 0) throw new IntegrityError('zstd decompression failed: truncated frame (0 bytes of input)');
+  let total = 0;
+  let offset = 0;
+  while (offset < input.length) {
+    const rest = input.subarray(offset);
+    let frameSize;
+    let contentSize;
+    try {
+      frameSize = binding.findFrameCompressedSize(rest);
+      contentSize = binding.getFrameContentSize(rest); // 0 for a skippable frame
+    } catch (error) {
+      throw integrity(error.message, 'frame at byte ' + offset);
+    }
+    if (contentSize === null) total = null;
+    else if (total !== null) total += contentSize;
+    offset += frameSize;
+  }
+  return total;
+}
+
+function decompress(input, expectedSize) {
+  const declared = declaredSize(input);
+  if (expectedSize !== undefined && declared !== null && declared !== expectedSize) {
+    throw new IntegrityError('zstd decompression failed: the frame headers declare ' + declared + ' bytes, expected ' + expectedSize);
+  }
+  const size = expectedSize !== undefined ? expectedSize : declared;
+  if (size === null) {
+    streamingDecompressor ??= new zstd.Decompressor();
+    try {
+      return streamingDecompressor.decompress(input);
+    } catch (error) {
+      throw integrity(error.message);
+    }
+  }
+  // Single pass into a buffer of exactly the known size: memory never exceeds what the caller expects,
+  // whatever a corrupt header says, and the result owns its whole ArrayBuffer (moves without a copy).
+  const output = Buffer.allocUnsafeSlow(size);
+  let written;
+  try {
+    written = dctx.decompress(output, input);
+  } catch (error) {
+    throw integrity(error.message);
+  }
+  if (written !== size) {
+    throw new IntegrityError('zstd decompression failed: decompressed ' + written + ' bytes, expected ' + size);
+  }
+  return output;
+}
+
+function reply(id, output) {
+  let buffer = output.buffer;
+  // Move the result's memory to the parent. A small result may be a slice of Node's shared pool,
+  // which must not move: copy it into memory of its own.
+  if (output.byteOffset !== 0 || output.length < POOLED_BELOW || buffer instanceof SharedArrayBuffer) {
+    const owned = Buffer.allocUnsafeSlow(output.length);
+    output.copy(owned);
+    buffer = owned.buffer;
+  }
+  parentPort.postMessage({ id, data: buffer, length: output.length }, [buffer]);
+}
+
 parentPort.on('message', (task) => {
   try {
-    const input = Buffer.from(task.data, task.offset, task.length);
-    let output;
-    if (task.op === 'compress') {
-      output = compressor.compress(input);
-    } else {
-      output = decompressor.decompress(input);
-      if (task.expectedSize !== undefined && output.length !== task.expectedSize) {
-        throw new Error('decompressed ' + output.length + ' bytes, expected ' + task.expectedSize);
-      }
-    }
-    // Never transfer a slice of Node's shared allocation pool: copy into memory of its own.
-    let owned = output;
-    if (output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength) {
-      owned = Buffer.allocUnsafeSlow(output.length);
-      output.copy(owned);
-    }
-    parentPort.postMessage({ id: task.id, data: owned.buffer, length: owned.length }, [owned.buffer]);
+    const input = Buffer.from(task.data, 0, task.length);
+    reply(task.id, task.op === 'compress' ? compressor.compress(input) : decompress(input, task.expectedSize));
   } catch (error) {
-    parentPort.postMessage({ id: task.id, error: String(error && error.message || error) });
+    const message = error && error.message ? error.message : String(error);
+    parentPort.postMessage({ id: task.id, error: { message, integrity: error instanceof IntegrityError } });
   }
+});
+
+parentPort.postMessage({ ready: true });
+})().catch((error) => {
+  // zstd-napi failed to load: crash the worker, the parent reports it.
+  process.nextTick(() => {
+    throw error;
+  });
 });
 `;

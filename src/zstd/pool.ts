@@ -1,4 +1,5 @@
 // A pool of worker threads that compress and decompress independent zstd frames, and an order-preserving concurrent map.
+// zstd never runs on the calling thread: zstd-napi is synchronous and would stall the event loop (NOTES.md).
 
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -7,21 +8,22 @@ import { CassetteError } from '../errors.js';
 import { POOL_WORKER_SOURCE } from './pool-worker-source.js';
 
 export interface FramePoolOptions {
-  /** Worker threads; default one per core. */
+  /** Worker threads; default os.availableParallelism(). */
   threads?: number;
-  /** zstd level; default 3. */
+  /** zstd level, default 3. */
   level?: number;
   /**
-   * Write zstd's per-frame content checksum (XXH64). Default false: measured on 427 MB of
-   * control-node data it made level-3 compression 32% slower (1528 ms vs 1156 ms, one thread),
-   * and every file already carries a SHA-256 in the index that restore and verify check.
+   * Write zstd's per-frame content checksum (XXH64), default true: a flipped byte fails
+   * decompression. Frames that carry one are always checked when decompressed, whatever this says.
    */
   checksum?: boolean;
 }
 
+type Operation = 'compress' | 'decompress';
+
 interface Task {
   id: number;
-  op: 'compress' | 'decompress';
+  op: Operation;
   data: Buffer;
   expectedSize?: number;
   resolve: (value: Buffer) => void;
@@ -30,112 +32,198 @@ interface Task {
 
 interface Slot {
   worker: Worker;
+  /** The task this worker runs; undefined when idle. */
   task?: Task;
+  /** zstd-napi loaded: a worker that dies before this is a broken installation, not a crash. */
+  ready: boolean;
+  /** Exited, or being replaced: its events no longer count. */
+  gone: boolean;
 }
 
-const zstdPath = createRequire(import.meta.url).resolve('zstd-napi');
+type WorkerMessage =
+  | { ready: true }
+  | { id: number; data: ArrayBuffer; length: number }
+  | { id: number; error: { message: string; integrity: boolean } };
+
+const requireHere = createRequire(import.meta.url);
+const zstdPath = requireHere.resolve('zstd-napi');
+const bindingPath = requireHere.resolve('zstd-napi/binding');
 
 /**
- * Compression never runs on the main thread (zstd-napi blocks the thread it runs on).
- * Buffers passed in are transferred to a worker: callers must not use them afterwards.
+ * Worker threads (one zstd context each) that turn Buffers into independent zstd frames and back.
+ * Tasks wait in one FIFO queue and go to the first idle worker. Buffers are moved to the worker, not
+ * copied, when they own their whole ArrayBuffer; results come back the same way.
+ *
+ * Idle workers do not keep the process alive; still, call close() when done.
  */
 export class FramePool {
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
-  private readonly options: Required<FramePoolOptions>;
+  private readonly level: number;
+  private readonly checksum: boolean;
   private nextId = 0;
   private closed = false;
+  /** Set when workers cannot start at all (zstd-napi fails to load): every task rejects with it. */
+  private broken?: Error;
+
+  constructor(options: FramePoolOptions = {}) {
+    const threads = options.threads ?? os.availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new RangeError(`Expected \`threads\` to be an integer from 1 and up, got ${threads}`);
+    }
+    const level = options.level ?? 3;
+    if (!Number.isInteger(level)) throw new RangeError(`Expected \`level\` to be an integer, got ${level}`);
+    this.level = level;
+    this.checksum = options.checksum ?? true;
+    for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
+  }
 
   /** Number of worker threads. */
   get threads(): number {
     return this.slots.length;
   }
 
-  constructor(options: FramePoolOptions = {}) {
-    const threads = options.threads ?? os.availableParallelism();
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`Expected \`threads\` to be a number from 1 and up, got ${threads}`);
-    this.options = { threads, level: options.level ?? 3, checksum: options.checksum ?? false };
-    for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
+  /**
+   * Compress `data` into exactly one complete, independent zstd frame (content size in the frame
+   * header). The buffer's memory is transferred to the worker: the caller must not use it afterwards.
+   */
+  compress(data: Buffer): Promise<Buffer> {
+    return this.submit('compress', data);
   }
 
-  private spawn(): Slot {
-    const worker = new Worker(POOL_WORKER_SOURCE, { eval: true, workerData: { zstdPath, level: this.options.level, checksum: this.options.checksum } });
-    const slot: Slot = { worker };
-    worker.unref();
-    worker.on('message', (message: { id: number; data?: ArrayBuffer; length?: number; error?: string }) => {
-      const task = slot.task;
-      slot.task = undefined;
-      worker.unref();
-      if (task && task.id === message.id) {
-        if (message.error !== undefined) task.reject(new Error(message.error));
-        else task.resolve(Buffer.from(message.data!, 0, message.length));
-      }
-      this.dispatch();
-    });
-    worker.on('error', (error) => {
-      const task = slot.task;
-      slot.task = undefined;
-      task?.reject(error);
-      const index = this.slots.indexOf(slot);
-      if (index !== -1 && !this.closed) {
-        this.slots[index] = this.spawn();
-        this.dispatch();
-      }
-    });
-    return slot;
-  }
-
-  private dispatch(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (slot.task) continue;
-      const task = this.queue.shift()!;
-      slot.task = task;
-      slot.worker.ref();
-      let data = task.data;
-      // Buffers up to Buffer.poolSize may be slices of Node's shared allocation pool: transferring
-      // that would detach every other Buffer in it, so small inputs are copied. Larger Buffers own
-      // their memory (the caller gave up the whole ArrayBuffer) and move without a copy.
-      if (data.buffer.byteLength <= Buffer.poolSize || data.buffer instanceof SharedArrayBuffer) {
-        const copy = Buffer.allocUnsafeSlow(data.length);
-        data.copy(copy);
-        data = copy;
-      }
-      const buffer = data.buffer as ArrayBuffer;
-      slot.worker.postMessage({ id: task.id, op: task.op, data: buffer, offset: data.byteOffset, length: data.length, expectedSize: task.expectedSize }, [buffer]);
+  /**
+   * Decompress one or more concatenated complete frames (skippable frames ignored). Rejects with an
+   * E_INTEGRITY CassetteError whose message says why (corrupt data, checksum mismatch, truncated, or a
+   * size other than `expectedSize`). With `expectedSize`, no more than that is ever allocated,
+   * whatever the frame headers claim. Transfers `frame`: the caller must not use it afterwards.
+   */
+  decompress(frame: Buffer, expectedSize?: number): Promise<Buffer> {
+    if (expectedSize !== undefined && (!Number.isSafeInteger(expectedSize) || expectedSize < 0)) {
+      return Promise.reject(new RangeError(`Expected \`expectedSize\` to be an integer from 0 and up, got ${expectedSize}`));
     }
+    return this.submit('decompress', frame, expectedSize);
   }
 
-  private submit(op: Task['op'], data: Buffer, expectedSize?: number): Promise<Buffer> {
+  /** Terminate the workers; queued and running tasks reject with E_ABORTED, and so do later calls. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new CassetteError('E_ABORTED', 'compression pool closed');
+    for (const task of this.queue.splice(0)) task.reject(error);
+    for (const slot of this.slots) {
+      slot.gone = true;
+      slot.task?.reject(error);
+      slot.task = undefined;
+    }
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private submit(op: Operation, data: Buffer, expectedSize?: number): Promise<Buffer> {
     if (this.closed) return Promise.reject(new CassetteError('E_ABORTED', 'compression pool is closed'));
+    if (this.broken) return Promise.reject(this.broken);
+    if (!Buffer.isBuffer(data)) return Promise.reject(new TypeError(`Expected a Buffer, got ${typeof data}`));
     return new Promise<Buffer>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, op, data, expectedSize, resolve, reject });
       this.dispatch();
     });
   }
 
-  /** One complete, independent zstd frame holding `data`. */
-  compress(data: Buffer): Promise<Buffer> {
-    return this.submit('compress', data);
+  private spawn(): Slot {
+    const worker = new Worker(POOL_WORKER_SOURCE, {
+      eval: true,
+      name: 'cassette-zstd',
+      workerData: { zstdPath, bindingPath, level: this.level, checksum: this.checksum },
+    });
+    const slot: Slot = { worker, ready: false, gone: false };
+    worker.unref();
+    worker.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
+    worker.on('error', (error) => this.onDeath(slot, error));
+    worker.on('exit', (code) => this.onDeath(slot, new Error(`compression worker exited with code ${code}`)));
+    return slot;
   }
 
-  /** Decompress one or more whole frames; rejects on corrupt or truncated data, or a size other than `expectedSize`. */
-  decompress(frame: Buffer, expectedSize?: number): Promise<Buffer> {
-    return this.submit('decompress', frame, expectedSize);
+  private onMessage(slot: Slot, message: WorkerMessage): void {
+    if (slot.gone) return;
+    if ('ready' in message) {
+      slot.ready = true;
+      return;
+    }
+    const task = slot.task;
+    slot.task = undefined;
+    if (task?.id === message.id) {
+      if ('error' in message) {
+        const { message: text, integrity } = message.error;
+        task.reject(integrity ? new CassetteError('E_INTEGRITY', text) : new Error(`zstd ${task.op} failed: ${text}`));
+      } else {
+        task.resolve(Buffer.from(message.data, 0, message.length));
+      }
+    }
+    this.dispatch();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    const error = new CassetteError('E_ABORTED', 'compression pool closed');
-    for (const task of this.queue.splice(0)) task.reject(error);
-    for (const slot of this.slots) slot.task?.reject(error);
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  /** A worker crashed or exited: reject its task and replace it (or, if it never started, fail the pool). */
+  private onDeath(slot: Slot, error: Error): void {
+    if (slot.gone) return;
+    slot.gone = true;
+    const task = slot.task;
+    slot.task = undefined;
+    void slot.worker.terminate();
+    if (this.closed) return;
+    if (!slot.ready) {
+      this.broken = new Error(`compression worker failed to start: ${error.message}`, { cause: error });
+      task?.reject(this.broken);
+      for (const queued of this.queue.splice(0)) queued.reject(this.broken);
+      return;
+    }
+    task?.reject(new Error(`compression worker crashed during ${task.op}: ${error.message}`, { cause: error }));
+    const index = this.slots.indexOf(slot);
+    if (index !== -1) this.slots[index] = this.spawn();
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.task || slot.gone) continue;
+      const task = this.queue.shift();
+      if (!task) break;
+      slot.task = task;
+      let data = task.data;
+      task.data = EMPTY; // the task no longer holds the caller's memory
+      // Only a Buffer that owns its whole ArrayBuffer moves without a copy. Anything else (a slice of
+      // Node's shared allocation pool, a view into a larger buffer) is copied: transferring its
+      // ArrayBuffer would detach every other Buffer that shares it.
+      if (data.byteOffset !== 0 || data.length !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
+        const copy = Buffer.allocUnsafeSlow(data.length);
+        data.copy(copy);
+        data = copy;
+      }
+      const buffer = data.buffer as ArrayBuffer;
+      try {
+        slot.worker.postMessage({ id: task.id, op: task.op, data: buffer, length: data.length, expectedSize: task.expectedSize }, [buffer]);
+      } catch (error) {
+        // E.g. an ArrayBuffer marked untransferable.
+        slot.task = undefined;
+        task.reject(new Error(`cannot hand the buffer to a compression worker: ${(error as Error).message}`, { cause: error }));
+        continue;
+      }
+    }
+    // Busy workers keep the process alive until their tasks settle; idle ones do not.
+    for (const slot of this.slots) {
+      if (slot.task) slot.worker.ref();
+      else slot.worker.unref();
+    }
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
- * Runs `fn` over `source` with at most `concurrency` calls in flight, yielding results in source
- * order. It stops pulling from the source while `concurrency` results wait to be consumed.
+ * Runs `fn` over `source` with at most `concurrency` calls in flight and yields results in source
+ * order. Backpressure: it stops pulling from `source` while `concurrency` results are pending or
+ * unconsumed, so memory stays bounded by `concurrency` items. If `fn` rejects, no further items are
+ * started and the generator throws that error (after yielding the results before it) once the calls in
+ * flight settle. If the consumer stops early (return/throw), `source` is closed and pending results are
+ * discarded (after they settle). An aborted `signal` throws its reason.
  */
 export async function* mapOrdered<T, R>(
   source: AsyncIterable<T> | Iterable<T>,
@@ -143,29 +231,77 @@ export async function* mapOrdered<T, R>(
   concurrency: number,
   signal?: AbortSignal,
 ): AsyncGenerator<R> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`Expected \`concurrency\` to be a number from 1 and up, got ${concurrency}`);
-  const iterator = (Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : (source as Iterable<T>)[Symbol.iterator]()) as AsyncIterator<T> | Iterator<T>;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(`Expected \`concurrency\` to be an integer from 1 and up, got ${concurrency}`);
+  }
+  const iterator: AsyncIterator<T> | Iterator<T> =
+    Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : (source as Iterable<T>)[Symbol.iterator]();
   const pending: Array<Promise<R>> = [];
   let index = 0;
-  let done = false;
+  let exhausted = false;
+  let failed = false;
   try {
     for (;;) {
-      while (!done && pending.length < concurrency) {
-        if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new CassetteError('E_ABORTED', 'operation interrupted');
+      while (!exhausted && !failed && pending.length < concurrency) {
+        throwIfSignalled(signal);
         const step = await iterator.next();
         if (step.done) {
-          done = true;
+          exhausted = true;
           break;
         }
-        const promise = fn(step.value, index++);
-        promise.catch(() => undefined);
+        let promise: Promise<R>;
+        try {
+          promise = Promise.resolve(fn(step.value, index++));
+        } catch (error) {
+          promise = Promise.reject(error);
+        }
+        // Note a failure at once (so nothing more starts); the rejection itself surfaces in order.
+        promise.catch(() => {
+          failed = true;
+        });
         pending.push(promise);
       }
       if (pending.length === 0) return;
-      yield await pending.shift()!;
+      const result = await untilAborted(pending[0]!, signal);
+      pending.shift();
+      yield result;
     }
   } finally {
-    if (!done) await iterator.return?.(undefined);
+    if (!exhausted) {
+      try {
+        await iterator.return?.();
+      } catch {
+        // The source failing to close must not hide why we stopped.
+      }
+    }
     await Promise.allSettled(pending);
   }
+}
+
+function throwIfSignalled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new CassetteError('E_ABORTED', 'operation interrupted', { cause: signal.reason });
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts. */
+function untilAborted<R>(promise: Promise<R>, signal: AbortSignal | undefined): Promise<R> {
+  if (!signal) return promise;
+  throwIfSignalled(signal);
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

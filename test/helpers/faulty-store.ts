@@ -1,57 +1,120 @@
-// An ObjectStore wrapper that injects failures, for failure-path tests.
+// An ObjectStore wrapper that injects failures (failed puts, failed or corrupted reads), for failure-path tests.
 
 import { Readable, Transform } from 'node:stream';
+import { CassetteError } from '../../src/errors.js';
 import type { GetOptions, ObjectInfo, ObjectStore, PendingUpload, PutOptions } from '../../src/store/object-store.js';
 
 export interface FaultOptions {
-  /** Fail puts of keys matching this after this many body bytes. */
+  /**
+   * Fail puts of matching keys once more than `bytes` body bytes went through: the body stream
+   * errors, as a broken connection or a failing source would, so the inner store's cleanup runs.
+   */
   failPutAfter?: { match: (key: string) => boolean; bytes: number; message?: string };
-  /** Fail gets of matching keys. */
+  /** Fail `get` and `getBuffer` of matching keys with E_STORAGE, before any byte is read. */
   failGet?: (key: string) => boolean;
+  /**
+   * Flip bits of the bytes `get` and `getBuffer` return for matching keys. `at` lists offsets
+   * within the returned bytes (the range, when one was asked for); default: the first byte.
+   * Offsets past the end of what is returned are ignored.
+   */
+  corruptGet?: { match: (key: string) => boolean; at?: number[]; xor?: number };
+}
+
+/** Calls the FaultyStore made, for assertions ("the index was read once"). */
+export interface FaultyStoreCall {
+  method: 'put' | 'get' | 'getBuffer' | 'head' | 'list' | 'delete';
+  key: string;
+  options?: GetOptions;
 }
 
 export class FaultyStore implements ObjectStore {
-  constructor(private readonly inner: ObjectStore, private readonly faults: FaultOptions) {}
+  /** Every call, in order. */
+  readonly calls: FaultyStoreCall[] = [];
+
+  constructor(
+    readonly inner: ObjectStore,
+    private readonly faults: FaultOptions = {},
+  ) {}
 
   get url(): string {
     return this.inner.url;
   }
 
   put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<{ size: number }> {
+    this.calls.push({ method: 'put', key });
     const fault = this.faults.failPutAfter;
     if (!fault || !fault.match(key)) return this.inner.put(key, body, options);
     let seen = 0;
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
     const breaking = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
+        const allowed = fault.bytes - seen;
         seen += chunk.length;
-        if (seen > fault.bytes) callback(new Error(fault.message ?? `injected storage failure after ${fault.bytes} bytes`));
-        else callback(null, chunk);
+        if (seen <= fault.bytes) return callback(null, chunk);
+        // Pass the bytes up to the limit, then fail.
+        if (allowed > 0) this.push(chunk.subarray(0, allowed));
+        callback(new Error(fault.message ?? `injected storage failure after ${fault.bytes} bytes of ${key}`));
       },
     });
     source.on('error', (error) => breaking.destroy(error));
+    breaking.on('error', () => source.destroy());
     return this.inner.put(key, source.pipe(breaking), options);
   }
 
-  get(key: string, options?: GetOptions): Promise<Readable> {
-    if (this.faults.failGet?.(key)) return Promise.reject(new Error(`injected read failure for ${key}`));
-    return this.inner.get(key, options);
+  async get(key: string, options?: GetOptions): Promise<Readable> {
+    this.calls.push({ method: 'get', key, options });
+    return this.read(key, options);
   }
 
-  getBuffer(key: string, options?: GetOptions): Promise<Buffer> {
-    if (this.faults.failGet?.(key)) return Promise.reject(new Error(`injected read failure for ${key}`));
-    return this.inner.getBuffer(key, options);
+  async getBuffer(key: string, options?: GetOptions): Promise<Buffer> {
+    this.calls.push({ method: 'getBuffer', key, options });
+    if (!this.faults.corruptGet?.match(key)) {
+      this.maybeFailGet(key);
+      return this.inner.getBuffer(key, options);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.read(key, options)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  private async read(key: string, options?: GetOptions): Promise<Readable> {
+    this.maybeFailGet(key);
+    const stream = await this.inner.get(key, options);
+    const corrupt = this.faults.corruptGet;
+    if (!corrupt || !corrupt.match(key)) return stream;
+    const offsets = new Set(corrupt.at ?? [0]);
+    const xor = corrupt.xor ?? 0xff;
+    let position = 0;
+    const corrupting = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        let out = chunk;
+        for (const offset of offsets) {
+          if (offset >= position && offset < position + chunk.length) {
+            if (out === chunk) out = Buffer.from(chunk);
+            out[offset - position] = out[offset - position]! ^ xor;
+          }
+        }
+        position += chunk.length;
+        callback(null, out);
+      },
+    });
+    stream.on('error', (error) => corrupting.destroy(error));
+    corrupting.on('close', () => stream.destroy());
+    return stream.pipe(corrupting);
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {
+    this.calls.push({ method: 'head', key });
     return this.inner.head(key);
   }
 
   list(prefix: string): AsyncIterable<ObjectInfo> {
+    this.calls.push({ method: 'list', key: prefix });
     return this.inner.list(prefix);
   }
 
   delete(keys: string[]): Promise<void> {
+    for (const key of keys) this.calls.push({ method: 'delete', key });
     return this.inner.delete(keys);
   }
 
@@ -65,5 +128,11 @@ export class FaultyStore implements ObjectStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  private maybeFailGet(key: string): void {
+    if (this.faults.failGet?.(key)) {
+      throw new CassetteError('E_STORAGE', `GET ${this.url}/${key} failed: injected read failure`);
+    }
   }
 }

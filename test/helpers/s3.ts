@@ -1,37 +1,45 @@
-// Test helpers for the S3 servers started by the global setup.
+// Test helpers for the S3 servers the global setup starts: endpoints, fresh buckets, clients, stores and CLI environments.
 
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { S3Store } from '../../src/store/s3-store.js';
+import { S3Store, type S3StoreOptions } from '../../src/store/s3-store.js';
+import { TEST_AWS_ENV, type S3Server } from '../setup/global-setup.js';
 
-export type S3ServerName = 's3rver' | 'moto';
+export { TEST_AWS_ENV, type S3Server };
 
-/** Credentials both servers accept (s3rver's built-in account; moto accepts anything). */
-export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export type S3ServerName = S3Server['name'];
 
-export function s3Servers(): Array<{ name: S3ServerName; endpoint: string }> {
+/** Credentials both test servers accept (the same values as TEST_AWS_ENV). */
+export const TEST_CREDENTIALS = {
+  accessKeyId: TEST_AWS_ENV.AWS_ACCESS_KEY_ID,
+  secretAccessKey: TEST_AWS_ENV.AWS_SECRET_ACCESS_KEY,
+};
+
+/** Every server the global setup started: s3rver always, moto when moto_server is on PATH. */
+export function s3Servers(): S3Server[] {
   return inject('s3Servers');
 }
 
-export function s3Server(name: S3ServerName): { name: S3ServerName; endpoint: string } | undefined {
-  return s3Servers().find((s) => s.name === name);
+/** One server by name, or undefined when it was not started (use with `describe.skipIf(!server)`). */
+export function s3Server(name: S3ServerName): S3Server | undefined {
+  return s3Servers().find((server) => server.name === name);
 }
 
-/** Environment for CLI subprocesses talking to a test server. */
+/**
+ * Environment for CLI subprocesses talking to a test server: test credentials, region and endpoint.
+ * Both AWS_ENDPOINT_URL_S3 (which wins) and AWS_ENDPOINT_URL are set, so an endpoint inherited from
+ * the developer's shell cannot leak in; to point a subprocess elsewhere, pass `--endpoint`.
+ */
 export function s3Env(endpoint: string): Record<string, string> {
-  return {
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL: endpoint,
-  };
+  return { ...TEST_AWS_ENV, AWS_ENDPOINT_URL: endpoint, AWS_ENDPOINT_URL_S3: endpoint };
 }
 
+/** A raw SDK client for a test server, configured as S3Store configures its own (path style, WHEN_REQUIRED checksums). */
 export function testClient(endpoint: string): S3Client {
   return new S3Client({
     endpoint,
-    region: 'us-east-1',
+    region: TEST_AWS_ENV.AWS_REGION,
     forcePathStyle: true,
     credentials: TEST_CREDENTIALS,
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -39,7 +47,7 @@ export function testClient(endpoint: string): S3Client {
   });
 }
 
-/** A fresh bucket with a unique name. */
+/** Creates a fresh bucket with a unique name (`<prefix>-<random>`) and returns the name. */
 export async function createBucket(endpoint: string, prefix = 'test'): Promise<string> {
   const name = `${prefix}-${randomBytes(5).toString('hex')}`;
   const client = testClient(endpoint);
@@ -51,6 +59,7 @@ export async function createBucket(endpoint: string, prefix = 'test'): Promise<s
   return name;
 }
 
-export function makeS3Store(endpoint: string, bucket: string, prefix = ''): S3Store {
-  return new S3Store({ bucket, prefix, endpoint, credentials: TEST_CREDENTIALS });
+/** An S3Store on a test server with the test credentials. */
+export function makeS3Store(endpoint: string, bucket: string, prefix = '', options: Partial<S3StoreOptions> = {}): S3Store {
+  return new S3Store({ bucket, prefix, endpoint, region: TEST_AWS_ENV.AWS_REGION, credentials: TEST_CREDENTIALS, ...options });
 }

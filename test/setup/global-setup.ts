@@ -1,4 +1,4 @@
-// Vitest global setup: starts the S3 servers the tests talk to (s3rver in a child process, moto_server when on PATH).
+// Vitest global setup: starts the S3 servers the tests talk to (s3rver always, moto_server when on PATH) and provides their endpoints.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -8,8 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 
+/** One S3 server started for the test run. */
 export interface S3Server {
   name: 's3rver' | 'moto';
+  /** `http://127.0.0.1:<port>`, for S3 clients with path-style addressing. */
   endpoint: string;
 }
 
@@ -19,81 +21,203 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * The AWS environment every test and CLI subprocess uses: fixed test credentials (both servers
+ * accept them; s3rver has them registered by s3rver-process.mjs) and a fixed region. The global
+ * setup also puts them into process.env, which test workers inherit, so no test can pick up a
+ * developer's real AWS credentials from the environment.
+ */
+export const TEST_AWS_ENV = {
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_REGION: 'us-east-1',
+} as const;
+
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** How long a server may take to answer after it was started. */
+const START_TIMEOUT_MS = 60_000;
+
+/**
+ * Runs a command and kills it when this watchdog's stdin closes (the test runner died, even by
+ * SIGKILL) or when the watchdog gets SIGTERM/SIGINT: moto_server cannot watch its parent itself.
+ */
+const WATCHDOG = `
+const { spawn } = require('node:child_process');
+const [cmd, ...args] = process.argv.slice(1);
+const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  child.kill('SIGTERM');
+  setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+};
+child.on('error', (error) => { process.stderr.write(String(error.message) + '\\n'); process.exit(127); });
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
+`;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
+    server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
-    server.on('error', reject);
   });
 }
 
-async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+async function onPath(command: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
     try {
-      await fetch(url);
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const children: ChildProcess[] = [];
-  const dirs: string[] = [];
-  const servers: S3Server[] = [];
-
-  const s3rverDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-s3rver-'));
-  dirs.push(s3rverDir);
-  const s3rver = spawn(process.execPath, ['--openssl-legacy-provider', path.join(here, 's3rver-process.mjs'), s3rverDir], { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.push(s3rver);
-  const port = await new Promise<number>((resolve, reject) => {
-    let text = '';
-    s3rver.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const line = text.split('\n')[0];
-      if (text.includes('\n')) resolve((JSON.parse(line!) as { port: number }).port);
-    });
-    s3rver.on('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
-  });
-  servers.push({ name: 's3rver', endpoint: `http://127.0.0.1:${port}` });
-
-  if (await hasMoto()) {
-    const motoPort = await freePort();
-    const moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: ['ignore', 'ignore', 'ignore'] });
-    children.push(moto);
-    await waitForHttp(`http://127.0.0.1:${motoPort}/`, 30_000);
-    servers.push({ name: 'moto', endpoint: `http://127.0.0.1:${motoPort}` });
-  } else if (process.env.CI === 'true') {
-    throw new Error('moto_server is not on PATH, and CI=true requires it');
-  }
-
-  project.provide('s3Servers', servers);
-  const kill = (): void => {
-    for (const child of children) child.kill('SIGTERM');
-  };
-  process.once('exit', kill);
-  return async () => {
-    kill();
-    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
-  };
-}
-
-async function hasMoto(): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    try {
-      await fs.access(path.join(dir, 'moto_server'), fs.constants.X_OK);
+      await fs.access(path.join(dir, command), fs.constants.X_OK);
       return true;
     } catch {
       // keep looking
     }
   }
   return false;
+}
+
+/** Keeps the last few KiB a child wrote, for the message when it fails to start; keeps draining so its pipes never fill. */
+function tail(child: ChildProcess): () => string {
+  let text = '';
+  const keep = (chunk: Buffer): void => {
+    text = (text + chunk.toString()).slice(-4096);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => text.trim();
+}
+
+/** Rejects when the child exits or fails to spawn (before `settled` is set). */
+function exitFailure(child: ChildProcess, name: string, output: () => string): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    child.once('error', (error) => reject(new Error(`${name} could not be started: ${error.message}`)));
+    child.once('exit', (code, signal) => reject(new Error(`${name} exited (${signal ?? `code ${code}`}) before it was ready:\n${output()}`)));
+  });
+}
+
+async function waitForHttp(url: string, child: ChildProcess, name: string, output: () => string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  const failed = exitFailure(child, name, output);
+  failed.catch(() => undefined);
+  for (;;) {
+    const answered = await Promise.race([
+      fetch(url, { signal: AbortSignal.timeout(2000) }).then(async (response) => {
+        await response.body?.cancel();
+        return true;
+      }, () => false),
+      failed,
+    ]);
+    if (answered) return;
+    if (Date.now() > deadline) throw new Error(`${name} did not answer on ${url} within ${START_TIMEOUT_MS} ms:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+}
+
+async function startS3rver(directory: string, children: ChildProcess[]): Promise<S3Server> {
+  const child = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', path.join(here, 's3rver-process.mjs'), directory, TEST_AWS_ENV.AWS_ACCESS_KEY_ID, TEST_AWS_ENV.AWS_SECRET_ACCESS_KEY],
+    { stdio: ['pipe', 'pipe', 'pipe'], detached: false, env: { ...process.env, CASSETTE_S3RVER_REMOVE_DIR: '1' } },
+  );
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4096);
+  });
+  const port = await Promise.race([
+    new Promise<number>((resolve, reject) => {
+      let text = '';
+      const onData = (chunk: Buffer): void => {
+        text += chunk.toString();
+        const newline = text.indexOf('\n');
+        if (newline === -1) return;
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        try {
+          resolve((JSON.parse(text.slice(0, newline)) as { port: number }).port);
+        } catch (error) {
+          reject(new Error(`s3rver printed ${JSON.stringify(text.slice(0, newline))} instead of its port`, { cause: error }));
+        }
+      };
+      child.stdout!.on('data', onData);
+    }),
+    exitFailure(child, 's3rver', () => stderr.trim()),
+    new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`s3rver did not start within ${START_TIMEOUT_MS} ms:\n${stderr}`)), START_TIMEOUT_MS).unref()),
+  ]);
+  return { name: 's3rver', endpoint: `http://127.0.0.1:${port}` };
+}
+
+async function startMoto(children: ChildProcess[]): Promise<S3Server> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['-e', WATCHDOG, 'moto_server', '-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: false,
+  });
+  children.push(child);
+  const output = tail(child);
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${endpoint}/`, child, 'moto_server', output);
+  return { name: 'moto', endpoint };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+  const savedEnv = Object.fromEntries(Object.keys(TEST_AWS_ENV).map((name) => [name, process.env[name]]));
+
+  // Last resort when the runner exits without teardown: 'exit' handlers must be synchronous.
+  const killAll = (): void => {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    }
+  };
+  process.once('exit', killAll);
+
+  const teardown = async (): Promise<void> => {
+    await Promise.all(children.map(stopChild));
+    process.off('exit', killAll);
+    await Promise.all(dirs.map((dir) => fs.rm(dir, { recursive: true, force: true })));
+    for (const [name, value] of Object.entries(savedEnv)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+
+  try {
+    Object.assign(process.env, TEST_AWS_ENV);
+    const s3rverDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-s3rver-'));
+    dirs.push(s3rverDir);
+    const servers: S3Server[] = [];
+    const hasMoto = await onPath('moto_server');
+    if (!hasMoto && process.env.CI === 'true') {
+      throw new Error('moto_server is not on PATH, and CI=true requires it (pip install "moto[server]")');
+    }
+    const started = await Promise.all([startS3rver(s3rverDir, children), hasMoto ? startMoto(children) : undefined]);
+    for (const server of started) if (server) servers.push(server);
+    project.provide('s3Servers', servers);
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+  return teardown;
 }

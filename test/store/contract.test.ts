@@ -6,9 +6,10 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isCassetteError } from '../../src/errors.js';
-import { LocalStore } from '../../src/store/local-store.js';
+import { LocalStore, TEMP_PREFIX } from '../../src/store/local-store.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
-import { openStore } from '../../src/store/open-store.js';
+import { openStore, parseRepositoryUrl } from '../../src/store/open-store.js';
+import { S3Store } from '../../src/store/s3-store.js';
 import { createBucket, makeS3Store, s3Servers } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
@@ -21,6 +22,24 @@ function pattern(size: number, seed = 1): Buffer {
     out[i] = x >>> 24;
   }
   return out;
+}
+
+/** Resolves once `onProgress` has reported at least `bytes` (for puts: a part has been stored). */
+function progressPast(bytes: number): { onProgress: (n: number) => void; reached: Promise<void> } {
+  let resolve!: () => void;
+  const reached = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { onProgress: (n) => void (n >= bytes && resolve()), reached };
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (error: unknown) => error,
+  );
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -74,14 +93,23 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
       expect(Buffer.compare(await store.getBuffer('r.bin', { range: { start, end } }), data.subarray(start, end + 1))).toBe(0);
     }
     expect(Buffer.compare(await store.getBuffer('r.bin', { range: { start: 99_000, end: 150_000 } }), data.subarray(99_000))).toBe(0);
+    // A range that starts past the end is clipped to nothing.
+    expect((await store.getBuffer('r.bin', { range: { start: 100_000, end: 100_010 } })).length).toBe(0);
+    // As a stream, too, and read in full.
+    const chunks: Buffer[] = [];
+    for await (const chunk of await store.get('r.bin', { range: { start: 10, end: 60_009 } })) chunks.push(chunk as Buffer);
+    expect(Buffer.compare(Buffer.concat(chunks), data.subarray(10, 60_010))).toBe(0);
     await store.close();
   });
 
   it('reports a missing object as E_NOT_FOUND naming the key, and head as undefined', async () => {
     const { store } = await factory();
-    const error = await store.getBuffer('no/such.key').catch((e: unknown) => e);
-    expect(isCassetteError(error, 'E_NOT_FOUND')).toBe(true);
-    expect((error as Error).message).toContain('no/such.key');
+    const attempts = [() => store.getBuffer('no/such.key'), () => store.get('no/such.key'), () => store.get('no/such.key', { range: { start: 0, end: 9 } })];
+    for (const attempt of attempts) {
+      const error = await errorOf(attempt());
+      expect(isCassetteError(error, 'E_NOT_FOUND')).toBe(true);
+      expect((error as Error).message).toContain('no/such.key');
+    }
     expect(await store.head('no/such.key')).toBeUndefined();
     await store.close();
   });
@@ -100,29 +128,59 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
     await store.close();
   });
 
-  it('leaves nothing behind when a put is aborted mid-stream', async () => {
-    const { store, multipart } = await factory();
-    const controller = new AbortController();
-    const body = new PassThrough();
-    const put = store.put('aborted.bin', body, { partSize: 5 * MiB, signal: controller.signal });
-    body.write(pattern(12 * MiB, 4));
-    await new Promise((r) => setTimeout(r, 300));
-    controller.abort();
-    const error = await put.catch((e: unknown) => e);
-    expect(isCassetteError(error, 'E_ABORTED')).toBe(true);
-    expect(await store.head('aborted.bin')).toBeUndefined();
-    if (multipart !== 'no-abort') expect(await collect(store.listPendingUploads(''))).toEqual([]);
+  it('reports progress and the stored size, and heads what it stored', async () => {
+    const { store } = await factory();
+    const seen: number[] = [];
+    const data = pattern(11 * MiB, 6);
+    const result = await store.put('p/progress.bin', Readable.from([data.subarray(0, 6 * MiB), data.subarray(6 * MiB)]), { partSize: 5 * MiB, onProgress: (n) => seen.push(n) });
+    expect(result.size).toBe(data.length);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.at(-1)).toBe(data.length);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+    expect(await store.head('p/progress.bin')).toMatchObject({ key: 'p/progress.bin', size: data.length });
     await store.close();
   });
 
-  it('leaves nothing behind when the body fails mid-stream', async () => {
+  it('leaves nothing behind when a put is aborted mid-stream, even if the producer never ends the body', async () => {
+    const { store, multipart } = await factory();
+    const controller = new AbortController();
+    const body = new PassThrough();
+    const progress = progressPast(5 * MiB);
+    const put = store.put('aborted.bin', body, { partSize: 5 * MiB, signal: controller.signal, onProgress: progress.onProgress });
+    body.write(pattern(12 * MiB, 4));
+    // Abort once a part is stored: the multipart upload exists and must be aborted.
+    await progress.reached;
+    controller.abort();
+    const error = await errorOf(put);
+    expect(isCassetteError(error, 'E_ABORTED')).toBe(true);
+    expect((error as Error).message).toContain('aborted.bin');
+    expect(body.destroyed).toBe(true);
+    expect(await store.head('aborted.bin')).toBeUndefined();
+    if (multipart !== 'no-abort') expect(await collect(store.listPendingUploads(''))).toEqual([]);
+    expect(await collect(store.list(''))).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses a put whose signal is already aborted, for buffers and streams', async () => {
+    const { store } = await factory();
+    const signal = AbortSignal.abort();
+    expect(isCassetteError(await errorOf(store.put('pre/small.bin', Buffer.from('x'), { signal })), 'E_ABORTED')).toBe(true);
+    expect(isCassetteError(await errorOf(store.put('pre/stream.bin', Readable.from([pattern(1000)]), { signal })), 'E_ABORTED')).toBe(true);
+    expect(await collect(store.list('pre/'))).toEqual([]);
+    await store.close();
+  });
+
+  it('leaves nothing behind when the body fails mid-stream, and reports the body failure', async () => {
     const { store, multipart } = await factory();
     const body = new PassThrough();
-    const put = store.put('failed.bin', body, { partSize: 5 * MiB });
+    const progress = progressPast(5 * MiB);
+    const put = store.put('failed.bin', body, { partSize: 5 * MiB, onProgress: progress.onProgress });
     body.write(pattern(11 * MiB, 5));
-    setTimeout(() => body.destroy(new Error('disk read error (injected)')), 200);
-    const error = await put.catch((e: unknown) => e);
-    expect(isCassetteError(error)).toBe(true);
+    await progress.reached;
+    body.destroy(new Error('disk read error (injected)'));
+    const error = await errorOf(put);
+    expect(isCassetteError(error, 'E_STORAGE')).toBe(true);
+    expect((error as Error).message).toContain('failed.bin');
     expect((error as Error).message).toContain('disk read error (injected)');
     expect(await store.head('failed.bin')).toBeUndefined();
     if (multipart !== 'no-abort') expect(await collect(store.listPendingUploads(''))).toEqual([]);
@@ -130,22 +188,134 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
   });
 });
 
-describe('openStore', () => {
+describe('LocalStore specifics', () => {
+  it('hides temporary files from listings and reports them as pending uploads', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-local-'));
+    tempDirs.push(dir);
+    const store = new LocalStore(dir);
+    expect(store.url).toBe(`file://${dir}`);
+    await store.put('data/a.bin', Buffer.from('a'));
+    const stale = `${TEMP_PREFIX}deadbeef`;
+    await fs.writeFile(path.join(dir, 'data', stale), 'half a put');
+    expect((await collect(store.list(''))).map((o) => o.key)).toEqual(['data/a.bin']);
+    const pending = await collect(store.listPendingUploads('data/'));
+    expect(pending).toMatchObject([{ key: `data/${stale}`, uploadId: stale }]);
+    expect(await collect(store.listPendingUploads('other/'))).toEqual([]);
+    await store.abortPendingUpload(pending[0]!);
+    expect(await fs.readdir(path.join(dir, 'data'))).toEqual(['a.bin']);
+  });
+});
+
+describe.each(s3Servers())('S3Store specifics on $name', ({ endpoint }) => {
+  it('joins prefix and key without doubled slashes, with or without a prefix', () => {
+    expect(makeS3Store(endpoint, 'bucket-x', 'repo/').keyFor('snapshots/a.json')).toBe('repo/snapshots/a.json');
+    expect(makeS3Store(endpoint, 'bucket-x', '/repo/p/').keyFor('/data/x')).toBe('repo/p/data/x');
+    const bare = makeS3Store(endpoint, 'bucket-x', '');
+    expect(bare.keyFor('snapshots/a.json')).toBe('snapshots/a.json');
+    expect(bare.url).toBe('s3://bucket-x');
+  });
+
+  it('lists keys relative to an empty prefix', async () => {
+    const bucket = await createBucket(endpoint);
+    const store = makeS3Store(endpoint, bucket, '');
+    await store.put('snapshots/a.json', Buffer.from('{}'));
+    expect((await collect(store.list('snapshots/'))).map((o) => o.key)).toEqual(['snapshots/a.json']);
+    expect(await store.getBuffer('snapshots/a.json')).toEqual(Buffer.from('{}'));
+    await store.close();
+  });
+
+  it('names the operation, the bucket and key, and the server message when a request fails', async () => {
+    const store = makeS3Store(endpoint, 'no-such-bucket-cassette', 'repo', { maxAttempts: 1 });
+    const small = await errorOf(store.put('k.bin', Buffer.from('x')));
+    expect(isCassetteError(small, 'E_STORAGE')).toBe(true);
+    expect((small as Error).message).toMatch(/PUT s3:\/\/no-such-bucket-cassette\/repo\/k\.bin failed.*NoSuchBucket|bucket does not exist/i);
+    expect((small as Error).cause).toBeDefined();
+    const big = await errorOf(store.put('big.bin', Readable.from([pattern(6 * MiB)]), { partSize: 5 * MiB }));
+    expect(isCassetteError(big, 'E_STORAGE')).toBe(true);
+    expect((big as Error).message).toContain('s3://no-such-bucket-cassette/repo/big.bin');
+    const listing = await errorOf(collect(store.list('')));
+    expect(isCassetteError(listing, 'E_STORAGE')).toBe(true);
+    await store.close();
+  });
+
+  it('stops at the first failed part, aborts the multipart upload and reports that part failure', async () => {
+    const bucket = await createBucket(endpoint);
+    const store = makeS3Store(endpoint, bucket, 'repo', { maxAttempts: 1 });
+    const partsTried: number[] = [];
+    store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand') {
+          const part = Number((args.input as { PartNumber?: number }).PartNumber);
+          partsTried.push(part);
+          if (part === 2) throw Object.assign(new Error('We encountered an internal error (injected)'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'failSecondPart' },
+    );
+    const parts = 12;
+    const body = Readable.from((function* () {
+      for (let i = 0; i < parts; i++) yield pattern(5 * MiB, i);
+    })());
+    const error = await errorOf(store.put('part-failure.bin', body, { partSize: 5 * MiB, queueSize: 2 }));
+    expect(isCassetteError(error, 'E_STORAGE')).toBe(true);
+    expect((error as Error).message).toMatch(/UploadPart of s3:\/\/.*\/repo\/part-failure\.bin failed \(HTTP 500\): InternalError: We encountered an internal error \(injected\)/);
+    // The other worker stops too, instead of uploading the rest of the stream.
+    expect(partsTried.length).toBeLessThan(parts);
+    expect(body.destroyed).toBe(true);
+    expect(await store.head('part-failure.bin')).toBeUndefined();
+    expect(await collect(store.listPendingUploads(''))).toEqual([]);
+    await store.close();
+  });
+
+  it('uses the client it exposes, and closes it', async () => {
+    const store = makeS3Store(endpoint, 'bucket-x', 'p');
+    expect(store).toBeInstanceOf(S3Store);
+    expect(await store.client.config.region()).toBe('us-east-1');
+    expect(store.client.config.forcePathStyle).toBe(true);
+    await store.close();
+  });
+});
+
+describe('openStore and parseRepositoryUrl', () => {
   it.each([
-    ['s3://bucket-name/some/prefix', 's3://bucket-name/some/prefix'],
-    ['s3://bucket-name', 's3://bucket-name'],
-    ['s3://bucket-name/trailing/', 's3://bucket-name/trailing'],
-    ['file:///var/backups/cassette', 'file:///var/backups/cassette'],
-    ['/var/backups/cassette', 'file:///var/backups/cassette'],
-  ])('opens %s as %s', (url, expected) => {
-    expect(openStore(url, { endpoint: 'http://127.0.0.1:9' }).url).toBe(expected);
+    ['s3://bucket-name/some/prefix', { kind: 's3', bucket: 'bucket-name', prefix: 'some/prefix', url: 's3://bucket-name/some/prefix' }],
+    ['s3://bucket-name', { kind: 's3', bucket: 'bucket-name', prefix: '', url: 's3://bucket-name' }],
+    ['s3://bucket-name/', { kind: 's3', bucket: 'bucket-name', prefix: '', url: 's3://bucket-name' }],
+    ['s3://bucket-name/trailing/', { kind: 's3', bucket: 'bucket-name', prefix: 'trailing', url: 's3://bucket-name/trailing' }],
+    ['s3://my.bucket-1//a//b', { kind: 's3', bucket: 'my.bucket-1', prefix: 'a/b', url: 's3://my.bucket-1/a/b' }],
+    ['file:///var/backups/cassette', { kind: 'local', dir: '/var/backups/cassette', url: 'file:///var/backups/cassette' }],
+    ['file://localhost/var/backups', { kind: 'local', dir: '/var/backups', url: 'file:///var/backups' }],
+    ['file:///var/backups/with%20space', { kind: 'local', dir: '/var/backups/with space', url: 'file:///var/backups/with space' }],
+    ['/var/backups/cassette', { kind: 'local', dir: '/var/backups/cassette', url: 'file:///var/backups/cassette' }],
+    ['/var/backups/cassette/', { kind: 'local', dir: '/var/backups/cassette', url: 'file:///var/backups/cassette' }],
+    ['relative/repo', { kind: 'local', dir: path.resolve('relative/repo'), url: `file://${path.resolve('relative/repo')}` }],
+    ['./repo', { kind: 'local', dir: path.resolve('repo'), url: `file://${path.resolve('repo')}` }],
+    ['backups:2024', { kind: 'local', dir: path.resolve('backups:2024'), url: `file://${path.resolve('backups:2024')}` }],
+  ])('parses %s', (url, expected) => {
+    expect(parseRepositoryUrl(url)).toEqual(expected);
+    expect(openStore(url, { endpoint: 'http://127.0.0.1:9' }).url).toBe(expected.url);
+  });
+
+  it('opens local repositories as LocalStore and S3 ones lazily', () => {
+    expect(openStore('/tmp/x')).toBeInstanceOf(LocalStore);
+    expect(openStore('s3://bucket-name/p', { endpoint: 'http://127.0.0.1:9' }).url).toBe('s3://bucket-name/p');
   });
 
   it.each([
     ['', /the repository is empty/],
-    ['s3://', /no valid bucket name/],
+    ['   ', /the repository is empty/],
+    ['s3://', /no valid bucket name \(""\)/],
+    ['s3:///prefix', /no valid bucket name \(""\)/],
     ['s3://Bad_Bucket/x', /no valid bucket name \("Bad_Bucket"\)/],
+    ['s3://ab/x', /no valid bucket name \("ab"\)/],
+    ['s3:bucket/x', /not a valid S3 URL: write s3:\/\/bucket\/prefix/],
+    ['s3:/bucket/x', /not a valid S3 URL/],
+    ['s3://bucket-name/x?versionId=1', /query or fragment/],
+    ['file:relative/dir', /not a valid file URL: it needs an absolute path/],
+    ['file://remote-host/dir', /not a valid file URL/],
     ['ftp://host/x', /unsupported scheme "ftp:\/\/"/],
+    ['https://s3.example.com/bucket', /unsupported scheme "https:\/\/".*--endpoint/],
     ['gs://bucket/x', /unsupported scheme "gs:\/\/"; use s3:\/\/bucket\/prefix, file:\/\/\/absolute\/path, or a directory path/],
   ])('refuses %j with E_REPO', (url, message) => {
     let error: unknown;
@@ -156,9 +326,17 @@ describe('openStore', () => {
     }
     expect(isCassetteError(error, 'E_REPO')).toBe(true);
     expect((error as Error).message).toMatch(message);
+    if (url.trim() !== '') expect((error as Error).message).toContain(url);
   });
 
   it('refuses an endpoint that is not a URL', () => {
-    expect(() => openStore('s3://bucket/x', { endpoint: 'localhost:9000' })).toThrow(/endpoint "localhost:9000" is not an http/);
+    let error: unknown;
+    try {
+      openStore('s3://bucket-name/x', { endpoint: 'localhost:9000' });
+    } catch (e) {
+      error = e;
+    }
+    expect(isCassetteError(error, 'E_REPO')).toBe(true);
+    expect((error as Error).message).toMatch(/endpoint "localhost:9000" is not an http/);
   });
 });

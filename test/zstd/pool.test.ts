@@ -5,22 +5,23 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import ts from 'typescript';
 import { FramePool, mapOrdered } from '../../src/zstd/pool.js';
 
 const MiB = 1024 * 1024;
 const ZSTD_MAGIC = 0xfd2fb528;
 
 let pool: FramePool;
-let checksumPool: FramePool;
+let noChecksumPool: FramePool;
 let tmp: string;
 beforeAll(async () => {
   pool = new FramePool({ threads: 2, level: 3 });
-  checksumPool = new FramePool({ threads: 1, level: 3, checksum: true });
+  noChecksumPool = new FramePool({ threads: 1, level: 3, checksum: false });
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-pool-'));
 });
 afterAll(async () => {
   await pool.close();
-  await checksumPool.close();
+  await noChecksumPool.close();
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
@@ -60,7 +61,7 @@ describe('FramePool compress / decompress', () => {
     await fs.writeFile(file, frame);
     const { stdout } = await execa('zstd', ['-lv', file]);
     expect(stdout).toMatch(/# Zstandard Frames: 1\b/);
-    expect(stdout).toMatch(/Check: None/);
+    expect(stdout).toMatch(/Check: XXH64/);
   });
 
   it('independent frames concatenated decode as one stream with zstd -dc and with decompress()', async () => {
@@ -71,33 +72,64 @@ describe('FramePool compress / decompress', () => {
     expect((await pool.decompress(Buffer.from(joined))).equals(Buffer.concat(parts))).toBe(true);
   });
 
-  it('with checksum: the frame carries XXH64 and a flipped byte makes decompress reject', async () => {
+  it('a flipped byte in the middle of a frame makes decompress reject (checksum on by default)', async () => {
     const data = randomBytes(100_000); // incompressible: stored as raw blocks, only the checksum can tell
-    const frame = await compressCopy(checksumPool, data);
-    expect(frame[4]! & 0x04).toBe(0x04);
-    expect((await checksumPool.decompress(Buffer.from(frame))).equals(data)).toBe(true);
+    const frame = await compressCopy(pool, data);
+    expect(frame[4]! & 0x04).toBe(0x04); // Content_Checksum_flag
+    expect((await pool.decompress(Buffer.from(frame))).equals(data)).toBe(true);
     const bad = Buffer.from(frame);
     bad[Math.floor(bad.length / 2)] ^= 0x01;
-    const badCopy = Buffer.from(bad); // decompress() may transfer (detach) `bad`
-    await expect(checksumPool.decompress(bad)).rejects.toThrow(/checksum/);
-    // The pool without checksums decodes with a checksum-less Decompressor too: zstd still verifies a frame's checksum when present.
-    await expect(pool.decompress(badCopy)).rejects.toThrow(/checksum/);
+    // The CLI agrees the frame is corrupt.
+    const file = path.join(tmp, 'flipped.zst');
+    await fs.writeFile(file, bad);
+    await expect(execa('zstd', ['-t', file])).rejects.toThrow();
+    const error = await pool.decompress(bad).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'E_INTEGRITY', message: expect.stringMatching(/checksum mismatch/) });
+  });
+
+  it('checksum: false writes no checksum; a frame that has one is still checked', async () => {
+    const data = randomBytes(50_000);
+    const frame = await compressCopy(noChecksumPool, data);
+    expect(frame[4]! & 0x04).toBe(0);
+    expect((await pool.decompress(Buffer.from(frame), data.length)).equals(data)).toBe(true);
+    const bad = await compressCopy(pool, data);
+    bad[Math.floor(bad.length / 2)] ^= 0x10;
+    await expect(noChecksumPool.decompress(bad)).rejects.toThrow(/checksum/);
+  });
+
+  it('skippable frames are ignored', async () => {
+    const skippable = Buffer.alloc(8 + 16, 0xee);
+    skippable.writeUInt32LE(0x184d2a5e, 0);
+    skippable.writeUInt32LE(16, 4);
+    const a = await compressCopy(pool, Buffer.from('first '));
+    const b = await compressCopy(pool, Buffer.from('second'));
+    const out = await pool.decompress(Buffer.concat([a, skippable, b, skippable]), 12);
+    expect(out.toString()).toBe('first second');
   });
 
   it('a truncated frame rejects', async () => {
     const data = Buffer.from('truncate me please '.repeat(20_000));
     const frame = await compressCopy(pool, data);
     for (const cut of [frame.length - 1, Math.floor(frame.length / 2), 10]) {
-      await expect(pool.decompress(Buffer.from(frame.subarray(0, cut)))).rejects.toThrow();
+      await expect(pool.decompress(Buffer.from(frame.subarray(0, cut)))).rejects.toMatchObject({ code: 'E_INTEGRITY', message: expect.stringMatching(/truncated/) });
+      await expect(pool.decompress(Buffer.from(frame.subarray(0, cut)), data.length)).rejects.toThrow(/truncated/);
     }
     const random = await compressCopy(pool, randomBytes(200_000));
-    await expect(pool.decompress(Buffer.from(random.subarray(0, random.length - 100)))).rejects.toThrow();
+    await expect(pool.decompress(Buffer.from(random.subarray(0, random.length - 100)))).rejects.toThrow(/truncated/);
+    // The second of two frames cut short.
+    await expect(pool.decompress(Buffer.concat([frame, frame.subarray(0, 20)]))).rejects.toThrow(/truncated/);
+    await expect(pool.decompress(Buffer.alloc(0))).rejects.toThrow(/truncated/);
+  });
+
+  it('garbage rejects as not a zstd frame', async () => {
+    await expect(pool.decompress(Buffer.from('definitely not zstd data'))).rejects.toMatchObject({ code: 'E_INTEGRITY', message: expect.stringMatching(/not a zstd frame/) });
   });
 
   it('an expectedSize other than the content size rejects', async () => {
     const frame = await compressCopy(pool, Buffer.from('twelve bytes'));
-    await expect(pool.decompress(Buffer.from(frame), 13)).rejects.toThrow(/expected 13/);
-    await expect(pool.decompress(Buffer.from(frame), 11)).rejects.toThrow();
+    await expect(pool.decompress(Buffer.from(frame), 13)).rejects.toMatchObject({ code: 'E_INTEGRITY', message: expect.stringMatching(/expected 13/) });
+    await expect(pool.decompress(Buffer.from(frame), 11)).rejects.toThrow(/expected 11/);
+    await expect(pool.decompress(Buffer.from(frame), -1)).rejects.toThrow(RangeError);
     expect((await pool.decompress(Buffer.from(frame), 12)).toString()).toBe('twelve bytes');
   });
 
@@ -153,6 +185,48 @@ describe('FramePool compress / decompress', () => {
     expect(outs.slice(1).map((o) => o.toString())).toEqual(texts.slice(1));
   });
 
+  it('a pooled Buffer (Buffer.from) works and is copied, not detached', async () => {
+    const abc = Buffer.from('abc');
+    expect(abc.buffer.byteLength).toBeGreaterThan(abc.length); // the premise: a slice of the shared pool
+    const frame = await pool.compress(abc);
+    expect(abc.toString()).toBe('abc');
+    expect((await pool.decompress(frame, 3)).toString()).toBe('abc');
+  });
+
+  it('a Buffer that owns its ArrayBuffer moves to the worker; a view into a larger one is copied', async () => {
+    const owned = Buffer.alloc(1 * MiB, 7);
+    const frame = await pool.compress(owned);
+    expect(owned.buffer.byteLength).toBe(0); // transferred (detached), no copy
+    expect((await pool.decompress(frame, 1 * MiB)).equals(Buffer.alloc(1 * MiB, 7))).toBe(true);
+
+    const big = Buffer.alloc(2 * MiB);
+    big.fill(1, 0, MiB);
+    big.fill(2, MiB);
+    const [first, second] = [big.subarray(0, MiB), big.subarray(MiB)];
+    const frames = await Promise.all([pool.compress(second), pool.compress(first)]);
+    expect(big.buffer.byteLength).toBe(2 * MiB); // not detached: both views were copied
+    expect((await pool.decompress(frames[0])).equals(Buffer.alloc(MiB, 2))).toBe(true);
+    expect((await pool.decompress(frames[1])).equals(Buffer.alloc(MiB, 1))).toBe(true);
+  });
+
+  it('a crashed worker rejects its task and is replaced', async () => {
+    const p = new FramePool({ threads: 1, level: 19 });
+    try {
+      await p.compress(Buffer.from('warm up'));
+      const slow = p.compress(Buffer.from('some text that compresses slowly at level 19 '.repeat(200_000)));
+      const queued = p.compress(Buffer.from('queued behind the crash'));
+      await sleep(30);
+      const internals = p as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> };
+      await internals.slots[0]!.worker.terminate();
+      await expect(slow).rejects.toThrow(/worker crashed during compress/);
+      // The queued task runs on the replacement.
+      expect((await p.decompress(await queued)).toString()).toBe('queued behind the crash');
+      expect(p.threads).toBe(1);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('rejects a bad thread count', () => {
     expect(() => new FramePool({ threads: 0 })).toThrow(RangeError);
   });
@@ -168,6 +242,57 @@ describe('FramePool compress / decompress', () => {
     expect((results[5] as PromiseRejectedResult).reason).toMatchObject({ code: 'E_ABORTED' });
     await expect(p.compress(Buffer.from('late'))).rejects.toMatchObject({ code: 'E_ABORTED' });
     await expect(p.decompress(Buffer.from('late'))).rejects.toMatchObject({ code: 'E_ABORTED' });
+  });
+});
+
+describe('FramePool and process exit', () => {
+  // The pool's modules, transpiled to plain JS in a temp dir, run in a child Node process: does it exit by itself?
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-pool-exit-'));
+    for (const file of ['src/errors.ts', 'src/zstd/pool.ts', 'src/zstd/pool-worker-source.ts']) {
+      const source = await fs.readFile(path.join(import.meta.dirname, '../..', file), 'utf8');
+      const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+      const out = path.join(dir, file.replace(/\.ts$/, '.js'));
+      await fs.mkdir(path.dirname(out), { recursive: true });
+      await fs.writeFile(out, outputText);
+    }
+    await fs.writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const run = (body: string) =>
+    execa('node', ['--input-type=module', '-e', `import { FramePool } from ${JSON.stringify(path.join(dir, 'src/zstd/pool.js'))};\n${body}`], {
+      // The transpiled pool resolves zstd-napi from its temp dir: point it at this project's copy.
+      env: { NODE_PATH: path.join(import.meta.dirname, '../../node_modules') },
+      timeout: 20_000,
+    });
+
+  it('an idle pool that was never closed does not keep the process alive', async () => {
+    const { stdout } = await run(`
+      const pool = new FramePool({ threads: 2 });
+      const frame = await pool.compress(Buffer.from('x'.repeat(100000)));
+      const back = await pool.decompress(frame, 100000);
+      console.log('done', back.length);`);
+    expect(stdout).toBe('done 100000');
+  });
+
+  it('a busy pool keeps the process alive until its tasks finish', async () => {
+    const { stdout } = await run(`
+      const pool = new FramePool({ threads: 1, level: 19 });
+      pool.compress(Buffer.from('text '.repeat(400000))).then((f) => console.log('finished', f.readUInt32LE(0).toString(16)));`);
+    expect(stdout).toBe('finished fd2fb528');
+  });
+
+  it('close() rejects pending tasks and the process exits', async () => {
+    const { stdout } = await run(`
+      const pool = new FramePool({ threads: 1, level: 19 });
+      const tasks = [1, 2, 3].map(() => pool.compress(Buffer.from('text '.repeat(400000))).then(() => 'ok', (e) => e.code));
+      await pool.close();
+      console.log((await Promise.all(tasks)).join(','));`);
+    expect(stdout).toBe('E_ABORTED,E_ABORTED,E_ABORTED');
   });
 });
 
@@ -286,6 +411,31 @@ describe('mapOrdered', () => {
     })();
     await expect(run).rejects.toBe(reason);
     expect(got.length).toBeLessThan(10);
+  });
+
+  it('starts no further calls once one has failed', async () => {
+    const started: number[] = [];
+    const run = collect(mapOrdered(Array.from({ length: 50 }, (_, i) => i), async (x) => {
+      started.push(x);
+      if (x === 2) throw new Error('fail at 2');
+      await sleep(30);
+      return x;
+    }, 3));
+    await expect(run).rejects.toThrow('fail at 2');
+    expect(Math.max(...started)).toBeLessThan(2 + 3 + 1);
+  });
+
+  it('an abort while waiting for a slow result throws its reason once the call in flight settles', async () => {
+    const controller = new AbortController();
+    const reason = new Error('aborted while waiting');
+    setTimeout(() => controller.abort(reason), 20);
+    const startedAt = Date.now();
+    await expect(collect(mapOrdered([1], async (v) => {
+      await sleep(200);
+      return v;
+    }, 1, controller.signal))).rejects.toBe(reason);
+    // The generator still lets the call in flight settle before it finishes.
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(150);
   });
 
   it('rejects a bad concurrency', async () => {

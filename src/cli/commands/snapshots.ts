@@ -45,6 +45,11 @@ export function snapshotsCommand(): Command {
           process.stdout.write(`${'ID'.padEnd(24)} ${'TIME'.padEnd(20)} ${'HOST'.padEnd(14)} ${'READ'.padStart(10)} ${'STORED'.padStart(10)} ${'RATIO'.padStart(6)} ${'TOOK'.padStart(9)}  ARTIFACTS  TAGS\n`);
           for (const row of rows) {
             process.stdout.write(`${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.bytesStored).padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`);
+            for (const a of row.artifacts) {
+              if (!a.database) continue;
+              const db = a.database;
+              process.stdout.write(`${''.padEnd(24)} database ${db.name}: pg_dump ${db.dumpFormat === 'tar' ? '-Ft' : '-Fc'}, ${humanBytes(a.bytesRead)} dump${db.databaseSize ? ` of a ${humanBytes(db.databaseSize)} database` : ''}${db.tocEntries !== undefined ? `, ${db.tocEntries} TOC entries` : ''}${db.serverVersion ? `, server ${db.serverVersion}` : ''}\n`);
+            }
           }
           process.stdout.write(`${rows.length} snapshot${rows.length === 1 ? '' : 's'} in ${store.url}\n`);
         } finally {
