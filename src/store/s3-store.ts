@@ -492,7 +492,7 @@ class RequestTracker {
         await send(command);
         this.uploadAborted = true;
       } catch (error) {
-        // NoSuchUpload: already gone. Not implemented (s3rver): nothing more we can do. Other
+        // NoSuchUpload: already gone. 501 from stores without the call (s3rver): nothing more we can do. Other
         // failures: cleanUp tries again and reports it.
         if (nameOf(error) === 'NoSuchUpload' || isNotImplemented(error)) this.uploadAborted = true;
       }
