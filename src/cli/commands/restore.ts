@@ -6,19 +6,13 @@ import { resolveSnapshot } from '../../repository.js';
 import type { IndexEntry } from '../../format/types.js';
 import { restoreDatabase } from '../../pg/restore-db.js';
 import { plannedRestore } from '../../plan/planned-restore.js';
-import { restoreRecord } from '../../restore/restore.js';
+import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
 import { loadPlan } from './backup.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
 import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 
-interface RestoreFlags extends RepoFlags {
-  target?: string;
-  inPlace?: boolean;
-  include?: string[];
-  exclude?: string[];
-  skipExisting?: boolean;
-  dryRun?: boolean;
+interface RestoreFlags extends RepoFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
   stdout?: boolean;
   tar?: boolean;
   owners?: boolean;
