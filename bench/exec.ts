@@ -199,12 +199,16 @@ export async function runTimed(stages: Stage[], options: RunOptions = {}): Promi
 
 /** Runs a command untimed; throws with its stderr on failure. */
 export async function sh(argv: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<string> {
-  const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => void (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => void (stderr += c.toString()));
-  child.stdin.end(options.input ?? '');
+  child.stdout!.on('data', (c: Buffer) => void (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => void (stderr += c.toString()));
+  if (child.stdin) {
+    // A program that exits without reading its input (aws --version) closes the pipe: not an error here.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input);
+  }
   const code = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c) => resolve(c ?? 1));

@@ -56,6 +56,8 @@ export interface StreamContext {
   spool: IndexSpool;
   warn: (warning: BackupWarning) => void;
   onBytesRead: (bytes: number) => void;
+  /** A frame buffer of `size` bytes (reused from earlier frames when one is free); yielded frames may be views of its start. */
+  allocate: (size: number) => Buffer;
 }
 
 export type BackupSource = TreeSource | StreamSource;
@@ -163,7 +165,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       frames: (context) =>
         packFrames(
           prefetch(walk({ root, exclude: [...(options.exclude ?? []), ...(source.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn }), { maxFileSize: DEFAULTS.prefetchFileSize }),
-          { frameSize: context.frameSize, signal: context.signal, onEntry: (entry) => context.spool.add(entry), onWarning: context.warn, onBytesRead: context.onBytesRead },
+          { frameSize: context.frameSize, signal: context.signal, onEntry: (entry) => context.spool.add(entry), onWarning: context.warn, onBytesRead: context.onBytesRead, allocate: context.allocate },
         ),
     };
   });
@@ -215,6 +217,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     try {
       const context: StreamContext = {
         frameSize,
+        allocate: (size) => pool.frameBuffer(size),
         signal,
         spool,
         warn,
@@ -228,7 +231,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         job.frames(context),
         async (frame: Buffer) => {
           const tarSize = frame.length;
-          return { tarSize, data: await pool.compress(frame) };
+          return { tarSize, data: await pool.compress(frame, { ownsBuffer: true }) };
         },
         Math.max(2, threads * DEFAULTS.framesInFlightPerThread),
         signal,

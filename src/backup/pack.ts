@@ -23,6 +23,8 @@ export interface PackOptions {
   onWarning: (warning: BackupWarning) => void;
   /** Called with the number of content bytes just read from a file. */
   onBytesRead?: (bytes: number) => void;
+  /** Where frame buffers come from (FramePool.frameBuffer reuses compressed ones); default new memory. */
+  allocate?: (size: number) => Buffer;
 }
 
 /** Accumulates tar bytes into fixed-size frame buffers. */
@@ -33,8 +35,8 @@ class FrameBuffer {
   base = 0;
   readonly full: Buffer[] = [];
 
-  constructor(readonly size: number) {
-    this.buffer = Buffer.allocUnsafeSlow(size);
+  constructor(readonly size: number, private readonly allocate: (size: number) => Buffer = Buffer.allocUnsafeSlow) {
+    this.buffer = allocate(size);
   }
 
   get offset(): number {
@@ -50,7 +52,7 @@ class FrameBuffer {
     if (this.used === 0) return;
     this.full.push(this.used === this.size ? this.buffer : this.buffer.subarray(0, this.used));
     this.base += this.used;
-    this.buffer = Buffer.allocUnsafeSlow(this.size);
+    this.buffer = this.allocate(this.size);
     this.used = 0;
   }
 
@@ -101,7 +103,7 @@ function memberOf(item: WalkItem, size: number): TarMember {
 
 /** Yields tar frames (the last one ends with the end-of-archive blocks). Each yielded Buffer is owned by the consumer. */
 export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem>, options: PackOptions): AsyncGenerator<Buffer> {
-  const frames = new FrameBuffer(options.frameSize);
+  const frames = new FrameBuffer(options.frameSize, options.allocate);
   const hardLinks = new Map<string, string>();
   const { signal, onWarning } = options;
 

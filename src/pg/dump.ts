@@ -185,7 +185,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
 
     const hash = createHash('sha256');
     let size = 0;
-    let frame = Buffer.allocUnsafeSlow(frameSize);
+    let frame = context.allocate(frameSize);
     let filled = 0;
     let finished = false;
     try {
@@ -202,7 +202,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
           position += n;
           if (filled === frameSize) {
             yield frame;
-            frame = Buffer.allocUnsafeSlow(frameSize);
+            frame = context.allocate(frameSize);
             filled = 0;
           }
         }
@@ -238,11 +238,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
         offset: 0,
         dataOffset: 0,
       });
-      if (filled > 0) {
-        const last = Buffer.allocUnsafeSlow(filled);
-        frame.copy(last, 0, 0, filled);
-        yield last;
-      }
+      if (filled > 0) yield frame.subarray(0, filled);
     } finally {
       signal.removeEventListener('abort', onAbort);
       if (!finished) {

@@ -1,4 +1,4 @@
-// S3 repository (AWS S3, MinIO, Ceph RGW, R2, moto, s3rver) through @aws-sdk/client-s3 and lib-storage multipart uploads.
+// S3 repository (AWS S3, MinIO, Ceph RGW, R2, moto, s3rver) through @aws-sdk/client-s3, with multipart uploads of our own (PartUploader).
 
 import {
   AbortMultipartUploadCommand,
@@ -12,10 +12,10 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { pipeline, Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { CassetteError, messageOf } from '../errors.js';
 import type { GetOptions, ObjectInfo, ObjectStore, PendingUpload, PutOptions } from './object-store.js';
 
@@ -58,9 +58,6 @@ export interface S3StoreOptions {
    */
   signPayload?: boolean;
 }
-
-/** Any command the S3 client sends (lib-storage's Upload only calls `send`). */
-type SdkCommand = object;
 
 type SdkError = Error & { $metadata?: { httpStatusCode?: number }; Code?: string };
 
@@ -206,112 +203,69 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * A stream (or a large buffer) through lib-storage's Upload, with the cleanup lib-storage
-   * does not do by itself (measured on 3.1175.0, see the source in node_modules):
-   * - `upload.abort()` rejects `done()` at once, while parts are still in flight and before any
-   *   AbortMultipartUpload is sent; the upload is only aborted once every worker has drained
-   *   the body, which never happens when the producer stops writing.
-   * - After one part fails, the other workers keep uploading the rest of the stream before
-   *   `done()` rejects.
-   * - When AbortMultipartUpload itself fails (s3rver answers 405/501), that error replaces the
-   *   original one.
-   * So every request goes through a tracking client: the first failure stops everything (the
-   *   Upload, in-flight part requests, the body), AbortMultipartUpload errors are kept aside,
-   *   and after `done()` settles we wait for in-flight requests and abort the upload ourselves
-   *   unless it was aborted already.
+   * A stream (or a large buffer) as a multipart upload of our own rather than lib-storage's
+   * Upload: lib-storage concatenates every part into a new buffer (its remainder pins the old
+   * one) and only aborts once the body drains. Here a stream is copied into at most
+   * queueSize + 1 part buffers that are reused for the whole upload, so memory is fixed and the
+   * garbage collector sees no per-part allocations; a buffer body is cut into views, not
+   * copied. The first failure stops everything: in-flight part requests are cancelled, the body
+   * is destroyed, and the multipart upload is aborted before the error is reported.
    */
   private async putMultipart(key: string, body: Buffer | Readable, partSize: number, options: PutOptions): Promise<{ size: number }> {
-    const Key = this.keyFor(key);
-    const cancel = new AbortController();
-    let reason: unknown;
-    let upload: Upload | undefined;
-    const stop = (error: unknown): void => {
-      reason ??= error;
-      if (!cancel.signal.aborted) cancel.abort(error);
-      void upload?.abort();
+    const upload = new PartUploader(this.client, this.bucket, this.keyFor(key), options.queueSize ?? DEFAULT_QUEUE_SIZE, options.onProgress);
+    const source = Buffer.isBuffer(body) ? undefined : body;
+    // Failures of the body reach us through its iterator; this only keeps a destroyed body that is not being iterated yet from crashing the process.
+    source?.on('error', () => undefined);
+    const onAbort = (): void => {
+      upload.stop(abortError());
+      source?.destroy(abortError());
     };
-
-    let size = 0;
-    let source: Readable | undefined;
-    let uploadBody: Buffer | Readable = body;
-    if (!Buffer.isBuffer(body)) {
-      source = body;
-      const counted = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          size += chunk.length;
-          callback(null, chunk);
-        },
-      });
-      // pipeline: a failing body fails the counter (and so the Upload), a stopped upload destroys the body.
-      pipeline(body, counted, (error) => {
-        if (error) stop(reason ?? error);
-      });
-      uploadBody = counted;
-      cancel.signal.addEventListener('abort', () => counted.destroy(abortError()), { once: true });
-    } else {
-      size = body.length;
-    }
-
-    const tracker = new RequestTracker(this.client, cancel.signal, (error) => stop(error));
-    upload = new Upload({
-      client: tracker.client,
-      params: { Bucket: this.bucket, Key, Body: uploadBody },
-      partSize,
-      queueSize: options.queueSize ?? DEFAULT_QUEUE_SIZE,
-      leavePartsOnError: false,
-    });
-    if (options.onProgress) upload.on('httpUploadProgress', (progress) => options.onProgress!(progress.loaded ?? 0));
-
-    const onAbort = (): void => stop(abortError());
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await upload.done();
-      if (reason !== undefined) throw reason;
-      return { size };
+      if (source) {
+        let part = await upload.buffer(partSize);
+        let filled = 0;
+        for await (const chunk of source as AsyncIterable<Buffer>) {
+          upload.check();
+          let at = 0;
+          while (at < chunk.length) {
+            const n = Math.min(partSize - filled, chunk.length - at);
+            chunk.copy(part, filled, at, at + n);
+            filled += n;
+            at += n;
+            if (filled === partSize) {
+              upload.send(part, partSize);
+              part = await upload.buffer(partSize);
+              filled = 0;
+            }
+          }
+        }
+        return { size: await upload.finish(part, filled) };
+      }
+      const buffer = body as Buffer;
+      let at = 0;
+      for (; at + partSize < buffer.length; at += partSize) {
+        await upload.slot();
+        upload.send(buffer.subarray(at, at + partSize), partSize, false);
+      }
+      return { size: await upload.finish(buffer.subarray(at), buffer.length - at) };
     } catch (error) {
-      stop(error);
-      const cleanup = await this.cleanUp(Key, tracker);
-      const cause = reason ?? error;
+      upload.stop(error);
+      if (source && !source.destroyed) source.destroy();
+      const cleanup = await upload.cleanUp();
+      const cause = upload.cause ?? error;
       if (options.signal?.aborted) throw new CassetteError('E_ABORTED', `upload of ${key} to ${this.url} interrupted${cleanup}`, { cause });
-      if (tracker.failedRequests.has(cause)) {
-        const failed = this.failure(tracker.failedRequests.get(cause)!, key, cause);
+      if (upload.failedRequest === cause) {
+        const failed = this.failure(upload.failedOperation!, key, cause);
         throw cleanup ? new CassetteError(failed.code, failed.message + cleanup, { cause }) : failed;
       }
-      // The body failed (or lib-storage refused it): that is the cause.
+      // The body failed: that is the cause.
       const code = cause instanceof CassetteError ? cause.code : 'E_STORAGE';
       throw new CassetteError(code, `upload of ${key} to ${this.url} failed: ${messageOf(cause)}${cleanup}`, { cause });
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
-      if (source && !source.destroyed && reason !== undefined) source.destroy();
     }
-  }
-
-  /**
-   * After a failed multipart put: let in-flight requests settle, abort the multipart upload if
-   * lib-storage did not, and remove the object if a completion slipped through. Returns a note
-   * for the error message when something could not be cleaned up.
-   */
-  private async cleanUp(Key: string, tracker: RequestTracker): Promise<string> {
-    await tracker.settled();
-    const notes: string[] = [];
-    if (tracker.uploadId && !tracker.uploadAborted) {
-      try {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: tracker.uploadId }));
-      } catch (error) {
-        if (nameOf(error) !== 'NoSuchUpload' && !isNotImplemented(error)) {
-          notes.push(`multipart upload ${tracker.uploadId} could not be aborted (${serverMessage(error)}); prune removes it later`);
-        }
-      }
-    }
-    if (tracker.committed) {
-      try {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
-      } catch (error) {
-        notes.push(`the object was completed before the failure and could not be removed (${serverMessage(error)})`);
-      }
-    }
-    return notes.length ? `; ${notes.join('; ')}` : '';
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
@@ -451,86 +405,164 @@ export class S3Store implements ObjectStore {
 }
 
 /**
- * A view of an S3Client for one lib-storage Upload: it remembers the upload id, whether the
- * upload was aborted or completed, which requests are in flight, and which request failed;
- * it cancels part uploads when the put is stopped, and never lets an AbortMultipartUpload
- * error escape (lib-storage would report it instead of the failure that caused the abort).
+ * One multipart upload: parts go out as they are handed over, at most `queueSize` at once, from
+ * at most queueSize + 1 reused buffers. The upload is created when the first part is sent, so an
+ * object smaller than one part is a single PutObject. After `stop` (first failure or abort),
+ * nothing new is sent and in-flight parts are cancelled; `cleanUp` then aborts the upload.
  */
-class RequestTracker {
-  readonly client: S3Client;
-  uploadId: string | undefined;
-  uploadAborted = false;
-  /** A PutObject or CompleteMultipartUpload succeeded: the object is visible. */
-  committed = false;
-  /** Errors of failed requests, with the operation name for the message. */
-  readonly failedRequests = new Map<unknown, string>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+class PartUploader {
+  private readonly cancel = new AbortController();
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly etags: string[] = [];
+  private uploadId: Promise<string> | undefined;
+  private createdId: string | undefined;
+  private stored = 0;
+  private partCount = 0;
+  /** The first failure: a request error or the reason given to stop(). */
+  cause: unknown;
+  /** Set when `cause` is a failed request, with the operation for the message. */
+  failedRequest: unknown;
+  failedOperation: string | undefined;
 
   constructor(
-    private readonly target: S3Client,
-    private readonly cancel: AbortSignal,
-    private readonly onFailure: (error: unknown) => void,
-  ) {
-    const send = (command: SdkCommand): Promise<unknown> => {
-      const promise = this.send(command);
-      this.inFlight.add(promise);
-      void promise.then(
-        () => this.inFlight.delete(promise),
-        () => this.inFlight.delete(promise),
-      );
-      return promise;
-    };
-    this.client = new Proxy(target, {
-      get: (object, property, receiver) => (property === 'send' ? send : Reflect.get(object, property, receiver)),
-    });
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    private readonly key: string,
+    private readonly queueSize: number,
+    private readonly onProgress?: (bytes: number) => void,
+  ) {}
+
+  /** Throws the first failure, if any. */
+  check(): void {
+    if (this.cause !== undefined) throw this.cause;
   }
 
-  private async send(command: SdkCommand): Promise<unknown> {
-    const send = this.target.send.bind(this.target) as (command: unknown, options?: { abortSignal?: AbortSignal }) => Promise<unknown>;
-    if (command instanceof AbortMultipartUploadCommand) {
-      try {
-        await send(command);
-        this.uploadAborted = true;
-      } catch (error) {
-        // NoSuchUpload: already gone. 501 from stores without the call (s3rver): nothing more we can do. Other
-        // failures: cleanUp tries again and reports it.
-        if (nameOf(error) === 'NoSuchUpload' || isNotImplemented(error)) this.uploadAborted = true;
-      }
-      return {};
+  stop(reason: unknown): void {
+    this.cause ??= reason;
+    if (!this.cancel.signal.aborted) this.cancel.abort(reason);
+  }
+
+  /** Waits until fewer than queueSize parts are in flight. */
+  async slot(): Promise<void> {
+    while (this.inFlight.size >= this.queueSize) {
+      await Promise.race(this.inFlight);
+      this.check();
     }
-    // Creating and completing are never cancelled half-way: the upload id must be known to abort
-    // it, and a completion must be known to undo it. Part uploads are cancelled when stopped.
-    const cancellable = !(command instanceof CreateMultipartUploadCommand || command instanceof CompleteMultipartUploadCommand);
-    if (cancellable && this.cancel.aborted) throw this.cancel.reason;
+    this.check();
+  }
+
+  /** A part buffer to fill: a reused one, or a new one while fewer than queueSize + 1 exist. */
+  async buffer(size: number): Promise<Buffer> {
+    await this.slot();
+    while (this.free.length === 0 && this.allocated > this.queueSize) {
+      await Promise.race(this.inFlight);
+      this.check();
+    }
+    const reused = this.free.pop();
+    if (reused) return reused;
+    this.allocated++;
+    return Buffer.allocUnsafeSlow(size);
+  }
+
+  private async request<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    this.check();
     try {
-      const result = await send(command, cancellable ? { abortSignal: this.cancel } : undefined);
-      if (command instanceof CreateMultipartUploadCommand) this.uploadId = (result as { UploadId?: string }).UploadId;
-      if (command instanceof CompleteMultipartUploadCommand || command instanceof PutObjectCommand) this.committed = true;
-      return result;
+      return await run();
     } catch (error) {
-      // Once stopped, failures are consequences (cancelled parts), not causes.
-      if (!this.cancel.aborted) {
-        this.failedRequests.set(error, operationName(command));
-        this.onFailure(error);
+      if (this.cause === undefined) {
+        this.failedRequest = error;
+        this.failedOperation = operation;
+        this.stop(error);
       }
       throw error;
     }
   }
 
-  /** Resolves once no request is in flight (requests started meanwhile are waited for too). */
-  async settled(): Promise<void> {
-    while (this.inFlight.size > 0) {
-      await Promise.allSettled([...this.inFlight]);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+  private created(): Promise<string> {
+    this.uploadId ??= this.request('CreateMultipartUpload of', async () => {
+      const response = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }));
+      if (!response.UploadId) throw new Error('the store returned no upload id');
+      this.createdId = response.UploadId;
+      return response.UploadId;
+    });
+    return this.uploadId;
   }
-}
 
-function operationName(command: unknown): string {
-  if (command instanceof CreateMultipartUploadCommand) return 'CreateMultipartUpload of';
-  if (command instanceof CompleteMultipartUploadCommand) return 'CompleteMultipartUpload of';
-  if (command instanceof PutObjectCommand) return 'PUT';
-  return 'UploadPart of';
+  /** Upload the first `length` bytes of `part` as the next part; a reusable buffer returns to the free list when done. */
+  send(part: Buffer, length: number, reusable = true): void {
+    this.check();
+    const number = ++this.partCount;
+    const body = length === part.length ? part : part.subarray(0, length);
+    const promise = (async () => {
+      const UploadId = await this.created();
+      const response = await this.request('UploadPart of', () =>
+        this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: this.key, UploadId, PartNumber: number, Body: body, ContentLength: length }), { abortSignal: this.cancel.signal }),
+      );
+      this.etags[number - 1] = response.ETag ?? '';
+      this.stored += length;
+      this.onProgress?.(this.stored);
+    })();
+    const tracked = promise.then(
+      () => {
+        this.inFlight.delete(tracked);
+        if (reusable) this.free.push(part);
+      },
+      () => {
+        this.inFlight.delete(tracked);
+      },
+    );
+    this.inFlight.add(tracked);
+  }
+
+  /** Send the last part (or the whole object, when no part went out yet) and complete the upload. */
+  async finish(last: Buffer, length: number): Promise<number> {
+    this.check();
+    if (this.partCount === 0) {
+      const Body = last.subarray(0, length);
+      await this.request('PUT', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body, ContentLength: length }), { abortSignal: this.cancel.signal }));
+      this.onProgress?.(length);
+      return length;
+    }
+    if (length > 0) {
+      await this.slot();
+      this.send(last, length, false);
+    }
+    while (this.inFlight.size > 0) {
+      await Promise.race(this.inFlight);
+      this.check();
+    }
+    const UploadId = await this.created();
+    await this.request('CompleteMultipartUpload of', () => this.client.send(new CompleteMultipartUploadCommand({
+      Bucket: this.bucket,
+      Key: this.key,
+      UploadId,
+      MultipartUpload: { Parts: this.etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+    })));
+    this.free.length = 0;
+    return this.stored;
+  }
+
+  /**
+   * After a failure: let in-flight requests settle, then abort the multipart upload. Returns a
+   * note for the error message when it could not be aborted.
+   */
+  async cleanUp(): Promise<string> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.uploadId?.catch(() => undefined);
+    this.free.length = 0;
+    if (!this.createdId) return '';
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.createdId }));
+    } catch (error) {
+      // NoSuchUpload: already gone. s3rver has no AbortMultipartUpload (405/501): nothing more we can do.
+      if (nameOf(error) !== 'NoSuchUpload' && !isNotImplemented(error)) {
+        return `; multipart upload ${this.createdId} could not be aborted (${serverMessage(error)}); prune removes it later`;
+      }
+    }
+    return '';
+  }
 }
 
 /** Bytes start..end (inclusive) of a stream that starts at offset 0 of what it serves. */

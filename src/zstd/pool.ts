@@ -26,6 +26,8 @@ interface Task {
   op: Operation;
   data: Buffer;
   expectedSize?: number;
+  /** The caller owns all of data.buffer (data is a view of its start): move it whole, and reuse it when it comes back. */
+  ownsBuffer: boolean;
   resolve: (value: Buffer) => void;
   reject: (error: Error) => void;
 }
@@ -42,7 +44,7 @@ interface Slot {
 
 type WorkerMessage =
   | { ready: true }
-  | { id: number; data: ArrayBuffer; length: number }
+  | { id: number; data: ArrayBuffer; length: number; input?: ArrayBuffer }
   | { id: number; error: { message: string; integrity: boolean } };
 
 const requireHere = createRequire(import.meta.url);
@@ -63,6 +65,8 @@ export class FramePool {
   private readonly checksum: boolean;
   private nextId = 0;
   private closed = false;
+  /** Frame buffers handed back by the workers, by size, for frameBuffer(). */
+  private readonly spare = new Map<number, ArrayBuffer[]>();
   /** Set when workers cannot start at all (zstd-napi fails to load): every task rejects with it. */
   private broken?: Error;
 
@@ -78,6 +82,27 @@ export class FramePool {
     for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
   }
 
+  /**
+   * A buffer of `size` bytes for the next frame: one that came back from a compression, when one of
+   * that size is free, else a new one. Reusing frame buffers keeps the reader from allocating (and
+   * the collector from freeing) megabytes per frame.
+   */
+  frameBuffer(size: number): Buffer {
+    const free = this.spare.get(size);
+    const reused = free?.pop();
+    return reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Keep a buffer a worker handed back, up to a few per size (more are left to the collector). */
+  private keep(buffer: ArrayBuffer): void {
+    let free = this.spare.get(buffer.byteLength);
+    if (!free) {
+      if (this.spare.size >= 4) return;
+      this.spare.set(buffer.byteLength, (free = []));
+    }
+    if (free.length < this.slots.length * 2 + 2) free.push(buffer);
+  }
+
   /** Number of worker threads. */
   get threads(): number {
     return this.slots.length;
@@ -86,9 +111,11 @@ export class FramePool {
   /**
    * Compress `data` into exactly one complete, independent zstd frame (content size in the frame
    * header). The buffer's memory is transferred to the worker: the caller must not use it afterwards.
+   * With `ownsBuffer`, the caller owns all of `data.buffer` (a frame cut short is a view of the start
+   * of its frame buffer): it moves whole instead of being copied, and frameBuffer() hands it out again.
    */
-  compress(data: Buffer): Promise<Buffer> {
-    return this.submit('compress', data);
+  compress(data: Buffer, options: { ownsBuffer?: boolean } = {}): Promise<Buffer> {
+    return this.submit('compress', data, undefined, options.ownsBuffer === true);
   }
 
   /**
@@ -108,6 +135,7 @@ export class FramePool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.spare.clear();
     const error = new CassetteError('E_ABORTED', 'compression pool closed');
     for (const task of this.queue.splice(0)) task.reject(error);
     for (const slot of this.slots) {
@@ -118,12 +146,12 @@ export class FramePool {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
-  private submit(op: Operation, data: Buffer, expectedSize?: number): Promise<Buffer> {
+  private submit(op: Operation, data: Buffer, expectedSize?: number, ownsBuffer = false): Promise<Buffer> {
     if (this.closed) return Promise.reject(new CassetteError('E_ABORTED', 'compression pool is closed'));
     if (this.broken) return Promise.reject(this.broken);
     if (!Buffer.isBuffer(data)) return Promise.reject(new TypeError(`Expected a Buffer, got ${typeof data}`));
     return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, op, data, expectedSize, resolve, reject });
+      this.queue.push({ id: this.nextId++, op, data, expectedSize, ownsBuffer, resolve, reject });
       this.dispatch();
     });
   }
@@ -155,6 +183,7 @@ export class FramePool {
         const { message: text, integrity } = message.error;
         task.reject(integrity ? new CassetteError('E_INTEGRITY', text) : new Error(`zstd ${task.op} failed: ${text}`));
       } else {
+        if (message.input && task.ownsBuffer) this.keep(message.input);
         task.resolve(Buffer.from(message.data, 0, message.length));
       }
     }
@@ -192,7 +221,8 @@ export class FramePool {
       // Only a Buffer that owns its whole ArrayBuffer moves without a copy. Anything else (a slice of
       // Node's shared allocation pool, a view into a larger buffer) is copied: transferring its
       // ArrayBuffer would detach every other Buffer that shares it.
-      if (data.byteOffset !== 0 || data.length !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
+      const whole = data.byteOffset === 0 && (data.length === data.buffer.byteLength || task.ownsBuffer);
+      if (!whole || !(data.buffer instanceof ArrayBuffer)) {
         const copy = Buffer.allocUnsafeSlow(data.length);
         data.copy(copy);
         data = copy;

@@ -209,6 +209,28 @@ describe('FramePool compress / decompress', () => {
     expect((await pool.decompress(frames[1])).equals(Buffer.alloc(MiB, 1))).toBe(true);
   });
 
+
+  it('ownsBuffer: a frame cut short moves its whole buffer without a copy, and frameBuffer() hands that memory out again', async () => {
+    const own = new FramePool({ threads: 1 });
+    try {
+      const size = 256 * 1024;
+      const first = own.frameBuffer(size);
+      first.fill(9);
+      const view = first.subarray(0, 1000);
+      const frame = await own.compress(view, { ownsBuffer: true });
+      expect(first.buffer.byteLength).toBe(0); // moved whole, although the view is shorter
+      expect((await own.decompress(frame, 1000)).equals(Buffer.alloc(1000, 9))).toBe(true);
+      // The same memory comes back (still holding the old bytes: it is reused, not new).
+      const again = own.frameBuffer(size);
+      expect(again.length).toBe(size);
+      expect(again.equals(Buffer.alloc(size, 9))).toBe(true);
+      // Other sizes and an empty spare list give new memory.
+      expect(own.frameBuffer(size).length).toBe(size);
+      expect(own.frameBuffer(size / 2).length).toBe(size / 2);
+    } finally {
+      await own.close();
+    }
+  });
   it('a crashed worker rejects its task and is replaced', async () => {
     const p = new FramePool({ threads: 1, level: 19 });
     try {
