@@ -1,16 +1,14 @@
 // Writes compressed frames into one or more volume objects, each ending with a zstd seek table, rolling over before 10,000 parts.
 
 import { createHash, type Hash } from 'node:crypto';
-import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
 import { CassetteError } from '../errors.js';
 import { encodeSeekTable, type SeekEntry } from '../format/seek-table.js';
 import type { FrameRecord, VolumeRecord } from '../format/types.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore, ObjectWriter } from '../store/object-store.js';
 import { nextVolumePartSize, planPartSize, uploadQueueSize, volumeCapacity, type PartPlanOptions } from './part-size.js';
 
 export interface ArchiveWriterOptions {
-  store: Pick<ObjectStore, 'put'>;
+  store: Pick<ObjectStore, 'openWriter'>;
   /** Object key of volume n (from 0). */
   keyFor: (volume: number) => string;
   /** Estimated uncompressed size of the artifact, for the part size (compressed data is smaller, so this errs on the safe side). */
@@ -33,10 +31,7 @@ interface OpenVolume {
   key: string;
   partSize: number;
   capacity: number;
-  body: PassThrough;
-  put: Promise<{ size: number }>;
-  failed: Promise<never>;
-  error?: unknown;
+  writer: ObjectWriter;
   hash: Hash;
   bytes: number;
   seek: SeekEntry[];
@@ -64,40 +59,23 @@ export class ArchiveWriter {
     const number = this.volumes.length;
     const key = this.options.keyFor(number);
     const partSize = this.nextPartSize;
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    // abort() destroys the body with the failure; the store may not be listening yet.
-    body.on('error', () => undefined);
-    const put = this.options.store.put(key, body, {
+    const writer = this.options.store.openWriter(key, {
       partSize,
       queueSize: this.options.queueSize ?? uploadQueueSize(partSize),
       signal: this.options.signal,
     });
-    const volume: OpenVolume = {
-      number, key, partSize, capacity: volumeCapacity(partSize, this.options.partPlan),
-      body, put, failed: undefined as unknown as Promise<never>, hash: createHash('sha256'), bytes: 0, seek: [],
-    };
-    volume.failed = put.then(
-      () => new Promise<never>(() => undefined),
-      (error: unknown) => {
-        volume.error = error;
-        throw error;
-      },
-    );
-    volume.failed.catch(() => undefined);
-    return volume;
+    return { number, key, partSize, capacity: volumeCapacity(partSize, this.options.partPlan), writer, hash: createHash('sha256'), bytes: 0, seek: [] };
   }
 
+  /** The store copies `bytes` before this resolves: the caller may reuse the buffer afterwards. */
   private async write(volume: OpenVolume, bytes: Buffer): Promise<void> {
-    if (volume.error) throw volume.error;
     volume.hash.update(bytes);
     volume.bytes += bytes.length;
-    if (!volume.body.write(bytes)) {
-      await Promise.race([once(volume.body, 'drain'), volume.failed]);
-    }
+    await volume.writer.write(bytes);
     this.options.onStored?.(bytes.length);
   }
 
-  /** Append one compressed frame holding `tarSize` uncompressed bytes. */
+  /** Append one compressed frame holding `tarSize` uncompressed bytes; `compressed` is copied before this resolves. */
   async writeFrame(compressed: Buffer, tarSize: number): Promise<void> {
     if (tarSize > 0xffffffff || compressed.length > 0xffffffff) {
       throw new CassetteError('E_FORMAT', `frame of ${tarSize} bytes exceeds the seek table's 4 GiB limit`);
@@ -123,8 +101,7 @@ export class ArchiveWriter {
 
   private async close(volume: OpenVolume): Promise<void> {
     await this.write(volume, encodeSeekTable(volume.seek));
-    volume.body.end();
-    await Promise.race([volume.put, volume.failed]);
+    await volume.writer.finish();
     this.volumes.push({ key: volume.key, size: volume.bytes, sha256: volume.hash.digest('hex'), frames: volume.seek.length });
     this.volume = undefined;
   }
@@ -140,7 +117,6 @@ export class ArchiveWriter {
     const volume = this.volume;
     this.volume = undefined;
     if (!volume) return;
-    volume.body.destroy(reason instanceof Error ? reason : new Error(String(reason)));
-    await volume.put.catch(() => undefined);
+    await volume.writer.abort(reason);
   }
 }

@@ -238,6 +238,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       );
       for await (const frame of compressed) {
         await writer.writeFrame(frame.data, frame.tarSize);
+        pool.release(frame.data);
         await spool.flush();
       }
       const volumes = await writer.finish();

@@ -8,7 +8,10 @@ import type { WalkItem } from './walk.js';
 
 export interface PrefetchedItem {
   item: WalkItem;
-  /** Whole content of a small regular file (its size as walked, zero-padded if it shrank). */
+  /**
+   * Whole content of a small regular file (its size as walked, zero-padded if it shrank). A view
+   * of a buffer that the next file's content overwrites: valid until the next item is asked for.
+   */
   data?: Buffer;
   /** Why the file could not be read; the packer skips it. */
   skip?: BackupWarning;
@@ -21,7 +24,7 @@ export interface PrefetchOptions {
   maxFileSize: number;
 }
 
-function readSmall(item: WalkItem): PrefetchedItem {
+function readSmall(item: WalkItem, scratch: Buffer): PrefetchedItem {
   const size = Number(item.stats.size);
   let fd: number;
   try {
@@ -32,7 +35,7 @@ function readSmall(item: WalkItem): PrefetchedItem {
   }
   try {
     // One byte more than expected tells whether the file grew since it was walked.
-    const buffer = Buffer.alloc(size + 1);
+    const buffer = scratch.subarray(0, size + 1);
     let done = 0;
     for (;;) {
       const bytesRead = fs.readSync(fd, buffer, done, buffer.length - done, done);
@@ -40,6 +43,8 @@ function readSmall(item: WalkItem): PrefetchedItem {
       done += bytesRead;
       if (done === buffer.length) break;
     }
+    // A file that shrank is stored zero-padded to its walked size.
+    if (done < size) buffer.fill(0, done, size);
     const data = buffer.subarray(0, size);
     if (done > size) return { item, data, warning: { code: 'W_CHANGED', path: item.path, message: `grew while read; the first ${size} bytes are stored` } };
     if (done < size) return { item, data, warning: { code: 'W_CHANGED', path: item.path, message: `shrank while read: ${done} of ${size} bytes; the rest is stored as zeros` } };
@@ -55,11 +60,14 @@ function readSmall(item: WalkItem): PrefetchedItem {
  * Items in walk order; small regular files come with their content. Small files are read with
  * synchronous calls: on this machine 5,000 cached config files took 53-82 ms that way, against
  * 230-370 ms through the promise API with 16 in flight (FileHandle and thread-pool round trips
- * cost more than the reads). Each call blocks the event loop for microseconds.
+ * cost more than the reads). Each call blocks the event loop for microseconds. Every file is
+ * read into the same buffer (the packer copies it into its frame before asking for the next
+ * item): one new buffer per file made the collector run far more often.
  */
 export async function* prefetch(items: AsyncIterable<WalkItem>, options: PrefetchOptions): AsyncGenerator<PrefetchedItem> {
+  const scratch = Buffer.allocUnsafeSlow(options.maxFileSize + 1);
   for await (const item of items) {
-    if (item.type === 'file' && item.stats.size <= BigInt(options.maxFileSize) && item.stats.nlink === 1n) yield readSmall(item);
+    if (item.type === 'file' && item.stats.size <= BigInt(options.maxFileSize) && item.stats.nlink === 1n) yield readSmall(item, scratch);
     else yield { item };
   }
 }

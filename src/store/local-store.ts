@@ -4,10 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PendingUpload, PutOptions } from './object-store.js';
+import { writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
 /** Name prefix of the temporary file a put writes before renaming it; listings skip such files. */
 export const TEMP_PREFIX = '.cassette-tmp-';
@@ -33,6 +32,86 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** Writes a temporary file next to the object, then fsyncs and renames it into place on finish. */
+class LocalWriter implements ObjectWriter {
+  private readonly file: string;
+  private readonly temp: string;
+  private handle: Promise<fs.FileHandle> | undefined;
+  private size = 0;
+  private failing: Promise<CassetteError> | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly store: LocalStore,
+    private readonly key: string,
+    private readonly options: PutOptions,
+  ) {
+    this.file = store.fileFor(key);
+    this.temp = path.join(path.dirname(this.file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+  }
+
+  private open(): Promise<fs.FileHandle> {
+    this.handle ??= (async () => {
+      await fs.mkdir(path.dirname(this.file), { recursive: true });
+      // The temp file exists before any byte flows, so a failure at any point knows what to remove.
+      return fs.open(this.temp, 'wx');
+    })();
+    return this.handle;
+  }
+
+  private guard(): void {
+    if (this.failing) throw new Error('upload already failed');
+    if (this.finished) throw new Error(`upload of ${this.key} already finished`);
+    throwIfAborted(this.options.signal);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    try {
+      this.guard();
+      await writeAll(await this.open(), chunk);
+      this.size += chunk.length;
+      this.options.onProgress?.(this.size);
+    } catch (error) {
+      throw await this.fail(error);
+    }
+  }
+
+  async finish(): Promise<{ size: number }> {
+    try {
+      this.guard();
+      this.finished = true;
+      const handle = await this.open();
+      await handle.sync();
+      this.handle = undefined;
+      await handle.close();
+      throwIfAborted(this.options.signal);
+      await fs.rename(this.temp, this.file);
+      await syncDirectory(path.dirname(this.file));
+      return { size: this.size };
+    } catch (error) {
+      throw await this.fail(error);
+    }
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    await this.fail(reason ?? new CassetteError('E_ABORTED', 'upload aborted'));
+  }
+
+  fail(error: unknown): Promise<CassetteError> {
+    this.failing ??= (async () => {
+      const handle = this.handle;
+      this.handle = undefined;
+      await handle?.then((h) => h.close()).catch(() => undefined);
+      await fs.rm(this.temp, { force: true }).catch(() => undefined);
+      const url = this.store.url;
+      if (this.options.signal?.aborted) return new CassetteError('E_ABORTED', `upload of ${this.key} to ${url} interrupted`, { cause: error });
+      if (error instanceof CassetteError) return error;
+      return new CassetteError('E_STORAGE', `PUT ${this.key} in ${url} failed: ${messageOf(error)}`, { cause: error });
+    })();
+    return this.failing;
+  }
+}
+
 export class LocalStore implements ObjectStore {
   readonly url: string;
   private readonly root: string;
@@ -50,41 +129,27 @@ export class LocalStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ size: number }> {
-    const file = this.pathFor(key);
-    const dir = path.dirname(file);
-    const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
-    let size = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        size += chunk.length;
-        options.onProgress?.(size);
-        callback(null, chunk);
-      },
-    });
-    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-    let handle: fs.FileHandle | undefined;
-    try {
-      throwIfAborted(options.signal);
-      await fs.mkdir(dir, { recursive: true });
-      // Create the temp file before any byte flows, so a failure at any point below knows what to remove.
-      handle = await fs.open(temp, 'wx');
-      const out = handle;
-      await pipeline(source, counter, async (chunks: AsyncIterable<Buffer>) => {
-        for await (const chunk of chunks) await writeAll(out, chunk);
-      }, { signal: options.signal });
-      await handle.sync();
-      await handle.close();
-      handle = undefined;
-      await fs.rename(temp, file);
-      await syncDirectory(dir);
-      return { size };
-    } catch (error) {
-      if (!Buffer.isBuffer(body) && !body.destroyed) body.destroy();
-      await handle?.close().catch(() => undefined);
-      await fs.rm(temp, { force: true }).catch(() => undefined);
-      if (options.signal?.aborted) throw new CassetteError('E_ABORTED', `upload of ${key} to ${this.url} interrupted`, { cause: error });
-      throw new CassetteError('E_STORAGE', `PUT ${key} in ${this.url} failed: ${messageOf(error)}`, { cause: error });
+    const writer = new LocalWriter(this, key, options);
+    if (Buffer.isBuffer(body)) {
+      await writer.write(body);
+      return writer.finish();
     }
+    const stopBody = (): void => void body.destroy(new CassetteError('E_ABORTED', 'upload interrupted'));
+    options.signal?.addEventListener('abort', stopBody, { once: true });
+    try {
+      return await writeStream(writer, body, (cause) => writer.fail(cause));
+    } finally {
+      options.signal?.removeEventListener('abort', stopBody);
+    }
+  }
+
+  openWriter(key: string, options: PutOptions = {}): ObjectWriter {
+    return new LocalWriter(this, key, options);
+  }
+
+  /** The file of an object key (keys with empty, `.` or `..` segments are refused). */
+  fileFor(key: string): string {
+    return this.pathFor(key);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {

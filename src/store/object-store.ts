@@ -41,6 +41,21 @@ export interface PutOptions {
   onProgress?: (bytesStored: number) => void;
 }
 
+/**
+ * A streamed upload written piece by piece. `write` copies the bytes before it resolves (the
+ * caller may reuse its buffer at once) and waits while the store is busy (backpressure).
+ * `finish` makes the object visible whole; until then nothing is visible. After a failed write or
+ * finish, or after `abort`, the upload is cleaned up (no object, no open multipart upload) and
+ * every later call rejects with that failure. An aborted `signal` fails it with E_ABORTED.
+ */
+export interface ObjectWriter {
+  write(chunk: Buffer): Promise<void>;
+  /** Complete the object; resolves with its size. */
+  finish(): Promise<{ size: number }>;
+  /** Give up: nothing becomes visible. Resolves once cleaned up; never rejects. */
+  abort(reason?: unknown): Promise<void>;
+}
+
 export interface GetOptions {
   /** Only these bytes; the whole object when absent. */
   range?: ByteRange;
@@ -63,6 +78,8 @@ export interface ObjectStore {
   readonly url: string;
   /** Store a whole object from a buffer or a stream of unknown length. Returns the stored size. */
   put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<{ size: number }>;
+  /** Start a streamed upload (see ObjectWriter); `put` of a stream is the same thing fed from the stream. */
+  openWriter(key: string, options?: PutOptions): ObjectWriter;
   /** Read an object, or a byte range of it, as a stream. */
   get(key: string, options?: GetOptions): Promise<Readable>;
   /** Read an object, or a byte range of it, into memory. For small objects and frames. */
@@ -79,4 +96,33 @@ export interface ObjectStore {
   abortPendingUpload(upload: PendingUpload): Promise<void>;
   /** Release sockets and handles. */
   close(): Promise<void>;
+}
+
+/**
+ * Feed a stream into a writer: the shared body of every store's `put` of a stream. A failing
+ * stream aborts the writer through `bodyFailed` (its failure is what is reported); a failing
+ * writer destroys the stream.
+ */
+export async function writeStream(writer: ObjectWriter, body: Readable, bodyFailed: (cause: unknown) => Promise<Error>): Promise<{ size: number }> {
+  // Failures of the body reach us through its iterator; this only keeps a destroyed body that is not
+  // being iterated yet from crashing the process.
+  body.on('error', () => undefined);
+  let chunks: AsyncIterator<Buffer> | undefined;
+  try {
+    chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    for (;;) {
+      let step: IteratorResult<Buffer>;
+      try {
+        step = await chunks.next();
+      } catch (error) {
+        // bodyFailed aborts the writer and gives the error to report.
+        throw await bodyFailed(error);
+      }
+      if (step.done) break;
+      await writer.write(step.value);
+    }
+    return await writer.finish();
+  } finally {
+    if (!body.destroyed) body.destroy();
+  }
 }

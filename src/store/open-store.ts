@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { CassetteError, messageOf } from '../errors.js';
 import { LocalStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
-import type { GetOptions, ObjectInfo, PendingUpload, PutOptions } from './object-store.js';
+import type { GetOptions, ObjectInfo, ObjectWriter, PendingUpload, PutOptions } from './object-store.js';
 import type { S3StoreOptions } from './s3-store.js';
 
 export interface OpenStoreOptions {
@@ -106,6 +106,18 @@ class LazyStore implements ObjectStore {
 
   async put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<{ size: number }> {
     return (await this.store()).put(key, body, options);
+  }
+
+  openWriter(key: string, options?: PutOptions): ObjectWriter {
+    const inner = this.store().then((store) => store.openWriter(key, options));
+    inner.catch(() => undefined); // reported by the first call that awaits it
+    return {
+      write: async (chunk) => (await inner).write(chunk),
+      finish: async () => (await inner).finish(),
+      abort: async (reason) => {
+        await (await inner.catch(() => undefined))?.abort(reason);
+      },
+    };
   }
 
   async get(key: string, options?: GetOptions): Promise<Readable> {

@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Readable, Transform } from 'node:stream';
 import { CassetteError, messageOf } from '../errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PendingUpload, PutOptions } from './object-store.js';
+import { writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
 const MiB = 1024 * 1024;
 
@@ -168,7 +168,7 @@ export class S3Store implements ObjectStore {
   }
 
   /** Turns any failure into the CassetteError the contract promises. */
-  private failure(operation: string, key: string, error: unknown): CassetteError {
+  failure(operation: string, key: string, error: unknown): CassetteError {
     if (error instanceof CassetteError) return error;
     if (isAbortError(error)) return new CassetteError('E_ABORTED', `${operation} ${this.url}/${key} interrupted`, { cause: error });
     if (isNotFound(error) && (operation === 'GET' || operation === 'HEAD')) {
@@ -212,60 +212,21 @@ export class S3Store implements ObjectStore {
    * is destroyed, and the multipart upload is aborted before the error is reported.
    */
   private async putMultipart(key: string, body: Buffer | Readable, partSize: number, options: PutOptions): Promise<{ size: number }> {
-    const upload = new PartUploader(this.client, this.bucket, this.keyFor(key), options.queueSize ?? DEFAULT_QUEUE_SIZE, options.onProgress);
-    const source = Buffer.isBuffer(body) ? undefined : body;
-    // Failures of the body reach us through its iterator; this only keeps a destroyed body that is not being iterated yet from crashing the process.
-    source?.on('error', () => undefined);
-    const onAbort = (): void => {
-      upload.stop(abortError());
-      source?.destroy(abortError());
-    };
-    if (options.signal?.aborted) onAbort();
-    else options.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      if (source) {
-        let part = await upload.buffer(partSize);
-        let filled = 0;
-        for await (const chunk of source as AsyncIterable<Buffer>) {
-          upload.check();
-          let at = 0;
-          while (at < chunk.length) {
-            const n = Math.min(partSize - filled, chunk.length - at);
-            chunk.copy(part, filled, at, at + n);
-            filled += n;
-            at += n;
-            if (filled === partSize) {
-              upload.send(part, partSize);
-              part = await upload.buffer(partSize);
-              filled = 0;
-            }
-          }
-        }
-        return { size: await upload.finish(part, filled) };
+    const writer = new S3Writer(this, key, partSize, options);
+    if (!Buffer.isBuffer(body)) {
+      const stopBody = (): void => void body.destroy(abortError());
+      options.signal?.addEventListener('abort', stopBody, { once: true });
+      try {
+        return await writeStream(writer, body, (cause) => writer.fail(cause));
+      } finally {
+        options.signal?.removeEventListener('abort', stopBody);
       }
-      const buffer = body as Buffer;
-      let at = 0;
-      for (; at + partSize < buffer.length; at += partSize) {
-        await upload.slot();
-        upload.send(buffer.subarray(at, at + partSize), partSize, false);
-      }
-      return { size: await upload.finish(buffer.subarray(at), buffer.length - at) };
-    } catch (error) {
-      upload.stop(error);
-      if (source && !source.destroyed) source.destroy();
-      const cleanup = await upload.cleanUp();
-      const cause = upload.cause ?? error;
-      if (options.signal?.aborted) throw new CassetteError('E_ABORTED', `upload of ${key} to ${this.url} interrupted${cleanup}`, { cause });
-      if (upload.failedRequest === cause) {
-        const failed = this.failure(upload.failedOperation!, key, cause);
-        throw cleanup ? new CassetteError(failed.code, failed.message + cleanup, { cause }) : failed;
-      }
-      // The body failed: that is the cause.
-      const code = cause instanceof CassetteError ? cause.code : 'E_STORAGE';
-      throw new CassetteError(code, `upload of ${key} to ${this.url} failed: ${messageOf(cause)}${cleanup}`, { cause });
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
     }
+    return writer.putBuffer(body);
+  }
+
+  openWriter(key: string, options: PutOptions = {}): ObjectWriter {
+    return new S3Writer(this, key, Math.max(MIN_PART_SIZE, options.partSize ?? DEFAULT_PART_SIZE), options);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
@@ -403,6 +364,127 @@ export class S3Store implements ObjectStore {
     this.client.destroy();
   }
 }
+
+/**
+ * An ObjectWriter over a PartUploader: bytes are copied into reused part buffers; a full part is
+ * sent while the next one fills. An object that never fills one part is stored with one PutObject.
+ */
+class S3Writer implements ObjectWriter {
+  private readonly upload: PartUploader;
+  private part: Buffer | undefined;
+  private filled = 0;
+  private failing: Promise<CassetteError> | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly store: S3Store,
+    private readonly key: string,
+    private readonly partSize: number,
+    private readonly options: PutOptions,
+  ) {
+    this.upload = new PartUploader(store.client, store.bucket, store.keyFor(key), options.queueSize ?? DEFAULT_QUEUE_SIZE, options.onProgress);
+    if (options.signal?.aborted) this.onAbort();
+    else options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => this.upload.stop(abortError());
+
+  /** Finished or failed: the signal no longer concerns this upload. */
+  private settle(): void {
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    try {
+      this.guard();
+      let at = 0;
+      while (at < chunk.length) {
+        this.part ??= await this.upload.buffer(this.partSize);
+        const n = Math.min(this.partSize - this.filled, chunk.length - at);
+        chunk.copy(this.part, this.filled, at, at + n);
+        this.filled += n;
+        at += n;
+        if (this.filled === this.partSize) {
+          this.upload.send(this.part, this.partSize);
+          this.part = undefined;
+          this.filled = 0;
+        }
+      }
+    } catch (error) {
+      throw await this.fail(error);
+    }
+  }
+
+  async finish(): Promise<{ size: number }> {
+    try {
+      this.guard();
+      this.finished = true;
+      const size = await this.upload.finish(this.part ?? EMPTY, this.filled);
+      this.settle();
+      return { size };
+    } catch (error) {
+      throw await this.fail(error);
+    } finally {
+      this.part = undefined;
+    }
+  }
+
+  /** A whole buffer, cut into views of it (no copy). */
+  async putBuffer(buffer: Buffer): Promise<{ size: number }> {
+    try {
+      this.guard();
+      let at = 0;
+      for (; at + this.partSize < buffer.length; at += this.partSize) {
+        await this.upload.slot();
+        this.upload.send(buffer.subarray(at, at + this.partSize), this.partSize, false);
+      }
+      this.finished = true;
+      const size = await this.upload.finish(buffer.subarray(at), buffer.length - at);
+      this.settle();
+      return { size };
+    } catch (error) {
+      throw await this.fail(error);
+    }
+  }
+
+  async abort(reason: unknown = abortError()): Promise<void> {
+    await this.fail(reason);
+  }
+
+  private guard(): void {
+    if (this.failing) throw new Error('upload already failed');
+    if (this.finished) throw new Error(`upload of ${this.key} already finished`);
+    this.upload.check();
+  }
+
+  /** Stop, clean up once, and give the error every caller sees from now on. */
+  fail(error: unknown): Promise<CassetteError> {
+    this.failing ??= (async () => {
+      this.upload.stop(error);
+      this.part = undefined;
+      const cleanup = await this.upload.cleanUp();
+      const failure = this.describe(this.upload.cause ?? error, cleanup);
+      this.settle();
+      return failure;
+    })();
+    return this.failing;
+  }
+
+  /** The error for a failure of this upload: an interruption, a failed request, or a failed body. */
+  private describe(cause: unknown, cleanup: string): CassetteError {
+    const url = this.store.url;
+    if (this.options.signal?.aborted) return new CassetteError('E_ABORTED', `upload of ${this.key} to ${url} interrupted${cleanup}`, { cause });
+    if (this.upload.failedRequest === cause) {
+      const failed = this.store.failure(this.upload.failedOperation!, this.key, cause);
+      return cleanup ? new CassetteError(failed.code, failed.message + cleanup, { cause }) : failed;
+    }
+    if (cause instanceof CassetteError && !cleanup) return cause;
+    const code = cause instanceof CassetteError ? cause.code : 'E_STORAGE';
+    return new CassetteError(code, `upload of ${this.key} to ${url} failed: ${messageOf(cause)}${cleanup}`, { cause });
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One multipart upload: parts go out as they are handed over, at most `queueSize` at once, from

@@ -2,13 +2,18 @@
 // the same code runs from TypeScript sources under vitest and from tsc's dist/ (tsc copies no .js file,
 // and Node cannot start a .ts worker).
 //
-// Protocol, parent → worker: { id, op: 'compress' | 'decompress', data: ArrayBuffer, length, expectedSize? }
-// (the worker owns `data` from then on; the input is its first `length` bytes).
+// Protocol, parent → worker:
+// - { op: 'share', slab, memory: SharedArrayBuffer }: remember shared memory under the id `slab`;
+// - { id, op: 'compress' | 'decompress', data: ArrayBuffer, length, expectedSize?, output? } (the worker
+//   owns `data` from then on; the input is its first `length` bytes), or the same with
+//   { slab, offset, length } instead of `data` (the input lies in shared memory);
+//   `output`, for compress, names a slab to write the frame into (it holds the compression bound).
 // Worker → parent: { ready: true } once zstd-napi is loaded; then per task either
-// { id, data: ArrayBuffer, length, input? } (ownership moves to the parent; `input` is the task's own
-// buffer handed back after compression, for reuse) or { id, error: { message, integrity } }.
+// { id, data: ArrayBuffer, length } (ownership moves to the parent), { id, output, length } (the frame
+// is in the output slab) or { id, error: { message, integrity } }.
 //
-// workerData: { zstdPath, bindingPath, level, checksum }.
+// workerData: { zstdPath, bindingPath, level, checksum, slabs: [{ id, memory }] } (slabs made before
+// this worker started).
 //
 // The source must run both as CommonJS and as an ES module: an eval worker inherits the parent's
 // execArgv, and a parent started with `--input-type=module` makes it a module, where `require` is not
@@ -32,6 +37,8 @@ cctx.setParameter(binding.CParameter.contentSizeFlag, 1);
 // are copied out: a fresh worst-case buffer per frame left megabytes of garbage per frame for the
 // collector (and for malloc, which kept it: backup RSS fell by tens of MiB without it).
 let scratch = Buffer.alloc(0);
+const slabs = new Map();
+for (const { id, memory } of workerData.slabs) slabs.set(id, Buffer.from(memory));
 
 function compress(input) {
   const bound = binding.compressBound(input.length);
@@ -113,7 +120,7 @@ function decompress(input, expectedSize) {
   return output;
 }
 
-function reply(id, output, input) {
+function reply(id, output) {
   let buffer = output.buffer;
   // Move the result's memory to the parent. A small result may be a slice of Node's shared pool,
   // which must not move: copy it into memory of its own.
@@ -122,15 +129,25 @@ function reply(id, output, input) {
     output.copy(owned);
     buffer = owned.buffer;
   }
-  if (input) parentPort.postMessage({ id, data: buffer, length: output.length, input }, [buffer, input]);
-  else parentPort.postMessage({ id, data: buffer, length: output.length }, [buffer]);
+  parentPort.postMessage({ id, data: buffer, length: output.length }, [buffer]);
 }
 
 parentPort.on('message', (task) => {
   try {
-    const input = Buffer.from(task.data, 0, task.length);
-    if (task.op === 'compress') reply(task.id, compress(input), task.data);
-    else reply(task.id, decompress(input, task.expectedSize));
+    if (task.op === 'share') {
+      slabs.set(task.slab, Buffer.from(task.memory));
+      return;
+    }
+    const input = task.slab === undefined ? Buffer.from(task.data, 0, task.length) : slabs.get(task.slab).subarray(task.offset, task.offset + task.length);
+    if (task.op === 'compress' && task.output !== undefined) {
+      // Straight into the parent's shared output buffer: nothing is allocated or moved.
+      const length = cctx.compress2(slabs.get(task.output), input);
+      parentPort.postMessage({ id: task.id, output: task.output, length });
+    } else if (task.op === 'compress') {
+      reply(task.id, compress(input));
+    } else {
+      reply(task.id, decompress(input, task.expectedSize));
+    }
   } catch (error) {
     const message = error && error.message ? error.message : String(error);
     parentPort.postMessage({ id: task.id, error: { message, integrity: error instanceof IntegrityError } });

@@ -26,8 +26,11 @@ interface Task {
   op: Operation;
   data: Buffer;
   expectedSize?: number;
-  /** The caller owns all of data.buffer (data is a view of its start): move it whole, and reuse it when it comes back. */
+  /** The caller hands data over for good: a shared frame buffer returns to the free list when the task ends, and the result may go into a shared output buffer. */
   ownsBuffer: boolean;
+  /** Shared buffers this task uses, freed or handed to the caller when it ends. */
+  input?: Slab;
+  output?: Slab;
   resolve: (value: Buffer) => void;
   reject: (error: Error) => void;
 }
@@ -44,8 +47,25 @@ interface Slot {
 
 type WorkerMessage =
   | { ready: true }
-  | { id: number; data: ArrayBuffer; length: number; input?: ArrayBuffer }
+  | { id: number; data: ArrayBuffer; length: number }
+  | { id: number; output: number; length: number }
   | { id: number; error: { message: string; integrity: boolean } };
+
+/**
+ * A SharedArrayBuffer known to every worker (sent once, then named by id): frames and compressed
+ * results travel as (id, offset, length) with no transfer. Transferring ArrayBuffers instead made
+ * each received buffer count as new external memory, and V8 ran a full mark-compact every ~64 MiB:
+ * 141 of them in a 5 GB backup (≈ 10% of its CPU, in the collector's threads).
+ */
+interface Slab {
+  id: number;
+  kind: 'frame' | 'output';
+  memory: SharedArrayBuffer;
+  view: Buffer;
+}
+
+/** Shared memory the pool may hold in slabs; beyond it, buffers are ordinary (transferred) memory. */
+const MAX_SLAB_BYTES = 128 * 1024 * 1024;
 
 const requireHere = createRequire(import.meta.url);
 const zstdPath = requireHere.resolve('zstd-napi');
@@ -65,8 +85,13 @@ export class FramePool {
   private readonly checksum: boolean;
   private nextId = 0;
   private closed = false;
-  /** Frame buffers handed back by the workers, by size, for frameBuffer(). */
-  private readonly spare = new Map<number, ArrayBuffer[]>();
+  /** Largest frame slab made so far: output slabs are sized for it. */
+  private largestFrame = 0;
+  /** Every slab, by its memory; free frame slabs by size; free output slabs. */
+  private readonly slabs = new Map<SharedArrayBuffer, Slab>();
+  private readonly freeFrames = new Map<number, Slab[]>();
+  private readonly freeOutputs: Slab[] = [];
+  private slabBytes = 0;
   /** Set when workers cannot start at all (zstd-napi fails to load): every task rejects with it. */
   private broken?: Error;
 
@@ -83,24 +108,54 @@ export class FramePool {
   }
 
   /**
-   * A buffer of `size` bytes for the next frame: one that came back from a compression, when one of
-   * that size is free, else a new one. Reusing frame buffers keeps the reader from allocating (and
-   * the collector from freeing) megabytes per frame.
+   * A buffer of `size` bytes for the next frame, in memory shared with the workers: a frame that
+   * was compressed with `ownsBuffer` comes back here, so steady-state compression allocates nothing.
+   * Beyond the pool's shared-memory budget it is ordinary memory.
    */
   frameBuffer(size: number): Buffer {
-    const free = this.spare.get(size);
-    const reused = free?.pop();
-    return reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(size);
+    const reused = this.freeFrames.get(size)?.pop();
+    if (reused) return reused.view;
+    return this.newSlab('frame', size)?.view ?? Buffer.allocUnsafeSlow(size);
   }
 
-  /** Keep a buffer a worker handed back, up to a few per size (more are left to the collector). */
-  private keep(buffer: ArrayBuffer): void {
-    let free = this.spare.get(buffer.byteLength);
-    if (!free) {
-      if (this.spare.size >= 4) return;
-      this.spare.set(buffer.byteLength, (free = []));
+  /**
+   * The caller is done with a Buffer that compress(…, { ownsBuffer: true }) returned: its memory
+   * receives a later compressed frame. Any other Buffer is ignored. Using the Buffer afterwards
+   * reads whatever frame is written there next.
+   */
+  release(compressed: Buffer): void {
+    const slab = this.slabs.get(compressed.buffer as SharedArrayBuffer);
+    if (slab?.kind === 'output' && !this.closed && !this.freeOutputs.includes(slab)) this.freeOutputs.push(slab);
+  }
+
+  private newSlab(kind: Slab['kind'], size: number): Slab | undefined {
+    if (this.closed || this.slabBytes + size > MAX_SLAB_BYTES) return undefined;
+    const memory = new SharedArrayBuffer(size);
+    const slab: Slab = { id: this.slabs.size, kind, memory, view: Buffer.from(memory) };
+    this.slabs.set(memory, slab);
+    this.slabBytes += size;
+    for (const slot of this.slots) if (!slot.gone) slot.worker.postMessage({ op: 'share', slab: slab.id, memory });
+    return slab;
+  }
+
+  /** A free output slab that can hold any frame of `size` input bytes (a new one within the budget). */
+  private outputFor(size: number): Slab | undefined {
+    const bound = compressBoundAtMost(size);
+    const index = this.freeOutputs.findIndex((slab) => slab.memory.byteLength >= bound);
+    if (index !== -1) return this.freeOutputs.splice(index, 1)[0];
+    // New output slabs fit a full frame of the usual size, so they serve every later frame.
+    return this.newSlab('output', compressBoundAtMost(Math.max(size, this.largestFrame)));
+  }
+
+  /** A task ended: its frame slab is free again (when handed over); an unused output slab too. */
+  private settle(task: Task, keepOutput: boolean): void {
+    if (task.input && task.ownsBuffer) {
+      let free = this.freeFrames.get(task.input.memory.byteLength);
+      if (!free) this.freeFrames.set(task.input.memory.byteLength, (free = []));
+      free.push(task.input);
     }
-    if (free.length < this.slots.length * 2 + 2) free.push(buffer);
+    if (task.output && !keepOutput) this.freeOutputs.push(task.output);
+    task.input = task.output = undefined;
   }
 
   /** Number of worker threads. */
@@ -111,10 +166,12 @@ export class FramePool {
   /**
    * Compress `data` into exactly one complete, independent zstd frame (content size in the frame
    * header). The buffer's memory is transferred to the worker: the caller must not use it afterwards.
-   * With `ownsBuffer`, the caller owns all of `data.buffer` (a frame cut short is a view of the start
-   * of its frame buffer): it moves whole instead of being copied, and frameBuffer() hands it out again.
+   * With `ownsBuffer`, the caller hands `data` over for good (a frame from frameBuffer(), possibly
+   * cut short): its memory goes back to frameBuffer() once compressed, and the result may live in
+   * shared memory that the caller gives back with release() once it has used it.
    */
   compress(data: Buffer, options: { ownsBuffer?: boolean } = {}): Promise<Buffer> {
+    if (options.ownsBuffer && data.buffer instanceof SharedArrayBuffer) this.largestFrame = Math.max(this.largestFrame, data.buffer.byteLength);
     return this.submit('compress', data, undefined, options.ownsBuffer === true);
   }
 
@@ -135,7 +192,8 @@ export class FramePool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.spare.clear();
+    this.freeFrames.clear();
+    this.freeOutputs.length = 0;
     const error = new CassetteError('E_ABORTED', 'compression pool closed');
     for (const task of this.queue.splice(0)) task.reject(error);
     for (const slot of this.slots) {
@@ -160,7 +218,7 @@ export class FramePool {
     const worker = new Worker(POOL_WORKER_SOURCE, {
       eval: true,
       name: 'cassette-zstd',
-      workerData: { zstdPath, bindingPath, level: this.level, checksum: this.checksum },
+      workerData: { zstdPath, bindingPath, level: this.level, checksum: this.checksum, slabs: [...this.slabs.values()].map(({ id, memory }) => ({ id, memory })) },
     });
     const slot: Slot = { worker, ready: false, gone: false };
     worker.unref();
@@ -180,10 +238,15 @@ export class FramePool {
     slot.task = undefined;
     if (task?.id === message.id) {
       if ('error' in message) {
+        this.settle(task, false);
         const { message: text, integrity } = message.error;
         task.reject(integrity ? new CassetteError('E_INTEGRITY', text) : new Error(`zstd ${task.op} failed: ${text}`));
+      } else if ('output' in message) {
+        const output = task.output!;
+        this.settle(task, true);
+        task.resolve(output.view.subarray(0, message.length));
       } else {
-        if (message.input && task.ownsBuffer) this.keep(message.input);
+        this.settle(task, false);
         task.resolve(Buffer.from(message.data, 0, message.length));
       }
     }
@@ -204,6 +267,7 @@ export class FramePool {
       for (const queued of this.queue.splice(0)) queued.reject(this.broken);
       return;
     }
+    if (task) this.settle(task, false);
     task?.reject(new Error(`compression worker crashed during ${task.op}: ${error.message}`, { cause: error }));
     const index = this.slots.indexOf(slot);
     if (index !== -1) this.slots[index] = this.spawn();
@@ -218,20 +282,28 @@ export class FramePool {
       slot.task = task;
       let data = task.data;
       task.data = EMPTY; // the task no longer holds the caller's memory
-      // Only a Buffer that owns its whole ArrayBuffer moves without a copy. Anything else (a slice of
-      // Node's shared allocation pool, a view into a larger buffer) is copied: transferring its
-      // ArrayBuffer would detach every other Buffer that shares it.
-      const whole = data.byteOffset === 0 && (data.length === data.buffer.byteLength || task.ownsBuffer);
-      if (!whole || !(data.buffer instanceof ArrayBuffer)) {
-        const copy = Buffer.allocUnsafeSlow(data.length);
-        data.copy(copy);
-        data = copy;
-      }
-      const buffer = data.buffer as ArrayBuffer;
+      task.input = this.slabs.get(data.buffer as SharedArrayBuffer);
+      if (task.op === 'compress' && task.ownsBuffer) task.output = this.outputFor(data.length);
+      const output = task.output?.id;
       try {
-        slot.worker.postMessage({ id: task.id, op: task.op, data: buffer, length: data.length, expectedSize: task.expectedSize }, [buffer]);
+        if (task.input) {
+          // Shared memory: only its name and the range travel.
+          slot.worker.postMessage({ id: task.id, op: task.op, slab: task.input.id, offset: data.byteOffset, length: data.length, expectedSize: task.expectedSize, output });
+        } else {
+          // Only a Buffer that owns its whole ArrayBuffer moves without a copy. Anything else (a slice of
+          // Node's shared allocation pool, a view into a larger buffer) is copied: transferring its
+          // ArrayBuffer would detach every other Buffer that shares it.
+          if (data.byteOffset !== 0 || data.length !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
+            const copy = Buffer.allocUnsafeSlow(data.length);
+            data.copy(copy);
+            data = copy;
+          }
+          const buffer = data.buffer as ArrayBuffer;
+          slot.worker.postMessage({ id: task.id, op: task.op, data: buffer, length: data.length, expectedSize: task.expectedSize, output }, [buffer]);
+        }
       } catch (error) {
         // E.g. an ArrayBuffer marked untransferable.
+        this.settle(task, false);
         slot.task = undefined;
         task.reject(new Error(`cannot hand the buffer to a compression worker: ${(error as Error).message}`, { cause: error }));
         continue;
@@ -246,6 +318,11 @@ export class FramePool {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** An upper bound of ZSTD_compressBound(size) (size + size/256 + a small constant). */
+function compressBoundAtMost(size: number): number {
+  return size + (size >>> 8) + 64 * 1024;
+}
 
 /**
  * Runs `fn` over `source` with at most `concurrency` calls in flight and yields results in source

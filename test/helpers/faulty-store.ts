@@ -2,7 +2,7 @@
 
 import { Readable, Transform } from 'node:stream';
 import { CassetteError } from '../../src/errors.js';
-import type { GetOptions, ObjectInfo, ObjectStore, PendingUpload, PutOptions } from '../../src/store/object-store.js';
+import type { GetOptions, ObjectInfo, ObjectStore, ObjectWriter, PendingUpload, PutOptions } from '../../src/store/object-store.js';
 
 export interface FaultOptions {
   /**
@@ -59,6 +59,28 @@ export class FaultyStore implements ObjectStore {
     source.on('error', (error) => breaking.destroy(error));
     breaking.on('error', () => source.destroy());
     return this.inner.put(key, source.pipe(breaking), options);
+  }
+
+  /** A writer that fails like a broken connection once more than `failPutAfter.bytes` went through. */
+  openWriter(key: string, options?: PutOptions): ObjectWriter {
+    this.calls.push({ method: 'put', key });
+    const inner = this.inner.openWriter(key, options);
+    const fault = this.faults.failPutAfter;
+    if (!fault || !fault.match(key)) return inner;
+    let seen = 0;
+    return {
+      write: async (chunk) => {
+        const allowed = fault.bytes - seen;
+        seen += chunk.length;
+        if (seen <= fault.bytes) return inner.write(chunk);
+        if (allowed > 0) await inner.write(chunk.subarray(0, allowed));
+        const error = new Error(fault.message ?? `injected storage failure after ${fault.bytes} bytes of ${key}`);
+        await inner.abort(error);
+        throw new CassetteError('E_STORAGE', `upload of ${key} to ${this.url} failed: ${error.message}`, { cause: error });
+      },
+      finish: () => inner.finish(),
+      abort: (reason) => inner.abort(reason),
+    };
   }
 
   async get(key: string, options?: GetOptions): Promise<Readable> {

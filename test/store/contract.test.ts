@@ -170,6 +170,62 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
     await store.close();
   });
 
+  it('openWriter: stores what was written (copied before write resolves), appears only on finish', async () => {
+    const { store } = await factory();
+    const writer = store.openWriter('w/written.bin', { partSize: 5 * MiB, queueSize: 2 });
+    const expected: Buffer[] = [];
+    const scratch = Buffer.alloc(3 * MiB + 17);
+    for (let i = 0; i < 5; i++) {
+      pattern(scratch.length, 40 + i).copy(scratch);
+      expected.push(Buffer.from(scratch));
+      await writer.write(scratch);
+      scratch.fill(0); // the writer must already have copied it
+    }
+    expect(await store.head('w/written.bin')).toBeUndefined();
+    expect(await writer.finish()).toEqual({ size: 5 * scratch.length });
+    expect((await store.getBuffer('w/written.bin')).equals(Buffer.concat(expected))).toBe(true);
+    // An object smaller than one part, and an empty one.
+    const small = store.openWriter('w/small.bin', { partSize: 5 * MiB });
+    await small.write(Buffer.from('tiny'));
+    expect(await small.finish()).toEqual({ size: 4 });
+    expect((await store.getBuffer('w/small.bin')).toString()).toBe('tiny');
+    expect(await store.openWriter('w/empty.bin').finish()).toEqual({ size: 0 });
+    expect(await store.head('w/empty.bin')).toMatchObject({ size: 0 });
+    await store.close();
+  });
+
+  it('openWriter: abort after parts were stored leaves nothing, and later calls reject', async () => {
+    const { store, multipart } = await factory();
+    const progress = progressPast(5 * MiB);
+    const writer = store.openWriter('w/aborted.bin', { partSize: 5 * MiB, onProgress: progress.onProgress });
+    await writer.write(pattern(11 * MiB, 7));
+    await progress.reached;
+    await writer.abort(new Error('given up (test)'));
+    await writer.abort(); // twice is fine
+    expect(await errorOf(writer.write(Buffer.from('more')))).toBeInstanceOf(Error);
+    expect(await errorOf(writer.finish())).toBeInstanceOf(Error);
+    expect(await store.head('w/aborted.bin')).toBeUndefined();
+    if (multipart !== 'no-abort') expect(await collect(store.listPendingUploads(''))).toEqual([]);
+    expect(await collect(store.list('w/'))).toEqual([]);
+    await store.close();
+  });
+
+  it('openWriter: an aborted signal fails the writer with E_ABORTED naming the key', async () => {
+    const { store } = await factory();
+    const controller = new AbortController();
+    const writer = store.openWriter('w/signalled.bin', { partSize: 5 * MiB, signal: controller.signal });
+    await writer.write(pattern(6 * MiB, 3));
+    controller.abort();
+    const error = await errorOf((async () => {
+      await writer.write(pattern(6 * MiB, 4));
+      await writer.finish();
+    })());
+    expect(isCassetteError(error, 'E_ABORTED')).toBe(true);
+    expect((error as Error).message).toContain('signalled.bin');
+    expect(await store.head('w/signalled.bin')).toBeUndefined();
+    await store.close();
+  });
+
   it('leaves nothing behind when the body fails mid-stream, and reports the body failure', async () => {
     const { store, multipart } = await factory();
     const body = new PassThrough();

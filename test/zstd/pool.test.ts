@@ -210,27 +210,76 @@ describe('FramePool compress / decompress', () => {
   });
 
 
-  it('ownsBuffer: a frame cut short moves its whole buffer without a copy, and frameBuffer() hands that memory out again', async () => {
-    const own = new FramePool({ threads: 1 });
+  it('ownsBuffer: frames from frameBuffer() live in shared memory, go to the worker without a move, and come back for the next frame', async () => {
+    const own = new FramePool({ threads: 2 });
     try {
       const size = 256 * 1024;
       const first = own.frameBuffer(size);
+      expect(first.buffer).toBeInstanceOf(SharedArrayBuffer);
       first.fill(9);
-      const view = first.subarray(0, 1000);
-      const frame = await own.compress(view, { ownsBuffer: true });
-      expect(first.buffer.byteLength).toBe(0); // moved whole, although the view is shorter
-      expect((await own.decompress(frame, 1000)).equals(Buffer.alloc(1000, 9))).toBe(true);
-      // The same memory comes back (still holding the old bytes: it is reused, not new).
+      const frame = await own.compress(first.subarray(0, 1000), { ownsBuffer: true });
+      expect(first.buffer.byteLength).toBe(size); // shared, not detached
+      expect((await own.decompress(Buffer.from(frame), 1000)).equals(Buffer.alloc(1000, 9))).toBe(true);
+      // The same memory is handed out again once its frame was compressed.
       const again = own.frameBuffer(size);
-      expect(again.length).toBe(size);
-      expect(again.equals(Buffer.alloc(size, 9))).toBe(true);
-      // Other sizes and an empty spare list give new memory.
-      expect(own.frameBuffer(size).length).toBe(size);
+      expect(again.buffer).toBe(first.buffer);
+      // While it is out, another request gets other memory; other sizes too.
+      expect(own.frameBuffer(size).buffer).not.toBe(first.buffer);
       expect(own.frameBuffer(size / 2).length).toBe(size / 2);
     } finally {
       await own.close();
     }
   });
+
+  it('release(): the next compression writes into the released result; an unreleased one is never overwritten', async () => {
+    const own = new FramePool({ threads: 1 });
+    try {
+      const size = 512 * 1024;
+      const data = randomBytes(size);
+      const frameOf = (bytes: Buffer): Buffer => {
+        const frame = own.frameBuffer(size);
+        bytes.copy(frame);
+        return frame.subarray(0, bytes.length);
+      };
+      const first = await own.compress(frameOf(data), { ownsBuffer: true });
+      expect(first.buffer).toBeInstanceOf(SharedArrayBuffer);
+      const firstCopy = Buffer.from(first);
+      // Not released: a second frame goes elsewhere and the first result stays intact.
+      const second = await own.compress(frameOf(data.subarray(0, 1000)), { ownsBuffer: true });
+      expect(second.buffer).not.toBe(first.buffer);
+      expect(first.equals(firstCopy)).toBe(true);
+      // Released: the next result is written into that memory.
+      own.release(first);
+      const third = await own.compress(frameOf(data.subarray(0, 5000)), { ownsBuffer: true });
+      expect(third.buffer).toBe(first.buffer);
+      expect((await own.decompress(Buffer.from(third), 5000)).equals(data.subarray(0, 5000))).toBe(true);
+      expect((await own.decompress(Buffer.from(second), 1000)).equals(data.subarray(0, 1000))).toBe(true);
+      // Without ownsBuffer, results are ordinary memory of their own.
+      const plain = await own.compress(Buffer.from(data));
+      expect(plain.buffer).toBeInstanceOf(ArrayBuffer);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('frames in shared memory survive a worker crash: the replacement knows every slab', async () => {
+    const own = new FramePool({ threads: 1 });
+    try {
+      const frame = own.frameBuffer(64 * 1024);
+      frame.fill(3);
+      await own.compress(frame, { ownsBuffer: true });
+      const worker = (own as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> }).slots[0]!.worker;
+      await worker.terminate();
+      await sleep(50);
+      const again = own.frameBuffer(64 * 1024);
+      again.fill(4);
+      const result = await own.compress(again, { ownsBuffer: true });
+      expect((await own.decompress(Buffer.from(result), 64 * 1024)).equals(Buffer.alloc(64 * 1024, 4))).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('a crashed worker rejects its task and is replaced', async () => {
     const p = new FramePool({ threads: 1, level: 19 });
     try {
