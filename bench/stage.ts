@@ -59,7 +59,7 @@ async function measure(fn: () => Promise<{ bytes: number; outBytes?: number }>):
 }
 
 const threads = DEFAULTS.threads;
-const inFlight = threads * (1 + DEFAULTS.framesInFlightPerThread);
+const inFlight = threads + DEFAULTS.framesQueued;
 
 switch (op) {
   case 'pack':

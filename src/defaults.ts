@@ -21,12 +21,20 @@ export const DEFAULTS = {
   maxPartSize: 32 * MiB,
   /** S3's limit on parts in one multipart upload. */
   maxParts: 10_000,
-  /** Memory for the parts of one upload in flight: queue depth = clamp(budget / partSize − 1, 1, 4). */
-  uploadMemoryBudget: 128 * MiB,
+  /**
+   * Memory for the part buffers of all uploads of a backup together: each of the artifacts
+   * uploading at once gets an equal share, and its queue depth is clamp(share / partSize − 1, 1, 4).
+   * 64 MiB gives two artifacts with 8 MiB parts three parts in flight each: that kept s3rver on
+   * loopback saturated, and peak RSS of the 5 GB bench backup fell from 309 to … MiB (bench/README.md).
+   */
+  uploadMemoryBudget: 64 * MiB,
   /** Archives packed and uploaded at once: two keeps both cores busy when one artifact is small. */
   artifactConcurrency: 2,
-  /** Frames handed to the pool at once beyond the threads, so workers never wait on the reader. */
-  framesInFlightPerThread: 2,
+  /**
+   * Frames of one artifact handed to the pool beyond one per thread, so workers never wait on the
+   * reader. Each costs a frame buffer and a compressed-result buffer (≈ 8 MiB at 4 MiB frames).
+   */
+  framesQueued: 1,
   /**
    * Files up to this size are read whole with synchronous calls (see backup/prefetch.ts: 4-6×
    * cheaper than promise-based reads for cached small files); larger files are read straight

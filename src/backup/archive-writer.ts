@@ -16,6 +16,8 @@ export interface ArchiveWriterOptions {
   partPlan?: PartPlanOptions;
   /** Parts in flight per upload; default from the memory budget (part-size.ts). Memory ≈ (queueSize + 1) × partSize. */
   queueSize?: number;
+  /** Uploads running at once in this backup (they share the memory budget); default 1. */
+  concurrentUploads?: number;
   signal?: AbortSignal;
   /** Called with the number of compressed bytes just handed to the store. */
   onStored?: (bytes: number) => void;
@@ -61,7 +63,7 @@ export class ArchiveWriter {
     const partSize = this.nextPartSize;
     const writer = this.options.store.openWriter(key, {
       partSize,
-      queueSize: this.options.queueSize ?? uploadQueueSize(partSize),
+      queueSize: this.options.queueSize ?? uploadQueueSize(partSize, this.options.concurrentUploads),
       signal: this.options.signal,
     });
     return { number, key, partSize, capacity: volumeCapacity(partSize, this.options.partPlan), writer, hash: createHash('sha256'), bytes: 0, seek: [] };

@@ -3,7 +3,6 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
@@ -18,7 +17,7 @@ import { ArchiveWriter } from './archive-writer.js';
 import { IndexSpool } from './index-spool.js';
 import { packFrames } from './pack.js';
 import { prefetch } from './prefetch.js';
-import type { PartPlanOptions } from './part-size.js';
+import { uploadQueueSize, type PartPlanOptions } from './part-size.js';
 import { artifactNameFor, nestedSources, uniqueNames } from './sources.js';
 import { walk } from './walk.js';
 
@@ -77,11 +76,11 @@ export interface BackupOptions {
   /** Uncompressed bytes per frame. Default DEFAULTS.frameSize. */
   frameSize?: number;
   /**
-   * Compression threads. Memory held by frames ≈ artifactConcurrency × (threads ×
-   * framesInFlightPerThread + 2) × frameSize × 2 (raw and compressed): ≈ 100 MiB with defaults.
+   * Compression threads. Memory held by frames ≈ artifactConcurrency × (threads + framesQueued +
+   * 1) × frameSize × 2 (frame and compressed result, in the pool's shared slabs): ≈ 64 MiB with defaults.
    */
   threads?: number;
-  /** Artifacts packed and uploaded at once. Default 2. Upload memory ≈ artifactConcurrency × (queueSize + 1) × partSize ≤ 2 × 128 MiB. */
+  /** Artifacts packed and uploaded at once. Default 2. Their part buffers share DEFAULTS.uploadMemoryBudget (64 MiB). */
   artifactConcurrency?: number;
   partPlan?: PartPlanOptions;
   /** Parts of one upload in flight; default from the memory budget (part-size.ts uploadQueueSize). */
@@ -189,7 +188,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     if (force || throttle.ready()) progress.event({ type: 'bytes', ...totals });
   };
 
-  const limit = pLimit(options.artifactConcurrency ?? DEFAULTS.artifactConcurrency);
+  const artifactConcurrency = Math.max(1, Math.min(options.artifactConcurrency ?? DEFAULTS.artifactConcurrency, jobs.length));
+  const limit = pLimit(artifactConcurrency);
   progress.event({ type: 'backup-start', snapshot: id, artifacts: jobs.map((j) => ({ name: j.name, source: j.source })) });
   const runJob = async (job: ArtifactJob): Promise<ArtifactRecord> => {
     progress.event({ type: 'artifact-start', artifact: job.name, source: job.source });
@@ -207,6 +207,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       sizeHint: await job.sizeHint(),
       partPlan: options.partPlan,
       queueSize: options.uploadQueueSize,
+      concurrentUploads: artifactConcurrency,
       signal,
       onStored: (bytes) => {
         totals.bytesStored += bytes;
@@ -233,7 +234,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
           const tarSize = frame.length;
           return { tarSize, data: await pool.compress(frame, { ownsBuffer: true }) };
         },
-        Math.max(2, threads * DEFAULTS.framesInFlightPerThread),
+        pool.threads + DEFAULTS.framesQueued,
         signal,
       );
       for await (const frame of compressed) {
@@ -243,7 +244,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       }
       const volumes = await writer.finish();
       totals.files += spool.count;
-      const index = await storeIndex(store, indexKey(id, job.name), spool.lines({ format: 'cassette-index', version: FORMAT_VERSION, artifact: job.name, kind: job.kind, source: job.source, tarSize: writer.tarBytes, hash: 'sha256' }, writer.frames), pool, signal);
+      const index = await storeIndex(store, indexKey(id, job.name), spool.lines({ format: 'cassette-index', version: FORMAT_VERSION, artifact: job.name, kind: job.kind, source: job.source, tarSize: writer.tarBytes, hash: 'sha256' }, writer.frames), pool, signal, artifactConcurrency);
       const record: ArtifactRecord = {
         name: job.name,
         kind: job.kind,
@@ -323,25 +324,44 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   }
 }
 
-/** Compress the index text in the pool (independent frames, one stream) and store it. */
-async function storeIndex(store: Pick<ObjectStore, 'put'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal): Promise<{ key: string; size: number }> {
-  async function* chunks(): AsyncGenerator<Buffer> {
-    let pending: Buffer[] = [];
-    let size = 0;
+/**
+ * Compress the index text in the pool (independent frames, one stream) and store it, within the
+ * same memory rules as the archives: frames in the pool's shared buffers, a budgeted part queue.
+ */
+async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal, concurrentUploads: number): Promise<{ key: string; size: number }> {
+  const frameSize = DEFAULTS.frameSize;
+  async function* frames(): AsyncGenerator<Buffer> {
+    let frame = pool.frameBuffer(frameSize);
+    let filled = 0;
     for await (const piece of text) {
-      pending.push(piece);
-      size += piece.length;
-      if (size >= DEFAULTS.frameSize) {
-        yield Buffer.concat(pending, size);
-        pending = [];
-        size = 0;
+      let at = 0;
+      while (at < piece.length) {
+        const n = Math.min(frameSize - filled, piece.length - at);
+        piece.copy(frame, filled, at, at + n);
+        filled += n;
+        at += n;
+        if (filled === frameSize) {
+          yield frame;
+          frame = pool.frameBuffer(frameSize);
+          filled = 0;
+        }
       }
     }
-    if (size > 0) yield Buffer.concat(pending, size);
+    if (filled > 0) yield frame.subarray(0, filled);
   }
-  const compressed = mapOrdered(chunks(), (chunk: Buffer) => pool.compress(chunk), 4, signal);
-  const { size } = await store.put(key, Readable.from(compressed), { signal });
-  return { key, size };
+  const partSize = DEFAULTS.minPartSize;
+  const writer = store.openWriter(key, { partSize, queueSize: uploadQueueSize(partSize, concurrentUploads), signal });
+  try {
+    for await (const compressed of mapOrdered(frames(), (frame: Buffer) => pool.compress(frame, { ownsBuffer: true }), pool.threads + DEFAULTS.framesQueued, signal)) {
+      await writer.write(compressed);
+      pool.release(compressed);
+    }
+    const { size } = await writer.finish();
+    return { key, size };
+  } catch (error) {
+    await writer.abort(error);
+    throw error;
+  }
 }
 
 /** Best effort: remove what a failed backup already stored (prune also removes such leftovers later). */

@@ -37,9 +37,12 @@ export function volumeCapacity(partSize: number, options: PartPlanOptions = {}):
   return partSize * (options.maxParts ?? DEFAULTS.maxParts);
 }
 
-/** Parts in flight for one upload so that (queue + 1) × partSize stays within the memory budget; between 1 and 4. */
-export function uploadQueueSize(partSize: number, budget: number = DEFAULTS.uploadMemoryBudget): number {
-  return Math.min(4, Math.max(1, Math.floor(budget / partSize) - 1));
+/**
+ * Parts in flight for one of `uploads` concurrent uploads, so that together their
+ * uploads × (queue + 1) × partSize buffers stay within the memory budget; between 1 and 4.
+ */
+export function uploadQueueSize(partSize: number, uploads = 1, budget: number = DEFAULTS.uploadMemoryBudget): number {
+  return Math.min(4, Math.max(1, Math.floor(budget / Math.max(1, uploads) / partSize) - 1));
 }
 
 /**

@@ -76,12 +76,26 @@ describe('volume rollover', () => {
 
 describe('uploadQueueSize', () => {
   it.each([
-    [8 * MiB, 4],
-    [16 * MiB, 4],
-    [32 * MiB, 3],
-    [128 * MiB, 1],
-    [512 * MiB, 1],
-  ])('part %s → %s parts in flight', (part, queue) => {
-    expect(uploadQueueSize(part)).toBe(queue);
+    [8 * MiB, 1, 4],
+    [8 * MiB, 2, 3],
+    [16 * MiB, 1, 3],
+    [16 * MiB, 2, 1],
+    [32 * MiB, 1, 1],
+    [32 * MiB, 2, 1],
+    [128 * MiB, 1, 1],
+    [512 * MiB, 1, 1],
+  ])('part %s, %s uploads at once → %s parts in flight each', (part, uploads, queue) => {
+    expect(uploadQueueSize(part, uploads)).toBe(queue);
+  });
+
+  it('keeps all part buffers of concurrent uploads within the budget whenever one part in flight fits', () => {
+    for (const part of [5, 8, 12, 16, 24, 32].map((n) => n * MiB)) {
+      for (const uploads of [1, 2, 3, 4]) {
+        const queue = uploadQueueSize(part, uploads, 64 * MiB);
+        if (2 * part * uploads <= 64 * MiB) expect(uploads * (queue + 1) * part).toBeLessThanOrEqual(64 * MiB);
+        expect(queue).toBeGreaterThanOrEqual(1);
+        expect(queue).toBeLessThanOrEqual(4);
+      }
+    }
   });
 });
