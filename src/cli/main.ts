@@ -18,6 +18,13 @@ import { isCassetteError } from '../errors.js';
 // The SDK is pinned to a release that supports Node 20 (NOTES.md); its notice about future releases is noise for users.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// A reader that goes away (`cassette ls … | head`) is not an error: stop quietly, as other tools do.
+// --stdout restores check their own stream (restore/stream-out.ts); this covers listings and help.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
+  throw error;
+});
+
 const program = new Command('cassette')
   .description('Streaming backups of file trees and PostgreSQL databases to S3-compatible storage, as seekable tar.zst with an index for fast selective restore')
   .version(VERSION)

@@ -112,3 +112,16 @@ describe.runIf(moto)('failure paths against moto_server', () => {
     }
   });
 });
+
+describe('a reader that goes away', () => {
+  it('help piped into a reader that has already gone ends quietly with exit 0, no stack trace', async () => {
+    const child = spawn('bash', ['-c', `node ${JSON.stringify(CLI)} restore --help | true; echo "status \${PIPESTATUS[0]}"`]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await new Promise((resolve) => child.on('close', resolve));
+    expect(stdout.trim()).toBe('status 0');
+    expect(stderr).toBe('');
+  });
+});
