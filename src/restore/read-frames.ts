@@ -23,6 +23,11 @@ export interface ReadFramesOptions {
   signal?: AbortSignal;
   /** Called with compressed bytes as each GET completes. */
   onDownloaded?: (bytes: number) => void;
+  /**
+   * Decompress into the pool's shared memory: the consumer must call pool.release(frame.data) once
+   * it has used each frame (before asking for the next one is fine). Saves a new buffer per frame.
+   */
+  shared?: boolean;
 }
 
 /** The read plan for some tar ranges; frames numbered below skipFramesBefore were counted by an earlier batch (--dry-run totals). */
@@ -73,7 +78,9 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
   const decompressAhead = Math.max(2, pool.threads * 2);
   yield* mapOrdered(compressedFrames(), async ({ frame, key, compressed }) => {
     try {
-      return { frame, data: await pool.decompress(Buffer.from(compressed), frame.tarSize) };
+      // Shared: the pool copies the frame into shared memory; otherwise it gets a copy it may move.
+      const data = options.shared ? await pool.decompress(compressed, frame.tarSize, { shared: true }) : await pool.decompress(Buffer.from(compressed), frame.tarSize);
+      return { frame, data };
     } catch (error) {
       throw new CassetteError('E_INTEGRITY', `frame ${frame.frame} of ${key} (bytes ${frame.offset}-${frame.offset + frame.size - 1}) is corrupt: ${messageOf(error)}`, { cause: error });
     }

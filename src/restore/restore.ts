@@ -318,6 +318,7 @@ async function restoreBatch(
     concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
     plan: planOptions,
     signal: options.signal,
+    shared: true,
     onDownloaded: (bytes) => {
       summary.downloadBytes += bytes;
       summary.requests++;
@@ -361,6 +362,8 @@ async function restoreBatch(
       }
     }
     while (cursor < withData.length && withData[cursor]!.written === withData[cursor]!.entry.size) cursor++;
+    // Every byte of this frame is written: its memory takes a later frame.
+    pool.release(data);
     report();
   }
   const unfinished = withData.find((f) => f.written !== f.entry.size);

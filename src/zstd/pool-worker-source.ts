@@ -91,7 +91,7 @@ function declaredSize(input) {
   return total;
 }
 
-function decompress(input, expectedSize) {
+function decompress(input, expectedSize, target) {
   const declared = declaredSize(input);
   if (expectedSize !== undefined && declared !== null && declared !== expectedSize) {
     throw new IntegrityError('zstd decompression failed: the frame headers declare ' + declared + ' bytes, expected ' + expectedSize);
@@ -107,7 +107,8 @@ function decompress(input, expectedSize) {
   }
   // Single pass into a buffer of exactly the known size: memory never exceeds what the caller expects,
   // whatever a corrupt header says, and the result owns its whole ArrayBuffer (moves without a copy).
-  const output = Buffer.allocUnsafeSlow(size);
+  // With a target (the parent's shared output memory, at least expectedSize long) it goes there.
+  const output = target ? target.subarray(0, size) : Buffer.allocUnsafeSlow(size);
   let written;
   try {
     written = dctx.decompress(output, input);
@@ -145,6 +146,9 @@ parentPort.on('message', (task) => {
       parentPort.postMessage({ id: task.id, output: task.output, length });
     } else if (task.op === 'compress') {
       reply(task.id, compress(input));
+    } else if (task.output !== undefined) {
+      const output = decompress(input, task.expectedSize, slabs.get(task.output));
+      parentPort.postMessage({ id: task.id, output: task.output, length: output.length });
     } else {
       reply(task.id, decompress(input, task.expectedSize));
     }

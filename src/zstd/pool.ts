@@ -26,8 +26,12 @@ interface Task {
   op: Operation;
   data: Buffer;
   expectedSize?: number;
-  /** The caller hands data over for good: a shared frame buffer returns to the free list when the task ends, and the result may go into a shared output buffer. */
-  ownsBuffer: boolean;
+  /** The caller hands data over for good: a shared frame buffer returns to the free list when the task ends. */
+  handOver: boolean;
+  /** The result may go into a shared output buffer, which the caller gives back with release(). */
+  shared: boolean;
+  /** The input was copied into a staging slab by the pool (freed when the task ends). */
+  staged?: boolean;
   /** Shared buffers this task uses, freed or handed to the caller when it ends. */
   input?: Slab;
   output?: Slab;
@@ -63,6 +67,9 @@ interface Slab {
   memory: SharedArrayBuffer;
   view: Buffer;
 }
+
+/** Smallest slab made to stage a decompression's input or hold its output: one default frame, so it serves later ones. */
+const STAGING_SLAB = 4 * 1024 * 1024 + 128 * 1024;
 
 /** Shared memory the pool may hold in slabs; beyond it, buffers are ordinary (transferred) memory. */
 const MAX_SLAB_BYTES = 128 * 1024 * 1024;
@@ -118,6 +125,17 @@ export class FramePool {
     return this.newSlab('frame', size)?.view ?? Buffer.allocUnsafeSlow(size);
   }
 
+  /** A free frame slab of at least `size` bytes (a new one of at least `atLeast` within the budget), to stage a decompression's input. */
+  private stagingFor(size: number, atLeast: number): Slab | undefined {
+    let best: Slab | undefined;
+    for (const list of this.freeFrames.values()) {
+      const last = list.at(-1);
+      if (last && last.memory.byteLength >= size && (!best || last.memory.byteLength < best.memory.byteLength)) best = last;
+    }
+    if (best) return this.freeFrames.get(best.memory.byteLength)!.pop();
+    return this.newSlab('frame', Math.max(size, atLeast));
+  }
+
   /**
    * The caller is done with a Buffer that compress(…, { ownsBuffer: true }) returned: its memory
    * receives a later compressed frame. Any other Buffer is ignored. Using the Buffer afterwards
@@ -147,9 +165,19 @@ export class FramePool {
     return this.newSlab('output', compressBoundAtMost(Math.max(size, this.largestFrame)));
   }
 
+  /** A free output slab of at least `size` bytes for a decompressed frame (a new one within the budget). */
+  private decompressOutputFor(size: number): Slab | undefined {
+    let best = -1;
+    for (const [i, slab] of this.freeOutputs.entries()) {
+      if (slab.memory.byteLength >= size && (best === -1 || slab.memory.byteLength < this.freeOutputs[best]!.memory.byteLength)) best = i;
+    }
+    if (best !== -1) return this.freeOutputs.splice(best, 1)[0];
+    return this.newSlab('output', Math.max(size, STAGING_SLAB));
+  }
+
   /** A task ended: its frame slab is free again (when handed over); an unused output slab too. */
   private settle(task: Task, keepOutput: boolean): void {
-    if (task.input && task.ownsBuffer) {
+    if (task.input && (task.handOver || task.staged)) {
       let free = this.freeFrames.get(task.input.memory.byteLength);
       if (!free) this.freeFrames.set(task.input.memory.byteLength, (free = []));
       free.push(task.input);
@@ -172,7 +200,7 @@ export class FramePool {
    */
   compress(data: Buffer, options: { ownsBuffer?: boolean } = {}): Promise<Buffer> {
     if (options.ownsBuffer && data.buffer instanceof SharedArrayBuffer) this.largestFrame = Math.max(this.largestFrame, data.buffer.byteLength);
-    return this.submit('compress', data, undefined, options.ownsBuffer === true);
+    return this.submit('compress', data, undefined, options.ownsBuffer === true, options.ownsBuffer === true);
   }
 
   /**
@@ -180,12 +208,14 @@ export class FramePool {
    * E_INTEGRITY CassetteError whose message says why (corrupt data, checksum mismatch, truncated, or a
    * size other than `expectedSize`). With `expectedSize`, no more than that is ever allocated,
    * whatever the frame headers claim. Transfers `frame`: the caller must not use it afterwards.
+   * With `shared` (and `expectedSize`), `frame` is copied into shared memory (the caller keeps it)
+   * and the result is written into shared memory that the caller gives back with release() once used.
    */
-  decompress(frame: Buffer, expectedSize?: number): Promise<Buffer> {
+  decompress(frame: Buffer, expectedSize?: number, options: { shared?: boolean } = {}): Promise<Buffer> {
     if (expectedSize !== undefined && (!Number.isSafeInteger(expectedSize) || expectedSize < 0)) {
       return Promise.reject(new RangeError(`Expected \`expectedSize\` to be an integer from 0 and up, got ${expectedSize}`));
     }
-    return this.submit('decompress', frame, expectedSize);
+    return this.submit('decompress', frame, expectedSize, false, options.shared === true && expectedSize !== undefined);
   }
 
   /** Terminate the workers; queued and running tasks reject with E_ABORTED, and so do later calls. */
@@ -204,12 +234,12 @@ export class FramePool {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
-  private submit(op: Operation, data: Buffer, expectedSize?: number, ownsBuffer = false): Promise<Buffer> {
+  private submit(op: Operation, data: Buffer, expectedSize?: number, handOver = false, shared = false): Promise<Buffer> {
     if (this.closed) return Promise.reject(new CassetteError('E_ABORTED', 'compression pool is closed'));
     if (this.broken) return Promise.reject(this.broken);
     if (!Buffer.isBuffer(data)) return Promise.reject(new TypeError(`Expected a Buffer, got ${typeof data}`));
     return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, op, data, expectedSize, ownsBuffer, resolve, reject });
+      this.queue.push({ id: this.nextId++, op, data, expectedSize, handOver, shared, resolve, reject });
       this.dispatch();
     });
   }
@@ -283,7 +313,18 @@ export class FramePool {
       let data = task.data;
       task.data = EMPTY; // the task no longer holds the caller's memory
       task.input = this.slabs.get(data.buffer as SharedArrayBuffer);
-      if (task.op === 'compress' && task.ownsBuffer) task.output = this.outputFor(data.length);
+      if (!task.input && task.shared) {
+        // A compressed frame to decompress (usually a view into a larger download): copy it into
+        // shared memory rather than into a new buffer to transfer.
+        const staging = this.stagingFor(data.length, STAGING_SLAB);
+        if (staging) {
+          data.copy(staging.view);
+          data = staging.view.subarray(0, data.length);
+          task.input = staging;
+          task.staged = true;
+        }
+      }
+      if (task.shared) task.output = task.op === 'compress' ? this.outputFor(data.length) : this.decompressOutputFor(task.expectedSize!);
       const output = task.output?.id;
       try {
         if (task.input) {

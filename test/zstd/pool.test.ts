@@ -262,6 +262,32 @@ describe('FramePool compress / decompress', () => {
     }
   });
 
+  it('decompress shared: input copied (the caller keeps it), result in shared memory reused after release(), failures still reject', async () => {
+    const own = new FramePool({ threads: 1 });
+    try {
+      const data = randomBytes(300 * 1024);
+      const frame = await own.compress(Buffer.from(data));
+      const download = Buffer.concat([Buffer.from('xx'), frame, Buffer.from('yy')]);
+      const view = download.subarray(2, 2 + frame.length);
+      const first = await own.decompress(view, data.length, { shared: true });
+      expect(first.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(first.equals(data)).toBe(true);
+      expect(download.buffer.byteLength).toBeGreaterThan(0); // not detached
+      expect(view.equals(frame)).toBe(true);
+      own.release(first);
+      const second = await own.decompress(view, data.length, { shared: true });
+      expect(second.buffer).toBe(first.buffer);
+      // Corrupt input and a wrong size still reject, and the pool keeps working.
+      const corrupt = Buffer.from(frame);
+      corrupt[Math.floor(corrupt.length / 2)]! ^= 0xff;
+      await expect(own.decompress(corrupt, data.length, { shared: true })).rejects.toThrow(/zstd decompression failed/);
+      await expect(own.decompress(view, data.length - 1, { shared: true })).rejects.toThrow(/expected/);
+      expect((await own.decompress(view, data.length, { shared: true })).equals(data)).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('frames in shared memory survive a worker crash: the replacement knows every slab', async () => {
     const own = new FramePool({ threads: 1 });
     try {
