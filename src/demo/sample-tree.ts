@@ -54,7 +54,7 @@ function text(seed: number, label: string, length: number): Buffer {
 }
 
 /** A disk-image-like file written in 1 MiB blocks: zero runs, random blocks and repeated text. */
-async function writeImage(file: string, seed: number, size: number): Promise<void> {
+export async function writeImage(file: string, seed: number, size: number): Promise<void> {
   const handle = await fs.open(file, 'w');
   try {
     const block = 1 << 20;

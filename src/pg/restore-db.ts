@@ -126,14 +126,21 @@ export async function restoreDatabase(options: RestoreDatabaseOptions): Promise<
   const pool = options.pool ?? new FramePool({ threads: Math.min(DEFAULTS.threads, 4) });
   try {
     const { entry, frames, tarSize } = await dumpEntry(options.store, artifact);
-    const frameStream = (signal?: AbortSignal): AsyncGenerator<{ data: Buffer }> => readFrames([{ start: 0, end: tarSize }], {
-      store: options.store,
-      artifact,
-      frames,
-      pool,
-      concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
-      signal,
-    });
+    // Frames are decoded into the pool's shared memory and given back once written (release):
+    // without that, every 4 MiB frame was a new buffer and the collector let them pile up (464 MiB peak).
+    async function* frameStream(signal?: AbortSignal): AsyncGenerator<SharedFrame> {
+      for await (const { data } of readFrames([{ start: 0, end: tarSize }], {
+        store: options.store,
+        artifact,
+        frames,
+        pool,
+        concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
+        signal,
+        shared: true,
+      })) {
+        yield { data, release: () => pool.release(data) };
+      }
+    }
     const mismatch = (bytes: number, sha256: string): string | undefined => {
       if (bytes !== entry.size) return `${bytes} bytes streamed, the index says ${entry.size}`;
       if (sha256 !== entry.sha256) return `SHA-256 ${sha256}, the index says ${entry.sha256}`;
@@ -239,7 +246,13 @@ interface PgRestoreOptions {
   snapshot: string;
 }
 
-async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => AsyncGenerator<{ data: Buffer }>, options: PgRestoreOptions): Promise<number> {
+/** A decoded frame in shared memory; `release` gives the memory back once the bytes were written. */
+interface SharedFrame {
+  data: Buffer;
+  release: () => void;
+}
+
+async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => AsyncGenerator<SharedFrame>, options: PgRestoreOptions): Promise<number> {
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
@@ -263,16 +276,22 @@ async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => 
   });
   const hash = createHash('sha256');
   let bytes = 0;
-  let held: Buffer | undefined;
+  let held: SharedFrame | undefined;
   let streamError: unknown;
+  // The pipe has taken the bytes (or is gone) when the write's callback runs: then the memory is free.
+  const send = (frame: SharedFrame): boolean => {
+    if (exited || stdin.destroyed) {
+      frame.release();
+      return true;
+    }
+    return stdin.write(frame.data, () => frame.release());
+  };
   try {
-    for await (const { data } of frames(stop.signal)) {
-      hash.update(data);
-      bytes += data.length;
-      if (held && !exited && !stdin.destroyed) {
-        if (!stdin.write(held)) await drained(stdin, done);
-      }
-      held = data;
+    for await (const frame of frames(stop.signal)) {
+      hash.update(frame.data);
+      bytes += frame.data.length;
+      if (held && !send(held)) await drained(stdin, done);
+      held = frame;
       // pg_restore failed: stop downloading. (Exit 0 before the end is normal: -Ft and -Fc end in bytes it does not need; keep hashing.)
       if (exited && (await done).failed) break;
     }
@@ -281,7 +300,7 @@ async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => 
   }
   const problem = streamError === undefined && !(exited && (await done).failed) ? options.check(bytes, hash.digest('hex')) : undefined;
   if (streamError === undefined && problem === undefined) {
-    if (held && !exited && !stdin.destroyed) stdin.write(held);
+    if (held) send(held);
     if (!stdin.destroyed) stdin.end();
   } else {
     // The stream failed or does not match its index: pg_restore must not see the end of its input.
@@ -307,7 +326,7 @@ async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => 
 }
 
 /** Write the dump to `file` through a temporary name in the same directory; `verify` throws to keep the file from appearing. */
-async function writeDumpFile(file: string, frames: AsyncIterable<{ data: Buffer }>, verify: (bytes: number, sha256: string) => void): Promise<number> {
+async function writeDumpFile(file: string, frames: AsyncIterable<SharedFrame>, verify: (bytes: number, sha256: string) => void): Promise<number> {
   const temp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.cassette-${randomBytes(4).toString('hex')}`);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -316,10 +335,10 @@ async function writeDumpFile(file: string, frames: AsyncIterable<{ data: Buffer 
     out = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
     const failed = new Promise<never>((_, reject) => out!.once('error', reject));
     failed.catch(() => undefined);
-    for await (const { data } of frames) {
+    for await (const { data, release } of frames) {
       hash.update(data);
       bytes += data.length;
-      if (!out.write(data)) await Promise.race([once(out, 'drain'), failed]);
+      if (!out.write(data, () => release())) await Promise.race([once(out, 'drain'), failed]);
     }
     verify(bytes, hash.digest('hex'));
     out.end();

@@ -1,0 +1,190 @@
+// `npm run bench:scale [-- --endpoint URL] [--small-gib 1] [--large-gib 8] [--files 500000] [--few-files 50000]`
+//
+// Does memory stay flat as data grows? Backs up, against s3rver on loopback (or --endpoint):
+// - one disk-image-like file of --small-gib and one of --large-gib (same composition: zero runs,
+//   random and text blocks), and compares the peak RSS of the two backups;
+// - a tree of --few-files and one of --files small files, then lists each snapshot with `ls`, and
+//   compares the peak RSS of the backups and of the listings (the index streams; nothing per file
+//   may be held in memory).
+// Each command runs under /usr/bin/time (peak RSS of the whole process, workers included).
+// Results: printed and written to bench/results/<date>-scale.md and .json. Data: bench/data/scale/.
+
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeImage } from '../src/demo/sample-tree.js';
+import { runTimed, type TimedResult } from './exec.js';
+import { ensureBucket, externalEndpoint, startS3rver } from './s3.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../..');
+const CLI = path.join(repoRoot, 'dist/src/cli/main.js');
+const GiB = 1024 ** 3;
+
+interface Args {
+  endpoint?: string;
+  bucket: string;
+  smallGiB: number;
+  largeGiB: number;
+  files: number;
+  fewFiles: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { bucket: 'cassette-bench', smallGiB: 1, largeGiB: 8, files: 500_000, fewFiles: 50_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const count = (): number => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number`);
+      return n;
+    };
+    if (flag === '--endpoint') args.endpoint = value();
+    else if (flag === '--bucket') args.bucket = value();
+    else if (flag === '--small-gib') args.smallGiB = count();
+    else if (flag === '--large-gib') args.largeGiB = count();
+    else if (flag === '--files') args.files = Math.round(count());
+    else if (flag === '--few-files') args.fewFiles = Math.round(count());
+    else if (flag === '--help' || flag === '-h') {
+      process.stdout.write('usage: npm run bench:scale -- [--endpoint URL] [--bucket NAME] [--small-gib 1] [--large-gib 8] [--files 500000] [--few-files 50000]\n');
+      process.exit(0);
+    } else throw new Error(`unknown flag ${flag}`);
+  }
+  return args;
+}
+
+const log = (line: string): void => void process.stderr.write(`[scale] ${line}\n`);
+
+/** A file of `gib` GiB shaped like a disk image, made once (kept while its size matches). */
+async function ensureImage(dir: string, gib: number): Promise<string> {
+  const file = path.join(dir, `${gib}g`, 'disk.img');
+  const size = Math.round(gib * GiB);
+  if ((await fs.stat(file).catch(() => undefined))?.size === size) return path.dirname(file);
+  log(`writing ${gib} GiB image …`);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await writeImage(file, 7, size);
+  return path.dirname(file);
+}
+
+/** A tree of `count` small files (100-1,100 bytes, 1,000 per directory), made once; a marker file records that it is complete. */
+async function ensureFiles(dir: string, count: number): Promise<string> {
+  const root = path.join(dir, `files-${count}`);
+  const marker = path.join(dir, `files-${count}.done`);
+  if (fsSync.existsSync(marker)) return root;
+  log(`writing ${count.toLocaleString('en')} small files …`);
+  await fs.rm(root, { recursive: true, force: true });
+  const line = Buffer.from('setting.value = 12345 # a small configuration file line\n');
+  for (let i = 0; i < count; i++) {
+    const sub = path.join(root, `d${Math.floor(i / 1000)}`);
+    if (i % 1000 === 0) fsSync.mkdirSync(sub, { recursive: true });
+    const size = 100 + ((i * 7919) % 1000);
+    const content = Buffer.alloc(size);
+    for (let at = 0; at < size; at += line.length) line.copy(content, at);
+    content.writeUInt32LE(i, 0); // every file differs
+    fsSync.writeFileSync(path.join(sub, `f${i}.conf`), content);
+  }
+  await fs.writeFile(marker, `${count}\n`);
+  return root;
+}
+
+interface Row {
+  case: string;
+  command: string;
+  sourceBytes: number;
+  files?: number;
+  wallS: number;
+  cpuS: number;
+  peakRssMiB: number;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const dataDir = path.join(repoRoot, 'bench/data/scale');
+  await fs.mkdir(dataDir, { recursive: true });
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-scale-'));
+  const smallImage = await ensureImage(dataDir, args.smallGiB);
+  const largeImage = await ensureImage(dataDir, args.largeGiB);
+  const fewFiles = await ensureFiles(dataDir, args.fewFiles);
+  const manyFiles = await ensureFiles(dataDir, args.files);
+
+  const target = args.endpoint ? externalEndpoint(args.endpoint) : await startS3rver(work);
+  const env: NodeJS.ProcessEnv = { ...target.env, AWS_ENDPOINT_URL: target.endpoint };
+  await ensureBucket(target.client, args.bucket);
+  const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const rows: Row[] = [];
+
+  const run = async (name: string, command: string, argv: string[], sourceBytes: number, files?: number): Promise<TimedResult> => {
+    // Written pages of the last case must not be flushed on this one's time.
+    await runTimed([{ name: 'sync', argv: ['sync'] }]);
+    const result = await runTimed([{ name: 'cassette', argv: ['node', CLI, ...argv] }], { env, stdoutFile: '/dev/null' });
+    if (result.exitCode !== 0) throw new Error(`${name} ${command} failed (exit ${result.exitCode}): ${result.stderr.slice(-2000)}`);
+    const proc = result.procs[0]!;
+    const row: Row = { case: name, command, sourceBytes, files, wallS: result.wallS, cpuS: proc.userS + proc.sysS, peakRssMiB: proc.maxRssKiB / 1024 };
+    rows.push(row);
+    log(`${name} ${command}: ${row.wallS.toFixed(2)} s, CPU ${row.cpuS.toFixed(1)} s, peak RSS ${row.peakRssMiB.toFixed(0)} MiB`);
+    return result;
+  };
+
+  try {
+    const cases: Array<[string, string, number, number | undefined]> = [
+      [`${args.smallGiB} GiB image`, smallImage, Math.round(args.smallGiB * GiB), undefined],
+      [`${args.largeGiB} GiB image`, largeImage, Math.round(args.largeGiB * GiB), undefined],
+      [`${args.fewFiles.toLocaleString('en')} files`, fewFiles, 0, args.fewFiles],
+      [`${args.files.toLocaleString('en')} files`, manyFiles, 0, args.files],
+    ];
+    for (const [name, dir, bytes, files] of cases) {
+      const repo = `s3://${args.bucket}/scale-${stamp}/${name.replace(/\W+/g, '-')}`;
+      await run(name, 'backup', ['backup', dir, '--repo', repo, '--json'], bytes, files);
+      if (files !== undefined) await run(name, 'ls', ['ls', 'latest', '--repo', repo], bytes, files);
+    }
+  } finally {
+    await target.close().catch(() => undefined);
+    await fs.rm(work, { recursive: true, force: true });
+  }
+
+  const rss = (name: string, command: string): number => rows.find((r) => r.case.startsWith(name) && r.command === command)!.peakRssMiB;
+  const imageRatio = rss(`${args.largeGiB} GiB`, 'backup') / rss(`${args.smallGiB} GiB`, 'backup');
+  const filesBackupRatio = rss(args.files.toLocaleString('en'), 'backup') / rss(args.fewFiles.toLocaleString('en'), 'backup');
+  const filesLsRatio = rss(args.files.toLocaleString('en'), 'ls') / rss(args.fewFiles.toLocaleString('en'), 'ls');
+  const maxRss = Math.max(...rows.map((r) => r.peakRssMiB));
+  const checks = [
+    `peak RSS ${args.largeGiB} GiB / ${args.smallGiB} GiB backup: ${imageRatio.toFixed(3)} (target within 10%: ${Math.abs(imageRatio - 1) <= 0.1 ? 'met' : 'NOT met'})`,
+    `peak RSS ${args.files.toLocaleString('en')} / ${args.fewFiles.toLocaleString('en')} files: backup ${filesBackupRatio.toFixed(3)}, ls ${filesLsRatio.toFixed(3)} (does not grow with the file count: ${filesBackupRatio <= 1.1 && filesLsRatio <= 1.1 ? 'met' : 'NOT met'})`,
+    `largest peak RSS: ${maxRss.toFixed(0)} MiB (target ≤ 300 MiB: ${maxRss <= 300 ? 'met' : 'NOT met'})`,
+  ];
+  const table = [
+    '| case | command | wall s | CPU s | peak RSS MiB | MB/s of source |',
+    '|---|---|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.case} | ${r.command} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.sourceBytes ? (r.sourceBytes / 1e6 / r.wallS).toFixed(0) : (r.files! / r.wallS).toFixed(0) + ' files/s'} |`),
+  ];
+  const markdown = [
+    `# Scale bench ${started.toISOString()}`,
+    '',
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; server: ${args.endpoint ?? 's3rver 4.0.4 (child process on loopback)'}; defaults for every flag.`,
+    '',
+    ...table,
+    '',
+    ...checks.map((c) => `- ${c}`),
+    '',
+  ].join('\n');
+  process.stdout.write(markdown);
+  const resultsDir = path.join(repoRoot, 'bench/results');
+  await fs.mkdir(resultsDir, { recursive: true });
+  const base = path.join(resultsDir, `${started.toISOString().slice(0, 10)}-scale`);
+  await fs.writeFile(`${base}.md`, markdown);
+  await fs.writeFile(`${base}.json`, JSON.stringify({ date: started.toISOString(), args, rows, checks }, null, 2) + '\n');
+  log(`written ${path.relative(repoRoot, base)}.md and .json`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`scale bench failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
