@@ -9,6 +9,7 @@
 //                     GET stays ≤ maxRequestBytes; otherwise start a new GET
 // A merged GET also downloads the frames in its gaps: `firstFrame..lastFrame` lists them all.
 
+import { DEFAULTS } from '../defaults.js';
 import type { FrameRecord } from '../format/types.js';
 
 /** A range of the uncompressed tar stream; end exclusive. */
@@ -31,13 +32,14 @@ export interface ReadRequest {
 export interface PlanOptions {
   /** Merge two requests when the compressed bytes between them are at most this (default 1 MiB: cheaper to download than another request's latency). 0 merges only adjacent frames; Infinity merges a whole volume. */
   maxGapBytes?: number;
-  /** Split requests larger than this into several (for parallel fetching; default 64 MiB); splits happen only at frame boundaries, so a single frame larger than this is still one request. */
+  /** Split requests larger than this into several (for parallel fetching and bounded memory; default DEFAULTS.restoreRequestBytes, 8 MiB); splits happen only at frame boundaries, so a single frame larger than this is still one request. */
   maxRequestBytes?: number;
 }
 
-const MiB = 1024 * 1024;
-const DEFAULT_MAX_GAP_BYTES = 1 * MiB;
-const DEFAULT_MAX_REQUEST_BYTES = 64 * MiB;
+// The defaults every reader gets, also those that pass no options (database restore did, and so
+// fetched 4 × 64 MiB at once: 421 MiB peak RSS).
+const DEFAULT_MAX_GAP_BYTES = DEFAULTS.restoreMaxGapBytes;
+const DEFAULT_MAX_REQUEST_BYTES = DEFAULTS.restoreRequestBytes;
 
 /** Checks the preconditions the binary search relies on: frame i is numbered i and starts where frame i-1 ends. */
 function checkFrameTable(frames: readonly FrameRecord[]): void {
