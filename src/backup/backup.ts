@@ -14,6 +14,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { VERSION } from '../version.js';
 import { FramePool, mapOrdered } from '../zstd/pool.js';
 import { ArchiveWriter } from './archive-writer.js';
+import { FrameFiller } from './frame-filler.js';
 import { IndexSpool } from './index-spool.js';
 import { packFrames } from './pack.js';
 import { prefetch } from './prefetch.js';
@@ -329,25 +330,11 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
  * same memory rules as the archives: frames in the pool's shared buffers, a budgeted part queue.
  */
 async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal, concurrentUploads: number): Promise<{ key: string; size: number }> {
-  const frameSize = DEFAULTS.frameSize;
   async function* frames(): AsyncGenerator<Buffer> {
-    let frame = pool.frameBuffer(frameSize);
-    let filled = 0;
-    for await (const piece of text) {
-      let at = 0;
-      while (at < piece.length) {
-        const n = Math.min(frameSize - filled, piece.length - at);
-        piece.copy(frame, filled, at, at + n);
-        filled += n;
-        at += n;
-        if (filled === frameSize) {
-          yield frame;
-          frame = pool.frameBuffer(frameSize);
-          filled = 0;
-        }
-      }
-    }
-    if (filled > 0) yield frame.subarray(0, filled);
+    const filler = new FrameFiller(DEFAULTS.frameSize, (size) => pool.frameBuffer(size));
+    for await (const piece of text) yield* filler.add(piece);
+    const last = filler.rest();
+    if (last) yield last;
   }
   const partSize = DEFAULTS.minPartSize;
   const writer = store.openWriter(key, { partSize, queueSize: uploadQueueSize(partSize, concurrentUploads), signal });

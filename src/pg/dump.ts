@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
 import type { StreamContext, StreamSource } from '../backup/backup.js';
+import { FrameFiller } from '../backup/frame-filler.js';
 import { CassetteError } from '../errors.js';
 import type { DatabaseInfo } from '../format/types.js';
 import { connectionArgs, databaseArtifactName, parsePgConnection, type PgConnection } from './connection.js';
@@ -143,7 +144,8 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
 
   async function* produce(context: StreamContext): AsyncGenerator<Buffer> {
     const { frameSize, signal } = context;
-    if (!Number.isInteger(frameSize) || frameSize < 1) throw new RangeError(`Expected \`frameSize\` to be a number from 1 and up, got ${frameSize}`);
+    // Checks frameSize before anything is started.
+    const frames = new FrameFiller(frameSize, context.allocate);
     const mtime = String(Math.floor(Date.now() / 1000));
     facts = serverFacts(connection, signal).catch(() => ({}));
 
@@ -185,8 +187,6 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
 
     const hash = createHash('sha256');
     let size = 0;
-    let frame = context.allocate(frameSize);
-    let filled = 0;
     let finished = false;
     try {
       for await (const piece of dump.stdout! as AsyncIterable<Buffer>) {
@@ -194,18 +194,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
         size += piece.length;
         context.onBytesRead(piece.length);
         await tee.write(piece);
-        let position = 0;
-        while (position < piece.length) {
-          const n = Math.min(frameSize - filled, piece.length - position);
-          piece.copy(frame, filled, position, position + n);
-          filled += n;
-          position += n;
-          if (filled === frameSize) {
-            yield frame;
-            frame = context.allocate(frameSize);
-            filled = 0;
-          }
-        }
+        yield* frames.add(piece);
       }
       tee.end();
       const [dumped, listed] = await Promise.all([dump, toc]);
@@ -238,7 +227,8 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
         offset: 0,
         dataOffset: 0,
       });
-      if (filled > 0) yield frame.subarray(0, filled);
+      const last = frames.rest();
+      if (last) yield last;
     } finally {
       signal.removeEventListener('abort', onAbort);
       if (!finished) {

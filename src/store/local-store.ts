@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
-import { writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import { GuardedWriter, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
 /** Name prefix of the temporary file a put writes before renaming it; listings skip such files. */
 export const TEMP_PREFIX = '.cassette-tmp-';
@@ -33,19 +33,18 @@ async function syncDirectory(dir: string): Promise<void> {
 }
 
 /** Writes a temporary file next to the object, then fsyncs and renames it into place on finish. */
-class LocalWriter implements ObjectWriter {
+class LocalWriter extends GuardedWriter {
   private readonly file: string;
   private readonly temp: string;
   private handle: Promise<fs.FileHandle> | undefined;
   private size = 0;
-  private failing: Promise<CassetteError> | undefined;
-  private finished = false;
 
   constructor(
     private readonly store: LocalStore,
-    private readonly key: string,
+    key: string,
     private readonly options: PutOptions,
   ) {
+    super(key);
     this.file = store.fileFor(key);
     this.temp = path.join(path.dirname(this.file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
   }
@@ -59,56 +58,40 @@ class LocalWriter implements ObjectWriter {
     return this.handle;
   }
 
-  private guard(): void {
-    if (this.failing) throw new Error('upload already failed');
-    if (this.finished) throw new Error(`upload of ${this.key} already finished`);
+  protected check(): void {
     throwIfAborted(this.options.signal);
   }
 
-  async write(chunk: Buffer): Promise<void> {
-    try {
-      this.guard();
-      await writeAll(await this.open(), chunk);
-      this.size += chunk.length;
-      this.options.onProgress?.(this.size);
-    } catch (error) {
-      throw await this.fail(error);
-    }
+  protected abortReason(): unknown {
+    return new CassetteError('E_ABORTED', 'upload aborted');
   }
 
-  async finish(): Promise<{ size: number }> {
-    try {
-      this.guard();
-      this.finished = true;
-      const handle = await this.open();
-      await handle.sync();
-      this.handle = undefined;
-      await handle.close();
-      throwIfAborted(this.options.signal);
-      await fs.rename(this.temp, this.file);
-      await syncDirectory(path.dirname(this.file));
-      return { size: this.size };
-    } catch (error) {
-      throw await this.fail(error);
-    }
+  protected async append(chunk: Buffer): Promise<void> {
+    await writeAll(await this.open(), chunk);
+    this.size += chunk.length;
+    this.options.onProgress?.(this.size);
   }
 
-  async abort(reason?: unknown): Promise<void> {
-    await this.fail(reason ?? new CassetteError('E_ABORTED', 'upload aborted'));
+  protected async complete(): Promise<number> {
+    const handle = await this.open();
+    await handle.sync();
+    this.handle = undefined;
+    await handle.close();
+    throwIfAborted(this.options.signal);
+    await fs.rename(this.temp, this.file);
+    await syncDirectory(path.dirname(this.file));
+    return this.size;
   }
 
-  fail(error: unknown): Promise<CassetteError> {
-    this.failing ??= (async () => {
-      const handle = this.handle;
-      this.handle = undefined;
-      await handle?.then((h) => h.close()).catch(() => undefined);
-      await fs.rm(this.temp, { force: true }).catch(() => undefined);
-      const url = this.store.url;
-      if (this.options.signal?.aborted) return new CassetteError('E_ABORTED', `upload of ${this.key} to ${url} interrupted`, { cause: error });
-      if (error instanceof CassetteError) return error;
-      return new CassetteError('E_STORAGE', `PUT ${this.key} in ${url} failed: ${messageOf(error)}`, { cause: error });
-    })();
-    return this.failing;
+  protected async cleanUp(error: unknown): Promise<CassetteError> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.then((h) => h.close()).catch(() => undefined);
+    await fs.rm(this.temp, { force: true }).catch(() => undefined);
+    const url = this.store.url;
+    if (this.options.signal?.aborted) return new CassetteError('E_ABORTED', `upload of ${this.key} to ${url} interrupted`, { cause: error });
+    if (error instanceof CassetteError) return error;
+    return new CassetteError('E_STORAGE', `PUT ${this.key} in ${url} failed: ${messageOf(error)}`, { cause: error });
   }
 }
 

@@ -1,6 +1,7 @@
 // The storage contract: the narrow interface every repository backend implements (S3, local directory).
 
 import type { Readable } from 'node:stream';
+import type { CassetteError } from '../errors.js';
 
 /** One stored object as a listing reports it. */
 export interface ObjectInfo {
@@ -54,6 +55,60 @@ export interface ObjectWriter {
   finish(): Promise<{ size: number }>;
   /** Give up: nothing becomes visible. Resolves once cleaned up; never rejects. */
   abort(reason?: unknown): Promise<void>;
+}
+
+/**
+ * What every ObjectWriter shares: calls after a failure or after finish are refused, and the
+ * first failure is cleaned up once (`cleanUp`) and becomes the error every later call rejects
+ * with. Stores implement append, complete, cleanUp and check.
+ */
+export abstract class GuardedWriter implements ObjectWriter {
+  private failing: Promise<CassetteError> | undefined;
+  private finished = false;
+
+  constructor(protected readonly key: string) {}
+
+  /** Append a chunk; copied before this resolves. */
+  protected abstract append(chunk: Buffer): Promise<void>;
+  /** Make the object visible; resolves with its size. */
+  protected abstract complete(): Promise<number>;
+  /** Undo what was stored after a failure; resolves with the error to report. */
+  protected abstract cleanUp(error: unknown): Promise<CassetteError>;
+  /** Throws when the upload cannot go on (its signal was aborted, a part failed…). */
+  protected abstract check(): void;
+  /** What abort() without a reason fails with. */
+  protected abstract abortReason(): unknown;
+
+  write(chunk: Buffer): Promise<void> {
+    return this.guarded(() => this.append(chunk));
+  }
+
+  async finish(): Promise<{ size: number }> {
+    return { size: await this.guarded(() => this.complete(), true) };
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    await this.fail(reason ?? this.abortReason());
+  }
+
+  /** Stop, clean up once, and give the error every caller sees from now on. */
+  fail(error: unknown): Promise<CassetteError> {
+    this.failing ??= this.cleanUp(error);
+    return this.failing;
+  }
+
+  /** Run one step of the upload (the last one when `finishing`); any failure fails the writer. */
+  protected async guarded<T>(step: () => Promise<T>, finishing = false): Promise<T> {
+    try {
+      if (this.failing) throw new Error('upload already failed');
+      if (this.finished) throw new Error(`upload of ${this.key} already finished`);
+      this.check();
+      if (finishing) this.finished = true;
+      return await step();
+    } catch (error) {
+      throw await this.fail(error);
+    }
+  }
 }
 
 export interface GetOptions {

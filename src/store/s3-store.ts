@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Readable, Transform } from 'node:stream';
 import { CassetteError, messageOf } from '../errors.js';
-import { writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import { GuardedWriter, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
 const MiB = 1024 * 1024;
 
@@ -369,19 +369,18 @@ export class S3Store implements ObjectStore {
  * An ObjectWriter over a PartUploader: bytes are copied into reused part buffers; a full part is
  * sent while the next one fills. An object that never fills one part is stored with one PutObject.
  */
-class S3Writer implements ObjectWriter {
+class S3Writer extends GuardedWriter {
   private readonly upload: PartUploader;
   private part: Buffer | undefined;
   private filled = 0;
-  private failing: Promise<CassetteError> | undefined;
-  private finished = false;
 
   constructor(
     private readonly store: S3Store,
-    private readonly key: string,
+    key: string,
     private readonly partSize: number,
     private readonly options: PutOptions,
   ) {
+    super(key);
     this.upload = new PartUploader(store.client, store.bucket, store.keyFor(key), options.queueSize ?? DEFAULT_QUEUE_SIZE, options.onProgress);
     if (options.signal?.aborted) this.onAbort();
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -394,80 +393,61 @@ class S3Writer implements ObjectWriter {
     this.options.signal?.removeEventListener('abort', this.onAbort);
   }
 
-  async write(chunk: Buffer): Promise<void> {
-    try {
-      this.guard();
-      let at = 0;
-      while (at < chunk.length) {
-        this.part ??= await this.upload.buffer(this.partSize);
-        const n = Math.min(this.partSize - this.filled, chunk.length - at);
-        chunk.copy(this.part, this.filled, at, at + n);
-        this.filled += n;
-        at += n;
-        if (this.filled === this.partSize) {
-          this.upload.send(this.part, this.partSize);
-          this.part = undefined;
-          this.filled = 0;
-        }
+  protected check(): void {
+    this.upload.check();
+  }
+
+  protected abortReason(): unknown {
+    return abortError();
+  }
+
+  protected async append(chunk: Buffer): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      this.part ??= await this.upload.buffer(this.partSize);
+      const n = Math.min(this.partSize - this.filled, chunk.length - at);
+      chunk.copy(this.part, this.filled, at, at + n);
+      this.filled += n;
+      at += n;
+      if (this.filled === this.partSize) {
+        this.upload.send(this.part, this.partSize);
+        this.part = undefined;
+        this.filled = 0;
       }
-    } catch (error) {
-      throw await this.fail(error);
     }
   }
 
-  async finish(): Promise<{ size: number }> {
+  protected async complete(): Promise<number> {
     try {
-      this.guard();
-      this.finished = true;
       const size = await this.upload.finish(this.part ?? EMPTY, this.filled);
       this.settle();
-      return { size };
-    } catch (error) {
-      throw await this.fail(error);
+      return size;
     } finally {
       this.part = undefined;
     }
   }
 
   /** A whole buffer, cut into views of it (no copy). */
-  async putBuffer(buffer: Buffer): Promise<{ size: number }> {
-    try {
-      this.guard();
+  putBuffer(buffer: Buffer): Promise<{ size: number }> {
+    return this.guarded(async () => {
       let at = 0;
       for (; at + this.partSize < buffer.length; at += this.partSize) {
         await this.upload.slot();
         this.upload.send(buffer.subarray(at, at + this.partSize), this.partSize, false);
       }
-      this.finished = true;
       const size = await this.upload.finish(buffer.subarray(at), buffer.length - at);
       this.settle();
       return { size };
-    } catch (error) {
-      throw await this.fail(error);
-    }
+    }, true);
   }
 
-  async abort(reason: unknown = abortError()): Promise<void> {
-    await this.fail(reason);
-  }
-
-  private guard(): void {
-    if (this.failing) throw new Error('upload already failed');
-    if (this.finished) throw new Error(`upload of ${this.key} already finished`);
-    this.upload.check();
-  }
-
-  /** Stop, clean up once, and give the error every caller sees from now on. */
-  fail(error: unknown): Promise<CassetteError> {
-    this.failing ??= (async () => {
-      this.upload.stop(error);
-      this.part = undefined;
-      const cleanup = await this.upload.cleanUp();
-      const failure = this.describe(this.upload.cause ?? error, cleanup);
-      this.settle();
-      return failure;
-    })();
-    return this.failing;
+  protected async cleanUp(error: unknown): Promise<CassetteError> {
+    this.upload.stop(error);
+    this.part = undefined;
+    const cleanup = await this.upload.cleanUp();
+    const failure = this.describe(this.upload.cause ?? error, cleanup);
+    this.settle();
+    return failure;
   }
 
   /** The error for a failure of this upload: an interruption, a failed request, or a failed body. */
