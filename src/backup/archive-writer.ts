@@ -11,8 +11,12 @@ export interface ArchiveWriterOptions {
   store: Pick<ObjectStore, 'openWriter'>;
   /** Object key of volume n (from 0). */
   keyFor: (volume: number) => string;
-  /** Estimated uncompressed size of the artifact, for the part size (compressed data is smaller, so this errs on the safe side). */
-  sizeHint?: number;
+  /**
+   * Estimated uncompressed size of the artifact, for the part size (compressed data is smaller, so
+   * this errs on the safe side). May be a promise: it is awaited when the first frame arrives, so
+   * that asking (a psql query for a database) does not hold up the start of the source.
+   */
+  sizeHint?: number | Promise<number | undefined>;
   partPlan?: PartPlanOptions;
   /** Parts in flight per upload; default from the memory budget (part-size.ts). Memory ≈ (queueSize + 1) × partSize. */
   queueSize?: number;
@@ -42,14 +46,20 @@ interface OpenVolume {
 export class ArchiveWriter {
   private readonly options: ArchiveWriterOptions;
   private volume: OpenVolume | undefined;
-  private nextPartSize: number;
+  private nextPartSize: number | undefined;
+  private readonly sizeHint: Promise<number | undefined> | undefined;
   readonly frames: FrameRecord[] = [];
   readonly volumes: VolumeRecord[] = [];
   private tarOffset = 0;
 
   constructor(options: ArchiveWriterOptions) {
     this.options = options;
-    this.nextPartSize = planPartSize(options.sizeHint, options.partPlan);
+    if (options.sizeHint instanceof Promise) {
+      // A failed estimate only means the smallest part size (the planner rolls over when needed).
+      this.sizeHint = options.sizeHint.catch(() => undefined);
+    } else {
+      this.nextPartSize = planPartSize(options.sizeHint, options.partPlan);
+    }
   }
 
   /** Total uncompressed bytes written so far. */
@@ -57,10 +67,10 @@ export class ArchiveWriter {
     return this.tarOffset;
   }
 
-  private open(): OpenVolume {
+  private async open(): Promise<OpenVolume> {
     const number = this.volumes.length;
     const key = this.options.keyFor(number);
-    const partSize = this.nextPartSize;
+    const partSize = this.nextPartSize ??= planPartSize(await this.sizeHint, this.options.partPlan);
     const writer = this.options.store.openWriter(key, {
       partSize,
       queueSize: this.options.queueSize ?? uploadQueueSize(partSize, this.options.concurrentUploads),
@@ -82,11 +92,11 @@ export class ArchiveWriter {
     if (tarSize > 0xffffffff || compressed.length > 0xffffffff) {
       throw new CassetteError('E_FORMAT', `frame of ${tarSize} bytes exceeds the seek table's 4 GiB limit`);
     }
-    let volume = this.volume ??= this.open();
+    let volume = this.volume ??= await this.open();
     if (volume.seek.length > 0 && volume.bytes + compressed.length + seekTableSize(volume.seek.length + 1) > volume.capacity) {
       await this.close(volume);
       this.nextPartSize = nextVolumePartSize(volume.partSize, this.options.partPlan);
-      volume = this.volume = this.open();
+      volume = this.volume = await this.open();
     }
     this.frames.push({
       frame: this.frames.length,

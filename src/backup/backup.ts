@@ -205,7 +205,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const writer = new ArchiveWriter({
       store,
       keyFor: (volume) => volumeKey(id, job.name, volume),
-      sizeHint: await job.sizeHint(),
+      // Not awaited: the source starts at once and the hint is needed only for the first part.
+      sizeHint: job.sizeHint(),
       partPlan: options.partPlan,
       queueSize: options.uploadQueueSize,
       concurrentUploads: artifactConcurrency,
