@@ -15,6 +15,7 @@ import { ensureDatabase, ensureTree, type BenchSize, type DbInfo, type TreeInfo 
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type ProcTimes, type Stage, type TimedResult } from './exec.js';
 import { renderMarkdown, type BenchReport, type Measurement, type StageMeasurement } from './report.js';
 import { deletePrefix, ensureBucket, externalEndpoint, listPrefix, startS3rver, type S3Target } from './s3.js';
+import { Trash } from './trash.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -114,6 +115,11 @@ async function main(): Promise<void> {
   const cliHelp = await sh(['node', CLI, 'backup', '--help']);
   const hasPg = cliHelp.includes('--pg ');
   const notes: string[] = [];
+  // Extracted trees (the extract stage, both full restores) are kept until the end: see trash.ts.
+  const trash = await Trash.create(work, Math.ceil(args.runs * 3.1 * tree.bytes));
+  if (!trash.keeping) {
+    notes.push('Not enough free disk to keep every extracted tree until the end: each was deleted right after it was measured, so a restore that followed a deletion may include ext4\'s scan of recently freed inodes (bench/trash.ts).');
+  }
   if (db && !hasPg) notes.push('`cassette backup --pg` does not exist in this build: the cassette side of the database rows is skipped.');
 
   // Fixed inputs of the stage limits: the tree as one tar and as tar.zst, the database dump.
@@ -188,7 +194,7 @@ async function main(): Promise<void> {
       { const r = await timed([{ name: 'node(pool)', argv: ['node', STAGE, 'decompress', tarFile] }]); stage('decompress', 'cassette', 'restore', run, tree.bytes, r, stageJson(r)); }
       await fs.mkdir(path.join(out, 'untar'));
       stage('extract', 'baseline', 'restore', run, tree.bytes, await timed([{ name: 'tar', argv: ['tar', '-xf', tarFile, '-C', path.join(out, 'untar')] }]));
-      await fs.rm(path.join(out, 'untar'), { recursive: true, force: true });
+      await trash.discard(path.join(out, 'untar'));
       if (db) {
         stage('pg_dump', 'baseline', 'db-backup', run, dumpBytes, await timed([{ name: 'pg_dump', argv: ['pg_dump', '-Ft', '-b', db.name] }], { stdoutFile: '/dev/null' }));
         const scratch = `${db.name}_stage`;
@@ -220,7 +226,7 @@ async function main(): Promise<void> {
       const cr = await timed([{ name: 'cassette', argv: ['node', CLI, 'restore', snapshot, '--target', cFull, '--repo', cRepo, ...cliArgs] }]);
       record('full restore', 'cassette', run, cr, { sourceBytes: tree.bytes, downloadBytes: Number(summaryOf(cr.stdout).downloadBytes ?? NaN) });
       await checkFile(path.join(cFull, artifactOf(tree.largeFile)), path.join(tree.root, tree.largeFile), 'cassette full restore');
-      await fs.rm(cFull, { recursive: true, force: true });
+      await trash.discard(cFull);
       const br = await timed([
         { name: 'aws', argv: ['aws', 's3', 'cp', '--only-show-errors', bTree, '-', '--endpoint-url', target.endpoint] },
         { name: 'zstd', argv: ['zstd', '-q', '-dc'] },
@@ -228,7 +234,7 @@ async function main(): Promise<void> {
       ]);
       record('full restore', 'baseline', run, br, { sourceBytes: tree.bytes, downloadBytes: baselineStored });
       await checkFile(path.join(bFull, tree.largeFile), path.join(tree.root, tree.largeFile), 'baseline full restore');
-      await fs.rm(bFull, { recursive: true, force: true });
+      await trash.discard(bFull);
 
       // Selective restores: one ≈9 KB config, one disk image.
       for (const [op, rel] of [['small file restore', tree.smallFile], ['large image restore', tree.largeFile]] as const) {
@@ -246,8 +252,8 @@ async function main(): Promise<void> {
         ]);
         record(op, 'baseline', run, bs, { sourceBytes, downloadBytes: baselineStored });
         await checkFile(path.join(bDir, rel), path.join(tree.root, rel), `baseline ${op}`);
-        await fs.rm(cDir, { recursive: true, force: true });
-        await fs.rm(bDir, { recursive: true, force: true });
+        await trash.discard(cDir);
+        await trash.discard(bDir);
       }
       await deletePrefix(target.client, bucket, `${prefix}/cassette-tree/`);
       await deletePrefix(target.client, bucket, `${prefix}/baseline-tree/`);
@@ -291,7 +297,7 @@ async function main(): Promise<void> {
         await deletePrefix(target.client, bucket, `${prefix}/cassette-db/`);
         await deletePrefix(target.client, bucket, `${prefix}/baseline-db/`);
       }
-      await fs.rm(out, { recursive: true, force: true });
+      await trash.discard(out);
     }
   } finally {
     await target.close().catch(() => undefined);
