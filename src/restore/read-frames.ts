@@ -40,17 +40,27 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
   const { store, artifact, frames, pool, signal } = options;
   const plan = planForRanges(frames, ranges, options.plan);
 
-  const fetchRequest = async (request: ReadRequest): Promise<Array<{ frame: FrameRecord; key: string; compressed: Buffer }>> => {
+  /** A downloaded request: its memory goes back to the pool once its last frame is decompressed. */
+  interface Download {
+    bytes: Buffer;
+    framesLeft: number;
+  }
+  type Compressed = { frame: FrameRecord; key: string; compressed: Buffer; download: Download };
+
+  const fetchRequest = async (request: ReadRequest): Promise<Compressed[]> => {
     const volume = artifact.volumes[request.volume];
     if (!volume) throw new CassetteError('E_FORMAT', `artifact ${artifact.name} has no volume ${request.volume}`);
     const length = request.end - request.start + 1;
     if (request.end >= volume.size) {
       throw new CassetteError('E_FORMAT', `index of ${artifact.name} points past the end of ${volume.key}`);
     }
+    // Shared: straight into the pool's memory, where the workers decompress it without a copy.
+    const into = options.shared ? pool.inputBuffer(length) : undefined;
     let bytes: Buffer;
     try {
-      bytes = await options.store.getBuffer(volume.key, { range: { start: request.start, end: request.end }, signal });
+      bytes = await options.store.getBuffer(volume.key, { range: { start: request.start, end: request.end }, signal, into });
     } catch (error) {
+      if (into) pool.release(into);
       if (isCassetteError(error, 'E_NOT_FOUND')) {
         throw new CassetteError('E_NOT_FOUND', `object ${volume.key} of artifact ${artifact.name} is missing from the repository`, { cause: error });
       }
@@ -58,13 +68,15 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
     }
     options.onDownloaded?.(bytes.length);
     if (bytes.length !== length) {
+      if (into) pool.release(into);
       throw new CassetteError('E_INTEGRITY', `object ${volume.key} is truncated: asked for bytes ${request.start}-${request.end}, got ${bytes.length} of ${length}`);
     }
-    const out: Array<{ frame: FrameRecord; key: string; compressed: Buffer }> = [];
+    const download: Download = { bytes, framesLeft: request.lastFrame - request.firstFrame + 1 };
+    const out: Compressed[] = [];
     for (let n = request.firstFrame; n <= request.lastFrame; n++) {
       const frame = frames[n]!;
       const start = frame.offset - request.start;
-      out.push({ frame, key: volume.key, compressed: bytes.subarray(start, start + frame.size) });
+      out.push({ frame, key: volume.key, compressed: bytes.subarray(start, start + frame.size), download });
     }
     return out;
   };
@@ -72,17 +84,20 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
   // Fetched requests, frame by frame; decompression then runs a few frames ahead, so memory holds
   // at most `concurrency` compressed requests plus `decompressAhead` decompressed frames, however
   // well the data compressed (one 8 MiB request of zeros can hold a hundred 4 MiB frames).
-  async function* compressedFrames(): AsyncGenerator<{ frame: FrameRecord; key: string; compressed: Buffer }> {
+  async function* compressedFrames(): AsyncGenerator<Compressed> {
     for await (const fetched of mapOrdered(plan, fetchRequest, options.concurrency, signal)) yield* fetched;
   }
   const decompressAhead = Math.max(2, pool.threads * 2);
-  yield* mapOrdered(compressedFrames(), async ({ frame, key, compressed }) => {
+  yield* mapOrdered(compressedFrames(), async ({ frame, key, compressed, download }) => {
     try {
-      // Shared: the pool copies the frame into shared memory; otherwise it gets a copy it may move.
+      // Shared: decompressed where the download put it, into shared memory; otherwise the pool
+      // gets a copy it may move.
       const data = options.shared ? await pool.decompress(compressed, frame.tarSize, { shared: true }) : await pool.decompress(Buffer.from(compressed), frame.tarSize);
       return { frame, data };
     } catch (error) {
       throw new CassetteError('E_INTEGRITY', `frame ${frame.frame} of ${key} (bytes ${frame.offset}-${frame.offset + frame.size - 1}) is corrupt: ${messageOf(error)}`, { cause: error });
+    } finally {
+      if (--download.framesLeft === 0) pool.release(download.bytes);
     }
   }, decompressAhead, signal);
 }

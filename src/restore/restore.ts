@@ -4,13 +4,13 @@
 //   read the index header and frame table
 //   for each batch of selected entries along the tar stream:
 //     directories: create (safely); files: plan ranged GETs of the frames holding their bytes
-//     fetch requests in parallel → decompress frames in the pool → in tar order, write each
-//     frame's slices into the files' temporary names (pwrite), hashing as they go
+//     fetch requests in parallel → decompress frames in the pool → in tar order, create each
+//     file's temporary name and hand the frame's slices to the writer thread (pwrite + SHA-256)
 //     a complete file: check its SHA-256, set mode/owner/mtime, rename onto its real name
 //   then hard links, symlinks and special files, and last the directories' metadata, deepest first.
 // Nothing is ever written through a symlink: symlinks are created after every file.
 
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { FramePool } from '../zstd/pool.js';
 import { plannedBytes } from './plan.js';
 import { planForRanges, readFrames } from './read-frames.js';
+import { SliceWriter, type Slice } from './slice-writer.js';
 import { assertNoSymlinkParents, normalizeEntryPath, normalizeLinkTarget, resolveInside } from './safe-path.js';
 import { artifactMayMatch, compileSelector } from './select.js';
 
@@ -79,14 +80,32 @@ export interface RestoreSummary {
 }
 
 interface PendingFile {
+  /** The writer thread's name for it. */
+  id: number;
   entry: IndexEntry;
   dest: string;
   temp: string;
   /** Open descriptor of the temporary file. */
   fd?: number;
-  hash: Hash;
+  /** Bytes handed to the writer so far. */
   written: number;
 }
+
+/** SHA-256 of no bytes: the digest of an empty file. */
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+/**
+ * Frames handed to the writer thread and not yet written: each holds its decoded frame's memory
+ * (≈ 4 MiB) until then. Four keep the writer busy while the restoring thread prepares the next.
+ */
+const FRAMES_IN_WRITER = 4;
+
+/**
+ * Temporary files open at once: files stay open until the writer has written their last slice, and
+ * a frame can hold thousands of small files; beyond this many, the restoring thread waits for the
+ * writer before it opens another (far below common descriptor limits).
+ */
+const MAX_OPEN_FILES = 512;
 
 interface ArtifactState {
   artifact: ArtifactRecord;
@@ -112,6 +131,11 @@ interface RestoreRun {
   /** Temporary files not yet renamed, removed if the restore fails. */
   temps: Set<string>;
   report: (force?: boolean) => void;
+  /** The writer thread, started when the first file with data is restored. */
+  writer: () => SliceWriter;
+  /** Files whose temporary name is open (at most MAX_OPEN_FILES), by id. */
+  open: Map<number, PendingFile>;
+  nextFileId: number;
 }
 
 function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): string {
@@ -139,7 +163,12 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     if (force || throttle.ready()) progress.event({ type: 'restore-bytes', bytesWritten: summary.bytes, bytesDownloaded: summary.downloadBytes, files: summary.files });
   };
   const temps = new Set<string>();
-  const run: RestoreRun = { options, owners, pool, summary, temps, report };
+  let writer: SliceWriter | undefined;
+  const open = new Map<number, PendingFile>();
+  const run: RestoreRun = {
+    options, owners, pool, summary, temps, report, open, nextFileId: 0,
+    writer: () => (writer ??= new SliceWriter((id) => open.get(id)?.dest ?? `file #${id}`)),
+  };
   const allDirs: ArtifactState['dirs'] = [];
   try {
     for (const artifact of orderArtifacts(record.artifacts, options.artifactOrder ?? [])) {
@@ -181,12 +210,17 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     report(true);
     return summary;
   } catch (error) {
+    // The writer first: nothing may write into a temporary file once it is removed.
+    await writer?.close();
+    for (const file of open.values()) if (file.fd !== undefined) fsSync.closeSync(file.fd);
+    open.clear();
     await Promise.all([...temps].map((t) => fs.rm(t, { force: true }).catch(() => undefined)));
     if (options.signal?.aborted && !isCassetteError(error, 'E_INTEGRITY')) {
       throw new CassetteError('E_ABORTED', 'restore interrupted: no file was left half-written under its real name', { cause: error });
     }
     throw error;
   } finally {
+    await writer?.close();
     if (!options.pool) await pool.close();
   }
 }
@@ -223,7 +257,15 @@ function linkTargetOf(entry: IndexEntry): string {
 async function prepareParent(state: ArtifactState, rel: string): Promise<string> {
   const parent = path.posix.dirname(rel);
   const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs);
-  fsSync.mkdirSync(parent !== '.' ? path.dirname(dest) : state.root, { recursive: true });
+  const dir = parent !== '.' ? path.dirname(dest) : state.root;
+  // A parent already checked (a real directory, no symlink) needs no mkdir: saves two system calls
+  // per file (mkdir → EEXIST, stat) in directories of many files.
+  if (!state.safeDirs.has(dir)) {
+    fsSync.mkdirSync(dir, { recursive: true });
+    // Made here or found as a directory: a later file in it goes straight on (cleared with safeDirs
+    // when a symlink is created).
+    if (parent !== '.') state.safeDirs.add(dir);
+  }
   return dest;
 }
 
@@ -231,8 +273,12 @@ async function exists(p: string): Promise<boolean> {
   return fs.lstat(p).then(() => true, () => false);
 }
 
+/** Random per process, then counted: unique without a call into crypto per file (creates use O_EXCL anyway). */
+const TEMP_PREFIX = `.cassette-tmp-${randomBytes(4).toString('hex')}-`;
+let tempCounter = 0;
+
 function tempName(dest: string): string {
-  return path.join(path.dirname(dest), `.cassette-tmp-${randomBytes(6).toString('hex')}`);
+  return path.join(path.dirname(dest), `${TEMP_PREFIX}${(tempCounter++).toString(36)}`);
 }
 
 async function restoreBatch(
@@ -268,7 +314,7 @@ async function restoreBatch(
       case 'file':
         summary.files++;
         summary.bytes += entry.size;
-        files.push({ entry, dest, temp: '', hash: createHash('sha256'), written: 0 });
+        files.push({ id: -1, entry, dest, temp: '', written: 0 });
         break;
       case 'symlink':
         state.symlinks.push({ entry, rel, dest });
@@ -308,63 +354,89 @@ async function restoreBatch(
     file.temp = tempName(file.dest);
     temps.add(file.temp);
     file.fd = fsSync.openSync(file.temp, 'wx', 0o600);
-    finishFile(file, state, owners, temps);
+    finishFile(file, EMPTY_SHA256, state, owners, temps);
   }
   if (withData.length === 0) return;
 
-  let cursor = 0;
-  for await (const decoded of readFrames(ranges, {
-    store: options.store, artifact, frames, pool,
-    concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
-    plan: planOptions,
-    signal: options.signal,
-    shared: true,
-    onDownloaded: (bytes) => {
-      summary.downloadBytes += bytes;
-      summary.requests++;
-    },
-  })) {
-    const { frame, data } = decoded;
-    state.lastFrame = frame.frame;
-    const frameEnd = frame.tarOffset + frame.tarSize;
-    for (let i = cursor; i < withData.length; i++) {
-      const file = withData[i]!;
-      const start = file.entry.dataOffset;
-      const end = start + file.entry.size;
-      if (start >= frameEnd) break;
-      const from = Math.max(start, frame.tarOffset);
-      const to = Math.min(end, frameEnd);
-      if (to <= from) continue;
-      if (file.fd === undefined) {
-        file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
-        file.temp = tempName(file.dest);
-        temps.add(file.temp);
-        try {
-          file.fd = fsSync.openSync(file.temp, 'wx', 0o600);
-        } catch (error) {
-          throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
+  const writer = run.writer();
+  // Parts of frames handed to the writer, oldest first; the last part of a frame gives its memory back.
+  const inWriter: Array<{ written: Promise<Map<number, string>>; ending: PendingFile[]; frameData?: Buffer }> = [];
+  const settleOldest = async (): Promise<void> => {
+    const part = inWriter.shift()!;
+    const digests = await part.written;
+    if (part.frameData) pool.release(part.frameData);
+    for (const file of part.ending) {
+      run.open.delete(file.id);
+      finishFile(file, digests.get(file.id)!, state, owners, temps);
+    }
+  };
+  try {
+    let cursor = 0;
+    for await (const decoded of readFrames(ranges, {
+      store: options.store, artifact, frames, pool,
+      concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
+      plan: planOptions,
+      signal: options.signal,
+      shared: true,
+      onDownloaded: (bytes) => {
+        summary.downloadBytes += bytes;
+        summary.requests++;
+      },
+    })) {
+      const { frame, data } = decoded;
+      state.lastFrame = frame.frame;
+      const frameEnd = frame.tarOffset + frame.tarSize;
+      let slices: Slice[] = [];
+      let ending: PendingFile[] = [];
+      const handOver = (last: boolean): void => {
+        if (slices.length > 0 || last) inWriter.push({ written: writer.write(data, slices), ending, frameData: last ? data : undefined });
+        slices = [];
+        ending = [];
+      };
+      for (let i = cursor; i < withData.length; i++) {
+        const file = withData[i]!;
+        const start = file.entry.dataOffset;
+        const end = start + file.entry.size;
+        if (start >= frameEnd) break;
+        const from = Math.max(start, frame.tarOffset);
+        const to = Math.min(end, frameEnd);
+        if (to <= from) continue;
+        if (from - start !== file.written) {
+          throw new CassetteError('E_INTEGRITY', `${artifact.name}/${file.entry.path}: frames arrived out of order`);
+        }
+        if (file.fd === undefined) {
+          if (run.open.size >= MAX_OPEN_FILES) {
+            handOver(false);
+            while (run.open.size >= MAX_OPEN_FILES && inWriter.length > 0) await settleOldest();
+          }
+          file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
+          file.temp = tempName(file.dest);
+          temps.add(file.temp);
+          try {
+            file.fd = fsSync.openSync(file.temp, 'wx', 0o600);
+          } catch (error) {
+            throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
+          }
+          file.id = run.nextFileId++;
+          run.open.set(file.id, file);
+        }
+        const last = file.written + (to - from) === file.entry.size;
+        slices.push({ file: file.id, fd: file.fd, start: from - frame.tarOffset, length: to - from, position: file.written, last });
+        file.written += to - from;
+        if (last) {
+          ending.push(file);
+          if (i === cursor) cursor++;
         }
       }
-      const slice = data.subarray(from - frame.tarOffset, to - frame.tarOffset);
-      if (from - start !== file.written) {
-        throw new CassetteError('E_INTEGRITY', `${artifact.name}/${file.entry.path}: frames arrived out of order`);
-      }
-      file.hash.update(slice);
-      let offset = 0;
-      while (offset < slice.length) {
-        const bytesWritten = fsSync.writeSync(file.fd, slice, offset, slice.length - offset, file.written + offset);
-        offset += bytesWritten;
-      }
-      file.written += slice.length;
-      if (file.written === file.entry.size) {
-        finishFile(file, state, owners, temps);
-        if (i === cursor) cursor++;
-      }
+      while (cursor < withData.length && withData[cursor]!.written === withData[cursor]!.entry.size) cursor++;
+      handOver(true);
+      while (inWriter.length > FRAMES_IN_WRITER) await settleOldest();
+      report();
     }
-    while (cursor < withData.length && withData[cursor]!.written === withData[cursor]!.entry.size) cursor++;
-    // Every byte of this frame is written: its memory takes a later frame.
-    pool.release(data);
-    report();
+    while (inWriter.length > 0) await settleOldest();
+  } finally {
+    // On failure, let every part already handed over end before the caller removes files.
+    await Promise.allSettled(inWriter.map((part) => part.written));
   }
   const unfinished = withData.find((f) => f.written !== f.entry.size);
   if (unfinished) {
@@ -377,12 +449,11 @@ async function restoreBatch(
  * Synchronous system calls: for thousands of small files the promise API's thread-pool round
  * trips (about ten per file) made restores several times slower than `tar -x` here.
  */
-function finishFile(file: PendingFile, state: ArtifactState, owners: boolean, temps: Set<string>): void {
+function finishFile(file: PendingFile, digest: string, state: ArtifactState, owners: boolean, temps: Set<string>): void {
   const { entry } = file;
   const fd = file.fd!;
   file.fd = undefined;
   try {
-    const digest = file.hash.digest('hex');
     if (entry.sha256 && digest !== entry.sha256) {
       const volumes = state.artifact.volumes.map((v) => v.key).join(', ');
       throw new CassetteError('E_INTEGRITY', `${state.artifact.name}/${entry.path}: content hash mismatch (expected ${entry.sha256}, got ${digest}) reading ${volumes}`);
@@ -398,12 +469,16 @@ function finishFile(file: PendingFile, state: ArtifactState, owners: boolean, te
     throw error;
   }
   fsSync.closeSync(fd);
-  if (lstatOrUndefined(file.dest)?.isDirectory()) {
+  try {
+    fsSync.renameSync(file.temp, file.dest);
+  } catch (error) {
     fsSync.rmSync(file.temp, { force: true });
     temps.delete(file.temp);
-    throw new CassetteError('E_TARGET', `cannot restore file ${file.dest}: a directory is in the way`);
+    // rename(2) onto a directory: EISDIR (or ENOTEMPTY/EEXIST on some systems), not checked beforehand
+    // with a stat per file.
+    if (lstatOrUndefined(file.dest)?.isDirectory()) throw new CassetteError('E_TARGET', `cannot restore file ${file.dest}: a directory is in the way`);
+    throw new CassetteError('E_TARGET', `cannot restore file ${file.dest}: ${messageOf(error)}`, { cause: error });
   }
-  fsSync.renameSync(file.temp, file.dest);
   temps.delete(file.temp);
 }
 

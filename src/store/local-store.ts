@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
-import { GuardedWriter, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import { GuardedWriter, readBody, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
 /** Name prefix of the temporary file a put writes before renaming it; listings skip such files. */
 export const TEMP_PREFIX = '.cassette-tmp-';
@@ -147,9 +147,12 @@ export class LocalStore implements ObjectStore {
   }
 
   async getBuffer(key: string, options: GetOptions = {}): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.get(key, options)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const stream = await this.get(key, options);
+    try {
+      return await readBody(stream, options.into);
+    } finally {
+      stream.destroy();
+    }
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

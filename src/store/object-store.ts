@@ -115,6 +115,28 @@ export interface GetOptions {
   /** Only these bytes; the whole object when absent. */
   range?: ByteRange;
   signal?: AbortSignal;
+  /**
+   * getBuffer only: read the bytes into this buffer (a view of it is returned) rather than into a
+   * new one; more bytes than it holds is an error. Restores download into reused shared memory.
+   */
+  into?: Buffer;
+}
+
+/** The bytes of `body`, in `into` (a view of it) when given, else in a new buffer. */
+export async function readBody(body: AsyncIterable<unknown>, into?: Buffer): Promise<Buffer> {
+  if (!into) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+  let filled = 0;
+  for await (const chunk of body) {
+    const bytes = chunk as Buffer;
+    if (filled + bytes.length > into.length) throw new Error(`the object sent more than the ${into.length} bytes asked for`);
+    bytes.copy(into, filled);
+    filled += bytes.length;
+  }
+  return into.subarray(0, filled);
 }
 
 /**

@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Readable, Transform } from 'node:stream';
 import { CassetteError, messageOf } from '../errors.js';
-import { GuardedWriter, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import { GuardedWriter, readBody, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
 const MiB = 1024 * 1024;
 
@@ -259,13 +259,12 @@ export class S3Store implements ObjectStore {
 
   async getBuffer(key: string, options: GetOptions = {}): Promise<Buffer> {
     const stream = await this.get(key, options);
-    const chunks: Buffer[] = [];
     try {
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      return await readBody(stream, options.into);
     } catch (error) {
+      stream.destroy();
       throw this.failure('GET', key, error);
     }
-    return Buffer.concat(chunks);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

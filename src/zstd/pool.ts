@@ -71,6 +71,8 @@ interface Slab {
 /** Smallest slab made to stage a decompression's input or hold its output: one default frame, so it serves later ones. */
 const STAGING_SLAB = 4 * 1024 * 1024 + 128 * 1024;
 
+const MiB = 1024 * 1024;
+
 /** Shared memory the pool may hold in slabs; beyond it, buffers are ordinary (transferred) memory. */
 const MAX_SLAB_BYTES = 128 * 1024 * 1024;
 
@@ -137,13 +139,31 @@ export class FramePool {
   }
 
   /**
-   * The caller is done with a Buffer that compress(…, { ownsBuffer: true }) returned: its memory
-   * receives a later compressed frame. Any other Buffer is ignored. Using the Buffer afterwards
-   * reads whatever frame is written there next.
+   * Memory of at least `size` bytes, shared with the workers, to receive compressed frames (a
+   * download) that are then decompressed where they lie: no copy into staging memory, no new
+   * buffer per request. Give it back with release() once every frame in it is decompressed.
+   * Beyond the pool's shared-memory budget it is ordinary memory.
    */
-  release(compressed: Buffer): void {
-    const slab = this.slabs.get(compressed.buffer as SharedArrayBuffer);
-    if (slab?.kind === 'output' && !this.closed && !this.freeOutputs.includes(slab)) this.freeOutputs.push(slab);
+  inputBuffer(size: number): Buffer {
+    const slab = this.stagingFor(size, Math.ceil(size / MiB) * MiB);
+    return slab ? slab.view.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+  }
+
+  /**
+   * The caller is done with a Buffer that compress(…, { ownsBuffer: true }) or
+   * decompress(…, { shared: true }) returned, or that inputBuffer() gave: its memory serves a later
+   * task. Any other Buffer is ignored. Using the Buffer afterwards reads whatever is written there next.
+   */
+  release(buffer: Buffer): void {
+    const slab = this.slabs.get(buffer.buffer as SharedArrayBuffer);
+    if (!slab || this.closed) return;
+    if (slab.kind === 'output') {
+      if (!this.freeOutputs.includes(slab)) this.freeOutputs.push(slab);
+      return;
+    }
+    let free = this.freeFrames.get(slab.memory.byteLength);
+    if (!free) this.freeFrames.set(slab.memory.byteLength, (free = []));
+    if (!free.includes(slab)) free.push(slab);
   }
 
   private newSlab(kind: Slab['kind'], size: number): Slab | undefined {

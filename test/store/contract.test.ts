@@ -102,6 +102,23 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
     await store.close();
   });
 
+  it('getBuffer into a given buffer: a view of it holding the bytes, and an error when more arrive than it holds', async () => {
+    const { store } = await factory();
+    const data = pattern(200_000, 5);
+    await store.put('into.bin', data);
+    const into = Buffer.alloc(100_000, 0xee);
+    const got = await store.getBuffer('into.bin', { range: { start: 1000, end: 60_999 }, into });
+    expect(got.buffer).toBe(into.buffer);
+    expect(got.byteOffset).toBe(into.byteOffset);
+    expect(Buffer.compare(got, data.subarray(1000, 61_000))).toBe(0);
+    expect(into[60_000]).toBe(0xee);
+    // Shared memory too (the restore's case).
+    const shared = Buffer.from(new SharedArrayBuffer(70_000));
+    expect(Buffer.compare(await store.getBuffer('into.bin', { range: { start: 0, end: 69_999 }, into: shared }), data.subarray(0, 70_000))).toBe(0);
+    await expect(store.getBuffer('into.bin', { range: { start: 0, end: 149_999 }, into })).rejects.toThrow(/more than the 100000 bytes asked for/);
+    await store.close();
+  });
+
   it('reports a missing object as E_NOT_FOUND naming the key, and head as undefined', async () => {
     const { store } = await factory();
     const attempts = [() => store.getBuffer('no/such.key'), () => store.get('no/such.key'), () => store.get('no/such.key', { range: { start: 0, end: 9 } })];

@@ -288,6 +288,33 @@ describe('FramePool compress / decompress', () => {
     }
   });
 
+  it('inputBuffer(): frames downloaded into it decompress where they lie, and after release() it serves the next download', async () => {
+    const own = new FramePool({ threads: 2 });
+    try {
+      const parts = [randomBytes(200 * 1024), Buffer.alloc(500 * 1024, 7), randomBytes(64 * 1024)];
+      const frames = await Promise.all(parts.map((p) => own.compress(Buffer.from(p))));
+      const total = frames.reduce((n, f) => n + f.length, 0);
+      const input = own.inputBuffer(total);
+      expect(input.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(input.length).toBe(total);
+      let at = 0;
+      const views = frames.map((f) => {
+        f.copy(input, at);
+        at += f.length;
+        return input.subarray(at - f.length, at);
+      });
+      const decoded = await Promise.all(views.map((v, i) => own.decompress(v, parts[i]!.length, { shared: true })));
+      decoded.forEach((d, i) => expect(d.equals(parts[i]!), `frame ${i}`).toBe(true));
+      // The frames were read in place: the input is intact, and it is still in use until released.
+      expect(Buffer.compare(input.subarray(0, frames[0]!.length), frames[0]!)).toBe(0);
+      expect(own.inputBuffer(total).buffer).not.toBe(input.buffer);
+      own.release(input);
+      expect(own.inputBuffer(total).buffer).toBe(input.buffer);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('frames in shared memory survive a worker crash: the replacement knows every slab', async () => {
     const own = new FramePool({ threads: 1 });
     try {
