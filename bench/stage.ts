@@ -1,7 +1,7 @@
 // Cassette's own pipeline stages in isolation, run as a child process by the bench (so /usr/bin/time sees only this stage):
 //   node dist/bench/stage.js pack DIR...              walk + prefetch + packFrames, frames consumed and dropped
 //   node dist/bench/stage.js compress TARFILE         FramePool.compress over 4 MiB chunks of a tar file
-//   node dist/bench/stage.js decompress TARFILE       FramePool.decompress of the same frames (compression not counted)
+//   node dist/bench/stage.js decompress TARFILE       FramePool.decompress of the same frames into shared memory (compression not counted)
 //   node dist/bench/stage.js put FILE s3://b/key      S3Store.put of a file with the backup's part size and queue depth
 //   node dist/bench/stage.js get s3://b/key           S3Store.get of a whole object, consumed and dropped
 // Prints one JSON line: {seconds, cpuS, bytes, outBytes} for the measured phase (process-wide CPU, all threads).
@@ -99,7 +99,11 @@ switch (op) {
     const flush = async (): Promise<void> => {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      for await (const out of mapOrdered(batch, (b) => pool.decompress(b.frame, b.size), inFlight)) bytes += out.length;
+      // Into shared memory, given back once counted: as the restore does.
+      for await (const out of mapOrdered(batch, (b) => pool.decompress(b.frame, b.size, { shared: true }), inFlight)) {
+        bytes += out.length;
+        pool.release(out);
+      }
       seconds += (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
       cpuS += (cpu.user + cpu.system) / 1e6;
