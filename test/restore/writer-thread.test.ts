@@ -21,6 +21,8 @@ let repo: string;
 let record: CommitRecord;
 const contents = new Map<string, Buffer>();
 const SMALL_FILES = 1500;
+const MID_FILES = 700;
+const MID_SIZE = 256 * 1024 + 100;
 
 beforeAll(async () => {
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-writer-thread-'));
@@ -31,13 +33,16 @@ beforeAll(async () => {
   }
   contents.set('big/image.bin', randomBytes(3 * 1024 * 1024 + 12345));
   contents.set('big/empty', Buffer.alloc(0));
+  // Just above the size written on the restoring thread: these go through the writer thread.
+  for (let i = 0; i < MID_FILES; i++) contents.set(`mid/m${i}.bin`, Buffer.alloc(MID_SIZE, `mid ${i} `));
   for (const [rel, data] of contents) {
     await fs.mkdir(path.dirname(path.join(source, rel)), { recursive: true });
     await fs.writeFile(path.join(source, rel), data);
   }
   repo = path.join(work, 'repo');
-  // 1 MiB frames: the 1500 small files share one or two frames, the image spans four.
-  record = (await backup({ store: new LocalStore(repo), sources: [{ kind: 'tree', path: source }], frameSize: 1024 * 1024 })).record;
+  // 64 MiB frames: the 1500 small files share one frame, the 700 middle-sized ones (180 MB of
+  // repeated text) fill three, so hundreds of them are open at once on the writer's side.
+  record = (await backup({ store: new LocalStore(repo), sources: [{ kind: 'tree', path: source }], frameSize: 64 * 1024 * 1024 })).record;
 }, 120_000);
 
 afterAll(async () => {
@@ -54,7 +59,7 @@ async function leftovers(dir: string): Promise<string[]> {
 }
 
 describe('restore writer thread', () => {
-  it('restores thousands of files from one frame with at most 512 temporary files open at once, every byte in place', async () => {
+  it('restores thousands of files (hundreds per frame through the writer thread) with at most 512 temporary files open at once, every byte in place', async () => {
     const target = path.join(work, 'target-many');
     const before = openDescriptors();
     // Count the temporary files open at once by watching the calls restore makes (node:fs's
