@@ -284,6 +284,18 @@ async function exists(p: string): Promise<boolean> {
   return fs.lstat(p).then(() => true, () => false);
 }
 
+/** Creates the file's temporary name (parents made safely) and opens it for writing: its descriptor. */
+async function openTemp(file: PendingFile, state: ArtifactState, temps: Set<string>): Promise<number> {
+  file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
+  file.temp = tempName(file.dest);
+  temps.add(file.temp);
+  try {
+    return fsSync.openSync(file.temp, 'wx', 0o600);
+  } catch (error) {
+    throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
+  }
+}
+
 /** Random per process, then counted: unique without a call into crypto per file (creates use O_EXCL anyway). */
 const TEMP_PREFIX = `.cassette-tmp-${randomBytes(4).toString('hex')}-`;
 let tempCounter = 0;
@@ -361,10 +373,7 @@ async function restoreBatch(
   // Empty files need no frame.
   for (const file of files) {
     if (file.entry.size > 0) continue;
-    file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
-    file.temp = tempName(file.dest);
-    temps.add(file.temp);
-    file.fd = fsSync.openSync(file.temp, 'wx', 0o600);
+    file.fd = await openTemp(file, state, temps);
     finishFile(file, EMPTY_SHA256, state, owners, temps);
   }
   if (withData.length === 0) return;
@@ -400,18 +409,19 @@ async function restoreBatch(
       let ending: PendingFile[] = [];
       let parts = 0;
       // Hands the slices gathered so far to the writer; with `last`, the frame's memory goes back
-      // once the writer is done with it (at once when it has no part of this frame).
+      // once the writer is done with it: with its newest part still in the writer (parts settle in
+      // order, so any part of this frame not yet settled is the newest entry), else at once.
       const handOver = (last: boolean): void => {
         if (slices.length > 0) {
-          inWriter.push({ written: run.writer().write(data, slices), ending, frameData: last ? data : undefined });
+          inWriter.push({ written: run.writer().write(data, slices), ending });
           parts++;
-        } else if (last && parts > 0) {
-          inWriter.push({ written: Promise.resolve(new Map()), ending: [], frameData: data });
-        } else if (last) {
-          pool.release(data);
         }
         slices = [];
         ending = [];
+        if (!last) return;
+        const newest = parts > 0 ? inWriter.at(-1) : undefined;
+        if (newest) newest.frameData = data;
+        else pool.release(data);
       };
       for (let i = cursor; i < withData.length; i++) {
         const file = withData[i]!;
@@ -429,14 +439,7 @@ async function restoreBatch(
             handOver(false);
             while (run.open.size >= MAX_OPEN_FILES && inWriter.length > 0) await settleOldest();
           }
-          file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
-          file.temp = tempName(file.dest);
-          temps.add(file.temp);
-          try {
-            file.fd = fsSync.openSync(file.temp, 'wx', 0o600);
-          } catch (error) {
-            throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
-          }
+          file.fd = await openTemp(file, state, temps);
           file.id = run.nextFileId++;
           run.open.set(file.id, file);
           if (file.entry.size <= INLINE_FILE_BYTES) file.hash = createHash('sha256');
