@@ -39,8 +39,8 @@ export interface StreamSource {
   artifactKind: ArtifactKind;
   /** What the commit record shows as the source. */
   source: string;
-  /** Estimated size for the part-size plan. */
-  sizeHint?: () => Promise<number | undefined>;
+  /** Estimated size for the part-size plan; anything it starts must stop when `signal` aborts. */
+  sizeHint?: (signal: AbortSignal) => Promise<number | undefined>;
   /**
    * Produce the artifact: tar frames (via the given framer) plus index entries. It must throw
    * when the stream failed; the artifact then fails and no snapshot is committed.
@@ -132,7 +132,7 @@ interface ArtifactJob {
   name: string;
   kind: ArtifactKind;
   source: string;
-  sizeHint: () => Promise<number | undefined>;
+  sizeHint: (signal: AbortSignal) => Promise<number | undefined>;
   frames: (context: StreamContext) => AsyncIterable<Buffer>;
   describe?: () => Promise<DatabaseInfo | undefined>;
 }
@@ -206,7 +206,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       store,
       keyFor: (volume) => volumeKey(id, job.name, volume),
       // Not awaited: the source starts at once and the hint is needed only for the first part.
-      sizeHint: job.sizeHint(),
+      sizeHint: job.sizeHint(signal),
       partPlan: options.partPlan,
       queueSize: options.uploadQueueSize,
       concurrentUploads: artifactConcurrency,

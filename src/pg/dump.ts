@@ -69,8 +69,8 @@ export function parsePgDumpVersion(output: string): string | undefined {
   return line.replace(/^pg_dump \(PostgreSQL\)\s*/, '');
 }
 
-async function pgDumpVersion(): Promise<string | undefined> {
-  const outcome = await runTool('pg_dump', ['--version'], { timeout: QUERY_TIMEOUT_MS });
+async function pgDumpVersion(signal?: AbortSignal): Promise<string | undefined> {
+  const outcome = await runTool('pg_dump', ['--version'], { signal, timeout: QUERY_TIMEOUT_MS });
   return outcome.ok ? parsePgDumpVersion(outcome.stdout) : undefined;
 }
 
@@ -136,7 +136,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
   // 0.1-0.2 s (Debian's pg_wrapper), which would add to the backup's wall time.
   let queries: Promise<[ServerFacts, string | undefined]> | undefined;
   const startQueries = (signal?: AbortSignal): Promise<[ServerFacts, string | undefined]> =>
-    (queries ??= Promise.all([serverFacts(connection, signal).catch((): ServerFacts => ({})), pgDumpVersion()]));
+    (queries ??= Promise.all([serverFacts(connection, signal).catch((): ServerFacts => ({})), pgDumpVersion(signal)]));
 
   async function* produce(context: StreamContext): AsyncGenerator<Buffer> {
     const { frameSize, signal } = context;
@@ -241,7 +241,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
     artifactKind: 'database',
     source: connection.display,
     /** pg_database_size, for the part-size plan; undefined when it cannot be asked (the dump will say why). */
-    sizeHint: async () => (await startQueries())[0].databaseSize,
+    sizeHint: async (signal) => (await startQueries(signal))[0].databaseSize,
     produce,
     describe: async (): Promise<DatabaseInfo> => {
       const [known, dumpVersion] = await startQueries();
