@@ -50,6 +50,19 @@ export function mtimeToSeconds(mtime: string): number {
   return Number(mtime);
 }
 
+/**
+ * The decimal string to give fs.utimes for `mtime`. Node turns it into a double (≈ 0.24 µs apart
+ * at today's dates) and libuv truncates that to whole microseconds, so an mtime just past a
+ * microsecond could come back a microsecond early, and one just past a millisecond a millisecond
+ * early. Aiming at the middle of the intended microsecond lands on it. Negative times pass as
+ * they are (as strings: Node replaces negative numbers with now).
+ */
+export function utimesArg(mtime: string): string {
+  if (mtime.startsWith('-')) return mtime;
+  const [whole, fraction = ''] = mtime.split('.');
+  return `${whole}.${fraction.slice(0, 6).padEnd(6, '0')}5`;
+}
+
 /** One pax record, `"<len> key=value\n"`, where len counts the whole record in bytes, its own digits included. */
 export function paxRecord(key: string, value: string): Buffer {
   const rest = Buffer.byteLength(` ${key}=${value}\n`);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import tar, { type Header as TarHeader } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeTarHeader, mtimeFromNs, mtimeToSeconds, paxRecord, TAR_END_SIZE, tarPadding, type TarMember } from '../../src/format/tar-header.js';
+import { encodeTarHeader, mtimeFromNs, mtimeToSeconds, paxRecord, TAR_END_SIZE, tarPadding, utimesArg, type TarMember } from '../../src/format/tar-header.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -716,6 +716,31 @@ describe('encoder details', () => {
       expect(BigInt(Math.round(mtimeToSeconds(text) * 1e9))).toBe(ns > 2n ** 60n ? BigInt(Math.round(Number(ns) / 1e9) * 1e9) : ns);
       const h = encodeTarHeader({ ...base, path: 'f', type: 'file', mtime: text });
       if (text.includes('.') || text.startsWith('-')) expect(h.subarray(512, h.length - 512).toString('utf8')).toContain(` mtime=${text}\n`);
+    }
+  });
+});
+
+describe('utimesArg', () => {
+  it('sets the recorded microsecond exactly, where the plain string lands a microsecond early or late', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-utimes-'));
+    try {
+      const file = path.join(dir, 'f');
+      await fs.writeFile(file, 'x');
+      const cases: Array<[string, bigint]> = [
+        // Just past a millisecond: the plain string comes back as …053999 µs (a millisecond early).
+        ['1795743853.054000001', 1795743853054000000n],
+        // Just below a second: the plain string rounds up into the next second.
+        ['1700000000.9999999', 1700000000999999000n],
+        ['1764170000.5', 1764170000500000000n],
+        ['1764170000', 1764170000000000000n],
+      ];
+      for (const [mtime, ns] of cases) {
+        await fs.utimes(file, utimesArg(mtime), utimesArg(mtime));
+        expect((await fs.stat(file, { bigint: true })).mtimeNs, mtime).toBe(ns);
+      }
+      expect(utimesArg('-1.5')).toBe('-1.5');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });
