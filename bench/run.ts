@@ -29,6 +29,8 @@ interface Args {
   skipDb: boolean;
   seed: number;
   bucket: string;
+  /** Re-render the markdown of an earlier run from its JSON, measuring nothing. */
+  render?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -49,8 +51,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--skip-db') args.skipDb = true;
     else if (a === '--seed') args.seed = Number(value());
     else if (a === '--bucket') args.bucket = value();
+    else if (a === '--render') args.render = value();
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--size small|default] [--runs 3] [--endpoint URL] [--skip-db] [--seed 1] [--bucket cassette-bench]\n');
+      process.stdout.write('usage: npm run bench -- [--size small|default] [--runs 3] [--endpoint URL] [--skip-db] [--seed 1] [--bucket cassette-bench]\n       npm run bench -- --render bench/results/DATE-SIZE.json   (rewrite the .md of that run from its measurements)\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -86,6 +89,15 @@ async function snapshotOf(stdout: string, repo: string, target: S3Target): Promi
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.render) {
+    const report = JSON.parse(await fs.readFile(args.render, 'utf8')) as BenchReport;
+    const markdown = renderMarkdown(report);
+    const target = args.render.replace(/\.json$/, '') + '.md';
+    await fs.writeFile(target, markdown);
+    process.stdout.write(markdown);
+    log(`wrote ${target}`);
+    return;
+  }
   const started = new Date();
   const loadAtStart = os.loadavg();
   const dataDir = path.join(repoRoot, 'bench/data');
