@@ -500,7 +500,8 @@ function finishFile(file: PendingFile, digest: string, state: ArtifactState, own
     if (owners) fsSync.fchownSync(fd, entry.uid, entry.gid);
     fsSync.fchmodSync(fd, entry.mode);
     // The decimal string, not a number: Node replaces negative numbers (mtimes before 1970) with now.
-    fsSync.futimesSync(fd, utimesArg(entry.mtime), utimesArg(entry.mtime));
+    const mtime = utimesArg(entry.mtime);
+    fsSync.futimesSync(fd, mtime, mtime);
   } catch (error) {
     fsSync.closeSync(fd);
     fsSync.rmSync(file.temp, { force: true });
@@ -573,7 +574,8 @@ async function finishArtifact(state: ArtifactState, owners: boolean): Promise<vo
       throw new CassetteError('E_TARGET', `cannot create ${special.entry.type} ${dest}: ${messageOf(error)}`, { cause: error });
     }
     if (owners) await fs.lchown(dest, special.entry.uid, special.entry.gid);
-    await fs.utimes(dest, utimesArg(special.entry.mtime), utimesArg(special.entry.mtime));
+    const mtime = utimesArg(special.entry.mtime);
+    await fs.utimes(dest, mtime, mtime);
   }
   // Symlinks last among non-directories: nothing is written through them afterwards.
   for (const link of state.symlinks) {
@@ -581,7 +583,8 @@ async function finishArtifact(state: ArtifactState, owners: boolean): Promise<vo
     const temp = tempName(dest);
     await fs.symlink(link.entry.link ?? '', temp);
     if (owners) await fs.lchown(temp, link.entry.uid, link.entry.gid);
-    await fs.lutimes(temp, utimesArg(link.entry.mtime), utimesArg(link.entry.mtime));
+    const mtime = utimesArg(link.entry.mtime);
+    await fs.lutimes(temp, mtime, mtime);
     const existing = await fs.lstat(dest).catch(() => undefined);
     if (existing?.isDirectory()) {
       await fs.rm(temp, { force: true });
@@ -599,6 +602,7 @@ async function finishDirectories(dirs: ArtifactState['dirs'], owners: boolean): 
     if (!stats?.isDirectory()) continue;
     if (owners) await fs.lchown(dest, entry.uid, entry.gid);
     await fs.chmod(dest, entry.mode);
-    await fs.utimes(dest, utimesArg(entry.mtime), utimesArg(entry.mtime));
+    const mtime = utimesArg(entry.mtime);
+    await fs.utimes(dest, mtime, mtime);
   }
 }
