@@ -1,12 +1,34 @@
 // Spools index entries to a temporary file while the archive is packed, then emits the whole index once frames are known.
 
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { indexLine } from '../format/index-file.js';
 import type { FrameRecord, IndexEntry, IndexHeader } from '../format/types.js';
+
+/** Bytes read from the spool file at a time while the index is uploaded. */
+const SPOOL_READ_SIZE = 1 << 20;
+
+/**
+ * The file's bytes in pieces that are views of one buffer, refilled for each piece: a piece is
+ * valid only until the next is asked for. A read stream's fresh buffer per read left the whole
+ * index (26 MB at 500,000 files) as garbage at the end of a backup, its peak RSS.
+ */
+async function* readReusing(file: string, size: number): AsyncGenerator<Buffer> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafeSlow(size);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, size, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
 
 /**
  * The index header comes first but needs the frame table, known only at the end; entries are
@@ -43,7 +65,7 @@ export class IndexSpool {
     if (!this.out.write(chunk)) await once(this.out, 'drain');
   }
 
-  /** The complete index text: header, frame records, then the spooled entries. */
+  /** The complete index text: header, frame records, then the spooled entries; each piece is valid until the next is asked for. */
   async *lines(header: Omit<IndexHeader, 'entryCount' | 'frameCount'>, frames: readonly FrameRecord[]): AsyncGenerator<Buffer> {
     await this.flush();
     this.out.end();
@@ -58,7 +80,7 @@ export class IndexSpool {
       }
     }
     if (text) yield Buffer.from(text);
-    for await (const chunk of createReadStream(this.file, { highWaterMark: 1 << 20 })) yield chunk as Buffer;
+    yield* readReusing(this.file, SPOOL_READ_SIZE);
   }
 
   async dispose(): Promise<void> {
