@@ -1,12 +1,12 @@
 // Repository layout (keys of commit records, archives and indexes) and reading of snapshots from a store.
 
-import { DecompressStream } from 'zstd-napi';
 import pLimit from 'p-limit';
 import { CassetteError, isCassetteError } from './errors.js';
 import { readIndex, type IndexReader } from './format/index-file.js';
 import { isSnapshotId } from './format/snapshot-id.js';
 import { FORMAT_VERSION, type ArtifactRecord, type CommitRecord } from './format/types.js';
 import type { ObjectStore } from './store/object-store.js';
+import { decompressText } from './zstd/text.js';
 
 export const SNAPSHOTS_PREFIX = 'snapshots/';
 export const DATA_PREFIX = 'data/';
@@ -109,20 +109,12 @@ export async function resolveSnapshot(store: Pick<ObjectStore, 'list' | 'getBuff
 /** Open an artifact's index for streaming. */
 export async function openIndex(store: Pick<ObjectStore, 'get'>, artifact: ArtifactRecord): Promise<IndexReader> {
   const compressed = await store.get(artifact.index.key);
-  const text = compressed.pipe(new DecompressStream());
-  compressed.on('error', (error) => text.destroy(error));
-  text.on('error', () => undefined);
-  try {
-    const reader = await readIndex(text, artifact.index.key);
-    const close = reader.close;
-    // Closing the reader must release the stored object's stream (a file handle for local stores) too.
-    reader.close = () => {
-      close();
-      compressed.destroy();
-    };
-    return reader;
-  } catch (error) {
-    if (isCassetteError(error)) throw error;
-    throw new CassetteError('E_INTEGRITY', `index ${artifact.index.key} cannot be read: ${(error as Error).message}`, { cause: error });
-  }
+  const reader = await readIndex(decompressText(compressed, `index ${artifact.index.key}`), artifact.index.key);
+  const close = reader.close;
+  // Closing the reader must release the stored object's stream (a file handle for local stores) at once.
+  reader.close = () => {
+    close();
+    compressed.destroy();
+  };
+  return reader;
 }

@@ -1,7 +1,6 @@
 // Index (`.idx.zst`) lines: header, frame records, entries — encoding and a streaming, validating reader.
 
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { CassetteError } from '../errors.js';
 import { FORMAT_VERSION, type FrameRecord, type IndexEntry, type IndexHeader } from './types.js';
 
@@ -20,25 +19,45 @@ export interface IndexReader {
   close(): void;
 }
 
+/** Lines of a text stream, one batch per chunk of text; a `\r` before the `\n` stays on the line (JSON ignores it). */
+async function* lineBatches(text: AsyncIterable<string | Buffer>): AsyncGenerator<string[]> {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  for await (const chunk of text) {
+    const lines = (partial + (typeof chunk === 'string' ? chunk : decoder.write(chunk))).split('\n');
+    partial = lines.pop()!;
+    if (lines.length > 0) yield lines;
+  }
+  partial += decoder.end();
+  if (partial) yield [partial];
+}
+
 /**
- * Read an uncompressed index stream. `name` (usually the object key) appears in every error.
- * Validates the header version, the frame count and contiguity, and each entry's required fields.
+ * Read an uncompressed index: a stream of text or bytes. `name` (usually the object key) appears in
+ * every error. Validates the header version, the frame count and contiguity, and each entry's
+ * required fields. Closing the reader (or an error) stops reading `text`.
  */
-export async function readIndex(text: Readable, name: string): Promise<IndexReader> {
-  const lines = createInterface({ input: text, crlfDelay: Infinity });
-  const iterator = lines[Symbol.asyncIterator]();
+export async function readIndex(text: AsyncIterable<string | Buffer>, name: string): Promise<IndexReader> {
+  const batches = lineBatches(text);
+  let batch: string[] = [];
+  let inBatch = 0;
   let lineNumber = 0;
+  const stop = (): void => void batches.return(undefined).catch(() => undefined);
   const fail = (message: string): never => {
-    lines.close();
-    text.destroy();
+    stop();
     throw new CassetteError('E_FORMAT', `index ${name}, line ${lineNumber}: ${message}`);
   };
   const next = async (): Promise<unknown | undefined> => {
-    const step = await iterator.next();
-    if (step.done) return undefined;
+    while (inBatch === batch.length) {
+      const step = await batches.next();
+      if (step.done) return undefined;
+      batch = step.value;
+      inBatch = 0;
+    }
+    const line = batch[inBatch++]!;
     lineNumber++;
     try {
-      return JSON.parse(step.value) as unknown;
+      return JSON.parse(line) as unknown;
     } catch {
       return fail('not valid JSON');
     }
@@ -82,9 +101,6 @@ export async function readIndex(text: Readable, name: string): Promise<IndexRead
     header: header!,
     frames,
     entries: entries(),
-    close: () => {
-      lines.close();
-      text.destroy();
-    },
+    close: stop,
   };
 }
