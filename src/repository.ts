@@ -106,10 +106,20 @@ export async function resolveSnapshot(store: Pick<ObjectStore, 'list' | 'getBuff
   }
 }
 
+/** A stored object's bytes as they arrive; a failure on the way (a dropped connection) is E_STORAGE naming the object. */
+async function* streamed(body: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield chunk;
+  } catch (error) {
+    if (isCassetteError(error)) throw error;
+    throw new CassetteError('E_STORAGE', `${what}: reading it from the store failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /** Open an artifact's index for streaming. */
 export async function openIndex(store: Pick<ObjectStore, 'get'>, artifact: ArtifactRecord): Promise<IndexReader> {
   const compressed = await store.get(artifact.index.key);
-  const reader = await readIndex(decompressText(compressed, `index ${artifact.index.key}`), artifact.index.key);
+  const reader = await readIndex(decompressText(streamed(compressed, `index ${artifact.index.key}`), `index ${artifact.index.key}`), artifact.index.key);
   const close = reader.close;
   // Closing the reader must release the stored object's stream (a file handle for local stores) at once.
   reader.close = () => {

@@ -18,6 +18,8 @@ export interface FaultOptions {
    * Offsets past the end of what is returned are ignored.
    */
   corruptGet?: { match: (key: string) => boolean; at?: number[]; xor?: number };
+  /** The stream `get` returns for matching keys errors once `bytes` bytes went through, as a dropped connection would. */
+  breakGet?: { match: (key: string) => boolean; bytes: number };
 }
 
 /** Calls the FaultyStore made, for assertions ("the index was read once"). */
@@ -101,7 +103,7 @@ export class FaultyStore implements ObjectStore {
 
   private async read(key: string, options?: GetOptions): Promise<Readable> {
     this.maybeFailGet(key);
-    const stream = await this.inner.get(key, options);
+    const stream = this.breakIfAsked(key, await this.inner.get(key, options));
     const corrupt = this.faults.corruptGet;
     if (!corrupt || !corrupt.match(key)) return stream;
     const offsets = new Set(corrupt.at ?? [0]);
@@ -123,6 +125,24 @@ export class FaultyStore implements ObjectStore {
     stream.on('error', (error) => corrupting.destroy(error));
     corrupting.on('close', () => stream.destroy());
     return stream.pipe(corrupting);
+  }
+
+  private breakIfAsked(key: string, stream: Readable): Readable {
+    const fault = this.faults.breakGet;
+    if (!fault || !fault.match(key)) return stream;
+    let seen = 0;
+    const breaking = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        const allowed = fault.bytes - seen;
+        seen += chunk.length;
+        if (seen <= fault.bytes) return callback(null, chunk);
+        if (allowed > 0) this.push(chunk.subarray(0, allowed));
+        callback(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+      },
+    });
+    stream.on('error', (error) => breaking.destroy(error));
+    breaking.on('close', () => stream.destroy());
+    return stream.pipe(breaking);
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {

@@ -12,6 +12,7 @@ import type { ArtifactRecord, CommitRecord, FrameRecord, IndexEntry } from '../.
 import { commitKey } from '../../src/repository.js';
 import { restore } from '../../src/restore/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
+import { FaultyStore } from '../helpers/faulty-store.js';
 
 const FRAME_SIZE = 256 * 1024;
 
@@ -231,5 +232,21 @@ describe('restore from a damaged repository', () => {
     // The damaged file must not exist under its real name at all.
     await expect(fs.lstat(path.join(target, artifact.name, 'sub/b.bin'))).rejects.toThrow();
     await expectNoHalfWrittenFile(target);
+  });
+});
+
+describe('reading an index over a connection that drops', () => {
+  it('fails with E_STORAGE naming the index, near its start or near its end', async () => {
+    const size = (await fs.stat(objectFile(pristine, artifact.index.key))).size;
+    for (const bytes of [10, size - 10]) {
+      const { store, target } = await damagedCopy();
+      const dropping = new FaultyStore(store, { breakGet: { match: (key) => key === artifact.index.key, bytes } });
+      const error = await rejection(restore({ store: dropping, snapshot: 'latest', target }));
+      expect(error).toBeInstanceOf(CassetteError);
+      expect(error.code, error.message).toBe('E_STORAGE');
+      expect(error.message).toContain(artifact.index.key);
+      expect(error.message).toContain('ECONNRESET');
+      await expectNoHalfWrittenFile(target);
+    }
   });
 });
