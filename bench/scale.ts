@@ -13,15 +13,18 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeImage } from '../src/demo/sample-tree.js';
 import { runTimed, type TimedResult } from './exec.js';
+import type { HeapWatch } from './heap-watch.js';
 import { ensureBucket, externalEndpoint, startS3rver } from './s3.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
 const CLI = path.join(repoRoot, 'dist/src/cli/main.js');
+const HEAP_WATCH = pathToFileURL(path.join(here, 'heap-watch.js')).href;
 const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
 /**
  * V8 flags that bound the main thread's heap: a young generation of at most 2 MiB per semi-space and
  * an old one of at most 32 MiB. With default flags V8 grows both with the allocation rate and
@@ -111,6 +114,9 @@ interface Row {
   wallS: number;
   cpuS: number;
   peakRssMiB: number;
+  /** Largest V8 young and old generation of the main thread (bench/heap-watch.ts). */
+  youngMiB: number;
+  oldMiB: number;
 }
 
 async function main(): Promise<void> {
@@ -133,12 +139,14 @@ async function main(): Promise<void> {
   const run = async (name: string, command: string, argv: string[], sourceBytes: number, files?: number, nodeFlags: string[] = []): Promise<TimedResult> => {
     // Written pages of the last case must not be flushed on this one's time.
     await runTimed([{ name: 'sync', argv: ['sync'] }]);
-    const result = await runTimed([{ name: 'cassette', argv: ['node', ...nodeFlags, CLI, ...argv] }], { env, stdoutFile: '/dev/null' });
+    const heapFile = path.join(work, 'heap-watch.json');
+    const result = await runTimed([{ name: 'cassette', argv: ['node', ...nodeFlags, '--import', HEAP_WATCH, CLI, ...argv] }], { env: { ...env, CASSETTE_HEAP_WATCH: heapFile }, stdoutFile: '/dev/null' });
     if (result.exitCode !== 0) throw new Error(`${name} ${command} failed (exit ${result.exitCode}): ${result.stderr.slice(-2000)}`);
     const proc = result.procs[0]!;
-    const row: Row = { case: name, command, sourceBytes, files, wallS: result.wallS, cpuS: proc.userS + proc.sysS, peakRssMiB: proc.maxRssKiB / 1024 };
+    const heap = JSON.parse(await fs.readFile(heapFile, 'utf8')) as HeapWatch;
+    const row: Row = { case: name, command, sourceBytes, files, wallS: result.wallS, cpuS: proc.userS + proc.sysS, peakRssMiB: proc.maxRssKiB / 1024, youngMiB: heap.young / MiB, oldMiB: heap.old / MiB };
     rows.push(row);
-    log(`${name} ${command}: ${row.wallS.toFixed(2)} s, CPU ${row.cpuS.toFixed(1)} s, peak RSS ${row.peakRssMiB.toFixed(0)} MiB`);
+    log(`${name} ${command}: ${row.wallS.toFixed(2)} s, CPU ${row.cpuS.toFixed(1)} s, peak RSS ${row.peakRssMiB.toFixed(0)} MiB (V8 young ${row.youngMiB.toFixed(0)}, old ${row.oldMiB.toFixed(0)} MiB)`);
     return result;
   };
 
@@ -163,7 +171,14 @@ async function main(): Promise<void> {
     await fs.rm(work, { recursive: true, force: true });
   }
 
-  const rss = (name: string, command: string): number => rows.find((r) => r.case.startsWith(name) && r.command === command)!.peakRssMiB;
+  const row = (name: string, command: string): Row => rows.find((r) => r.case.startsWith(name) && r.command === command)!;
+  const rss = (name: string, command: string): number => row(name, command).peakRssMiB;
+  /** How much of the difference between two runs' peaks V8's young generation accounts for. */
+  const young = (name: string, other: string, command: string): string => {
+    const [a, b] = [row(name, command), row(other, command)];
+    const signed = (x: number): string => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(0)} MiB`;
+    return `${command} peak ${signed(a.peakRssMiB - b.peakRssMiB)}, V8 young generation ${signed(a.youngMiB - b.youngMiB)} (${b.youngMiB.toFixed(0)} → ${a.youngMiB.toFixed(0)})`;
+  };
   const imageRatio = rss(`${args.largeGiB} GiB`, 'backup') / rss(`${args.smallGiB} GiB`, 'backup');
   const many = args.files.toLocaleString('en');
   const few = args.fewFiles.toLocaleString('en');
@@ -177,11 +192,12 @@ async function main(): Promise<void> {
     `peak RSS ${many} / ${few} files: backup ${filesBackupRatio.toFixed(3)}, ls ${filesLsRatio.toFixed(3)} (within 10%: ${filesBackupRatio <= 1.1 && filesLsRatio <= 1.1 ? 'met' : 'NOT met'})`,
     `the same with node ${BOUNDED_HEAP.join(' ')} (both runs fit: nothing is held per file): backup ${boundedBackupRatio.toFixed(3)}, ls ${boundedLsRatio.toFixed(3)} (within 10%: ${boundedBackupRatio <= 1.1 && boundedLsRatio <= 1.1 ? 'met' : 'NOT met'})`,
     `largest peak RSS: ${maxRss.toFixed(0)} MiB (target ≤ 300 MiB: ${maxRss <= 300 ? 'met' : 'NOT met'})`,
+    `with default flags, larger against smaller: image ${young(`${args.largeGiB} GiB`, `${args.smallGiB} GiB`, 'backup')}; files ${young(many, few, 'backup')}; ${young(many, few, 'ls')}`,
   ];
   const table = [
-    '| case | command | wall s | CPU s | peak RSS MiB | MB/s of source |',
-    '|---|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.case} | ${r.command} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.sourceBytes ? (r.sourceBytes / 1e6 / r.wallS).toFixed(0) : (r.files! / r.wallS).toFixed(0) + ' files/s'} |`),
+    '| case | command | wall s | CPU s | peak RSS MiB | V8 young / old MiB (largest) | MB/s of source |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.case} | ${r.command} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.youngMiB.toFixed(0)} / ${r.oldMiB.toFixed(0)} | ${r.sourceBytes ? (r.sourceBytes / 1e6 / r.wallS).toFixed(0) : (r.files! / r.wallS).toFixed(0) + ' files/s'} |`),
   ];
   const markdown = [
     `# Scale bench ${started.toISOString()}`,
