@@ -29,6 +29,21 @@ export interface FaultyStoreCall {
   options?: GetOptions;
 }
 
+/** A pass-through that lets `bytes` bytes by, then fails with `error()`. */
+function breakingAfter(bytes: number, error: () => Error): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const allowed = bytes - seen;
+      seen += chunk.length;
+      if (seen <= bytes) return callback(null, chunk);
+      // Pass the bytes up to the limit, then fail.
+      if (allowed > 0) this.push(chunk.subarray(0, allowed));
+      callback(error());
+    },
+  });
+}
+
 export class FaultyStore implements ObjectStore {
   /** Every call, in order. */
   readonly calls: FaultyStoreCall[] = [];
@@ -46,18 +61,8 @@ export class FaultyStore implements ObjectStore {
     this.calls.push({ method: 'put', key });
     const fault = this.faults.failPutAfter;
     if (!fault || !fault.match(key)) return this.inner.put(key, body, options);
-    let seen = 0;
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-    const breaking = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        const allowed = fault.bytes - seen;
-        seen += chunk.length;
-        if (seen <= fault.bytes) return callback(null, chunk);
-        // Pass the bytes up to the limit, then fail.
-        if (allowed > 0) this.push(chunk.subarray(0, allowed));
-        callback(new Error(fault.message ?? `injected storage failure after ${fault.bytes} bytes of ${key}`));
-      },
-    });
+    const breaking = breakingAfter(fault.bytes, () => new Error(fault.message ?? `injected storage failure after ${fault.bytes} bytes of ${key}`));
     source.on('error', (error) => breaking.destroy(error));
     breaking.on('error', () => source.destroy());
     return this.inner.put(key, source.pipe(breaking), options);
@@ -130,16 +135,7 @@ export class FaultyStore implements ObjectStore {
   private breakIfAsked(key: string, stream: Readable): Readable {
     const fault = this.faults.breakGet;
     if (!fault || !fault.match(key)) return stream;
-    let seen = 0;
-    const breaking = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        const allowed = fault.bytes - seen;
-        seen += chunk.length;
-        if (seen <= fault.bytes) return callback(null, chunk);
-        if (allowed > 0) this.push(chunk.subarray(0, allowed));
-        callback(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
-      },
-    });
+    const breaking = breakingAfter(fault.bytes, () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
     stream.on('error', (error) => breaking.destroy(error));
     breaking.on('close', () => stream.destroy());
     return stream.pipe(breaking);
