@@ -11,13 +11,12 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { execa } from 'execa';
 import type { StreamContext, StreamSource } from '../backup/backup.js';
 import { FrameFiller } from '../backup/frame-filler.js';
 import { CassetteError } from '../errors.js';
 import type { DatabaseInfo } from '../format/types.js';
 import { connectionArgs, databaseArtifactName, parsePgConnection, type PgConnection } from './connection.js';
-import { describeEnd, FIELD_SEPARATOR, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
+import { describeEnd, FIELD_SEPARATOR, loadExeca, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
 
 export type DumpFormat = 'tar' | 'custom';
 
@@ -151,6 +150,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
     if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
 
+    const execa = await loadExeca();
     const dump = execa('pg_dump', [format === 'tar' ? '-Ft' : '-Fc', '-b', NO_PASSWORD, ...connectionArgs(connection)], {
       stdin: 'ignore',
       stdout: 'pipe',

@@ -18,7 +18,6 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { execa } from 'execa';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
 import type { ArtifactRecord, CommitRecord, IndexEntry } from '../format/types.js';
@@ -27,7 +26,7 @@ import { readFrames } from '../restore/read-frames.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { FramePool } from '../zstd/pool.js';
 import { connectionArgs, maintenanceArgs, maintenanceConnection, parsePgConnection, sqlLiteral, withDatabase, type PgConnection } from './connection.js';
-import { describeEnd, FIELD_SEPARATOR, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
+import { describeEnd, FIELD_SEPARATOR, loadExeca, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
 
 /** Steps of a database restore, in order, as reported through `onStep` and returned in `steps`. */
 export type RestoreStep = 'check' | 'terminate' | 'dropdb' | 'createdb' | 'pg_restore' | 'analyze' | 'write-dump';
@@ -257,6 +256,7 @@ async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => 
   const onAbort = (): void => stop.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  const execa = await loadExeca();
   const child = execa('pg_restore', [NO_PASSWORD, '--exit-on-error', ...connectionArgs(target)], {
     stdin: 'pipe',
     stdout: 'ignore',
