@@ -89,6 +89,8 @@ const bindingPath = requireHere.resolve('zstd-napi/binding');
  */
 export class FramePool {
   private readonly slots: Slot[] = [];
+  /** Workers the pool may run; slots grows to it as tasks wait. */
+  private readonly size: number;
   private readonly queue: Task[] = [];
   private readonly level: number;
   private readonly checksum: boolean;
@@ -113,7 +115,11 @@ export class FramePool {
     if (!Number.isInteger(level)) throw new RangeError(`Expected \`level\` to be an integer, got ${level}`);
     this.level = level;
     this.checksum = options.checksum ?? true;
-    for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
+    this.size = threads;
+    // One worker starts at once, so that it boots while the caller gets its first task ready; the
+    // others start when tasks wait for them. A restore of one small file decompresses one frame:
+    // booting a second worker (about 0.1 CPU-s) only competed with the main thread for the cores.
+    this.slots.push(this.spawn());
   }
 
   /**
@@ -206,9 +212,9 @@ export class FramePool {
     task.input = task.output = undefined;
   }
 
-  /** Number of worker threads. */
+  /** Number of worker threads the pool runs when busy (they start as tasks need them). */
   get threads(): number {
-    return this.slots.length;
+    return this.size;
   }
 
   /**
@@ -325,6 +331,8 @@ export class FramePool {
   }
 
   private dispatch(): void {
+    const idle = this.slots.filter((slot) => !slot.task && !slot.gone).length;
+    for (let waiting = this.queue.length - idle; waiting > 0 && this.slots.length < this.size; waiting--) this.slots.push(this.spawn());
     for (const slot of this.slots) {
       if (slot.task || slot.gone) continue;
       const task = this.queue.shift();

@@ -351,6 +351,27 @@ describe('FramePool compress / decompress', () => {
     }
   });
 
+  it('starts one worker at once and the others only when tasks wait for them', async () => {
+    const p = new FramePool({ threads: 3 });
+    const started = (): number => (p as unknown as { slots: unknown[] }).slots.length;
+    try {
+      expect(p.threads).toBe(3);
+      expect(started()).toBe(1);
+      // One task at a time (a restore of one small file) never needs a second worker.
+      for (let i = 0; i < 3; i++) await p.decompress(await p.compress(Buffer.from(`one at a time ${i}`)));
+      expect(started()).toBe(1);
+      // Tasks waiting together start workers up to the pool's size, no more.
+      const data = Array.from({ length: 6 }, (_, i) => Buffer.alloc(MiB, i));
+      const frames = await Promise.all(data.map((d) => p.compress(Buffer.from(d))));
+      expect(started()).toBe(3);
+      const back = await Promise.all(frames.map((f) => p.decompress(f)));
+      back.forEach((b, i) => expect(b.equals(data[i]!)).toBe(true));
+      expect(started()).toBe(3);
+    } finally {
+      await p.close();
+    }
+  });
+
   it('rejects a bad thread count', () => {
     expect(() => new FramePool({ threads: 0 })).toThrow(RangeError);
   });
