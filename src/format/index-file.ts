@@ -20,7 +20,7 @@ export interface IndexReader {
 }
 
 /** Lines of a text stream, one batch per chunk of text; a `\r` before the `\n` stays on the line (JSON ignores it). */
-async function* lineBatches(text: AsyncIterable<string | Buffer>): AsyncGenerator<string[]> {
+async function* lineBatches(text: AsyncIterable<string | Buffer> | Iterable<string | Buffer>): AsyncGenerator<string[]> {
   const decoder = new StringDecoder('utf8');
   let partial = '';
   for await (const chunk of text) {
@@ -37,7 +37,7 @@ async function* lineBatches(text: AsyncIterable<string | Buffer>): AsyncGenerato
  * every error. Validates the header version, the frame count and contiguity, and each entry's
  * required fields. Closing the reader (or an error) stops reading `text`.
  */
-export async function readIndex(text: AsyncIterable<string | Buffer>, name: string): Promise<IndexReader> {
+export async function readIndex(text: AsyncIterable<string | Buffer> | Iterable<string | Buffer>, name: string): Promise<IndexReader> {
   const batches = lineBatches(text);
   let batch: string[] = [];
   let inBatch = 0;
@@ -47,13 +47,18 @@ export async function readIndex(text: AsyncIterable<string | Buffer>, name: stri
     stop();
     throw new CassetteError('E_FORMAT', `index ${name}, line ${lineNumber}: ${message}`);
   };
-  const next = async (): Promise<unknown | undefined> => {
+  /** False once the text has ended; otherwise `batch` holds at least one more line. */
+  const more = async (): Promise<boolean> => {
     while (inBatch === batch.length) {
       const step = await batches.next();
-      if (step.done) return undefined;
+      if (step.done) return false;
       batch = step.value;
       inBatch = 0;
     }
+    return true;
+  };
+  /** The next line of the current batch, parsed (call after more() said true). */
+  const parsed = (): unknown => {
     const line = batch[inBatch++]!;
     lineNumber++;
     try {
@@ -62,6 +67,7 @@ export async function readIndex(text: AsyncIterable<string | Buffer>, name: stri
       return fail('not valid JSON');
     }
   };
+  const next = async (): Promise<unknown | undefined> => ((await more()) ? parsed() : undefined);
 
   const header = (await next()) as IndexHeader | undefined;
   if (!header || header.format !== 'cassette-index') fail('missing index header');
@@ -83,10 +89,10 @@ export async function readIndex(text: AsyncIterable<string | Buffer>, name: stri
 
   async function* entries(): AsyncGenerator<IndexEntry> {
     let count = 0;
-    for (;;) {
-      const entry = (await next()) as IndexEntry | undefined;
-      if (entry === undefined) break;
-      if (typeof entry.path !== 'string' || typeof entry.type !== 'string' || typeof entry.offset !== 'number'
+    // Lines of a batch parse without awaiting anything: only a new batch waits for the stream.
+    while (inBatch < batch.length || (await more())) {
+      const entry = parsed() as IndexEntry;
+      if (typeof entry !== 'object' || entry === null || typeof entry.path !== 'string' || typeof entry.type !== 'string' || typeof entry.offset !== 'number'
         || typeof entry.dataOffset !== 'number' || typeof entry.size !== 'number') {
         fail('entry lacks path, type, size, offset or dataOffset');
       }
