@@ -16,7 +16,7 @@ import { FrameFiller } from '../backup/frame-filler.js';
 import { CassetteError } from '../errors.js';
 import type { DatabaseInfo } from '../format/types.js';
 import { connectionArgs, databaseArtifactName, parsePgConnection, type PgConnection } from './connection.js';
-import { describeEnd, FIELD_SEPARATOR, loadExeca, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
+import { describeEnd, FIELD_SEPARATOR, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
 
 export type DumpFormat = 'tar' | 'custom';
 
@@ -150,7 +150,7 @@ export function pgDumpSource(spec: PgDumpSpec): StreamSource {
     if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
 
-    const execa = await loadExeca();
+    const { execa } = await import('execa'); // loaded on first use (see runTool)
     const dump = execa('pg_dump', [format === 'tar' ? '-Ft' : '-Fc', '-b', NO_PASSWORD, ...connectionArgs(connection)], {
       stdin: 'ignore',
       stdout: 'pipe',

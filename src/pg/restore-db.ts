@@ -26,7 +26,7 @@ import { readFrames } from '../restore/read-frames.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { FramePool } from '../zstd/pool.js';
 import { connectionArgs, maintenanceArgs, maintenanceConnection, parsePgConnection, sqlLiteral, withDatabase, type PgConnection } from './connection.js';
-import { describeEnd, FIELD_SEPARATOR, loadExeca, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
+import { describeEnd, FIELD_SEPARATOR, NO_PASSWORD, psql, quoteStderr, runTool, StderrTail } from './tool.js';
 
 /** Steps of a database restore, in order, as reported through `onStep` and returned in `steps`. */
 export type RestoreStep = 'check' | 'terminate' | 'dropdb' | 'createdb' | 'pg_restore' | 'analyze' | 'write-dump';
@@ -256,7 +256,7 @@ async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => 
   const onAbort = (): void => stop.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  const execa = await loadExeca();
+  const { execa } = await import('execa'); // loaded on first use (see runTool)
   const child = execa('pg_restore', [NO_PASSWORD, '--exit-on-error', ...connectionArgs(target)], {
     stdin: 'pipe',
     stdout: 'ignore',

@@ -331,8 +331,10 @@ export class FramePool {
   }
 
   private dispatch(): void {
-    const idle = this.slots.filter((slot) => !slot.task && !slot.gone).length;
-    for (let waiting = this.queue.length - idle; waiting > 0 && this.slots.length < this.size; waiting--) this.slots.push(this.spawn());
+    if (this.slots.length < this.size) {
+      const idle = this.slots.filter((slot) => !slot.task && !slot.gone).length;
+      for (let waiting = this.queue.length - idle; waiting > 0 && this.slots.length < this.size; waiting--) this.slots.push(this.spawn());
+    }
     for (const slot of this.slots) {
       if (slot.task || slot.gone) continue;
       const task = this.queue.shift();

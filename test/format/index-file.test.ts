@@ -2,35 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { CassetteError } from '../../src/errors.js';
 import { indexLine, readIndex } from '../../src/format/index-file.js';
 import { FORMAT_VERSION, type FrameRecord, type IndexEntry, type IndexHeader } from '../../src/format/types.js';
+import { cut, rejection } from '../helpers/rejection.js';
 
 const header: IndexHeader = { format: 'cassette-index', version: FORMAT_VERSION, artifact: 'etc', kind: 'tree', source: '/etc', frameCount: 1, entryCount: 2, tarSize: 4096, hash: 'sha256' };
 const frame: FrameRecord = { frame: 0, volume: 0, offset: 0, size: 300, tarOffset: 0, tarSize: 4096 };
 const entry = (path: string, offset: number): IndexEntry => ({ path, type: 'file', size: 10, mode: 0o644, uid: 0, gid: 0, mtime: '1764170000', sha256: 'a'.repeat(64), offset, dataOffset: offset + 512 });
 const good = [indexLine(header), indexLine(frame), indexLine(entry('hosts', 0)), indexLine(entry('passwd', 1024))];
 
-/** The index text cut into pieces of `size` characters, so lines cross chunk boundaries. */
-function pieces(lines: string[], size: number): string[] {
-  const text = lines.join('');
-  const out: string[] = [];
-  for (let at = 0; at < text.length; at += size) out.push(text.slice(at, at + size));
-  return out;
-}
-
 async function entriesOf(lines: string[], size = 7): Promise<IndexEntry[]> {
-  const index = await readIndex(pieces(lines, size), 'test.idx.zst');
+  const index = await readIndex(cut(lines.join(''), size), 'test.idx.zst');
   const out: IndexEntry[] = [];
   for await (const e of index.entries) out.push(e);
   return out;
 }
 
-async function failure(lines: string[]): Promise<CassetteError> {
-  try {
-    await entriesOf(lines);
-  } catch (error) {
-    return error as CassetteError;
-  }
-  throw new Error('expected the index to be refused');
-}
+const failure = (lines: string[]): Promise<CassetteError> => rejection(entriesOf(lines), 'reading the index');
 
 describe('readIndex', () => {
   it('reads header, frames and entries whatever the cut of the text, bytes or strings, with CRLF line ends', async () => {

@@ -13,6 +13,7 @@ import { commitKey } from '../../src/repository.js';
 import { restore } from '../../src/restore/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { FaultyStore } from '../helpers/faulty-store.js';
+import { rejection } from '../helpers/rejection.js';
 
 const FRAME_SIZE = 256 * 1024;
 
@@ -73,15 +74,6 @@ function readIndexLines(compressed: Buffer): { header: Record<string, unknown>; 
     frames: lines.slice(1, 1 + header.frameCount).map((l) => JSON.parse(l) as FrameRecord),
     entries: lines.slice(1 + header.frameCount).map((l) => JSON.parse(l) as IndexEntry),
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CassetteError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as CassetteError;
-  }
-  throw new Error('expected the restore to fail, but it succeeded');
 }
 
 async function* walkFiles(dir: string, rel = ''): AsyncGenerator<{ rel: string; full: string; kind: 'file' | 'dir' | 'other' }> {

@@ -10,6 +10,7 @@ import { CassetteError } from '../../src/errors.js';
 import { restore } from '../../src/restore/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { buildRepo, type HandBuiltMember } from '../helpers/hand-built-repo.js';
+import { rejection } from '../helpers/rejection.js';
 
 const cleanup: string[] = [];
 afterEach(async () => {
@@ -32,15 +33,6 @@ async function scene(members: HandBuiltMember[]): Promise<Scene> {
   await fs.mkdir(target);
   await buildRepo(repoDir, members);
   return { store: new LocalStore(repoDir), parent, target };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CassetteError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as CassetteError;
-  }
-  throw new Error('expected the restore to be refused, but it succeeded');
 }
 
 /** The restore is refused as unsafe, and the message names the entry (raw or JSON-quoted). */

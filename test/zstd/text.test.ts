@@ -3,6 +3,9 @@ import { compress } from 'zstd-napi';
 import { describe, expect, it } from 'vitest';
 import { CassetteError } from '../../src/errors.js';
 import { decompressText } from '../../src/zstd/text.js';
+import { cut, rejection } from '../helpers/rejection.js';
+
+const failure = (chunks: Buffer[]): Promise<CassetteError> => rejection(textOf(chunks), 'decompressText');
 
 async function textOf(chunks: Buffer[]): Promise<{ text: string; pieces: number }> {
   let text = '';
@@ -12,22 +15,6 @@ async function textOf(chunks: Buffer[]): Promise<{ text: string; pieces: number 
     pieces++;
   }
   return { text, pieces };
-}
-
-/** `data` cut into pieces of `size` bytes. */
-function cut(data: Buffer, size: number): Buffer[] {
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < data.length; at += size) pieces.push(data.subarray(at, at + size));
-  return pieces;
-}
-
-async function failure(chunks: Buffer[]): Promise<CassetteError> {
-  try {
-    await textOf(chunks);
-  } catch (error) {
-    return error as CassetteError;
-  }
-  throw new Error('expected decompressText to fail');
 }
 
 describe('decompressText', () => {
