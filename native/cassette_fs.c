@@ -1,0 +1,240 @@
+// System calls that Node's fs lacks, for src/fs/native.ts: extended attributes and mknod, on byte paths or descriptors.
+//
+// Why not an npm binding: @napi-rs/xattr and fs-xattr take paths as JavaScript strings, so a name
+// that is not valid UTF-8 cannot be reached (Cassette stores names as bytes), fs-xattr follows
+// symlinks, and neither reports errno. Every function here takes a path as a Buffer (its exact
+// bytes, no NUL) or a file descriptor as a number, never follows a final symlink, and throws an
+// Error whose `errno` property is the errno value (the wrapper turns it into `code`).
+
+#define NAPI_VERSION 3
+#include <node_api.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+
+// A path argument: a NUL-terminated copy of a Buffer's bytes (path != NULL), or a descriptor (fd >= 0).
+typedef struct {
+  char *path;
+  int fd;
+} target_t;
+
+static napi_value throw_errno(napi_env env, int err, const char *call) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", call, strerror(err));
+  napi_value msg, error, number;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &error);
+  napi_create_int32(env, err, &number);
+  napi_set_named_property(env, error, "errno", number);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+// Reads argument `value` as a target; returns 0 on success (the caller frees target->path).
+static int get_target(napi_env env, napi_value value, target_t *target) {
+  target->path = NULL;
+  target->fd = -1;
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_number) {
+    int32_t fd;
+    napi_get_value_int32(env, value, &fd);
+    if (fd < 0) return -1;
+    target->fd = fd;
+    return 0;
+  }
+  bool is_buffer = false;
+  napi_is_buffer(env, value, &is_buffer);
+  if (!is_buffer) return -1;
+  void *data;
+  size_t length;
+  napi_get_buffer_info(env, value, &data, &length);
+  if (length == 0 || memchr(data, 0, length) != NULL) return -1;
+  target->path = malloc(length + 1);
+  if (target->path == NULL) return -1;
+  memcpy(target->path, data, length);
+  target->path[length] = 0;
+  return 0;
+}
+
+// Reads a string argument into a malloc'd NUL-terminated UTF-8 copy, or NULL.
+static char *get_string(napi_env env, napi_value value) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *out = malloc(length + 1);
+  if (out == NULL) return NULL;
+  napi_get_value_string_utf8(env, value, out, length + 1, &length);
+  return out;
+}
+
+static ssize_t do_list(const target_t *t, char *buffer, size_t size) {
+  return t->path ? llistxattr(t->path, buffer, size) : flistxattr(t->fd, buffer, size);
+}
+
+static ssize_t do_get(const target_t *t, const char *name, void *buffer, size_t size) {
+  return t->path ? lgetxattr(t->path, name, buffer, size) : fgetxattr(t->fd, name, buffer, size);
+}
+
+// list(target): Buffer of NUL-terminated attribute names (empty when there are none).
+static napi_value list_xattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  target_t t;
+  if (argc < 1 || get_target(env, argv[0], &t) != 0) return throw_type(env, "list(target): target must be a non-empty Buffer path without NUL or a descriptor");
+  char *names = NULL;
+  ssize_t length;
+  // The list can grow between the size query and the read: ask again on ERANGE.
+  for (;;) {
+    length = do_list(&t, NULL, 0);
+    if (length <= 0) break;
+    names = malloc((size_t)length);
+    if (names == NULL) {
+      length = -1;
+      errno = ENOMEM;
+      break;
+    }
+    ssize_t got = do_list(&t, names, (size_t)length);
+    if (got >= 0) {
+      length = got;
+      break;
+    }
+    free(names);
+    names = NULL;
+    if (errno != ERANGE) {
+      length = -1;
+      break;
+    }
+  }
+  int err = errno;
+  free(t.path);
+  if (length < 0) {
+    free(names);
+    return throw_errno(env, err, "listxattr");
+  }
+  napi_value result;
+  void *out;
+  napi_create_buffer(env, (size_t)length, &out, &result);
+  if (length > 0) memcpy(out, names, (size_t)length);
+  free(names);
+  return result;
+}
+
+// get(target, name): the attribute's value as a Buffer.
+static napi_value get_xattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  target_t t;
+  if (argc < 2 || get_target(env, argv[0], &t) != 0) return throw_type(env, "get(target, name): target must be a non-empty Buffer path without NUL or a descriptor");
+  char *name = get_string(env, argv[1]);
+  if (name == NULL) {
+    free(t.path);
+    return throw_type(env, "get(target, name): name must be a string");
+  }
+  char *value = NULL;
+  ssize_t length;
+  for (;;) {
+    length = do_get(&t, name, NULL, 0);
+    if (length < 0) break;
+    value = malloc(length > 0 ? (size_t)length : 1);
+    if (value == NULL) {
+      length = -1;
+      errno = ENOMEM;
+      break;
+    }
+    ssize_t got = do_get(&t, name, value, (size_t)length);
+    if (got >= 0) {
+      length = got;
+      break;
+    }
+    free(value);
+    value = NULL;
+    if (errno != ERANGE) {
+      length = -1;
+      break;
+    }
+  }
+  int err = errno;
+  free(t.path);
+  free(name);
+  if (length < 0) {
+    free(value);
+    return throw_errno(env, err, "getxattr");
+  }
+  napi_value result;
+  void *out;
+  napi_create_buffer(env, (size_t)length, &out, &result);
+  if (length > 0) memcpy(out, value, (size_t)length);
+  free(value);
+  return result;
+}
+
+// set(target, name, value): creates or replaces the attribute.
+static napi_value set_xattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  target_t t;
+  if (argc < 3 || get_target(env, argv[0], &t) != 0) return throw_type(env, "set(target, name, value): target must be a non-empty Buffer path without NUL or a descriptor");
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[2], &is_buffer);
+  char *name = is_buffer ? get_string(env, argv[1]) : NULL;
+  if (name == NULL) {
+    free(t.path);
+    return throw_type(env, "set(target, name, value): name must be a string and value a Buffer");
+  }
+  void *value;
+  size_t length;
+  napi_get_buffer_info(env, argv[2], &value, &length);
+  int rc = t.path ? lsetxattr(t.path, name, value, length, 0) : fsetxattr(t.fd, name, value, length, 0);
+  int err = errno;
+  free(t.path);
+  free(name);
+  if (rc != 0) return throw_errno(env, err, "setxattr");
+  return NULL;
+}
+
+// mknod(path, mode, major, minor): a fifo, character or block device (mode includes the file type bits).
+static napi_value make_node(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  target_t t;
+  if (argc < 4 || get_target(env, argv[0], &t) != 0 || t.path == NULL) return throw_type(env, "mknod(path, mode, major, minor): path must be a non-empty Buffer without NUL");
+  uint32_t mode, major_number, minor_number;
+  if (napi_get_value_uint32(env, argv[1], &mode) != napi_ok || napi_get_value_uint32(env, argv[2], &major_number) != napi_ok
+      || napi_get_value_uint32(env, argv[3], &minor_number) != napi_ok) {
+    free(t.path);
+    return throw_type(env, "mknod(path, mode, major, minor): mode, major and minor must be numbers");
+  }
+  int rc = mknod(t.path, (mode_t)mode, makedev(major_number, minor_number));
+  int err = errno;
+  free(t.path);
+  if (rc != 0) return throw_errno(env, err, "mknod");
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+    {"list", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
+    {"get", NULL, get_xattr, NULL, NULL, NULL, napi_default, NULL},
+    {"set", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL},
+    {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
