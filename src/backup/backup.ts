@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
 import { newSnapshotId } from '../format/snapshot-id.js';
-import { FORMAT_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord } from '../format/types.js';
+import { FORMAT_VERSION, isNotStored, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord } from '../format/types.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
 import { commitKey, dataPrefix, indexKey, volumeKey } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -69,6 +69,8 @@ export interface BackupOptions {
   exclude?: string[];
   /** Stay on the file system of each source root. Default true. */
   oneFileSystem?: boolean;
+  /** Store extended attributes and POSIX ACLs. Default true (`--no-xattrs` turns it off). */
+  xattrs?: boolean;
   tags?: string[];
   profile?: string;
   role?: string;
@@ -114,7 +116,9 @@ export interface BackupResult {
   record: CommitRecord;
   /** Warnings over all artifacts (the records keep at most 1000 each). */
   warningCount: number;
-  /** True when some file could not be read or changed while read: the snapshot is a partial copy. */
+  /** Warnings that an entry or an attribute is not stored as it was (types.ts isNotStored), over all artifacts. */
+  notStored: number;
+  /** True when `notStored` > 0: the snapshot is a partial copy (exit 3). */
   partial: boolean;
 }
 
@@ -165,7 +169,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       frames: (context) =>
         packFrames(
           prefetch(walk({ root, exclude: [...(options.exclude ?? []), ...(source.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn }), { maxFileSize: DEFAULTS.prefetchFileSize }),
-          { frameSize: context.frameSize, signal: context.signal, onEntry: (entry) => context.spool.add(entry), onWarning: context.warn, onBytesRead: context.onBytesRead, allocate: context.allocate },
+          { frameSize: context.frameSize, signal: context.signal, onEntry: (entry) => context.spool.add(entry), onWarning: context.warn, onBytesRead: context.onBytesRead, allocate: context.allocate, xattrs: options.xattrs },
         ),
     };
   });
@@ -196,8 +200,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     progress.event({ type: 'artifact-start', artifact: job.name, source: job.source });
     const warnings: BackupWarning[] = [];
     let warningCount = 0;
+    let notStored = 0;
     const warn = (warning: BackupWarning): void => {
       warningCount++;
+      if (isNotStored(warning)) notStored++;
       if (warnings.length < DEFAULTS.maxRecordedWarnings) warnings.push(warning);
       progress.event({ type: 'warning', artifact: job.name, warning });
     };
@@ -260,6 +266,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         entryCount: spool.count,
         warnings,
         warningCount,
+        notStored,
       };
       const database = await job.describe?.();
       if (database) record.database = database;
@@ -318,8 +325,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     }
     await store.put(commitKey(id), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
     const warningCount = artifacts.reduce((sum, a) => sum + a.warningCount, 0);
-    const partial = artifacts.some((a) => a.warnings.some((w) => w.code === 'W_UNREADABLE' || w.code === 'W_CHANGED'));
-    return { record, warningCount, partial };
+    const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
+    return { record, warningCount, notStored, partial: notStored > 0 };
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!options.pool) await pool.close();

@@ -5,12 +5,16 @@
 // a member boundary when the next member would not fit; a member larger than a frame is cut
 // every frameSize bytes. So a member no larger than a frame always lies inside one frame.
 
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import { messageOf, throwIfAborted } from '../errors.js';
+import { xattrsRecord } from '../format/entry-bytes.js';
 import { encodeTarHeader, mtimeFromNs, TAR_END_SIZE, tarPadding, type TarMember } from '../format/tar-header.js';
 import type { BackupWarning, IndexEntry } from '../format/types.js';
+import { systemUsers, type UserDatabase } from '../fs/owners.js';
+import { readXattrs } from '../fs/xattrs.js';
 import type { PrefetchedItem } from './prefetch.js';
 import type { WalkItem } from './walk.js';
 
@@ -25,6 +29,10 @@ export interface PackOptions {
   onBytesRead?: (bytes: number) => void;
   /** Where frame buffers come from (FramePool.frameBuffer reuses compressed ones); default new memory. */
   allocate?: (size: number) => Buffer;
+  /** Store extended attributes and ACLs (one listxattr per entry, one getxattr per attribute). Default true. */
+  xattrs?: boolean;
+  /** Where owner and group names come from; default this system's (owners.ts). */
+  users?: UserDatabase;
 }
 
 /** Accumulates tar bytes into fixed-size frame buffers. */
@@ -88,24 +96,58 @@ class FrameBuffer {
   }
 }
 
-function memberOf(item: WalkItem, size: number): TarMember {
+function memberOf(item: WalkItem, users: UserDatabase): TarMember {
   const { stats } = item;
-  return {
+  const uid = Number(stats.uid);
+  const gid = Number(stats.gid);
+  const member: TarMember = {
     path: item.path,
     type: item.type,
-    size,
+    size: 0,
     mode: Number(stats.mode) & 0o7777,
-    uid: Number(stats.uid),
-    gid: Number(stats.gid),
+    uid,
+    gid,
+    uname: users.userName(uid),
+    gname: users.groupName(gid),
     mtime: mtimeFromNs(stats.mtimeNs),
   };
+  if (item.pathBytes) member.pathBytes = item.pathBytes;
+  return member;
+}
+
+/** The index entry of a member whose header starts at tar offset `offset`. */
+function entryOf(member: TarMember, offset: number, headerLength: number): IndexEntry {
+  const entry: IndexEntry = {
+    path: member.path,
+    type: member.type,
+    size: member.size,
+    mode: member.mode,
+    uid: member.uid,
+    gid: member.gid,
+    mtime: member.mtime,
+    offset,
+    dataOffset: offset + headerLength,
+  };
+  if (member.pathBytes) entry.pathBytes = member.pathBytes.toString('base64');
+  if (member.uname !== undefined) entry.uname = member.uname;
+  if (member.gname !== undefined) entry.gname = member.gname;
+  if (member.link !== undefined) entry.link = member.link;
+  if (member.linkBytes) entry.linkBytes = member.linkBytes.toString('base64');
+  if (member.devmajor !== undefined) {
+    entry.devmajor = member.devmajor;
+    entry.devminor = member.devminor;
+  }
+  const xattrs = member.xattrs && xattrsRecord(member.xattrs);
+  if (xattrs) entry.xattrs = xattrs;
+  return entry;
 }
 
 /** Yields tar frames (the last one ends with the end-of-archive blocks). Each yielded Buffer is owned by the consumer. */
 export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem>, options: PackOptions): AsyncGenerator<Buffer> {
   const frames = new FrameBuffer(options.frameSize, options.allocate);
-  const hardLinks = new Map<string, string>();
+  const hardLinks = new Map<string, { path: string; pathBytes?: Buffer }>();
   const { signal, onWarning } = options;
+  const users = options.users ?? systemUsers();
 
   for await (const next of items) {
     throwIfAborted(signal);
@@ -115,13 +157,15 @@ export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem
       onWarning(prefetched.skip);
       continue;
     }
-    const member = memberOf(item, 0);
+    const member = memberOf(item, users);
     const { stats } = item;
     let handle: fs.FileHandle | undefined;
 
     if (item.type === 'symlink') {
       try {
-        member.link = await fs.readlink(item.absPath);
+        const target = await fs.readlink(item.absPath, { encoding: 'buffer' });
+        member.link = target.toString();
+        if (!isUtf8(target)) member.linkBytes = target;
       } catch (error) {
         onWarning({ code: error && (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: `cannot read link: ${messageOf(error)}` });
         continue;
@@ -137,7 +181,8 @@ export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem
       const first = stats.nlink > 1n ? hardLinks.get(key) : undefined;
       if (first !== undefined) {
         member.type = 'hardlink';
-        member.link = first;
+        member.link = first.path;
+        if (first.pathBytes) member.linkBytes = first.pathBytes;
       } else {
         try {
           handle = await fs.open(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
@@ -147,8 +192,14 @@ export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem
           continue;
         }
         member.size = Number(stats.size);
-        if (stats.nlink > 1n) hardLinks.set(key, item.path);
+        if (stats.nlink > 1n) hardLinks.set(key, item.pathBytes ? { path: item.path, pathBytes: item.pathBytes } : { path: item.path });
       }
+    }
+    // A hard link's attributes are its first name's: stored once, there.
+    if (options.xattrs !== false && member.type !== 'hardlink') {
+      const { xattrs, problems } = readXattrs(item.absPath);
+      if (xattrs.length > 0) member.xattrs = xattrs;
+      for (const problem of problems) onWarning({ code: 'W_UNREADABLE', path: item.path, message: `extended attribute not stored: ${problem}` });
     }
 
     const header = encodeTarHeader(member);
@@ -156,22 +207,9 @@ export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem
     frames.beginMember(header.length + member.size + padding);
     const offset = frames.offset;
     frames.append(header);
-    const entry: IndexEntry = {
-      path: item.path,
-      type: member.type,
-      size: member.size,
-      mode: member.mode,
-      uid: member.uid,
-      gid: member.gid,
-      mtime: member.mtime,
-      offset,
-      dataOffset: offset + header.length,
-    };
-    if (member.link !== undefined) entry.link = member.link;
-    if (member.devmajor !== undefined) {
-      entry.devmajor = member.devmajor;
-      entry.devminor = member.devminor;
-    }
+    const entry = entryOf(member, offset, header.length);
+    // Fewer blocks than bytes: the file has holes, which restore recreates (st_blocks is in 512-byte units).
+    if (member.type === 'file' && stats.blocks * 512n < stats.size) entry.sparse = true;
 
     if (prefetched.data) {
       frames.append(prefetched.data);

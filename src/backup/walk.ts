@@ -1,5 +1,6 @@
 // Walks one source tree depth-first in name order (lstat only, never following symlinks), applying excludes and mount boundaries.
 
+import { isUtf8 } from 'node:buffer';
 import type { BigIntStats } from 'node:fs';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
@@ -9,9 +10,12 @@ import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
 import type { BackupWarning, EntryType } from '../format/types.js';
 
 export interface WalkItem {
-  /** Path relative to the source root, `/`-separated. */
+  /** Path relative to the source root, `/`-separated; for a name that is not valid UTF-8, its decoding with U+FFFD (see pathBytes). */
   path: string;
-  absPath: string;
+  /** The relative path's exact bytes, only when some component is not valid UTF-8. */
+  pathBytes?: Buffer;
+  /** Absolute path: a string, or its exact bytes when some component is not valid UTF-8 (fs calls take either). */
+  absPath: string | Buffer;
   stats: BigIntStats;
   type: EntryType;
 }
@@ -53,6 +57,8 @@ export function compileExcludes(patterns: readonly string[]): (relPath: string, 
     (names.length > 0 && names.some((m) => m(path.posix.basename(relPath))));
 }
 
+const SLASH = Buffer.from('/');
+
 export function entryTypeOf(stats: BigIntStats): EntryType | 'socket' | undefined {
   if (stats.isFile()) return 'file';
   if (stats.isDirectory()) return 'dir';
@@ -88,18 +94,20 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
   // Each stack frame is a directory whose remaining children are still to visit. readdir and
   // lstat are synchronous: a few microseconds each on a local file system, where the promise
   // API's thread-pool round trip cost ~20-50 µs per entry (3× slower walks measured here).
-  const stack: Array<{ rel: string; abs: string; names: string[]; next: number }> = [];
-  const open = async (rel: string, abs: string): Promise<void> => {
+  // Names are read as bytes (a string readdir turns invalid UTF-8 into U+FFFD, a name that does
+  // not exist) and sorted in byte order; a path stays a string while every component is UTF-8.
+  const stack: Array<{ rel: string; relBytes?: Buffer; abs: string | Buffer; names: Buffer[]; next: number }> = [];
+  const open = async (rel: string, relBytes: Buffer | undefined, abs: string | Buffer): Promise<void> => {
     try {
-      const names = fsSync.readdirSync(abs);
-      names.sort();
-      stack.push({ rel, abs, names, next: 0 });
+      const names = fsSync.readdirSync(abs, { encoding: 'buffer' });
+      names.sort(Buffer.compare);
+      stack.push({ rel, relBytes, abs, names, next: 0 });
     } catch (error) {
       if (rel === '') throw new CassetteError('E_SOURCE', `cannot list source ${root}: ${messageOf(error)}`, { cause: error });
       warn({ code: 'W_UNREADABLE', path: rel, message: `cannot list directory: ${messageOf(error)}` });
     }
   };
-  await open('', root);
+  await open('', undefined, root);
 
   while (stack.length > 0) {
     throwIfAborted(signal);
@@ -108,11 +116,21 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
       stack.pop();
       continue;
     }
-    const name = dir.names[dir.next++]!;
+    const nameBytes = dir.names[dir.next++]!;
+    const name = nameBytes.toString();
     const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-    const abs = path.join(dir.abs, name);
-    if (excluded(rel, abs)) continue;
-    const nested = skip.has(abs);
+    let relBytes: Buffer | undefined;
+    let abs: string | Buffer;
+    if (dir.relBytes === undefined && typeof dir.abs === 'string' && isUtf8(nameBytes)) {
+      abs = path.join(dir.abs, name);
+    } else {
+      relBytes = dir.relBytes ?? (dir.rel === '' ? undefined : Buffer.from(dir.rel));
+      relBytes = relBytes ? Buffer.concat([relBytes, SLASH, nameBytes]) : nameBytes;
+      abs = Buffer.concat([typeof dir.abs === 'string' ? Buffer.from(dir.abs) : dir.abs, SLASH, nameBytes]);
+    }
+    const absText = typeof abs === 'string' ? abs : abs.toString();
+    if (excluded(rel, absText)) continue;
+    const nested = typeof abs === 'string' && skip.has(abs);
     let stats: BigIntStats;
     try {
       stats = fsSync.lstatSync(abs, { bigint: true });
@@ -124,16 +142,20 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
       continue;
     }
     const type = entryTypeOf(stats);
-    if (type === 'socket' || type === undefined) {
-      warn({ code: 'W_SKIPPED', path: rel, message: type === 'socket' ? 'socket skipped' : 'unknown file type skipped' });
+    if (type === 'socket') {
+      warn({ code: 'W_SKIPPED', path: rel, message: 'socket not stored (tar has no socket type)' });
+      continue;
+    }
+    if (type === undefined) {
+      warn({ code: 'W_UNREADABLE', path: rel, message: 'unknown file type, not stored' });
       continue;
     }
     if (nested && type !== 'dir') continue;
-    yield { path: rel, absPath: abs, stats, type };
+    yield relBytes ? { path: rel, pathBytes: relBytes, absPath: abs, stats, type } : { path: rel, absPath: abs, stats, type };
     // A nested source keeps its directory entry here (so its metadata is restored with the
     // parent) but its contents belong to its own artifact.
     if (type === 'dir' && !nested && !(options.oneFileSystem && stats.dev !== rootStats.dev)) {
-      await open(rel, abs);
+      await open(rel, relBytes, abs);
     }
   }
 }

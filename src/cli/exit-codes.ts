@@ -9,7 +9,11 @@ export const EXIT = {
   FAILURE: 1,
   /** Bad command line or plan file. */
   USAGE: 2,
-  /** Partial success: the snapshot was committed, but some files could not be read or changed while read (see its warnings). */
+  /**
+   * Partial success. Backup: the snapshot was committed, but some entries or attributes are not
+   * stored as they were (unreadable, vanished or changed while read; see its warnings). Restore:
+   * everything was written, but the target refused some attributes (extended attributes, ACLs).
+   */
   PARTIAL: 3,
   /** The snapshot or an object it needs does not exist. */
   NOT_FOUND: 4,
@@ -48,7 +52,8 @@ Exit codes:
   0    success
   1    failure (storage, database, hook, source or target error); nothing partial is committed
   2    usage error (bad flag, argument or plan file)
-  3    partial success: snapshot committed, but some files could not be read or changed while read
+  3    partial success: backup committed, but some entries or attributes are not stored as they were
+       (unreadable, vanished or changed while read); restore done, but the target refused some attributes
   4    snapshot or stored object not found
   5    integrity error: stored data failed a check, or an entry path was unsafe
   130  interrupted; nothing was committed`;

@@ -1,9 +1,12 @@
 // Compares two directory trees entry by entry (type, mode, size, mtime, content, link target, hard-link groups); used by the demo, tests and bench.
 
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import path from 'node:path';
+import { readXattrs } from '../fs/xattrs.js';
+
+const SLASH = Buffer.from('/');
 
 export interface TreeDifference {
   path: string;
@@ -17,6 +20,19 @@ export interface CompareOptions {
   owners?: boolean;
   /** Compare mtimes (to the millisecond). Default true. */
   mtimes?: boolean;
+  /** Compare extended attributes and ACLs too. */
+  xattrs?: boolean;
+}
+
+/**
+ * A name as text that tells every byte string apart: valid UTF-8 as it is, other bytes as `\\xNN`
+ * (a backslash in a name is doubled in both cases).
+ */
+export function printableName(bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString().replace(/\\/g, '\\\\');
+  let out = '';
+  for (const byte of bytes) out += byte === 0x5c ? '\\\\' : byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
 }
 
 interface Snapshot {
@@ -29,9 +45,11 @@ interface Snapshot {
   link?: string;
   hash?: string;
   inode: string;
+  /** Sorted `name=base64` of every extended attribute, when compared. */
+  xattrs?: string;
 }
 
-async function sha256(file: string): Promise<string> {
+async function sha256(file: string | Buffer): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -39,22 +57,24 @@ async function sha256(file: string): Promise<string> {
 
 async function describeTree(root: string, options: CompareOptions): Promise<Map<string, Snapshot>> {
   const out = new Map<string, Snapshot>();
-  const visit = async (rel: string): Promise<void> => {
-    const names = (await fs.readdir(path.join(root, rel))).sort();
+  // Names as bytes, so names that are not UTF-8 are compared exactly.
+  const visit = async (rel: string, dir: Buffer): Promise<void> => {
+    const names = (await fs.readdir(dir, { encoding: 'buffer' })).sort(Buffer.compare);
     for (const name of names) {
-      const childRel = rel ? `${rel}/${name}` : name;
+      const childRel = rel ? `${rel}/${printableName(name)}` : printableName(name);
       if (options.ignore?.(childRel)) continue;
-      const abs = path.join(root, childRel);
+      const abs = Buffer.concat([dir, SLASH, name]);
       const st = await fs.lstat(abs);
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : 'other';
       const entry: Snapshot = { type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0, mtimeMs: Math.floor(st.mtimeMs), uid: st.uid, gid: st.gid, inode: `${st.dev}:${st.ino}` };
-      if (type === 'symlink') entry.link = await fs.readlink(abs);
+      if (type === 'symlink') entry.link = printableName(await fs.readlink(abs, { encoding: 'buffer' }));
       if (type === 'file') entry.hash = await sha256(abs);
+      if (options.xattrs) entry.xattrs = readXattrs(abs).xattrs.map(([n, v]) => `${n}=${v.toString('base64')}`).sort().join(' ');
       out.set(childRel, entry);
-      if (type === 'dir') await visit(childRel);
+      if (type === 'dir') await visit(childRel, abs);
     }
   };
-  await visit('');
+  await visit('', Buffer.from(root));
   return out;
 }
 
@@ -76,6 +96,7 @@ export async function compareTrees(expected: string, actual: string, options: Co
       if (got.link !== want.link) diffs.push({ path: rel, what: `link ${got.link}, expected ${want.link}` });
       if ((options.mtimes ?? true) && want.type !== 'symlink' && got.mtimeMs !== want.mtimeMs) diffs.push({ path: rel, what: `mtime ${got.mtimeMs}, expected ${want.mtimeMs}` });
       if (options.owners && (got.uid !== want.uid || got.gid !== want.gid)) diffs.push({ path: rel, what: `owner ${got.uid}:${got.gid}, expected ${want.uid}:${want.gid}` });
+      if (got.xattrs !== want.xattrs) diffs.push({ path: rel, what: `extended attributes "${got.xattrs}", expected "${want.xattrs}"` });
     }
   }
   for (const rel of b.keys()) if (!a.has(rel)) diffs.push({ path: rel, what: 'unexpected' });

@@ -4,10 +4,18 @@
 // that do not fit ustar go into a pax extended header ('x') placed just before the ustar header,
 // and the ustar field gets a safe stand-in (see encodeTarHeader). No I/O.
 
+import { ACL_RECORDS, aclText } from './acl.js';
 import type { EntryType, IndexEntry } from './types.js';
 
-/** What encodeTarHeader needs to know about one member: the index entry's own fields (see IndexEntry). */
-export type TarMember = Pick<IndexEntry, 'path' | 'type' | 'size' | 'mode' | 'uid' | 'gid' | 'uname' | 'gname' | 'mtime' | 'link' | 'devmajor' | 'devminor'>;
+/** What encodeTarHeader needs to know about one member: the index entry's own fields (see IndexEntry), with names and attributes as bytes. */
+export type TarMember = Pick<IndexEntry, 'path' | 'type' | 'size' | 'mode' | 'uid' | 'gid' | 'uname' | 'gname' | 'mtime' | 'link' | 'devmajor' | 'devminor'> & {
+  /** The path's exact bytes when they are not valid UTF-8 (`path` then only names it for people). */
+  pathBytes?: Buffer;
+  /** The link target's exact bytes when they are not valid UTF-8. */
+  linkBytes?: Buffer;
+  /** Extended attributes, name and value, in the order to store them. */
+  xattrs?: ReadonlyArray<readonly [string, Buffer]>;
+};
 
 /** Tar block size: headers and content are padded to a multiple of it. */
 export const BLOCK = 512;
@@ -63,13 +71,41 @@ export function utimesArg(mtime: string): string {
   return `${whole}.${fraction.slice(0, 6).padEnd(6, '0')}5`;
 }
 
-/** One pax record, `"<len> key=value\n"`, where len counts the whole record in bytes, its own digits included. */
-export function paxRecord(key: string, value: string): Buffer {
-  const rest = Buffer.byteLength(` ${key}=${value}\n`);
+/** One pax record, `"<len> key=value\n"`, where len counts the whole record in bytes, its own digits included; a Buffer value is stored as its bytes. */
+export function paxRecord(key: string, value: string | Buffer): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+  const rest = Buffer.byteLength(key) + bytes.length + 3;
   let length = rest + String(rest).length;
   // Adding the digits can push the length over a power of ten (rest 9: "10 …" is 11 bytes, not 10).
   if (String(length).length + rest !== length) length = rest + String(length).length;
-  return Buffer.from(`${length} ${key}=${value}\n`);
+  return Buffer.concat([Buffer.from(`${length} ${key}=`), bytes, NEWLINE]);
+}
+
+const NEWLINE = Buffer.from('\n');
+const SLASH = Buffer.from('/');
+
+/** The pax keyword GNU tar uses for an extended attribute: `SCHILY.xattr.<name>`, with `%` and `=` escaped as `%25` and `%3D`. */
+export function xattrKeyword(name: string): string {
+  return `SCHILY.xattr.${name.replace(/%/g, '%25').replace(/=/g, '%3D')}`;
+}
+
+/**
+ * Records for a member's extended attributes, in GNU tar's order and form (what
+ * `tar --xattrs --xattrs-include='*' --acls --selinux` writes and reads back): `SCHILY.acl.access`
+ * and `SCHILY.acl.default` (text form of the POSIX ACLs), `RHT.security.selinux` (the label
+ * without its trailing NUL), then `SCHILY.xattr.<name>` for every attribute, ACLs and label included.
+ */
+function xattrRecords(xattrs: ReadonlyArray<readonly [string, Buffer]>): Buffer[] {
+  const records: Buffer[] = [];
+  for (const [attribute, keyword] of ACL_RECORDS) {
+    const value = xattrs.find(([name]) => name === attribute)?.[1];
+    const text = value && aclText(value);
+    if (text) records.push(paxRecord(keyword, text));
+  }
+  const label = xattrs.find(([name]) => name === 'security.selinux')?.[1];
+  if (label) records.push(paxRecord('RHT.security.selinux', label.at(-1) === 0 ? label.subarray(0, -1) : label));
+  for (const [name, value] of xattrs) records.push(paxRecord(xattrKeyword(name), value));
+  return records;
 }
 
 /**
@@ -77,6 +113,8 @@ export function paxRecord(key: string, value: string): Buffer {
  * when some field does not fit ustar, then the ustar header. The length is a multiple of 512.
  *
  * Pax records, and what the ustar field holds instead:
+ * - `hdrcharset=BINARY` first when the path or link target is not valid UTF-8 (pathBytes,
+ *   linkBytes): their records then hold the raw bytes, as GNU tar reads them;
  * - `path` when the ASCII path does not fit name (100) + prefix (155), or is not ASCII: its
  *   first 100 bytes as GNU tar writes them, non-ASCII replaced by `_` (a head never starts
  *   with `/` or `../`, which a cut tail could);
@@ -84,7 +122,8 @@ export function paxRecord(key: string, value: string): Buffer {
  * - `size` from 8 GiB: the ustar field is GNU base-256, so GNU tar reads it even without pax;
  * - `uid`, `gid` above 2097151: 0, as GNU tar writes;
  * - `mtime` when fractional, negative or from 8^11 s: floor(mtime) clamped to [0, 8^11 − 1];
- * - `uname`, `gname` over 31 bytes or not ASCII: empty, so readers fall back to the ids.
+ * - `uname`, `gname` over 31 bytes or not ASCII: empty, so readers fall back to the ids;
+ * - extended attributes last, as GNU tar writes them (see xattrRecords).
  *
  * Throws a RangeError when the member breaks the TarMember contract (see assertMember).
  */
@@ -92,16 +131,17 @@ export function encodeTarHeader(member: TarMember): Buffer {
   assertMember(member);
   const records: Buffer[] = [];
 
+  if (member.pathBytes || member.linkBytes) records.push(paxRecord('hdrcharset', 'BINARY'));
   const fullPath = member.type === 'dir' ? `${member.path}/` : member.path;
-  let split = isAscii(fullPath) ? splitUstarPath(fullPath) : undefined;
+  let split = isAscii(fullPath) && !member.pathBytes ? splitUstarPath(fullPath) : undefined;
   if (!split) {
-    records.push(paxRecord('path', fullPath));
+    records.push(paxRecord('path', member.pathBytes ? (member.type === 'dir' ? Buffer.concat([member.pathBytes, SLASH]) : member.pathBytes) : fullPath));
     split = { prefix: '', name: asciiStandIn(fullPath, NAME_SIZE) };
   }
 
   let linkname = member.link ?? '';
-  if (!isAscii(linkname) || linkname.length > NAME_SIZE) {
-    records.push(paxRecord('linkpath', linkname));
+  if (!isAscii(linkname) || linkname.length > NAME_SIZE || member.linkBytes) {
+    records.push(paxRecord('linkpath', member.linkBytes ?? linkname));
     linkname = asciiStandIn(linkname, NAME_SIZE);
   }
 
@@ -125,6 +165,7 @@ export function encodeTarHeader(member: TarMember): Buffer {
     records.push(paxRecord('gname', gname));
     gname = '';
   }
+  if (member.xattrs && member.xattrs.length > 0) records.push(...xattrRecords(member.xattrs));
 
   const header = ustarBlock({
     name: split.name,
@@ -180,6 +221,14 @@ function assertMember(member: TarMember): void {
   if (!DECIMAL_SECONDS.test(mtime)) throw new RangeError(`${path}: expected \`mtime\` to be decimal seconds such as '1764170000.5', got ${JSON.stringify(mtime)}`);
   if ((type === 'symlink' || type === 'hardlink') && !link) throw new RangeError(`${path}: a ${type} member needs a \`link\` target`);
   if (link?.includes('\0')) throw new RangeError(`${path}: \`link\` contains NUL`);
+  const { pathBytes, linkBytes, xattrs } = member;
+  if (pathBytes && (pathBytes.length === 0 || pathBytes.includes(0) || pathBytes[0] === 0x2f || pathBytes.at(-1) === 0x2f)) {
+    throw new RangeError(`${path}: expected \`pathBytes\` to be a non-empty relative path without leading or trailing '/' or NUL`);
+  }
+  if (linkBytes && (linkBytes.length === 0 || linkBytes.includes(0))) throw new RangeError(`${path}: expected \`linkBytes\` to be non-empty, without NUL`);
+  for (const [name] of xattrs ?? []) {
+    if (name === '' || name.includes('\0') || name.includes('\n')) throw new RangeError(`${path}: extended attribute name ${JSON.stringify(name)} is empty or holds NUL or a newline`);
+  }
 }
 
 /** True when every character is 7-bit ASCII (so its byte length is its string length). */

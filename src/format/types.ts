@@ -7,8 +7,14 @@ export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'fifo' | 'char
 
 /** One member of the tar stream, as recorded in the index (line 2 + frameCount onwards). */
 export interface IndexEntry {
-  /** Path relative to the artifact's source root, `/`-separated, no leading `./` or `/`, no trailing `/`. */
+  /**
+   * Path relative to the artifact's source root, `/`-separated, no leading `./` or `/`, no trailing
+   * `/`. When the name's bytes are not valid UTF-8, this is their UTF-8 decoding with U+FFFD for
+   * each invalid sequence (for display and globs), and `pathBytes` holds the exact bytes.
+   */
   path: string;
+  /** Base64 of the path's exact bytes, only when they are not valid UTF-8. */
+  pathBytes?: string;
   type: EntryType;
   /** Content bytes stored in the tar member (0 for everything but `file`). */
   size: number;
@@ -16,18 +22,29 @@ export interface IndexEntry {
   mode: number;
   uid: number;
   gid: number;
-  /** Owner and group names when the system knows them. */
+  /** Owner and group names when the backed-up system knows them. */
   uname?: string;
   gname?: string;
   /** Modification time as decimal seconds since the epoch, exactly as in the PAX `mtime` record (e.g. `"1764170000.123456789"`, `"-86400"`). */
   mtime: string;
-  /** Symlink target (as stored, verbatim) or, for `hardlink`, the path of the earlier entry it links to. */
+  /** Symlink target (as stored, verbatim) or, for `hardlink`, the path of the earlier entry it links to (U+FFFD for invalid UTF-8, as `path`). */
   link?: string;
+  /** Base64 of the link target's exact bytes, only when they are not valid UTF-8 (for a hard link: the earlier entry's `pathBytes`). */
+  linkBytes?: string;
   /** Device numbers for `chardev` and `blockdev`. */
   devmajor?: number;
   devminor?: number;
   /** Lower-case hex SHA-256 of the content, for `file` entries. */
   sha256?: string;
+  /**
+   * Extended attributes in every namespace the backup could read (`user.`, `trusted.`,
+   * `security.`, and POSIX ACLs as `system.posix_acl_access` / `system.posix_acl_default` in the
+   * kernel's binary form): name → base64 of the value, in the order the kernel listed them.
+   * Absent when the entry has none (or the backup ran with --no-xattrs).
+   */
+  xattrs?: Record<string, string>;
+  /** For `file`: the source occupied fewer blocks than its size (it has holes). Restore then leaves all-zero blocks unwritten. */
+  sparse?: boolean;
   /** Offset in the uncompressed tar stream of the member's first header block (its PAX header when it has one). */
   offset: number;
   /** Offset in the uncompressed tar stream of the member's content (= offset of its ustar header + 512). */
@@ -84,6 +101,11 @@ export interface VolumeRecord {
 
 /** Something that did not stop the backup but makes the snapshot differ from the source. */
 export interface BackupWarning {
+  /**
+   * W_UNREADABLE, W_CHANGED, W_VANISHED: the entry (or one of its attributes) is not stored as it
+   * was, and the backup exits 3. W_SKIPPED: an entry the format does not store (a socket); W_HOOK:
+   * a hook's note. Neither changes the exit code.
+   */
   code: 'W_UNREADABLE' | 'W_CHANGED' | 'W_VANISHED' | 'W_SKIPPED' | 'W_HOOK';
   /** Path relative to the artifact's source root, when the warning is about one path. */
   path?: string;
@@ -126,6 +148,8 @@ export interface ArtifactRecord {
   /** First warnings, at most 1000; `warningCount` has the total. */
   warnings: BackupWarning[];
   warningCount: number;
+  /** Warnings that an entry or an attribute is not stored as it was (W_UNREADABLE, W_CHANGED, W_VANISHED). Absent in records written before 2026-11-30. */
+  notStored?: number;
   database?: DatabaseInfo;
 }
 
@@ -158,4 +182,9 @@ export interface CommitRecord {
   artifacts: ArtifactRecord[];
   /** Hooks that ran for this snapshot, in order. */
   hooks?: HookRecord[];
+}
+
+/** Warnings that mean an entry, or part of it, is not in the snapshot as it was on disk: they make a backup exit 3. */
+export function isNotStored(warning: BackupWarning): boolean {
+  return warning.code === 'W_UNREADABLE' || warning.code === 'W_CHANGED' || warning.code === 'W_VANISHED';
 }

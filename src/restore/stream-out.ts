@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError } from '../errors.js';
+import { entryKey, tarMemberOf } from '../format/entry-bytes.js';
 import { encodeTarHeader, TAR_END_SIZE, tarPadding } from '../format/tar-header.js';
 import type { CommitRecord, IndexEntry } from '../format/types.js';
 import { openIndex } from '../repository.js';
@@ -49,7 +50,7 @@ export async function restoreFileToStream(options: StreamOutOptions): Promise<nu
   if (entry.type === 'hardlink') {
     const index = await openIndex(options.store, artifact);
     for await (const candidate of index.entries) {
-      if (candidate.path === entry.link && candidate.type === 'file') {
+      if (candidate.type === 'file' && entryKey(candidate.path, candidate.pathBytes) === entryKey(entry.link ?? '', entry.linkBytes)) {
         entry = candidate;
         break;
       }
@@ -111,8 +112,7 @@ export async function restoreTarToStream(options: StreamOutOptions): Promise<num
         let current: { frame: { frame: number; tarOffset: number; tarSize: number }; data: Buffer } | undefined;
         for (const entry of batch) {
           const name = `${artifact.name}/${entry.path}`;
-          const link = entry.type === 'hardlink' && entry.link ? `${artifact.name}/${entry.link}` : entry.link;
-          await write(options.out, encodeTarHeader({ ...entry, path: name, link }));
+          await write(options.out, encodeTarHeader(tarMemberOf(entry, `${artifact.name}/`)));
           count++;
           if (entry.type !== 'file' || entry.size === 0) continue;
           const hash = createHash('sha256');

@@ -22,6 +22,7 @@ interface BackupFlags extends RepoFlags {
   skipImages?: boolean;
   root?: string;
   oneFileSystem: boolean;
+  xattrs: boolean;
   tag?: string[];
   level?: number;
   frameSize?: number;
@@ -37,6 +38,7 @@ export function backupCommand(): Command {
     .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
     .option('--one-file-system', 'do not cross mount points (default)', true)
     .option('--no-one-file-system', 'descend into other file systems mounted below a source')
+    .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
     .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
     .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
     .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
@@ -75,6 +77,7 @@ export function backupCommand(): Command {
             root: flags.root,
             exclude: flags.exclude,
             oneFileSystem: flags.oneFileSystem,
+            xattrs: flags.xattrs,
             tags: flags.tag,
             role: plan ? flags.role ?? plan.roles[0] : undefined,
             compressionLevel: flags.level ?? plan?.compressionLevel,
@@ -97,13 +100,13 @@ export function backupCommand(): Command {
           const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
           const seconds = (Date.now() - started) / 1000;
           if (flags.json) {
-            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, seconds, warnings: result.warningCount, partial: result.partial, hooks: record.hooks ?? [] }) + '\n');
+            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, seconds, warnings: result.warningCount, notStored: result.notStored, partial: result.partial, hooks: record.hooks ?? [] }) + '\n');
           } else {
             for (const a of record.artifacts) {
               process.stderr.write(`  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`);
             }
             process.stderr.write(`snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`);
-            if (result.partial) process.stderr.write(`partial: ${result.warningCount} warnings, some files could not be read completely (exit ${EXIT.PARTIAL})\n`);
+            if (result.partial) process.stderr.write(`partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`);
             process.stdout.write(`${record.id}\n`);
           }
           if (result.postHookFailure) {
