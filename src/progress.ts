@@ -10,6 +10,8 @@ export type ProgressEvent =
   | { type: 'bytes'; bytesRead: number; bytesStored: number; files: number; totalHint?: number }
   | { type: 'restore-start'; snapshot: string; entries: number; bytes: number; downloadBytes: number }
   | { type: 'restore-bytes'; bytesWritten: number; bytesDownloaded: number; files: number }
+  /** Something the target refused (an attribute kind, reported once); the restore goes on and exits 3. */
+  | { type: 'restore-warning'; artifact: string; path: string; message: string }
   | { type: 'step'; step: string; detail?: string };
 
 export interface Progress {

@@ -53,6 +53,7 @@ export function createRenderer(options: RendererOptions): Renderer {
       const where = event.warning.path ? `${event.artifact}/${event.warning.path}` : event.artifact;
       stream.write(`warning: ${where}: ${event.warning.message}\n`);
     }
+    if (event.type === 'restore-warning') stream.write(`warning: ${event.artifact}/${event.path}: ${event.message}\n`);
   };
   if (!stream.isTTY) {
     return { event: warnings, stop: () => undefined };
@@ -70,7 +71,7 @@ export function createRenderer(options: RendererOptions): Renderer {
   let total = 0;
   return {
     event: (event: ProgressEvent) => {
-      if (event.type === 'warning') {
+      if (event.type === 'warning' || event.type === 'restore-warning') {
         if (started) bar.stop();
         warnings(event);
         if (started) bar.start(total || 1, 0, { phase: 'backup ', read: '', stored: '', rate: '' });

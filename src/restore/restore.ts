@@ -15,12 +15,12 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf, throwIfAborted } from '../errors.js';
-import { utimesArg } from '../format/tar-header.js';
+import { entryFsLink, entryKey, entryPathBytes, entryLinkBytes } from '../format/entry-bytes.js';
 import type { ArtifactRecord, CommitRecord, IndexEntry } from '../format/types.js';
+import { makeNode } from '../fs/native.js';
+import { MetadataWriter, type RefusedAttributes } from './metadata.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
 import { openIndex, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -28,10 +28,8 @@ import { FramePool } from '../zstd/pool.js';
 import { plannedBytes } from './plan.js';
 import { planForRanges, readFrames } from './read-frames.js';
 import { SliceWriter, type Slice } from './slice-writer.js';
-import { assertNoSymlinkParents, normalizeEntryPath, normalizeLinkTarget, resolveInside } from './safe-path.js';
+import { assertNoSymlinkParents, joinPath, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, resolveInside, type RelPath } from './safe-path.js';
 import { artifactMayMatch, compileSelector } from './select.js';
-
-const execFileAsync = promisify(execFile);
 
 export interface RestoreOptions {
   store: ObjectStore;
@@ -50,6 +48,10 @@ export interface RestoreOptions {
   dryRun?: boolean;
   /** Restore owner and group; default: when running as root. */
   owners?: boolean;
+  /** Map owners by number only, never by the recorded names (GNU tar's --numeric-owner). */
+  numericOwner?: boolean;
+  /** Restore extended attributes and ACLs. Default true. */
+  xattrs?: boolean;
   threads?: number;
   /** Ranged GETs in flight (default DEFAULTS.fetchConcurrency). */
   fetchConcurrency?: number;
@@ -62,7 +64,7 @@ export interface RestoreOptions {
   inPlaceRoot?: (artifact: ArtifactRecord) => string;
   /** Called when an artifact starts (for step-by-step output). */
   onArtifact?: (artifact: ArtifactRecord, destination: string) => void;
-  /** Called for each entry that is (or, with dryRun, would be) restored. */
+  /** Called for each entry that is (or, with dryRun, would be) restored; `destination` is printable (a name that is not UTF-8 shows U+FFFD). */
   onEntry?: (artifact: string, entry: IndexEntry, destination: string) => void;
 }
 
@@ -79,20 +81,33 @@ export interface RestoreSummary {
   /** Existing files kept because of skipExisting. */
   skipped: number;
   artifacts: string[];
+  /** Kinds of attributes the target refused (each reported once, with a count); the restore is then partial (exit 3). */
+  refused: RefusedAttributes[];
 }
 
 interface PendingFile {
   /** The writer thread's name for it. */
   id: number;
   entry: IndexEntry;
-  dest: string;
-  temp: string;
+  dest: string | Buffer;
+  temp: string | Buffer;
   /** Open descriptor of the temporary file. */
   fd?: number;
   /** Bytes written, or handed to the writer, so far. */
   written: number;
-  /** Small files are written and hashed on the restoring thread: their hash so far. */
+  /** Small and sparse files are written and hashed on the restoring thread: their hash so far. */
   hash?: Hash;
+}
+
+/** The entry's path relative to its artifact root, normalized: bytes when it is not UTF-8. */
+function relPathOf(entry: IndexEntry): RelPath {
+  const bytes = entryPathBytes(entry);
+  return bytes ? normalizeEntryBytes(bytes) : normalizeEntryPath(entry.path);
+}
+
+/** A path for messages and dry-run lines. */
+function shown(p: string | Buffer): string {
+  return typeof p === 'string' ? p : p.toString();
 }
 
 /** SHA-256 of no bytes: the digest of an empty file. */
@@ -123,12 +138,12 @@ interface ArtifactState {
   artifact: ArtifactRecord;
   root: string;
   safeDirs: Set<string>;
-  dirs: Array<{ entry: IndexEntry; dest: string }>;
-  symlinks: Array<{ entry: IndexEntry; rel: string; dest: string }>;
-  links: Array<{ entry: IndexEntry; rel: string; dest: string }>;
-  specials: Array<{ entry: IndexEntry; rel: string; dest: string }>;
-  /** Hard links whose target is not part of this restore: their content is fetched in a second pass. */
-  orphanLinks: Map<string, Array<{ entry: IndexEntry; rel: string; dest: string }>>;
+  dirs: Array<{ entry: IndexEntry; dest: string | Buffer }>;
+  symlinks: Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>;
+  links: Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>;
+  specials: Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>;
+  /** Hard links whose target is not part of this restore, by the target's entryKey: their content is fetched in a second pass. */
+  orphanLinks: Map<string, Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>>;
   /** Paths of the symlink entries seen so far: no later entry may lie below one (symlink-then-file). */
   symlinkPaths: Set<string>;
   lastFrame: number;
@@ -137,11 +152,11 @@ interface ArtifactState {
 /** What every step of one restore shares. */
 interface RestoreRun {
   options: RestoreOptions;
-  owners: boolean;
+  metadata: MetadataWriter;
   pool: FramePool;
   summary: RestoreSummary;
   /** Temporary files not yet renamed, removed if the restore fails. */
-  temps: Set<string>;
+  temps: Set<string | Buffer>;
   report: (force?: boolean) => void;
   /** The writer thread, started when the first file with data is restored. */
   writer: () => SliceWriter;
@@ -168,18 +183,21 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   const selection = { include: options.include, exclude: options.exclude };
   const selected = compileSelector(selection);
   const owners = options.owners ?? process.getuid?.() === 0;
+  const metadata = new MetadataWriter({ owners, numericOwner: !!options.numericOwner, xattrs: options.xattrs !== false });
   const pool = options.pool ?? new FramePool({ threads: options.threads });
-  const summary: RestoreSummary = { snapshot: record.id, entries: 0, files: 0, bytes: 0, downloadBytes: 0, requests: 0, skipped: 0, artifacts: [] };
+  const summary: RestoreSummary = { snapshot: record.id, entries: 0, files: 0, bytes: 0, downloadBytes: 0, requests: 0, skipped: 0, artifacts: [], refused: [] };
+  let currentArtifact = '';
+  metadata.onRefused = (refused) => progress.event({ type: 'restore-warning', artifact: currentArtifact, path: refused.path, message: `the target refused ${refused.kind}; the restore goes on without them and exits 3` });
   const throttle = new Throttle(DEFAULTS.progressIntervalMs);
   const report = (force = false): void => {
     if (force || throttle.ready()) progress.event({ type: 'restore-bytes', bytesWritten: summary.bytes, bytesDownloaded: summary.downloadBytes, files: summary.files });
   };
-  const temps = new Set<string>();
+  const temps = new Set<string | Buffer>();
   let writer: SliceWriter | undefined;
   const open = new Map<number, PendingFile>();
   const run: RestoreRun = {
-    options, owners, pool, summary, temps, report, open, nextFileId: 0,
-    writer: () => (writer ??= new SliceWriter((id) => open.get(id)?.dest ?? `file #${id}`)),
+    options, metadata, pool, summary, temps, report, open, nextFileId: 0,
+    writer: () => (writer ??= new SliceWriter((id) => { const dest = open.get(id)?.dest; return dest === undefined ? `file #${id}` : shown(dest); })),
   };
   const allDirs: ArtifactState['dirs'] = [];
   try {
@@ -187,6 +205,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       if (artifact.kind !== 'tree') continue;
       if (!artifactMayMatch(selection, artifact.name)) continue;
       options.onArtifact?.(artifact, destinationRoot(options, artifact));
+      currentArtifact = artifact.name;
       throwIfAborted(options.signal);
       const index = await openIndex(options.store, artifact);
       const state: ArtifactState = {
@@ -213,13 +232,14 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       if (state.orphanLinks.size > 0) {
         await restoreOrphanLinks(state, run);
       }
-      if (!options.dryRun) await finishArtifact(state, owners);
+      if (!options.dryRun) await finishArtifact(state, metadata);
       allDirs.push(...state.dirs);
     }
     // Directory metadata last, over every artifact (a later artifact may write into an earlier one's
     // directories), deepest first so creating children does not reset parents' mtimes.
-    if (!options.dryRun) await finishDirectories(allDirs, owners);
+    if (!options.dryRun) finishDirectories(allDirs, metadata);
     report(true);
+    summary.refused = [...metadata.refused.values()];
     return summary;
   } catch (error) {
     // The writer first: nothing may write into a temporary file once it is removed.
@@ -257,43 +277,45 @@ function refuseBelowSymlink(state: ArtifactState, entry: IndexEntry, rel: string
   }
 }
 
-/** The normalized target of a hard link entry; an unsafe one is refused naming the link itself. */
-function linkTargetOf(entry: IndexEntry): string {
+/** The normalized target of a hard link entry (bytes when not UTF-8); an unsafe one is refused naming the link itself. */
+function linkTargetOf(entry: IndexEntry): RelPath {
   try {
-    return normalizeLinkTarget(entry.link ?? '');
+    const bytes = entryLinkBytes(entry);
+    return bytes ? normalizeEntryBytes(bytes, 'hard link target') : normalizeLinkTarget(entry.link ?? '');
   } catch (error) {
     throw new CassetteError('E_UNSAFE_PATH', `refusing hard link "${entry.path}" to "${entry.link ?? ''}": ${(error as Error).message.replace(/^refusing entry "[^"]*": /, '')}`, { cause: error });
   }
 }
 
-async function prepareParent(state: ArtifactState, rel: string): Promise<string> {
-  const parent = path.posix.dirname(rel);
+async function prepareParent(state: ArtifactState, rel: RelPath): Promise<string | Buffer> {
+  const nested = typeof rel === 'string' ? rel.includes('/') : rel.includes(0x2f);
   const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs);
-  const dir = parent !== '.' ? path.dirname(dest) : state.root;
+  const dir = nested ? parentPath(dest) : state.root;
+  const key = pathKey(dir);
   // A parent already checked (a real directory, no symlink) needs no mkdir: saves two system calls
   // per file (mkdir → EEXIST, stat) in directories of many files.
-  if (!state.safeDirs.has(dir)) {
+  if (!state.safeDirs.has(key)) {
     fsSync.mkdirSync(dir, { recursive: true });
     // Made here or found as a directory: a later file in it goes straight on (cleared with safeDirs
     // when a symlink is created).
-    if (parent !== '.') state.safeDirs.add(dir);
+    if (nested) state.safeDirs.add(key);
   }
   return dest;
 }
 
-async function exists(p: string): Promise<boolean> {
+async function exists(p: string | Buffer): Promise<boolean> {
   return fs.lstat(p).then(() => true, () => false);
 }
 
 /** Creates the file's temporary name (parents made safely) and opens it for writing: its descriptor. */
-async function openTemp(file: PendingFile, state: ArtifactState, temps: Set<string>): Promise<number> {
-  file.dest = await prepareParent(state, normalizeEntryPath(file.entry.path));
+async function openTemp(file: PendingFile, state: ArtifactState, temps: Set<string | Buffer>): Promise<number> {
+  file.dest = await prepareParent(state, relPathOf(file.entry));
   file.temp = tempName(file.dest);
   temps.add(file.temp);
   try {
     return fsSync.openSync(file.temp, 'wx', 0o600);
   } catch (error) {
-    throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
+    throw new CassetteError('E_TARGET', `cannot write ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
   }
 }
 
@@ -301,8 +323,8 @@ async function openTemp(file: PendingFile, state: ArtifactState, temps: Set<stri
 const TEMP_PREFIX = `.cassette-tmp-${randomBytes(4).toString('hex')}-`;
 let tempCounter = 0;
 
-function tempName(dest: string): string {
-  return path.join(path.dirname(dest), `${TEMP_PREFIX}${(tempCounter++).toString(36)}`);
+function tempName(dest: string | Buffer): string | Buffer {
+  return joinPath(parentPath(dest), `${TEMP_PREFIX}${(tempCounter++).toString(36)}`);
 }
 
 async function restoreBatch(
@@ -312,19 +334,20 @@ async function restoreBatch(
   run: RestoreRun,
   selected: (artifact: string, path: string) => boolean,
 ): Promise<void> {
-  const { options, owners, pool, summary, temps, report } = run;
+  const { options, metadata, pool, summary, temps, report } = run;
   const { artifact } = state;
   const files: PendingFile[] = [];
   for (const entry of batch) {
-    const rel = normalizeEntryPath(entry.path);
+    const rel = relPathOf(entry);
     const dest = resolveInside(state.root, rel);
-    refuseBelowSymlink(state, entry, rel);
+    // Checked on the display path: names that differ only in invalid bytes look alike there, which can only refuse more.
+    refuseBelowSymlink(state, entry, normalizeEntryPath(entry.path));
     if (entry.type === 'file' && options.skipExisting && (await exists(dest))) {
       summary.skipped++;
       continue;
     }
     summary.entries++;
-    options.onEntry?.(artifact.name, entry, dest);
+    options.onEntry?.(artifact.name, entry, shown(dest));
     switch (entry.type) {
       case 'dir':
         if (!options.dryRun) {
@@ -342,16 +365,17 @@ async function restoreBatch(
         break;
       case 'symlink':
         state.symlinks.push({ entry, rel, dest });
-        state.symlinkPaths.add(rel);
+        state.symlinkPaths.add(normalizeEntryPath(entry.path));
         break;
       case 'hardlink': {
-        const target = linkTargetOf(entry);
-        if (selected(artifact.name, target)) {
+        linkTargetOf(entry);
+        if (selected(artifact.name, entry.link ?? '')) {
           state.links.push({ entry, rel, dest });
         } else {
-          const list = state.orphanLinks.get(target) ?? [];
+          const key = entryKey(entry.link ?? '', entry.linkBytes);
+          const list = state.orphanLinks.get(key) ?? [];
           list.push({ entry, rel, dest });
-          state.orphanLinks.set(target, list);
+          state.orphanLinks.set(key, list);
         }
         break;
       }
@@ -375,7 +399,7 @@ async function restoreBatch(
   for (const file of files) {
     if (file.entry.size > 0) continue;
     file.fd = await openTemp(file, state, temps);
-    finishFile(file, EMPTY_SHA256, state, owners, temps);
+    finishFile(file, EMPTY_SHA256, state, metadata, temps);
   }
   if (withData.length === 0) return;
 
@@ -387,7 +411,7 @@ async function restoreBatch(
     if (part.frameData) pool.release(part.frameData);
     for (const file of part.ending) {
       run.open.delete(file.id);
-      finishFile(file, digests.get(file.id)!, state, owners, temps);
+      finishFile(file, digests.get(file.id)!, state, metadata, temps);
     }
   };
   try {
@@ -443,7 +467,8 @@ async function restoreBatch(
           file.fd = await openTemp(file, state, temps);
           file.id = run.nextFileId++;
           run.open.set(file.id, file);
-          if (file.entry.size <= INLINE_FILE_BYTES) file.hash = createHash('sha256');
+          // Sparse files are written here too: only their blocks that are not all zero.
+          if (file.entry.size <= INLINE_FILE_BYTES || file.entry.sparse) file.hash = createHash('sha256');
         }
         const last = file.written + (to - from) === file.entry.size;
         if (file.hash) {
@@ -451,14 +476,15 @@ async function restoreBatch(
           const slice = data.subarray(from - frame.tarOffset, to - frame.tarOffset);
           file.hash.update(slice);
           try {
-            for (let done = 0; done < slice.length;) done += fsSync.writeSync(file.fd, slice, done, slice.length - done, file.written + done);
+            if (file.entry.sparse) writeSparse(file.fd, slice, file.written);
+            else for (let done = 0; done < slice.length;) done += fsSync.writeSync(file.fd, slice, done, slice.length - done, file.written + done);
           } catch (error) {
-            throw new CassetteError('E_TARGET', `cannot write ${file.dest}: ${messageOf(error)}`, { cause: error });
+            throw new CassetteError('E_TARGET', `cannot write ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
           }
           file.written += slice.length;
           if (last) {
             run.open.delete(file.id);
-            finishFile(file, file.hash.digest('hex'), state, owners, temps);
+            finishFile(file, file.hash.digest('hex'), state, metadata, temps);
           }
         } else {
           slices.push({ file: file.id, fd: file.fd, start: from - frame.tarOffset, length: to - from, position: file.written, last });
@@ -484,11 +510,12 @@ async function restoreBatch(
 }
 
 /**
- * Check the hash, set owner, mode and mtime, and rename the temporary file onto its real name.
- * Synchronous system calls: for thousands of small files the promise API's thread-pool round
- * trips (about ten per file) made restores several times slower than `tar -x` here.
+ * Check the hash, set owner, attributes, mode and mtime (metadata.ts), and rename the temporary
+ * file onto its real name. Synchronous system calls: for thousands of small files the promise
+ * API's thread-pool round trips (about ten per file) made restores several times slower than
+ * `tar -x` here.
  */
-function finishFile(file: PendingFile, digest: string, state: ArtifactState, owners: boolean, temps: Set<string>): void {
+function finishFile(file: PendingFile, digest: string, state: ArtifactState, metadata: MetadataWriter, temps: Set<string | Buffer>): void {
   const { entry } = file;
   const fd = file.fd!;
   file.fd = undefined;
@@ -497,11 +524,9 @@ function finishFile(file: PendingFile, digest: string, state: ArtifactState, own
       const volumes = state.artifact.volumes.map((v) => v.key).join(', ');
       throw new CassetteError('E_INTEGRITY', `${state.artifact.name}/${entry.path}: content hash mismatch (expected ${entry.sha256}, got ${digest}) reading ${volumes}`);
     }
-    if (owners) fsSync.fchownSync(fd, entry.uid, entry.gid);
-    fsSync.fchmodSync(fd, entry.mode);
-    // The decimal string, not a number: Node replaces negative numbers (mtimes before 1970) with now.
-    const mtime = utimesArg(entry.mtime);
-    fsSync.futimesSync(fd, mtime, mtime);
+    // A sparse file may end in a hole: nothing was written there, so give it its size.
+    if (entry.sparse) fsSync.ftruncateSync(fd, entry.size);
+    metadata.finishFd(fd, entry, `${state.artifact.name}/${entry.path}`);
   } catch (error) {
     fsSync.closeSync(fd);
     fsSync.rmSync(file.temp, { force: true });
@@ -516,13 +541,35 @@ function finishFile(file: PendingFile, digest: string, state: ArtifactState, own
     temps.delete(file.temp);
     // rename(2) onto a directory: EISDIR (or ENOTEMPTY/EEXIST on some systems), not checked beforehand
     // with a stat per file.
-    if (lstatOrUndefined(file.dest)?.isDirectory()) throw new CassetteError('E_TARGET', `cannot restore file ${file.dest}: a directory is in the way`);
-    throw new CassetteError('E_TARGET', `cannot restore file ${file.dest}: ${messageOf(error)}`, { cause: error });
+    if (lstatOrUndefined(file.dest)?.isDirectory()) throw new CassetteError('E_TARGET', `cannot restore file ${shown(file.dest)}: a directory is in the way`);
+    throw new CassetteError('E_TARGET', `cannot restore file ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
   }
   temps.delete(file.temp);
 }
 
-function lstatOrUndefined(p: string): fsSync.Stats | undefined {
+/** Sparse blocks: a block of this many bytes (at a multiple of it in the file) that is all zeros is not written. */
+const SPARSE_BLOCK = 4096;
+const ZEROS = Buffer.alloc(SPARSE_BLOCK);
+
+/** Writes `data` at `position`, leaving every whole all-zero block unwritten (a hole), in as few writes as the data allows. */
+export function writeSparse(fd: number, data: Buffer, position: number): void {
+  let runStart = -1;
+  const flush = (end: number): void => {
+    for (let done = runStart; done < end;) done += fsSync.writeSync(fd, data, done, end - done, position + done);
+    runStart = -1;
+  };
+  for (let at = 0; at < data.length;) {
+    // Blocks are aligned to the file, not to the slice.
+    const end = Math.min(data.length, at + SPARSE_BLOCK - ((position + at) % SPARSE_BLOCK));
+    const zero = data.subarray(at, end).equals(ZEROS.subarray(0, end - at));
+    if (zero && runStart !== -1) flush(at);
+    else if (!zero && runStart === -1) runStart = at;
+    at = end;
+  }
+  if (runStart !== -1) flush(data.length);
+}
+
+function lstatOrUndefined(p: string | Buffer): fsSync.Stats | undefined {
   try {
     return fsSync.lstatSync(p);
   } catch {
@@ -536,11 +583,20 @@ async function restoreOrphanLinks(state: ArtifactState, run: RestoreRun): Promis
   const index = await openIndex(options.store, state.artifact);
   const substitutes: IndexEntry[] = [];
   for await (const entry of index.entries) {
-    const links = state.orphanLinks.get(entry.path);
+    const links = state.orphanLinks.get(entryKey(entry.path, entry.pathBytes));
     if (!links || entry.type !== 'file') continue;
     const [first, ...rest] = links;
-    substitutes.push({ ...entry, path: first!.entry.path });
-    for (const link of rest) state.links.push({ ...link, entry: { ...link.entry, link: first!.entry.path } });
+    const { path: firstPath, pathBytes: firstBytes } = first!.entry;
+    const substitute: IndexEntry = { ...entry, path: firstPath };
+    delete substitute.pathBytes;
+    if (firstBytes !== undefined) substitute.pathBytes = firstBytes;
+    substitutes.push(substitute);
+    for (const link of rest) {
+      const entryOfLink: IndexEntry = { ...link.entry, link: firstPath };
+      delete entryOfLink.linkBytes;
+      if (firstBytes !== undefined) entryOfLink.linkBytes = firstBytes;
+      state.links.push({ ...link, entry: entryOfLink });
+    }
   }
   index.close();
   if (substitutes.length === 0) return;
@@ -550,7 +606,10 @@ async function restoreOrphanLinks(state: ArtifactState, run: RestoreRun): Promis
   state.dirs.push(...subState.dirs.slice(state.dirs.length));
 }
 
-async function finishArtifact(state: ArtifactState, owners: boolean): Promise<void> {
+/** Node's mknod type bits for the special entry types. */
+const NODE_TYPE = { fifo: fsSync.constants.S_IFIFO, chardev: fsSync.constants.S_IFCHR, blockdev: fsSync.constants.S_IFBLK } as const;
+
+async function finishArtifact(state: ArtifactState, metadata: MetadataWriter): Promise<void> {
   for (const link of state.links) {
     // The link target's parents must not be symlinks either, or the link could reach outside the root.
     const target = await assertNoSymlinkParents(state.root, linkTargetOf(link.entry), state.safeDirs);
@@ -559,50 +618,41 @@ async function finishArtifact(state: ArtifactState, owners: boolean): Promise<vo
     try {
       await fs.link(target, temp);
     } catch (error) {
-      throw new CassetteError('E_TARGET', `cannot create hard link ${dest} to ${target}: ${messageOf(error)}`, { cause: error });
+      throw new CassetteError('E_TARGET', `cannot create hard link ${shown(dest)} to ${shown(target)}: ${messageOf(error)}`, { cause: error });
     }
     await fs.rename(temp, dest);
   }
   for (const special of state.specials) {
+    const { entry } = special;
     const dest = await prepareParent(state, special.rel);
     await fs.rm(dest, { force: true });
-    const mode = (special.entry.mode & 0o7777).toString(8);
     try {
-      if (special.entry.type === 'fifo') await execFileAsync('mkfifo', ['-m', mode, dest]);
-      else await execFileAsync('mknod', ['-m', mode, dest, special.entry.type === 'chardev' ? 'c' : 'b', String(special.entry.devmajor ?? 0), String(special.entry.devminor ?? 0)]);
+      makeNode(dest, NODE_TYPE[entry.type as keyof typeof NODE_TYPE] | (entry.mode & 0o7777), entry.devmajor ?? 0, entry.devminor ?? 0);
+      metadata.finishPath(dest, entry, `${state.artifact.name}/${entry.path}`);
     } catch (error) {
-      throw new CassetteError('E_TARGET', `cannot create ${special.entry.type} ${dest}: ${messageOf(error)}`, { cause: error });
+      throw new CassetteError('E_TARGET', `cannot create ${entry.type} ${shown(dest)}: ${messageOf(error)}`, { cause: error });
     }
-    if (owners) await fs.lchown(dest, special.entry.uid, special.entry.gid);
-    const mtime = utimesArg(special.entry.mtime);
-    await fs.utimes(dest, mtime, mtime);
   }
   // Symlinks last among non-directories: nothing is written through them afterwards.
   for (const link of state.symlinks) {
     const dest = await prepareParent(state, link.rel);
     const temp = tempName(dest);
-    await fs.symlink(link.entry.link ?? '', temp);
-    if (owners) await fs.lchown(temp, link.entry.uid, link.entry.gid);
-    const mtime = utimesArg(link.entry.mtime);
-    await fs.lutimes(temp, mtime, mtime);
+    await fs.symlink(entryFsLink(link.entry), temp);
+    metadata.finishPath(temp, link.entry, `${state.artifact.name}/${link.entry.path}`);
     const existing = await fs.lstat(dest).catch(() => undefined);
     if (existing?.isDirectory()) {
       await fs.rm(temp, { force: true });
-      throw new CassetteError('E_TARGET', `cannot restore symlink ${dest}: a directory is in the way`);
+      throw new CassetteError('E_TARGET', `cannot restore symlink ${shown(dest)}: a directory is in the way`);
     }
     await fs.rename(temp, dest);
     state.safeDirs.clear();
   }
 }
 
-async function finishDirectories(dirs: ArtifactState['dirs'], owners: boolean): Promise<void> {
+function finishDirectories(dirs: ArtifactState['dirs'], metadata: MetadataWriter): void {
   const ordered = [...dirs].sort((a, b) => b.dest.length - a.dest.length);
   for (const { entry, dest } of ordered) {
-    const stats = await fs.lstat(dest).catch(() => undefined);
-    if (!stats?.isDirectory()) continue;
-    if (owners) await fs.lchown(dest, entry.uid, entry.gid);
-    await fs.chmod(dest, entry.mode);
-    const mtime = utimesArg(entry.mtime);
-    await fs.utimes(dest, mtime, mtime);
+    if (!lstatOrUndefined(dest)?.isDirectory()) continue;
+    metadata.finishPath(dest, entry, entry.path);
   }
 }

@@ -29,6 +29,7 @@
 // The root itself is trusted (the user chose it) and may be a symlink. Races with other
 // processes changing the tree during a restore (TOCTOU) are out of scope, as in node-tar.
 
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CassetteError } from '../errors.js';
@@ -75,13 +76,54 @@ export function normalizeLinkTarget(target: string): string {
 }
 
 /**
+ * A path given as bytes (an entry's `pathBytes` or a hard link's `linkBytes`, not valid UTF-8),
+ * validated and normalized like normalizeEntryPath. The checks run on its UTF-8 decoding, which
+ * keeps every ASCII byte (`/`, `\\`, `.`, NUL, drive letters) where it was and turns only invalid
+ * sequences into U+FFFD, so the bytes pass exactly when their decoding does.
+ */
+export function normalizeEntryBytes(bytes: Buffer, what: 'path' | 'hard link target' = 'path'): Buffer {
+  normalize(bytes.toString(), what);
+  const parts = splitBytes(bytes).filter((part) => part.length > 0 && !(part.length === 1 && part[0] === 0x2e));
+  return Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part] : [SLASH, part])));
+}
+
+const SLASH = Buffer.from('/');
+
+/** A path relative to a restore root: a string, or bytes when it is not valid UTF-8. */
+export type RelPath = string | Buffer;
+
+/** `base/rel` for a root or directory and a normalized relative path; a Buffer when either is one. */
+export function joinPath(base: string | Buffer, rel: RelPath): string | Buffer {
+  if (typeof base === 'string' && typeof rel === 'string') return path.join(base, rel);
+  const head = typeof base === 'string' ? Buffer.from(base) : base;
+  const tail = typeof rel === 'string' ? Buffer.from(rel) : rel;
+  return head.at(-1) === 0x2f ? Buffer.concat([head, tail]) : Buffer.concat([head, SLASH, tail]);
+}
+
+/** The parent directory of an absolute path, string or bytes. */
+export function parentPath(p: string | Buffer): string | Buffer {
+  if (typeof p === 'string') return path.dirname(p);
+  const slash = p.lastIndexOf(0x2f);
+  return slash <= 0 ? SLASH : p.subarray(0, slash);
+}
+
+/** A Set key for a path, string or bytes: bytes that are valid UTF-8 get the string's key. */
+export function pathKey(p: string | Buffer): string {
+  if (typeof p === 'string') return p;
+  return isUtf8(p) ? p.toString() : `\0${p.toString('latin1')}`;
+}
+
+/**
  * Absolute destination for a normalized entry path under root (root must be absolute; a relative
  * root is a CassetteError E_USAGE). Never returns a path outside root, nor root itself.
  */
-export function resolveInside(root: string, relPath: string): string {
+export function resolveInside(root: string, relPath: string): string;
+export function resolveInside(root: string, relPath: RelPath): string | Buffer;
+export function resolveInside(root: string, relPath: RelPath): string | Buffer {
   if (typeof root !== 'string' || !path.isAbsolute(root)) {
     throw new CassetteError('E_USAGE', `restore root ${JSON.stringify(root)} is not an absolute path`);
   }
+  if (typeof relPath !== 'string') return joinPath(path.resolve(root), normalizeEntryBytes(relPath));
   const rel = normalizeEntryPath(relPath);
   const base = path.resolve(root);
   const dest = path.join(base, rel);
@@ -107,28 +149,44 @@ export function resolveInside(root: string, relPath: string): string {
  * two different strings to one directory, node-tar CVE-2021-37712). It never holds more than
  * 10,000 entries.
  */
-export async function assertNoSymlinkParents(root: string, relPath: string, knownSafeDirs: Set<string>): Promise<string> {
+export async function assertNoSymlinkParents(root: string, relPath: string, knownSafeDirs: Set<string>): Promise<string>;
+export async function assertNoSymlinkParents(root: string, relPath: RelPath, knownSafeDirs: Set<string>): Promise<string | Buffer>;
+export async function assertNoSymlinkParents(root: string, relPath: RelPath, knownSafeDirs: Set<string>): Promise<string | Buffer> {
   const dest = resolveInside(root, relPath);
-  const parts = normalizeEntryPath(relPath).split('/');
-  let current = path.resolve(root);
+  const parts: RelPath[] = typeof relPath === 'string' ? normalizeEntryPath(relPath).split('/') : splitBytes(normalizeEntryBytes(relPath));
+  const shown = typeof relPath === 'string' ? relPath : relPath.toString();
+  let current: string | Buffer = path.resolve(root);
   for (let i = 0; i < parts.length - 1; i++) {
-    current = path.join(current, parts[i]!);
-    if (knownSafeDirs.has(current)) continue;
+    current = joinPath(current, parts[i]!);
+    const key = pathKey(current);
+    if (knownSafeDirs.has(key)) continue;
     let stats;
     try {
       stats = await fs.lstat(current);
     } catch (error) {
       // Nothing exists from here down: the caller will create real directories.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return dest;
-      throw new CassetteError('E_TARGET', `cannot check ${current} before restoring ${printable(relPath)}: ${(error as Error).message}`, { cause: error });
+      throw new CassetteError('E_TARGET', `cannot check ${current.toString()} before restoring ${printable(shown)}: ${(error as Error).message}`, { cause: error });
     }
     if (stats.isSymbolicLink()) {
       const target = await fs.readlink(current).catch(() => '?');
-      throw unsafe(relPath, `its parent ${current} is a symlink (to ${JSON.stringify(target)}); nothing is written through symlinks`);
+      throw unsafe(shown, `its parent ${current.toString()} is a symlink (to ${JSON.stringify(target)}); nothing is written through symlinks`);
     }
-    if (!stats.isDirectory()) throw unsafe(relPath, `its parent ${current} exists and is not a directory`);
+    if (!stats.isDirectory()) throw unsafe(shown, `its parent ${current.toString()} exists and is not a directory`);
     if (knownSafeDirs.size >= MAX_KNOWN_SAFE_DIRS) knownSafeDirs.clear();
-    knownSafeDirs.add(current);
+    knownSafeDirs.add(key);
   }
   return dest;
+}
+
+/** The `/`-separated components of a normalized byte path. */
+function splitBytes(bytes: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let start = 0; start <= bytes.length;) {
+    let end = bytes.indexOf(0x2f, start);
+    if (end === -1) end = bytes.length;
+    parts.push(bytes.subarray(start, end));
+    start = end + 1;
+  }
+  return parts;
 }

@@ -10,12 +10,15 @@ import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
 import { loadPlan } from './backup.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
 import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 
 interface RestoreFlags extends RepoFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
   stdout?: boolean;
   tar?: boolean;
   owners?: boolean;
+  numericOwner?: boolean;
+  xattrs: boolean;
   fetchConcurrency?: number;
   pg?: string[];
   pgTarget?: string;
@@ -42,6 +45,8 @@ export function restoreCommand(): Command {
     .option('--stdout', 'write the content of the single selected file to standard output')
     .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
     .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
+    .option('--numeric-owner', 'restore owners by the recorded numbers only (default: by name when the name exists here, else by number)')
+    .option('--no-xattrs', 'do not restore extended attributes, SELinux labels, capabilities and ACLs')
     .option('--fetch-concurrency <n>', 'ranged GETs in flight (default 4)', parseInteger('fetch-concurrency', 1, 64))
     .option('--pg <database>', 'restore this database from the snapshot (drop, create, pg_restore, ANALYZE); repeatable', collect)
     .option('--pg-target <name>', 'restore the --pg database under another name, leaving the original untouched')
@@ -100,6 +105,8 @@ export function restoreCommand(): Command {
             skipExisting: flags.skipExisting,
             dryRun: flags.dryRun,
             owners: flags.owners === false ? false : undefined,
+            numericOwner: flags.numericOwner,
+            xattrs: flags.xattrs,
             fetchConcurrency: flags.fetchConcurrency,
             signal,
             progress: renderer,
@@ -137,10 +144,12 @@ export function restoreCommand(): Command {
             process.stdout.write(`dry run: ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests plus the indexes\n`);
           } else {
             process.stderr.write(`restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}\n`);
+            for (const refused of summary.refused) process.stderr.write(`partial: the target refused ${refused.kind} on ${refused.count} ${refused.count === 1 ? 'entry' : 'entries'} (first: ${refused.path}) (exit ${EXIT.PARTIAL})\n`);
           }
           if (summary.entries === 0 && summary.skipped === 0) {
             throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `nothing in snapshot ${summary.snapshot} matches the selection`);
           }
+          return summary.refused.length > 0 ? EXIT.PARTIAL : EXIT.OK;
         } finally {
           await store.close();
         }
