@@ -82,6 +82,15 @@ export interface VolumeRecord {
   frames: number;
 }
 
+/** The stored index object of an artifact. */
+export interface IndexObjectRecord {
+  key: string;
+  /** Stored (compressed) size. */
+  size: number;
+  /** Lower-case hex SHA-256 of the whole stored object. Added 2026-11-30: older commit records lack it. */
+  sha256?: string;
+}
+
 /** Something that did not stop the backup but makes the snapshot differ from the source. */
 export interface BackupWarning {
   code: 'W_UNREADABLE' | 'W_CHANGED' | 'W_VANISHED' | 'W_SKIPPED' | 'W_HOOK';
@@ -114,7 +123,7 @@ export interface ArtifactRecord {
   source: string;
   /** Archive objects in order; concatenated, they form one zstd stream of the whole tar. */
   volumes: VolumeRecord[];
-  index: { key: string; size: number };
+  index: IndexObjectRecord;
   /** Bytes read from the source (file contents, or dump bytes). */
   bytesRead: number;
   /** Uncompressed tar bytes. */
