@@ -59,7 +59,7 @@ export interface IndexHeader {
   /** Artifact name, e.g. `etc`, `srv-data`, `pg-collage`. */
   artifact: string;
   kind: ArtifactKind;
-  /** Absolute source path for trees; database name for databases. */
+  /** Absolute source path for trees; for databases the name, or the connection URI without its password (PgConnection.display). */
   source: string;
   /** Number of frame lines that follow the header. */
   frameCount: number;
