@@ -62,13 +62,28 @@ export async function listSnapshotIds(store: Pick<ObjectStore, 'list'>): Promise
   return ids.sort();
 }
 
-/** Every committed snapshot's record, oldest first. */
+/** Length of the time part of an id, `YYYYMMDDTHHMMSSZ`. */
+const ID_TIME_LENGTH = 16;
+
+const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The order of snapshots (docs/FORMAT.md §1), oldest first: by the second in the id, then by
+ * the commit record's `startedAt` as a time (one that does not parse ties), then by id.
+ * `startedAt` is not the first key: it can be later than the id's second (the id is made
+ * before the pre-backup hook runs), and `latest` must be found from the ids of the last second
+ * alone.
+ */
+export function compareSnapshots(a: Pick<CommitRecord, 'id' | 'startedAt'>, b: Pick<CommitRecord, 'id' | 'startedAt'>): number {
+  return byteOrder(a.id.slice(0, ID_TIME_LENGTH), b.id.slice(0, ID_TIME_LENGTH)) || (Date.parse(a.startedAt) - Date.parse(b.startedAt) || 0) || byteOrder(a.id, b.id);
+}
+
+/** Every committed snapshot's record, oldest first (compareSnapshots). */
 export async function listSnapshots(store: Pick<ObjectStore, 'list' | 'getBuffer'>): Promise<CommitRecord[]> {
   const ids = await listSnapshotIds(store);
   const limit = pLimit(8);
   const records = await Promise.all(ids.map((id) => limit(() => readCommitRecord(store, id))));
-  // Ids have one-second resolution; the records' start times order snapshots within a second.
-  return records.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
+  return records.sort(compareSnapshots);
 }
 
 /**
@@ -82,10 +97,10 @@ export async function resolveSnapshot(store: Pick<ObjectStore, 'list' | 'getBuff
     const last = ids.at(-1);
     if (!last) throw new CassetteError('E_SNAPSHOT_NOT_FOUND', 'the repository has no committed snapshot yet');
     // Several snapshots started within the same second: their records say which is newest.
-    const sameSecond = ids.filter((candidate) => candidate.slice(0, 16) === last.slice(0, 16));
+    const sameSecond = ids.filter((candidate) => candidate.slice(0, ID_TIME_LENGTH) === last.slice(0, ID_TIME_LENGTH));
     if (sameSecond.length === 1) return readCommitRecord(store, last);
     const records = await Promise.all(sameSecond.map((candidate) => readCommitRecord(store, candidate)));
-    return records.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id)).at(-1)!;
+    return records.sort(compareSnapshots).at(-1)!;
   } else {
     const matches = ids.filter((candidate) => candidate.startsWith(ref));
     if (matches.length === 0) {

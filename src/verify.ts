@@ -1,4 +1,4 @@
-// Verifies a snapshot: objects present with the recorded sizes and seek tables that match the index; with readData, every frame and file hash.
+// Verifies a snapshot: objects present with the recorded sizes and seek tables that match the index; with readData, the index's and volumes' SHA-256, every frame and file hash.
 
 import { createHash, type Hash } from 'node:crypto';
 import { isCassetteError, messageOf } from './errors.js';
@@ -20,7 +20,7 @@ export interface VerifyProblem {
 export interface VerifyOptions {
   store: ObjectStore;
   record: CommitRecord;
-  /** Download everything: object SHA-256, every frame decompressed, every file hash. */
+  /** Download everything: index and archive SHA-256, every frame decompressed, every file hash. */
   readData?: boolean;
   pool?: FramePool;
   signal?: AbortSignal;
@@ -60,6 +60,7 @@ async function verifyArtifact(artifact: ArtifactRecord, options: VerifyOptions, 
   report.objects++;
   if (!indexInfo) return problem({ artifact: name, object: artifact.index.key, problem: 'index object is missing' });
   if (indexInfo.size !== artifact.index.size) problem({ artifact: name, object: artifact.index.key, problem: `index size is ${indexInfo.size}, commit record says ${artifact.index.size}` });
+  else if (options.readData && artifact.index.sha256) await checkIndexObject(artifact, options, report, problem);
   let index;
   try {
     index = await openIndex(store, artifact);
@@ -102,6 +103,30 @@ async function verifyArtifact(artifact: ArtifactRecord, options: VerifyOptions, 
     return;
   }
   await readAllData(artifact, index.frames, index.entries, options, report, problem, pool!);
+}
+
+/**
+ * Downloads the whole index object and compares its size and SHA-256 with the commit record: a
+ * replaced index of the same size passes every other check. Records written before 2026-11-30
+ * have no index SHA-256; for them the size check (head) is all there is.
+ */
+async function checkIndexObject(artifact: ArtifactRecord, options: VerifyOptions, report: VerifyReport, problem: (p: VerifyProblem) => void): Promise<void> {
+  const { key, size, sha256 } = artifact.index;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of await options.store.get(key, { signal: options.signal })) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+  } catch (error) {
+    if (isCassetteError(error, 'E_ABORTED')) throw error;
+    return problem({ artifact: artifact.name, object: key, problem: `index cannot be read: ${messageOf(error)}` });
+  }
+  report.bytesRead += bytes;
+  const digest = hash.digest('hex');
+  if (bytes !== size) problem({ artifact: artifact.name, object: key, problem: `index object has ${bytes} bytes, commit record says ${size}` });
+  else if (digest !== sha256) problem({ artifact: artifact.name, object: key, problem: `index SHA-256 is ${digest}, commit record says ${sha256}` });
 }
 
 /** Streams every volume once: checks its SHA-256, decompresses every frame, and checks every file's hash in tar order. */

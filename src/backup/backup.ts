@@ -1,5 +1,6 @@
 // Wires the backup pipeline: walk → pack → frames → compressor pool → volumes + index per artifact, then the commit record.
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +8,7 @@ import pLimit from 'p-limit';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
 import { newSnapshotId } from '../format/snapshot-id.js';
-import { FORMAT_VERSION, isNotStored, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord } from '../format/types.js';
+import { FORMAT_VERSION, isNotStored, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord, type IndexObjectRecord } from '../format/types.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
 import { commitKey, dataPrefix, indexKey, volumeKey } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -336,8 +337,9 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
 /**
  * Compress the index text in the pool (independent frames, one stream) and store it, within the
  * same memory rules as the archives: frames in the pool's shared buffers, a budgeted part queue.
+ * The SHA-256 is of the stored bytes, hashed as they are written.
  */
-async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal, concurrentUploads: number): Promise<{ key: string; size: number }> {
+async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal, concurrentUploads: number): Promise<IndexObjectRecord> {
   async function* frames(): AsyncGenerator<Buffer> {
     const filler = new FrameFiller(DEFAULTS.frameSize, (size) => pool.frameBuffer(size));
     for await (const piece of text) yield* filler.add(piece);
@@ -346,13 +348,15 @@ async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: string, t
   }
   const partSize = DEFAULTS.minPartSize;
   const writer = store.openWriter(key, { partSize, queueSize: uploadQueueSize(partSize, concurrentUploads), signal });
+  const hash = createHash('sha256');
   try {
     for await (const compressed of mapOrdered(frames(), (frame: Buffer) => pool.compress(frame, { ownsBuffer: true }), pool.threads + DEFAULTS.framesQueued, signal)) {
+      hash.update(compressed);
       await writer.write(compressed);
       pool.release(compressed);
     }
     const { size } = await writer.finish();
-    return { key, size };
+    return { key, size, sha256: hash.digest('hex') };
   } catch (error) {
     await writer.abort(error);
     throw error;

@@ -78,6 +78,15 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** `--pg-name NAME=DATABASE`, repeatable: the plan's database NAME → the database to back up instead. */
+export function collectPgName(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new CassetteError('E_USAGE', `Expected \`--pg-name\` to be NAME=DATABASE (the plan's database, then the one to use), got "${value}"`);
+  const name = value.slice(0, at);
+  if (Object.hasOwn(previous, name)) throw new CassetteError('E_USAGE', `--pg-name ${name}=… is given twice`);
+  return { ...previous, [name]: value.slice(at + 1) };
+}
+
 export function parseInteger(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
     const n = Number(value);

@@ -76,7 +76,7 @@ export interface IndexHeader {
   /** Artifact name, e.g. `etc`, `srv-data`, `pg-collage`. */
   artifact: string;
   kind: ArtifactKind;
-  /** Absolute source path for trees; database name for databases. */
+  /** Absolute source path for trees; for databases the name, or the connection URI without its password (PgConnection.display). */
   source: string;
   /** Number of frame lines that follow the header. */
   frameCount: number;
@@ -97,6 +97,15 @@ export interface VolumeRecord {
   sha256: string;
   /** Frames in this volume (the seek table's entry count). */
   frames: number;
+}
+
+/** The stored index object of an artifact. */
+export interface IndexObjectRecord {
+  key: string;
+  /** Stored (compressed) size. */
+  size: number;
+  /** Lower-case hex SHA-256 of the whole stored object. Added 2026-11-30: older commit records lack it. */
+  sha256?: string;
 }
 
 /** Something that did not stop the backup but makes the snapshot differ from the source. */
@@ -136,7 +145,7 @@ export interface ArtifactRecord {
   source: string;
   /** Archive objects in order; concatenated, they form one zstd stream of the whole tar. */
   volumes: VolumeRecord[];
-  index: { key: string; size: number };
+  index: IndexObjectRecord;
   /** Bytes read from the source (file contents, or dump bytes). */
   bytesRead: number;
   /** Uncompressed tar bytes. */

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CassetteError } from '../errors.js';
+import { parsePgConnection, withDatabase } from '../pg/connection.js';
 
 export interface PlanSource {
   /** Absolute path (re-rooted by --root). */
@@ -180,12 +181,28 @@ export async function readPlanFile(file: string): Promise<Plan> {
   }
 }
 
-/** The plan's entries for a role, re-rooted under `root` (sources, database stays as is). */
-export function effectivePlan(plan: Plan, options: { role?: string; root?: string; skipImages?: boolean }): Plan {
+export interface EffectivePlanOptions {
+  /** Keep the entries of this role (default: the plan's first role). */
+  role?: string;
+  /** Re-root every source and absolute exclude under this directory. */
+  root?: string;
+  /** Leave /cassatt/images out. */
+  skipImages?: boolean;
+  /**
+   * Databases to back up under another name (`--pg-name collage=collage_test`): the database
+   * name in the plan → the name to use, on the same server with the same credentials. Every
+   * key must name one of the plan's databases, so a typo cannot leave the real one in the plan.
+   */
+  pgNames?: Readonly<Record<string, string>>;
+}
+
+/** The plan's entries for a role, re-rooted under `root`, databases renamed by `pgNames`. */
+export function effectivePlan(plan: Plan, options: EffectivePlanOptions): Plan {
   const role = options.role ?? plan.roles[0];
   if (options.role && plan.roles.length > 0 && !plan.roles.includes(options.role)) {
     throw new CassetteError('E_USAGE', `unknown role "${options.role}" for plan ${plan.name ?? ''}: expected one of ${plan.roles.join(', ')}`);
   }
+  const databases = renameDatabases(plan, options.pgNames ?? {});
   const reroot = (p: string): string => (options.root ? path.resolve(options.root, '.' + p) : p);
   const forRole = <T extends { roles?: string[] }>(items: T[]): T[] => items.filter((item) => !item.roles || !role || item.roles.includes(role));
   const exclude = plan.exclude.map((e) => (e.startsWith('/') ? reroot(e) : e));
@@ -198,7 +215,26 @@ export function effectivePlan(plan: Plan, options: { role?: string; root?: strin
   return {
     ...plan,
     sources: forRole(plan.sources).map((s) => ({ ...s, path: reroot(s.path), exclude: (s.exclude ?? []).map((e) => (e.startsWith('/') ? reroot(e) : e)) })),
-    databases: forRole(plan.databases),
+    databases: forRole(databases),
     exclude,
   };
+}
+
+/** The plan's databases with `pgNames` applied (a URI keeps its server and credentials, only its database changes). */
+function renameDatabases(plan: Plan, pgNames: Readonly<Record<string, string>>): PlanDatabase[] {
+  if (Object.keys(pgNames).length === 0) return plan.databases;
+  const named = plan.databases.map((database) => ({ database, connection: parsePgConnection(database.connection) }));
+  for (const [from, to] of Object.entries(pgNames)) {
+    if (!named.some((n) => n.connection.database === from)) {
+      const known = named.map((n) => n.connection.database);
+      throw new CassetteError('E_USAGE', `--pg-name ${from}=${to}: plan${plan.name ? ` ${plan.name}` : ''} has no database "${from}" (${known.length > 0 ? `its databases: ${known.join(', ')}` : 'it has none'})`);
+    }
+    if (to === '' || to.includes('://')) throw new CassetteError('E_USAGE', `--pg-name ${from}=${to}: Expected a database name after "=" (for another server, use a plan file with a postgres:// URI)`);
+  }
+  return named.map(({ database, connection }) => {
+    const to = Object.hasOwn(pgNames, connection.database) ? pgNames[connection.database]! : undefined;
+    if (to === undefined) return database;
+    const renamed = withDatabase(connection, to);
+    return { ...database, connection: renamed.uri ?? renamed.database };
+  });
 }

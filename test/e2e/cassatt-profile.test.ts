@@ -1,4 +1,4 @@
-// The Cassatt runbook end to end on a fake control node under a temp root, with the real `collage` database.
+// The Cassatt runbook end to end on a fake control node under a temp root, with a database of its own in place of `collage`.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -13,6 +13,13 @@ import { cassette } from '../helpers/cli.js';
 const PG = { PGHOST: '127.0.0.1', PGUSER: 'postgres', PGPORT: '5432' };
 const psql = (db: string, sql: string): string => execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...PG } }).toString().trim();
 const UTILITY = ['CollageIdle', 'CollageInventory', 'CollageDiagnostic'];
+/**
+ * The profile's `collage` is the production database of a Cassatt control node: this test never
+ * touches it. It creates this database, backs it up as the profile's (`--pg-name`), and drops
+ * only this one.
+ */
+const DB = `cassette_collage_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+const AS_DB = ['--pg-name', `collage=${DB}`];
 
 async function write(root: string, rel: string, data: string | Buffer, mode?: number): Promise<void> {
   const file = path.join(root, rel);
@@ -52,6 +59,7 @@ describe('cassette with --profile cassatt', () => {
   let repo: string;
   let log: string;
   const env = { ...PG };
+  let created = false;
 
   beforeAll(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-cassatt-'));
@@ -59,18 +67,19 @@ describe('cassette with --profile cassatt', () => {
     repo = `file://${path.join(work, 'repo')}`;
     log = path.join(work, 'hooks.log');
     await buildControlNode(node, log);
-    execFileSync('dropdb', ['--if-exists', 'collage'], { env: { ...process.env, ...PG } });
-    execFileSync('createdb', ['collage'], { env: { ...process.env, ...PG } });
-    psql('collage', "create table tiers(id serial primary key, name text, props jsonb); insert into tiers(name, props) select 'tier' || g, jsonb_build_object('n', g) from generate_series(1, 500) g; select lo_from_bytea(424242, 'image matrix blob');");
+    // No --if-exists drop first: if the name were taken, createdb fails and the database is left alone.
+    execFileSync('createdb', [DB], { env: { ...process.env, ...PG } });
+    created = true;
+    psql(DB, "create table tiers(id serial primary key, name text, props jsonb); insert into tiers(name, props) select 'tier' || g, jsonb_build_object('n', g) from generate_series(1, 500) g; select lo_from_bytea(424242, 'image matrix blob');");
   });
 
   afterAll(async () => {
-    execFileSync('dropdb', ['--if-exists', 'collage'], { env: { ...process.env, ...PG } });
+    if (created) execFileSync('dropdb', ['--if-exists', '--force', DB], { env: { ...process.env, ...PG } });
     await fs.rm(work, { recursive: true, force: true });
   });
 
   it('backs up the whole runbook with quiesce hooks, each path once', async () => {
-    const result = await cassette(['backup', '--profile', 'cassatt', '--root', node, '--tag', 'after-tier-change', '--repo', repo, '--json'], { env });
+    const result = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--root', node, '--tag', 'after-tier-change', '--repo', repo, '--json'], { env });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     const summary = JSON.parse((result.stdout as string).trim().split('\n').at(-1)!) as { snapshot: string };
@@ -80,7 +89,7 @@ describe('cassette with --profile cassatt', () => {
     expect(record!.profile).toBe('cassatt');
     expect(record!.tags).toEqual(['after-tier-change']);
     expect(record!.hooks!.map((h) => `${h.hook}:${h.exitCode}`)).toEqual(['pre-backup:0', 'post-backup:0']);
-    expect(record!.artifacts.map((a) => a.name).sort()).toEqual(['cassatt', 'cassatt-database', 'etc', 'lib-modules', 'opt', 'pg-collage', 'root', 'rootfs', 'usr-lib-php4', 'var']);
+    expect(record!.artifacts.map((a) => a.name).sort()).toEqual(['cassatt', 'cassatt-database', 'etc', 'lib-modules', 'opt', `pg-${DB}`, 'root', 'rootfs', 'usr-lib-php4', 'var']);
     // Nested sources are stored once: rootfs holds only what no other source holds.
     const paths: string[] = [];
     for (const artifact of record!.artifacts.filter((a) => a.kind === 'tree')) {
@@ -94,7 +103,9 @@ describe('cassette with --profile cassatt', () => {
     for await (const entry of index.entries) rootPaths.push(entry.path);
     // The other sources' mount points are kept as empty directories (their metadata), not their contents.
     expect(rootPaths).toEqual(['boot.cfg', 'cassatt', 'etc', 'lib', 'lib/modules', 'opt', 'root', 'usr', 'usr/lib', 'usr/lib/php4', 'var']);
-    expect(record!.artifacts.find((a) => a.name === 'pg-collage')!.database!.dumpFormat).toBe('tar');
+    const database = record!.artifacts.find((a) => a.name === `pg-${DB}`)!;
+    expect(database.source).toBe(DB);
+    expect(database.database).toMatchObject({ name: DB, dumpFormat: 'tar' });
   });
 
   it('restores in place onto a rebuilt node: everything but the utility images, then the database', async () => {
@@ -103,13 +114,14 @@ describe('cassette with --profile cassatt', () => {
     await installService(rebuilt, log);
     await write(rebuilt, 'cassatt/images/CollageIdle/disk.img', 'fresh install image\n');
     await fs.writeFile(log, '');
-    psql('collage', 'drop table tiers; select lo_unlink(424242);');
+    psql(DB, 'drop table tiers; select lo_unlink(424242);');
     const dry = await cassette(['restore', 'latest', '--profile', 'cassatt', '--in-place', '--root', rebuilt, '--dry-run', '--repo', repo], { env });
     expect(dry.exitCode).toBe(0);
     const steps = (dry.stdout as string).split('\n').filter((l) => l.startsWith('step: '));
     expect(steps[0]).toContain('pre-restore hook');
     expect(steps[1]).toMatch(/^step: restore cassatt into .*rebuilt\/cassatt \(excluding cassatt\/images\/CollageIdle/);
-    expect(steps.at(-2)).toContain('recreate database collage');
+    expect(steps.at(-2)).toBe(`step: recreate database ${DB}: terminate sessions, dropdb, createdb, pg_restore, ANALYZE`);
+    expect(steps.filter((step) => step.includes('database collage'))).toEqual([]);
     expect(steps.at(-1)).toContain('post-restore hook');
     expect(dry.stdout).not.toMatch(/CollageInventory\/disk\.img/);
     expect(await fs.readFile(log, 'utf8')).toBe('');
@@ -121,15 +133,15 @@ describe('cassette with --profile cassatt', () => {
     expect(await fs.readFile(path.join(rebuilt, 'cassatt/images/CollageIdle/disk.img'), 'utf8')).toBe('fresh install image\n');
     await expect(fs.access(path.join(rebuilt, 'cassatt/images/CollageInventory'))).rejects.toThrow();
     await expect(fs.access(path.join(rebuilt, 'cassatt/images/CollageDiagnostic'))).rejects.toThrow();
-    expect(psql('collage', 'select count(*), sum((props->>\'n\')::int) from tiers')).toBe('500|125250');
-    expect(psql('collage', "select convert_from(lo_get(424242), 'utf8')")).toBe('image matrix blob');
+    expect(psql(DB, 'select count(*), sum((props->>\'n\')::int) from tiers')).toBe('500|125250');
+    expect(psql(DB, "select convert_from(lo_get(424242), 'utf8')")).toBe('image matrix blob');
     expect((await fs.readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['stop pre-restore', 'start post-restore']);
   });
 
   it('--role secondary stores neither /cassatt nor /cassatt/database, --skip-images nothing under images', async () => {
-    const secondary = await cassette(['backup', '--profile', 'cassatt', '--role', 'secondary', '--root', node, '--repo', repo, '--json'], { env });
+    const secondary = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--role', 'secondary', '--root', node, '--repo', repo, '--json'], { env });
     expect(secondary.exitCode).toBe(0);
-    const skip = await cassette(['backup', '--profile', 'cassatt', '--skip-images', '--root', node, '--repo', repo, '--json'], { env });
+    const skip = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--skip-images', '--root', node, '--repo', repo, '--json'], { env });
     expect(skip.exitCode).toBe(0);
     const store = new LocalStore(path.join(work, 'repo'));
     const records = await listSnapshots(store);
@@ -139,7 +151,7 @@ describe('cassette with --profile cassatt', () => {
     expect(sec!.role).toBe('secondary');
     expect(sec!.artifacts.map((a) => a.name)).not.toContain('cassatt');
     expect(sec!.artifacts.map((a) => a.name)).not.toContain('cassatt-database');
-    expect(sec!.artifacts.map((a) => a.name)).not.toContain('pg-collage');
+    expect(sec!.artifacts.filter((a) => a.kind === 'database')).toEqual([]);
     const all: string[] = [];
     for (const artifact of sec!.artifacts) {
       const index = await openIndex(store, artifact);
@@ -160,7 +172,7 @@ describe('cassette with --profile cassatt', () => {
     await fs.writeFile(`${log}.fail-stop`, '');
     await fs.writeFile(log, '');
     try {
-      const result = await cassette(['backup', '--profile', 'cassatt', '--root', node, '--repo', repo], { env });
+      const result = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], { env });
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toContain('pre-backup hook');
       expect(result.stderr).toContain('tier allocation in progress');
@@ -175,7 +187,7 @@ describe('cassette with --profile cassatt', () => {
     await fs.writeFile(log, '');
     const result = await cassette(['backup', '--plan', await planFile(work, node, log), '--repo', repo], { env });
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('no_such_database_here');
+    expect(result.stderr).toContain(`${DB}_missing`);
     expect(result.stderr).toContain('post-backup hook ran after the failure');
     expect(await fs.readFile(log, 'utf8')).toContain('start post-backup');
     expect(await fs.readFile(log, 'utf8')).toContain('failure');
@@ -189,7 +201,7 @@ async function planFile(work: string, node: string, log: string): Promise<string
     'sources:',
     `  - ${node}/etc`,
     'databases:',
-    '  - no_such_database_here',
+    `  - ${DB}_missing`,
     'hooks:',
     `  pre-backup: ${node}/opt/cassatt/bin/cccoreservice stop`,
     `  post-backup: ${node}/opt/cassatt/bin/cccoreservice start`,

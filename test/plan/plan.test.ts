@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { effectivePlan, readPlanFile, validatePlan } from '../../src/plan/plan.js';
+import { collectPgName } from '../../src/cli/common.js';
+import { effectivePlan, readPlanFile, validatePlan, type EffectivePlanOptions, type PlanDatabase } from '../../src/plan/plan.js';
 import { profile } from '../../src/plan/profiles.js';
 
 describe('validatePlan', () => {
@@ -81,5 +82,44 @@ describe('the cassatt profile', () => {
   it('rejects an unknown role or profile', () => {
     expect(() => effectivePlan(profile('cassatt'), { role: 'tertiary' })).toThrow(/unknown role "tertiary"/);
     expect(() => profile('nope')).toThrow(/unknown profile "nope"/);
+  });
+});
+
+describe('--pg-name: a plan\'s database under another name', () => {
+  const site = (...connections: string[]) => validatePlan({ name: 'site', sources: ['/etc'], databases: connections.map((connection) => ({ connection, format: 'custom', roles: ['primary'] })), roles: ['primary', 'secondary'] });
+
+  it.each<{ name: string; plan: ReturnType<typeof profile>; options: EffectivePlanOptions; databases: PlanDatabase[] }>([
+    { name: 'the cassatt profile\'s collage, renamed', plan: profile('cassatt'), options: { pgNames: { collage: 'collage_test' } }, databases: [{ connection: 'collage_test', format: 'tar', roles: ['primary'] }] },
+    { name: 'no renames: the plan as it is', plan: profile('cassatt'), options: { pgNames: {} }, databases: [{ connection: 'collage', format: 'tar', roles: ['primary'] }] },
+    { name: 'a role without the database: nothing to rename, no error', plan: profile('cassatt'), options: { role: 'secondary', pgNames: { collage: 'collage_test' } }, databases: [] },
+    { name: 'only the named one of two', plan: site('collage', 'inventory'), options: { pgNames: { inventory: 'inventory_copy' } }, databases: [{ connection: 'collage', format: 'custom', roles: ['primary'] }, { connection: 'inventory_copy', format: 'custom', roles: ['primary'] }] },
+    { name: 'a URI keeps its server, credentials and parameters', plan: site('postgres://backup:pw@db1:5433/collage?sslmode=require'), options: { pgNames: { collage: 'collage test' } }, databases: [{ connection: 'postgres://backup:pw@db1:5433/collage%20test?sslmode=require', format: 'custom', roles: ['primary'] }] },
+    { name: 'a URI naming its database with ?dbname=', plan: site('postgres://db1/?dbname=collage'), options: { pgNames: { collage: 'c2' } }, databases: [{ connection: 'postgres://db1/c2?dbname=c2', format: 'custom', roles: ['primary'] }] },
+    { name: 'a name with "=" stays a name', plan: site('collage'), options: { pgNames: { collage: 'a=b' } }, databases: [{ connection: 'a=b', format: 'custom', roles: ['primary'] }] },
+  ])('$name', ({ plan, options, databases }) => {
+    const before = structuredClone(plan);
+    expect(effectivePlan(plan, options).databases).toEqual(databases);
+    expect(plan).toEqual(before);
+  });
+
+  it.each<[string, EffectivePlanOptions, RegExp]>([
+    ['a name the plan does not have', { pgNames: { colage: 'x' } }, /--pg-name colage=x: plan cassatt has no database "colage" \(its databases: collage\)/],
+    ['an empty new name', { pgNames: { collage: '' } }, /--pg-name collage=: Expected a database name after "="/],
+    ['a URI instead of a name', { pgNames: { collage: 'postgres://other/collage' } }, /Expected a database name after "=" \(for another server, use a plan file/],
+  ])('refuses %s', (_, options, message) => {
+    expect(() => effectivePlan(profile('cassatt'), options)).toThrow(message);
+  });
+
+  it.each<[string[], Record<string, string> | RegExp]>([
+    [['collage=collage_test'], { collage: 'collage_test' }],
+    [['collage=collage_test', 'inventory=inv2'], { collage: 'collage_test', inventory: 'inv2' }],
+    [['collage=a=b'], { collage: 'a=b' }],
+    [['collage=a', 'collage=b'], /--pg-name collage=… is given twice/],
+    [['collage'], /Expected `--pg-name` to be NAME=DATABASE/],
+    [['=collage'], /Expected `--pg-name` to be NAME=DATABASE/],
+  ])('parses --pg-name %j', (values, expected) => {
+    const parse = (): Record<string, string> => values.reduce<Record<string, string>>((previous, value) => collectPgName(value, previous), {});
+    if (expected instanceof RegExp) expect(parse).toThrow(expected);
+    else expect(parse()).toEqual(expected);
   });
 });

@@ -8,7 +8,7 @@ import { plannedBackup } from '../../plan/planned-backup.js';
 import { profile } from '../../plan/profiles.js';
 import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
-import { collect, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 
@@ -21,6 +21,7 @@ interface BackupFlags extends RepoFlags {
   role?: string;
   skipImages?: boolean;
   root?: string;
+  pgName?: Record<string, string>;
   oneFileSystem: boolean;
   xattrs: boolean;
   tag?: string[];
@@ -47,6 +48,7 @@ export function backupCommand(): Command {
     .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
     .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
     .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
+    .option('--pg-name <name=database>', "back up the plan's database <name> as <database> on the same server, e.g. collage=collage_test (a staging node, a test); repeatable", collectPgName)
     .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
     .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
     .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256))
@@ -121,13 +123,13 @@ export function backupCommand(): Command {
     });
 }
 
-/** The plan from --profile or --plan (flags --role, --root, --skip-images applied), if any. */
-export async function loadPlan(flags: { profile?: string; plan?: string; role?: string; root?: string; skipImages?: boolean }): Promise<Plan | undefined> {
+/** The plan from --profile or --plan (flags --role, --root, --skip-images, --pg-name applied), if any. */
+export async function loadPlan(flags: { profile?: string; plan?: string; role?: string; root?: string; skipImages?: boolean; pgName?: Record<string, string> }): Promise<Plan | undefined> {
   if (flags.profile && flags.plan) throw new CassetteError('E_USAGE', 'give --profile or --plan, not both');
   const base = flags.profile ? profile(flags.profile) : flags.plan ? await readPlanFile(flags.plan) : undefined;
   if (!base) {
-    if (flags.role || flags.skipImages || flags.root) throw new CassetteError('E_USAGE', '--role, --skip-images and --root apply to a --profile or --plan');
+    if (flags.role || flags.skipImages || flags.root || flags.pgName) throw new CassetteError('E_USAGE', '--role, --skip-images, --root and --pg-name apply to a --profile or --plan');
     return undefined;
   }
-  return effectivePlan(base, { role: flags.role, root: flags.root, skipImages: flags.skipImages });
+  return effectivePlan(base, { role: flags.role, root: flags.root, skipImages: flags.skipImages, pgNames: flags.pgName });
 }

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
-import { run } from '../common.js';
+import { collectPgName, run } from '../common.js';
 import { loadPlan } from './backup.js';
 
 interface PlanFlags {
@@ -12,17 +12,19 @@ interface PlanFlags {
   role?: string;
   root?: string;
   skipImages?: boolean;
+  pgName?: Record<string, string>;
   json?: boolean;
 }
 
 export function planCommand(): Command {
   const show = new Command('show')
-    .description('print the effective plan (role, --root and --skip-images applied)')
+    .description('print the effective plan (role, --root, --skip-images and --pg-name applied)')
     .option('--profile <name>', 'a built-in plan (cassatt)')
     .option('--plan <file>', 'a plan file (YAML or JSON)')
     .option('--role <role>', 'plan role')
     .option('--root <dir>', 're-root every path under <dir>')
     .option('--skip-images', 'leave /cassatt/images out')
+    .option('--pg-name <name=database>', "the plan's database <name> as <database>, e.g. collage=collage_test; repeatable", collectPgName)
     .option('--json', 'print JSON instead of YAML')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (flags: PlanFlags) => {

@@ -15,7 +15,7 @@ export function verifyCommand(): Command {
   return withRepoOptions(new Command('verify')
     .description('check that a snapshot is restorable: objects present, sizes and seek tables match the index; --read-data re-reads everything')
     .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-    .option('--read-data', 'download every archive: check its SHA-256, decompress every frame, check every file hash'))
+    .option('--read-data', 'download every archive and index: check their SHA-256, decompress every frame, check every file hash'))
     .action(async (ref: string, flags: VerifyFlags) => {
       await run(async () => {
         const store = openRepo(flags);
