@@ -10,6 +10,8 @@ export type ProgressEvent =
   | { type: 'bytes'; bytesRead: number; bytesStored: number; files: number; totalHint?: number }
   | { type: 'restore-start'; snapshot: string; entries: number; bytes: number; downloadBytes: number }
   | { type: 'restore-bytes'; bytesWritten: number; bytesDownloaded: number; files: number }
+  /** An in-place restore keeps the directory symlink at `path` (target as written) and writes below it into where it points. */
+  | { type: 'keep-symlink'; artifact: string; path: string; target: string }
   | { type: 'step'; step: string; detail?: string };
 
 export interface Progress {
