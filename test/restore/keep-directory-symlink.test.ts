@@ -10,6 +10,7 @@ import type { CommitRecord } from '../../src/format/types.js';
 import type { ProgressEvent } from '../../src/progress.js';
 import { restoreRecord, type RestoreOptions } from '../../src/restore/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
+import { cassette } from '../helpers/cli.js';
 import { buildRepo, type HandBuiltMember } from '../helpers/hand-built-repo.js';
 import { rejection } from '../helpers/rejection.js';
 
@@ -231,5 +232,45 @@ describe('symlinks made by the restore itself are never kept', () => {
     expect(await fs.readlink(path.join(root, 'usr'))).toBe(outside);
     expect(await mode(path.join(root, 'real-usr/lib/modules'))).toBe(0o700);
     expect(await mode(path.join(outside, 'lib/modules'))).toBe(0o755);
+  });
+});
+
+describe('cassette restore --in-place reports kept directory symlinks', () => {
+  let node: string;
+  let repo: string;
+
+  beforeAll(async () => {
+    // Back up a node whose lib/ is a real directory, then turn it into a merged-/usr node.
+    node = path.join(work, 'cli-node');
+    repo = path.join(work, 'cli-repo');
+    await fs.mkdir(path.join(node, 'lib'), { recursive: true });
+    await fs.writeFile(path.join(node, 'lib/libc.so.6'), LIBC);
+    await backup({ store: new LocalStore(repo), sources: [{ kind: 'tree', path: node }] });
+    await fs.mkdir(path.join(node, 'usr'));
+    await fs.rename(path.join(node, 'lib'), path.join(node, 'usr/lib'));
+    await fs.symlink('usr/lib', path.join(node, 'lib'));
+  });
+
+  it('the dry run lists "keep directory symlink" with the entries, and --json as a keep-symlink event', async () => {
+    const line = `keep directory symlink ${path.join(node, 'lib')} -> usr/lib`;
+    const dry = await cassette(['restore', 'latest', '--in-place', '--dry-run', '--repo', repo]);
+    expect(dry.exitCode, dry.stderr as string).toBe(0);
+    const lines = (dry.stdout as string).split('\n');
+    expect(lines.filter((l) => l === line)).toHaveLength(1);
+    // After the lib/ entry it explains.
+    expect(lines.indexOf(line)).toBeGreaterThan(lines.findIndex((l) => l.startsWith('would write dir') && l.endsWith(path.join(node, 'lib'))));
+    const json = await cassette(['restore', 'latest', '--in-place', '--dry-run', '--json', '--repo', repo]);
+    expect(json.exitCode, json.stderr as string).toBe(0);
+    const events = (json.stdout as string).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.type === 'keep-symlink');
+    expect(events).toEqual([{ type: 'keep-symlink', artifact: expect.any(String), path: path.join(node, 'lib'), target: 'usr/lib' }]);
+  });
+
+  it('the restore says so once on stderr and keeps the symlink', async () => {
+    await fs.writeFile(path.join(node, 'usr/lib/libc.so.6'), 'changed since the backup\n');
+    const result = await cassette(['restore', 'latest', '--in-place', '--repo', repo]);
+    expect(result.exitCode, result.stderr as string).toBe(0);
+    expect((result.stderr as string).split('\n').filter((l) => l === `keep directory symlink ${path.join(node, 'lib')} -> usr/lib`)).toHaveLength(1);
+    expect(await fs.readlink(path.join(node, 'lib'))).toBe('usr/lib');
+    expect(await read(path.join(node, 'usr/lib/libc.so.6'))).toBe(LIBC);
   });
 });
