@@ -12,6 +12,8 @@ export type ProgressEvent =
   | { type: 'restore-bytes'; bytesWritten: number; bytesDownloaded: number; files: number }
   /** Something the target refused (an attribute kind, reported once); the restore goes on and exits 3. */
   | { type: 'restore-warning'; artifact: string; path: string; message: string }
+  /** An in-place restore keeps the directory symlink at `path` (target as written) and writes below it into where it points. */
+  | { type: 'keep-symlink'; artifact: string; path: string; target: string }
   | { type: 'step'; step: string; detail?: string };
 
 export interface Progress {

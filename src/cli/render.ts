@@ -22,6 +22,11 @@ export function humanDuration(ms: number): string {
   return `${m} min ${Math.round(s - m * 60)} s`;
 }
 
+/** The line for a kept directory symlink (a `keep-symlink` event). */
+export function keptSymlinkLine(event: { path: string; target: string }): string {
+  return `keep directory symlink ${event.path} -> ${event.target}\n`;
+}
+
 export interface RendererOptions {
   json: boolean;
   /** Where human output goes (stderr, so stdout stays clean for data). */
@@ -48,12 +53,14 @@ export function createRenderer(options: RendererOptions): Renderer {
       stop: () => undefined,
     };
   }
+  // Printed even when piped: warnings, and directory symlinks a restore keeps.
   const warnings = (event: ProgressEvent): void => {
     if (event.type === 'warning') {
       const where = event.warning.path ? `${event.artifact}/${event.warning.path}` : event.artifact;
       stream.write(`warning: ${where}: ${event.warning.message}\n`);
     }
     if (event.type === 'restore-warning') stream.write(`warning: ${event.artifact}/${event.path}: ${event.message}\n`);
+    if (event.type === 'keep-symlink') stream.write(keptSymlinkLine(event));
   };
   if (!stream.isTTY) {
     return { event: warnings, stop: () => undefined };
@@ -71,10 +78,10 @@ export function createRenderer(options: RendererOptions): Renderer {
   let total = 0;
   return {
     event: (event: ProgressEvent) => {
-      if (event.type === 'warning' || event.type === 'restore-warning') {
+      if (event.type === 'warning' || event.type === 'restore-warning' || event.type === 'keep-symlink') {
         if (started) bar.stop();
         warnings(event);
-        if (started) bar.start(total || 1, 0, { phase: 'backup ', read: '', stored: '', rate: '' });
+        if (started) bar.start(total || 1, 0, { phase: event.type === 'warning' ? 'backup ' : 'restore', read: '', stored: '', rate: '' });
         return;
       }
       if (event.type === 'bytes' || event.type === 'restore-bytes') {

@@ -9,7 +9,8 @@
 //     writer thread (pwrite + SHA-256)
 //     a complete file: check its SHA-256, set mode/owner/mtime, rename onto its real name
 //   then hard links, symlinks and special files, and last the directories' metadata, deepest first.
-// Nothing is ever written through a symlink: symlinks are created after every file.
+// Nothing is ever written through a symlink: symlinks are created after every file. In place, a
+// directory symlink already on the target is kept when it stays inside the root (safe-path.ts).
 
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import fsSync from 'node:fs';
@@ -28,7 +29,7 @@ import { FramePool } from '../zstd/pool.js';
 import { plannedBytes } from './plan.js';
 import { planForRanges, readFrames } from './read-frames.js';
 import { SliceWriter, type Slice } from './slice-writer.js';
-import { assertNoSymlinkParents, joinPath, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, resolveInside, type RelPath } from './safe-path.js';
+import { assertNoSymlinkParents, joinPath, judgeExistingSymlink, linkIdentity, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, resolveInside, type KeepDirectorySymlinks, type RelPath } from './safe-path.js';
 import { artifactMayMatch, compileSelector } from './select.js';
 
 export interface RestoreOptions {
@@ -37,7 +38,11 @@ export interface RestoreOptions {
   snapshot: string;
   /** Directory to restore into, as `<target>/<artifact>/<path>`. Exactly one of target and inPlace. */
   target?: string;
-  /** Restore onto the original absolute paths (each artifact's source). */
+  /**
+   * Restore onto the original absolute paths (each artifact's source). A directory symlink already
+   * there (`/lib -> usr/lib`) is kept when it resolves to a directory inside the artifact's root:
+   * entries below it go where it points, and a progress event `keep-symlink` reports it.
+   */
   inPlace?: boolean;
   /** Globs over `artifact/path` (see restore/select.ts). */
   include?: string[];
@@ -146,6 +151,8 @@ interface ArtifactState {
   orphanLinks: Map<string, Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>>;
   /** Paths of the symlink entries seen so far: no later entry may lie below one (symlink-then-file). */
   symlinkPaths: Set<string>;
+  /** In place only: which existing directory symlinks may be written through (safe-path.ts). */
+  keep?: KeepDirectorySymlinks;
   lastFrame: number;
 }
 
@@ -163,6 +170,10 @@ interface RestoreRun {
   /** Files whose temporary name is open (at most MAX_OPEN_FILES), by id. */
   open: Map<number, PendingFile>;
   nextFileId: number;
+  /** linkIdentity of the symlinks this restore made: never kept as target symlinks. */
+  createdLinks: Set<string>;
+  /** Existing directory symlinks written through so far, each reported once. */
+  keptSymlinks: Set<string>;
 }
 
 function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): string {
@@ -196,7 +207,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   let writer: SliceWriter | undefined;
   const open = new Map<number, PendingFile>();
   const run: RestoreRun = {
-    options, metadata, pool, summary, temps, report, open, nextFileId: 0,
+    options, metadata, pool, summary, temps, report, open, nextFileId: 0, createdLinks: new Set(), keptSymlinks: new Set(),
     writer: () => (writer ??= new SliceWriter((id) => { const dest = open.get(id)?.dest; return dest === undefined ? `file #${id}` : shown(dest); })),
   };
   const allDirs: ArtifactState['dirs'] = [];
@@ -210,7 +221,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       const index = await openIndex(options.store, artifact);
       const state: ArtifactState = {
         artifact, root: destinationRoot(options, artifact), safeDirs: new Set(), dirs: [], symlinks: [], links: [], specials: [],
-        orphanLinks: new Map(), symlinkPaths: new Set(), lastFrame: -1,
+        orphanLinks: new Map(), symlinkPaths: new Set(), lastFrame: -1, keep: keepPolicy(run, artifact, progress),
       };
       let matched = 0;
       let batch: IndexEntry[] = [];
@@ -266,6 +277,19 @@ export function orderArtifacts(artifacts: readonly ArtifactRecord[], order: read
   return artifacts.map((a, i) => ({ a, i })).sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i).map((x) => x.a);
 }
 
+/** In place, existing directory symlinks inside the root are kept (safe-path.ts); each is reported once per run. */
+function keepPolicy(run: RestoreRun, artifact: ArtifactRecord, progress: Progress): KeepDirectorySymlinks | undefined {
+  if (!run.options.inPlace) return undefined;
+  return {
+    created: run.createdLinks,
+    onKeep: (link, target) => {
+      if (run.keptSymlinks.has(link)) return;
+      run.keptSymlinks.add(link);
+      progress.event({ type: 'keep-symlink', artifact: artifact.name, path: link, target });
+    },
+  };
+}
+
 /** A path below an earlier symlink entry would be written through that symlink once it exists: refuse it. */
 function refuseBelowSymlink(state: ArtifactState, entry: IndexEntry, rel: string): void {
   if (state.symlinkPaths.size === 0) return;
@@ -289,7 +313,7 @@ function linkTargetOf(entry: IndexEntry): RelPath {
 
 async function prepareParent(state: ArtifactState, rel: RelPath): Promise<string | Buffer> {
   const nested = typeof rel === 'string' ? rel.includes('/') : rel.includes(0x2f);
-  const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs);
+  const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs, state.keep);
   const dir = nested ? parentPath(dest) : state.root;
   const key = pathKey(dir);
   // A parent already checked (a real directory, no symlink) needs no mkdir: saves two system calls
@@ -301,6 +325,37 @@ async function prepareParent(state: ArtifactState, rel: RelPath): Promise<string
     if (nested) state.safeDirs.add(key);
   }
   return dest;
+}
+
+/**
+ * A directory entry: check its parents, then make it a real directory (replacing a non-directory in
+ * the way) — or, in place, keep the directory symlink there. Returns where its metadata goes at
+ * the end: nowhere for a kept symlink (GNU tar does not apply it through the link either); once a
+ * symlink was kept, the directory's real path, so that a symlink made later in the restore cannot
+ * redirect it; else dest.
+ */
+async function makeDirectory(state: ArtifactState, run: RestoreRun, rel: RelPath, dest: string | Buffer): Promise<string | Buffer | undefined> {
+  await assertNoSymlinkParents(state.root, rel, state.safeDirs, state.keep);
+  const existing = lstatOrUndefined(dest);
+  if (state.keep && existing?.isSymbolicLink() && (await judgeExistingSymlink(state.root, dest, state.keep)).verdict.keep) return undefined;
+  if (existing && !existing.isDirectory()) fsSync.rmSync(dest, { force: true });
+  fsSync.mkdirSync(dest, { recursive: true });
+    if (run.keptSymlinks.size === 0) return dest;
+  return typeof dest === 'string' ? fsSync.realpathSync.native(dest) : fsSync.realpathSync.native(dest, { encoding: 'buffer' });
+}
+
+/**
+ * Dry run in place: check the entry's parents, and a directory entry's own place, as the restore
+ * would, so the directory symlinks it would keep are reported. Refusals are left to the restore:
+ * a dry run writes nothing, so what the restore would replace first is still in the way here.
+ */
+async function previewKeptSymlinks(state: ArtifactState, entry: IndexEntry, rel: RelPath, dest: string | Buffer): Promise<void> {
+  try {
+    await assertNoSymlinkParents(state.root, rel, state.safeDirs, state.keep);
+    if (entry.type === 'dir' && lstatOrUndefined(dest)?.isSymbolicLink()) await judgeExistingSymlink(state.root, dest, state.keep!);
+  } catch (error) {
+    if (!isCassetteError(error, 'E_UNSAFE_PATH') && !isCassetteError(error, 'E_TARGET')) throw error;
+  }
 }
 
 async function exists(p: string | Buffer): Promise<boolean> {
@@ -348,16 +403,13 @@ async function restoreBatch(
     }
     summary.entries++;
     options.onEntry?.(artifact.name, entry, shown(dest));
+    if (options.dryRun && state.keep) await previewKeptSymlinks(state, entry, rel, dest);
     switch (entry.type) {
-      case 'dir':
-        if (!options.dryRun) {
-          await assertNoSymlinkParents(state.root, rel, state.safeDirs);
-          const existing = lstatOrUndefined(dest);
-          if (existing && !existing.isDirectory()) fsSync.rmSync(dest, { force: true });
-          fsSync.mkdirSync(dest, { recursive: true });
-        }
-        state.dirs.push({ entry, dest });
+      case 'dir': {
+        const place = options.dryRun ? dest : await makeDirectory(state, run, rel, dest);
+        if (place !== undefined) state.dirs.push({ entry, dest: place });
         break;
+      }
       case 'file':
         summary.files++;
         summary.bytes += entry.size;
@@ -612,7 +664,7 @@ const NODE_TYPE = { fifo: fsSync.constants.S_IFIFO, chardev: fsSync.constants.S_
 async function finishArtifact(state: ArtifactState, metadata: MetadataWriter): Promise<void> {
   for (const link of state.links) {
     // The link target's parents must not be symlinks either, or the link could reach outside the root.
-    const target = await assertNoSymlinkParents(state.root, linkTargetOf(link.entry), state.safeDirs);
+    const target = await assertNoSymlinkParents(state.root, linkTargetOf(link.entry), state.safeDirs, state.keep);
     const dest = await prepareParent(state, link.rel);
     const temp = tempName(dest);
     try {
@@ -639,6 +691,7 @@ async function finishArtifact(state: ArtifactState, metadata: MetadataWriter): P
     const temp = tempName(dest);
     await fs.symlink(entryFsLink(link.entry), temp);
     metadata.finishPath(temp, link.entry, `${state.artifact.name}/${link.entry.path}`);
+    if (state.keep) state.keep.created.add(await linkIdentity(temp));
     const existing = await fs.lstat(dest).catch(() => undefined);
     if (existing?.isDirectory()) {
       await fs.rm(temp, { force: true });

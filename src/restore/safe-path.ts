@@ -1,4 +1,4 @@
-// Safe extraction paths: entry paths from an index never leave the restore root, and nothing is written through a symlink.
+// Safe extraction paths: entry paths from an index never leave the restore root, and nothing is written through a symlink but, in place, an existing directory symlink inside it.
 //
 // An index is data from storage, so every path in it is hostile until checked. Two layers:
 //
@@ -25,6 +25,19 @@
 // Callers must also never open an existing final component for writing (write a temporary file
 // and rename it over the destination; a rename replaces a symlink, it does not follow it) — that
 // also defeats the hardlink-then-file overwrite (node-tar CVE-2018-20834).
+//
+// One exception, for in-place restores only (GNU tar's --keep-directory-symlink): a symlink that
+// was on the target before the restore (`/lib -> usr/lib` on a merged-/usr system) may be a
+// parent, or stand at the place of a directory entry, when it resolves (realpath, on the host) to
+// an existing directory inside the real path of the restore root; entries below it are written
+// into that directory. keptSymlinkVerdict decides, and containment rests on the realpath alone: a
+// link that dangles, loops, or resolves to a non-directory or outside the root is never written
+// through. Nor is a symlink the restore made itself from an archive entry (a later artifact could
+// otherwise write through it): the caller records each one's device and inode (linkIdentity), so
+// another name for it — a hard link, case folding, a path through a kept symlink — is known too.
+// Each kept symlink below another is judged in turn. With a re-rooted restore
+// (`--root /mnt/sysimage`) an absolute target `/usr/lib` resolves on the host, outside the restore
+// root, so it is not kept.
 //
 // The root itself is trusted (the user chose it) and may be a symlink. Races with other
 // processes changing the tree during a restore (TOCTOU) are out of scope, as in node-tar.
@@ -135,13 +148,82 @@ export function resolveInside(root: string, relPath: RelPath): string | Buffer {
   return dest;
 }
 
+/** Where an existing symlink leads, as keptSymlinkVerdict needs it. */
+export interface ResolvedSymlink {
+  /** Real path of what it points to (realpath), or undefined when it does not resolve: dangling, a loop, no permission. */
+  real?: string;
+  /** That real path is a directory. */
+  isDirectory: boolean;
+  /** The restore itself made this symlink (an archive entry, in this artifact or an earlier one). */
+  created: boolean;
+}
+
+export type KeptSymlinkVerdict = { keep: true } | { keep: false; reason: string };
+
+/**
+ * May an in-place restore write through an existing symlink (keep it, as GNU tar's
+ * --keep-directory-symlink does)? Only when the restore did not make it and it resolves to a
+ * directory inside `realRoot`, the real path of the restore root (the root itself counts as
+ * inside). Pure; a refusal's `reason` completes the sentence "the symlink …".
+ */
+export function keptSymlinkVerdict(realRoot: string, link: ResolvedSymlink): KeptSymlinkVerdict {
+  if (link.created) return { keep: false, reason: 'was made by this restore from an archive entry' };
+  if (link.real === undefined) return { keep: false, reason: 'does not resolve (dangling, or a loop)' };
+  const back = path.relative(realRoot, link.real);
+  if (back === '..' || back.startsWith(`..${path.sep}`) || path.isAbsolute(back)) {
+    return { keep: false, reason: `resolves to ${link.real}, outside the restore root ${realRoot}` };
+  }
+  if (!link.isDirectory) return { keep: false, reason: `resolves to ${link.real}, which is not a directory` };
+  return { keep: true };
+}
+
+/** What an in-place restore passes to keep directory symlinks that were on the target before it started. */
+export interface KeepDirectorySymlinks {
+  /** linkIdentity of every symlink the restore has made so far, in any artifact of the run: never kept. */
+  created: Set<string>;
+  /** Told of each symlink found safe to write through (again after the caller clears its cache). */
+  onKeep: (link: string, target: string) => void;
+}
+
+/** Device and inode of the symlink at `p` (not followed): the same for every name a hard link or case folding gives it. */
+export async function linkIdentity(p: string | Buffer): Promise<string> {
+  const stats = await fs.lstat(p, { bigint: true });
+  return `${stats.dev}:${stats.ino}`;
+}
+
+/**
+ * The I/O half of keptSymlinkVerdict for the symlink at `link` (an absolute path below root):
+ * resolve it and the root on the host and decide; a kept one is reported to keep.onKeep.
+ * Returns the verdict and the link's target as written.
+ */
+export async function judgeExistingSymlink(root: string, link: string | Buffer, keep: KeepDirectorySymlinks): Promise<{ verdict: KeptSymlinkVerdict; target: string }> {
+  let target: string;
+  let resolved: ResolvedSymlink;
+  let realRoot: string;
+  try {
+    target = (await fs.readlink(link, { encoding: 'buffer' })).toString();
+    // As bytes, so a target whose name is not UTF-8 is checked where it really is.
+    const realBytes = await fs.realpath(link, { encoding: 'buffer' }).catch(() => undefined);
+    const real = realBytes?.toString();
+    const isDirectory = realBytes !== undefined && (await fs.stat(realBytes).then((s) => s.isDirectory(), () => false));
+    resolved = { real, isDirectory, created: keep.created.has(await linkIdentity(link)) };
+    realRoot = await fs.realpath(root);
+  } catch (error) {
+    throw new CassetteError('E_TARGET', `cannot check the symlink ${link.toString()}: ${(error as Error).message}`, { cause: error });
+  }
+  const verdict = keptSymlinkVerdict(realRoot, resolved);
+  if (verdict.keep) keep.onKeep(link.toString(), target);
+  return { verdict, target };
+}
+
 /**
  * I/O check before writing `relPath` under root: lstat each existing parent component from root
  * down; refuse (E_UNSAFE_PATH, naming the entry and the component) when one is a symlink — any
  * symlink, even one pointing inside root: nothing is ever written through a symlink — or is not a
- * directory. Components that do not exist yet are fine (the caller creates them as real
- * directories). The final component is not checked: callers replace it, never write through it.
- * Returns the absolute destination.
+ * directory. With `keep` (in-place restores), a symlink that keptSymlinkVerdict accepts is passed
+ * through instead, and each one below it is judged in turn. Components that do not exist yet are
+ * fine (the caller creates them as real directories). The final component is not checked: callers
+ * replace it, never write through it. Returns the absolute destination.
  *
  * `knownSafeDirs` caches absolute paths of directories found safe, so a restore of many files
  * in one directory lstats it once. The caller must clear it whenever the restore creates a
@@ -149,9 +231,9 @@ export function resolveInside(root: string, relPath: RelPath): string | Buffer {
  * two different strings to one directory, node-tar CVE-2021-37712). It never holds more than
  * 10,000 entries.
  */
-export async function assertNoSymlinkParents(root: string, relPath: string, knownSafeDirs: Set<string>): Promise<string>;
-export async function assertNoSymlinkParents(root: string, relPath: RelPath, knownSafeDirs: Set<string>): Promise<string | Buffer>;
-export async function assertNoSymlinkParents(root: string, relPath: RelPath, knownSafeDirs: Set<string>): Promise<string | Buffer> {
+export async function assertNoSymlinkParents(root: string, relPath: string, knownSafeDirs: Set<string>, keep?: KeepDirectorySymlinks): Promise<string>;
+export async function assertNoSymlinkParents(root: string, relPath: RelPath, knownSafeDirs: Set<string>, keep?: KeepDirectorySymlinks): Promise<string | Buffer>;
+export async function assertNoSymlinkParents(root: string, relPath: RelPath, knownSafeDirs: Set<string>, keep?: KeepDirectorySymlinks): Promise<string | Buffer> {
   const dest = resolveInside(root, relPath);
   const parts: RelPath[] = typeof relPath === 'string' ? normalizeEntryPath(relPath).split('/') : splitBytes(normalizeEntryBytes(relPath));
   const shown = typeof relPath === 'string' ? relPath : relPath.toString();
@@ -169,10 +251,16 @@ export async function assertNoSymlinkParents(root: string, relPath: RelPath, kno
       throw new CassetteError('E_TARGET', `cannot check ${current.toString()} before restoring ${printable(shown)}: ${(error as Error).message}`, { cause: error });
     }
     if (stats.isSymbolicLink()) {
-      const target = await fs.readlink(current).catch(() => '?');
-      throw unsafe(shown, `its parent ${current.toString()} is a symlink (to ${JSON.stringify(target)}); nothing is written through symlinks`);
+      if (keep) {
+        const { verdict, target } = await judgeExistingSymlink(root, current, keep);
+        if (!verdict.keep) throw unsafe(shown, `its parent ${current.toString()} is a symlink (to ${JSON.stringify(target)}) that ${verdict.reason}; nothing is written through it`);
+      } else {
+        const target = await fs.readlink(current).catch(() => '?');
+        throw unsafe(shown, `its parent ${current.toString()} is a symlink (to ${JSON.stringify(target)}); nothing is written through symlinks`);
+      }
+    } else if (!stats.isDirectory()) {
+      throw unsafe(shown, `its parent ${current.toString()} exists and is not a directory`);
     }
-    if (!stats.isDirectory()) throw unsafe(shown, `its parent ${current.toString()} exists and is not a directory`);
     if (knownSafeDirs.size >= MAX_KNOWN_SAFE_DIRS) knownSafeDirs.clear();
     knownSafeDirs.add(key);
   }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCassetteError } from '../../src/errors.js';
-import { assertNoSymlinkParents, normalizeEntryPath, normalizeLinkTarget, resolveInside } from '../../src/restore/safe-path.js';
+import { assertNoSymlinkParents, judgeExistingSymlink, keptSymlinkVerdict, linkIdentity, normalizeEntryPath, normalizeLinkTarget, resolveInside, type KeepDirectorySymlinks } from '../../src/restore/safe-path.js';
 
 /** Runs fn and returns the CassetteError it throws (fails the test when it does not throw one). */
 function thrown(fn: () => unknown): Error & { code?: string } {
@@ -226,5 +226,146 @@ describe('assertNoSymlinkParents (real directory)', () => {
     await assertNoSymlinkParents(root, 'etc/ssh/x', safe);
     expect(safe.size).toBeLessThanOrEqual(10_000);
     expect(safe.has(path.join(root, 'etc/ssh'))).toBe(true);
+  });
+});
+
+describe('keptSymlinkVerdict (may an in-place restore write through an existing symlink?)', () => {
+  const dir = (real: string) => ({ real, isDirectory: true, created: false });
+  it.each([
+    { name: 'keeps a link to a directory inside the root', root: '/r', link: dir('/r/usr/lib'), keep: true },
+    { name: 'keeps a link to the root itself (the root counts as inside)', root: '/r', link: dir('/r'), keep: true },
+    { name: 'keeps a link to a name that merely starts with .. inside the root', root: '/r', link: dir('/r/..lib'), keep: true },
+    { name: 'keeps anything that is a directory when the root is /', root: '/', link: dir('/usr/lib'), keep: true },
+    { name: 'refuses a link to the parent of the root', root: '/r', link: dir('/'), keep: false, reason: /resolves to \/, outside the restore root \/r$/ },
+    { name: 'refuses a link to a sibling whose name extends the root (/r2 is not inside /r)', root: '/r', link: dir('/r2/lib'), keep: false, reason: /outside the restore root/ },
+    { name: 'refuses a link outside the root even when it is a directory (/usr/lib for a re-rooted /mnt/sysimage)', root: '/mnt/sysimage', link: dir('/usr/lib'), keep: false, reason: /resolves to \/usr\/lib, outside the restore root \/mnt\/sysimage/ },
+    { name: 'refuses a link to a file inside the root', root: '/r', link: { real: '/r/etc/hostname', isDirectory: false, created: false }, keep: false, reason: /which is not a directory/ },
+    { name: 'refuses a dangling link (or a loop)', root: '/r', link: { isDirectory: false, created: false }, keep: false, reason: /does not resolve/ },
+    { name: 'refuses a link the restore made from an archive entry, even to a directory inside the root', root: '/r', link: { real: '/r/usr/lib', isDirectory: true, created: true }, keep: false, reason: /made by this restore/ },
+  ])('$name', ({ root, link, keep, reason }) => {
+    const verdict = keptSymlinkVerdict(root, link);
+    expect(verdict.keep).toBe(keep);
+    if (!verdict.keep) expect(verdict.reason).toMatch(reason!);
+  });
+});
+
+describe('judgeExistingSymlink and assertNoSymlinkParents with keep (real directory)', () => {
+  let base: string;
+  let root: string;
+  let outside: string;
+  const kept: Array<[string, string]> = [];
+  const policy = (created = new Set<string>()): KeepDirectorySymlinks => ({ created, onKeep: (link, target) => kept.push([link, target]) });
+
+  beforeAll(async () => {
+    base = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-keep-symlink-'));
+    root = path.join(base, 'root');
+    outside = path.join(base, 'outside');
+    await fs.mkdir(path.join(root, 'usr/lib'), { recursive: true });
+    await fs.mkdir(path.join(root, 'opt/modules'), { recursive: true });
+    await fs.mkdir(path.join(root, 'etc'), { recursive: true });
+    await fs.writeFile(path.join(root, 'etc/hostname'), 'box\n');
+    await fs.mkdir(outside);
+    await fs.symlink(path.join(root, 'usr/lib'), path.join(outside, 'back'));
+    const links: Array<[string, string]> = [
+      ['lib', 'usr/lib'],
+      ['lib-abs', path.join(root, 'usr/lib')],
+      ['up', '../outside'],
+      ['sneaky', 'usr/../../outside'],
+      ['abs-out', outside],
+      ['dangling', 'nowhere'],
+      ['to-file', 'etc/hostname'],
+      ['chain', 'lib'],
+      ['chain-out', 'up'],
+      ['self', '.'],
+      ['loop', 'loop'],
+      ['out-and-back', path.join(outside, 'back')],
+      ['usr/lib/modules', '../../opt/modules'],
+      ['usr/lib/escape', '../../../outside'],
+    ];
+    for (const [name, target] of links) await fs.symlink(target, path.join(root, name));
+    await fs.symlink(root, path.join(base, 'root-link'));
+  });
+
+  afterAll(async () => {
+    await fs.rm(base, { recursive: true, force: true });
+  });
+
+  it.each([
+    { name: 'keeps a relative link to a directory inside the root (lib -> usr/lib)', link: 'lib', keep: true },
+    { name: 'keeps an absolute link to a directory inside the root', link: 'lib-abs', keep: true },
+    { name: 'keeps a chain of links that ends inside the root (chain -> lib -> usr/lib)', link: 'chain', keep: true },
+    { name: 'keeps a link to the root itself (self -> .)', link: 'self', keep: true },
+    { name: 'keeps a link that passes outside and comes back: the decision rests on the real path', link: 'out-and-back', keep: true },
+    { name: 'refuses a relative link that climbs out with ..', link: 'up', keep: false, reason: /outside the restore root/ },
+    { name: 'refuses a link that climbs out through a directory (usr/../../outside)', link: 'sneaky', keep: false, reason: /outside the restore root/ },
+    { name: 'refuses an absolute link outside the root', link: 'abs-out', keep: false, reason: /outside the restore root/ },
+    { name: 'refuses a chain of links that ends outside the root', link: 'chain-out', keep: false, reason: /outside the restore root/ },
+    { name: 'refuses a dangling link', link: 'dangling', keep: false, reason: /does not resolve/ },
+    { name: 'refuses a link that loops', link: 'loop', keep: false, reason: /does not resolve/ },
+    { name: 'refuses a link to a file', link: 'to-file', keep: false, reason: /not a directory/ },
+  ])('$name', async ({ link, keep, reason }) => {
+    kept.length = 0;
+    const at = path.join(root, link);
+    const { verdict, target } = await judgeExistingSymlink(root, at, policy());
+    expect(verdict.keep, JSON.stringify(verdict)).toBe(keep);
+    expect(target).toBe(await fs.readlink(at));
+    if (verdict.keep) expect(kept).toEqual([[at, target]]);
+    else {
+      expect(verdict.reason).toMatch(reason!);
+      expect(kept).toEqual([]);
+    }
+  });
+
+  it('judges against the real path of a root that is itself a symlink', async () => {
+    const viaLink = path.join(base, 'root-link');
+    expect((await judgeExistingSymlink(viaLink, path.join(viaLink, 'lib'), policy())).verdict.keep).toBe(true);
+    expect((await judgeExistingSymlink(viaLink, path.join(viaLink, 'up'), policy())).verdict.keep).toBe(false);
+  });
+
+  it('refuses a link whose device and inode are in `created`, under any of its names', async () => {
+    const created = new Set([await linkIdentity(path.join(root, 'lib'))]);
+    const { verdict } = await judgeExistingSymlink(root, path.join(root, 'lib'), policy(created));
+    expect(verdict).toEqual({ keep: false, reason: 'was made by this restore from an archive entry' });
+    // A hard link gives the same symlink another name: still the restore's.
+    const alias = path.join(base, 'alias-root');
+    await fs.mkdir(alias);
+    await fs.link(path.join(root, 'lib'), path.join(alias, 'lib'));
+    try {
+      expect((await judgeExistingSymlink(alias, path.join(alias, 'lib'), policy(created))).verdict.keep).toBe(false);
+    } finally {
+      await fs.rm(alias, { recursive: true });
+    }
+  });
+
+  it('writes through a kept parent and caches it; without keep the same path is refused', async () => {
+    kept.length = 0;
+    const safe = new Set<string>();
+    await expect(assertNoSymlinkParents(root, 'lib/firmware/x.bin', safe, policy())).resolves.toBe(path.join(root, 'lib/firmware/x.bin'));
+    expect(kept).toEqual([[path.join(root, 'lib'), 'usr/lib']]);
+    expect(safe.has(path.join(root, 'lib'))).toBe(true);
+    await assertNoSymlinkParents(root, 'lib/firmware/y.bin', safe, policy());
+    expect(kept).toHaveLength(1);
+    const error = await rejected(assertNoSymlinkParents(root, 'lib/firmware/x.bin', new Set()));
+    expect(isCassetteError(error, 'E_UNSAFE_PATH')).toBe(true);
+  });
+
+  it('judges each kept link below another: lib -> usr/lib, then usr/lib/modules -> ../../opt/modules', async () => {
+    kept.length = 0;
+    await assertNoSymlinkParents(root, 'lib/modules/6.1/x.ko', new Set(), policy());
+    expect(kept).toEqual([[path.join(root, 'lib'), 'usr/lib'], [path.join(root, 'lib/modules'), '../../opt/modules']]);
+  });
+
+  it.each([
+    { name: 'refuses a parent link outside the root, naming the entry and the link', rel: 'up/x', link: 'up' },
+    { name: 'refuses a parent link to a file', rel: 'to-file/x', link: 'to-file' },
+    { name: 'refuses a dangling parent link', rel: 'dangling/x', link: 'dangling' },
+    { name: 'refuses a nested link outside the root below a kept one', rel: 'lib/escape/x', link: 'lib/escape' },
+  ])('$name', async ({ rel, link }) => {
+    const safe = new Set<string>();
+    const error = await rejected(assertNoSymlinkParents(root, rel, safe, policy()));
+    expect(isCassetteError(error, 'E_UNSAFE_PATH')).toBe(true);
+    expect(error.message).toContain(JSON.stringify(rel));
+    expect(error.message).toContain(`its parent ${path.join(root, link)} is a symlink`);
+    expect(safe.has(path.join(root, link))).toBe(false);
   });
 });

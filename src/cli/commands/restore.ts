@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
 import { resolveSnapshot } from '../../repository.js';
 import type { IndexEntry } from '../../format/types.js';
+import type { Progress } from '../../progress.js';
 import { restoreDatabase } from '../../pg/restore-db.js';
 import { plannedRestore } from '../../plan/planned-restore.js';
 import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
@@ -11,7 +12,7 @@ import { loadPlan } from './backup.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
 import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
-import { createRenderer, humanBytes, humanDuration } from '../render.js';
+import { createRenderer, humanBytes, humanDuration, keptSymlinkLine } from '../render.js';
 
 interface RestoreFlags extends RepoFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
   stdout?: boolean;
@@ -109,7 +110,7 @@ export function restoreCommand(): Command {
             xattrs: flags.xattrs,
             fetchConcurrency: flags.fetchConcurrency,
             signal,
-            progress: renderer,
+            progress: flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer,
             onEntry: flags.dryRun
               ? (artifact: string, entry: IndexEntry, destination: string) => {
                 if (flags.json) process.stdout.write(JSON.stringify({ type: 'entry', artifact, path: entry.path, entryType: entry.type, size: entry.size, destination }) + '\n');
@@ -155,4 +156,14 @@ export function restoreCommand(): Command {
         }
       }, flags.json);
     });
+}
+
+/** A dry run lists the directory symlinks it would keep with the entries (on stdout), not on stderr. */
+function withKeptSymlinksIn(lines: string[], renderer: Progress): Progress {
+  return {
+    event: (event) => {
+      if (event.type === 'keep-symlink') lines.push(keptSymlinkLine(event));
+      else renderer.event(event);
+    },
+  };
 }
