@@ -7,7 +7,6 @@
 
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import { messageOf, throwIfAborted } from '../errors.js';
 import { xattrsRecord } from '../format/entry-bytes.js';
@@ -16,7 +15,7 @@ import type { BackupWarning, IndexEntry } from '../format/types.js';
 import { systemUsers, type UserDatabase } from '../fs/owners.js';
 import { readXattrs } from '../fs/xattrs.js';
 import type { PrefetchedItem } from './prefetch.js';
-import type { WalkItem } from './walk.js';
+import { OPEN_LISTED_FILE, replacedSinceListed, type WalkItem } from './walk.js';
 
 export interface PackOptions {
   /** Uncompressed bytes per frame; the packer holds one frame buffer of this size. */
@@ -185,10 +184,17 @@ export async function* packFrames(items: AsyncIterable<WalkItem | PrefetchedItem
         if (first.pathBytes) member.linkBytes = first.pathBytes;
       } else {
         try {
-          handle = await fs.open(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+          handle = await fs.open(item.absPath, OPEN_LISTED_FILE);
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
-          onWarning({ code: code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: code === 'ENOENT' ? 'vanished before it was read' : `cannot open: ${messageOf(error)}` });
+          onWarning(replacedSinceListed(item, { code })
+            ?? { code: code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: code === 'ENOENT' ? 'vanished before it was read' : `cannot open: ${messageOf(error)}` });
+          continue;
+        }
+        const replaced = replacedSinceListed(item, { stats: await handle.stat({ bigint: true }) });
+        if (replaced) {
+          await handle.close();
+          onWarning(replaced);
           continue;
         }
         member.size = Number(stats.size);

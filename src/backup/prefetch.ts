@@ -1,10 +1,9 @@
 // Reads small files whole before the packer sees them, with cheap synchronous calls; large files are left to the packer.
 
-import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs';
 import { messageOf } from '../errors.js';
 import type { BackupWarning } from '../format/types.js';
-import type { WalkItem } from './walk.js';
+import { OPEN_LISTED_FILE, replacedSinceListed, type WalkItem } from './walk.js';
 
 export interface PrefetchedItem {
   item: WalkItem;
@@ -28,12 +27,16 @@ function readSmall(item: WalkItem, scratch: Buffer): PrefetchedItem {
   const size = Number(item.stats.size);
   let fd: number;
   try {
-    fd = fs.openSync(item.absPath, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    fd = fs.openSync(item.absPath, OPEN_LISTED_FILE);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    const replaced = replacedSinceListed(item, { code });
+    if (replaced) return { item, skip: replaced };
     return { item, skip: code === 'ENOENT' ? { code: 'W_VANISHED', path: item.path, message: 'vanished before it was read' } : { code: 'W_UNREADABLE', path: item.path, message: `cannot open: ${messageOf(error)}` } };
   }
   try {
+    const replaced = replacedSinceListed(item, { stats: fs.fstatSync(fd, { bigint: true }) });
+    if (replaced) return { item, skip: replaced };
     // One byte more than expected tells whether the file grew since it was walked.
     const buffer = scratch.subarray(0, size + 1);
     let done = 0;

@@ -59,6 +59,27 @@ export function compileExcludes(patterns: readonly string[]): (relPath: string, 
 
 const SLASH = Buffer.from('/');
 
+/**
+ * Flags to open a listed regular file for reading: never through a symlink, and never blocking
+ * (a file replaced by a FIFO after the listing would block open() until a writer came; regular
+ * files ignore O_NONBLOCK).
+ */
+export const OPEN_LISTED_FILE = fsSync.constants.O_RDONLY | fsSync.constants.O_NOFOLLOW | fsSync.constants.O_NONBLOCK;
+
+/**
+ * What to record when the open descriptor of a listed file (its fstat) or the open itself shows
+ * that the path is no longer the regular file that was listed: W_CHANGED, not stored. Undefined
+ * when it is the same file.
+ */
+export function replacedSinceListed(item: Pick<WalkItem, 'path' | 'stats'>, opened: { stats?: BigIntStats; code?: string }): BackupWarning | undefined {
+  const { stats, code } = opened;
+  if (code === 'ELOOP') return { code: 'W_CHANGED', path: item.path, message: 'replaced by a symlink after it was listed; not stored' };
+  if (!stats) return undefined;
+  if (!stats.isFile()) return { code: 'W_CHANGED', path: item.path, message: `replaced by a ${entryTypeOf(stats) ?? 'special file'} after it was listed; not stored` };
+  if (stats.ino !== item.stats.ino || stats.dev !== item.stats.dev) return { code: 'W_CHANGED', path: item.path, message: 'replaced by another file after it was listed; not stored' };
+  return undefined;
+}
+
 export function entryTypeOf(stats: BigIntStats): EntryType | 'socket' | undefined {
   if (stats.isFile()) return 'file';
   if (stats.isDirectory()) return 'dir';
