@@ -170,6 +170,40 @@ describe('values', () => {
     expect(readXattrs(p).xattrs).toEqual([['user.v', value]]);
   });
 
+  it('a value that grows from empty while it is read comes back as one of its values, never as other memory', async () => {
+    // getXattr asks the size, then reads. Another process flips the value between empty and 3000
+    // bytes; an answer "0 bytes" followed by a read of a 3000-byte value must not copy 3000 bytes
+    // out of a 1-byte buffer (it did: the reads returned heap memory, about 1 in 150 here).
+    const p = file('growing');
+    const big = Buffer.alloc(3000, 'V');
+    setXattr(p, 'user.grow', Buffer.alloc(0));
+    const flipper = execa('python3', ['-c', [
+      'import os, sys',
+      "p, big = sys.argv[1], b'V' * 3000",
+      'print("ready", flush=True)',
+      'while True:',
+      "    os.setxattr(p, 'user.grow', b'')",
+      "    os.setxattr(p, 'user.grow', big)",
+    ].join('\n'), p.toString()], { reject: false });
+    try {
+      await new Promise<void>((resolve) => flipper.stdout!.once('data', () => resolve()));
+      const seen = { empty: 0, full: 0, other: 0 };
+      for (let i = 0; i < 100_000 && (seen.empty < 200 || seen.full < 200); i++) {
+        const value = getXattr(p, 'user.grow');
+        if (value.length === 0) seen.empty++;
+        else if (value.equals(big)) seen.full++;
+        else seen.other++;
+      }
+      // Both values were read, so the reads did race with the writes.
+      expect(seen.empty).toBeGreaterThan(0);
+      expect(seen.full).toBeGreaterThan(0);
+      expect(seen.other).toBe(0);
+    } finally {
+      flipper.kill();
+      await flipper;
+    }
+  });
+
   it('setting again replaces the value, a shorter one included', () => {
     const p = file('replace');
     setXattr(p, 'user.r', Buffer.from('a long first value'));
