@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -207,6 +208,35 @@ describe('warnings: not stored, or skipped by design', () => {
     expect(warnings[0]!.message).toMatch(/ENAMETOOLONG/);
     expect(warnings[0]!.path).toBe(Array.from({ length: fits.length + 1 }, () => `\uFFFD${'d'.repeat(240)}`).join('/'));
     expect(isNotStored(warnings[0]!)).toBe(true);
+  });
+
+  it('a file removed between the listing and its lstat is W_VANISHED, which isNotStored counts', async () => {
+    // walk lists a directory, then checks each name (isUtf8) before its lstat: the removal is made
+    // to happen at that check, through node:buffer's isUtf8 (syncBuiltinESMExports carries the
+    // replacement to `import { isUtf8 }`), so the race happens on every run.
+    const root = tree('vanish', [[Buffer.from('a'), 'a'], [Buffer.from('gone'), 'g'], [Buffer.from('z'), 'z']]);
+    const buffer = createRequire(import.meta.url)('node:buffer') as typeof import('node:buffer');
+    const original = buffer.isUtf8;
+    let removed = false;
+    buffer.isUtf8 = (input) => {
+      if (!removed && Buffer.isBuffer(input) && input.equals(Buffer.from('gone'))) {
+        removed = true;
+        fsSync.unlinkSync(path.join(root, 'gone'));
+      }
+      return original(input);
+    };
+    syncBuiltinESMExports();
+    let result;
+    try {
+      result = await run({ root });
+    } finally {
+      buffer.isUtf8 = original;
+      syncBuiltinESMExports();
+    }
+    expect(removed).toBe(true);
+    expect(result.items.map((i) => i.path)).toEqual(['a', 'z']);
+    expect(result.warnings).toEqual([expect.objectContaining({ code: 'W_VANISHED', path: 'gone' })]);
+    expect(isNotStored(result.warnings[0]!)).toBe(true);
   });
 
   it.each<[BackupWarning['code'], boolean]>([
