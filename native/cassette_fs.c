@@ -147,8 +147,10 @@ static napi_value get_xattr(napi_env env, napi_callback_info info) {
   ssize_t length;
   for (;;) {
     length = do_get(&t, name, NULL, 0);
-    if (length < 0) break;
-    value = malloc(length > 0 ? (size_t)length : 1);
+    // An empty value is the answer: a read with size 0 would only ask the size again, and a value
+    // grown meanwhile would then be copied out of a 1-byte buffer.
+    if (length <= 0) break;
+    value = malloc((size_t)length);
     if (value == NULL) {
       length = -1;
       errno = ENOMEM;

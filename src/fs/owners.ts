@@ -9,9 +9,11 @@ import fs from 'node:fs';
 
 type Kind = 'passwd' | 'group';
 
-/** One `name:x:id:…` line's name and id, or undefined. */
+/** One `name:x:id:…` line's name and id, or undefined (as glibc's files backend: leading blanks skipped, a `#` line is a comment). */
 function parseLine(line: string): { name: string; id: number } | undefined {
-  const [name, , id] = line.split(':');
+  const entry = line.replace(/^[ \t]+/, '');
+  if (entry.startsWith('#')) return undefined;
+  const [name, , id] = entry.split(':');
   if (!name || id === undefined || !/^\d+$/.test(id)) return undefined;
   return { name, id: Number(id) };
 }

@@ -7,9 +7,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import tar, { type Header as TarHeader } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTarHeader, mtimeFromNs, mtimeToSeconds, paxRecord, TAR_END_SIZE, tarPadding, utimesArg, type TarMember } from '../../src/format/tar-header.js';
+import { archive, decodeWithTarStream, ENV, GNU_PAX, gnuCreate, headerGroups, member, setMtime, sizeField, type Spec } from '../helpers/tar.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -18,54 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
-
-const ENV = { TZ: 'UTC', LC_ALL: 'C.UTF-8' };
-
-interface Spec {
-  member: TarMember;
-  content?: Buffer;
-}
-
-function member(partial: Partial<TarMember> & Pick<TarMember, 'path' | 'type'>): TarMember {
-  return { size: 0, mode: 0o644, uid: 0, gid: 0, mtime: '1700000000', ...partial };
-}
-
-/** A whole archive: for each member its header blocks, content and padding, then two zero blocks. */
-function archive(specs: Spec[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const { member: m, content } of specs) {
-    const data = content ?? Buffer.alloc(0);
-    expect(data.length).toBe(m.size);
-    const header = encodeTarHeader(m);
-    expect(header.length % 512).toBe(0);
-    parts.push(header, data, Buffer.alloc(tarPadding(data.length)));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
-}
-
-/** tar-stream's header; its types leave `pax` as unknown: it holds the pax records as strings. */
-type DecodedHeader = Omit<TarHeader, 'pax'> & { pax?: Record<string, string> | null };
-
-interface Decoded {
-  header: DecodedHeader;
-  data: Buffer;
-}
-
-async function decodeWithTarStream(stream: Buffer): Promise<Decoded[]> {
-  const extract = tar.extract();
-  const out: Decoded[] = [];
-  const reading = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      out.push({ header: entry.header as DecodedHeader, data: Buffer.concat(chunks) });
-    }
-  })();
-  extract.end(stream);
-  await reading;
-  return out;
-}
 
 interface Listed {
   mode: string;
@@ -385,34 +337,6 @@ describe('mtime conversions', () => {
 
 const isRoot = process.getuid?.() === 0;
 
-/** The size field of a ustar header block: octal, or GNU base-256 when the high bit is set. */
-function sizeField(block: Buffer): number {
-  if ((block[124]! & 0x80) !== 0) {
-    let value = 0n;
-    for (let i = 125; i < 136; i++) value = (value << 8n) | BigInt(block[i]!);
-    return Number(value);
-  }
-  return parseInt(block.toString('latin1', 124, 136).replace(/\0.*$/, '') || '0', 8);
-}
-
-/** Header blocks of each member of a tar stream (pax 'x' header, its records, then the ustar header), content skipped. */
-function headerGroups(stream: Buffer): Buffer[] {
-  const groups: Buffer[] = [];
-  let start = 0;
-  let at = 0;
-  while (at + 512 <= stream.length) {
-    const block = stream.subarray(at, at + 512);
-    if (block.every((b) => b === 0)) break;
-    const size = sizeField(block);
-    const headerEnd = at + 512;
-    at = headerEnd + size + tarPadding(size);
-    if (String.fromCharCode(block[156]!) === 'x') continue; // its records belong to the next header
-    groups.push(stream.subarray(start, headerEnd));
-    start = at;
-  }
-  return groups;
-}
-
 /** Offsets where two buffers differ (and a length mismatch), for readable failures. */
 function differences(ours: Buffer, theirs: Buffer): string[] {
   const out: string[] = [];
@@ -428,19 +352,6 @@ function checksumValid(block: Buffer): boolean {
   copy.fill(0x20, 148, 156);
   const sum = copy.reduce((a, b) => a + b, 0);
   return block.toString('latin1', 148, 156) === `${sum.toString(8).padStart(6, '0')}\0 `;
-}
-
-async function setMtime(file: string, mtime: string): Promise<void> {
-  // touch -h sets exact nanoseconds (fs.lutimes takes a float and loses them) and does not follow symlinks.
-  await execa('touch', ['-h', '-d', `@${mtime}`, file]);
-}
-
-/** GNU tar's pax options for headers comparable with ours: no atime/ctime records, and our pax header name. */
-const GNU_PAX = ['--format=pax', '--pax-option=delete=atime,delete=ctime,exthdr.name=PaxHeaders.0/%f'];
-
-async function gnuCreate(cwd: string, args: string[], names: string[]): Promise<Buffer> {
-  const { stdout } = await execa('tar', [...args, '--no-recursion', '-cf', '-', '--', ...names], { cwd, encoding: 'buffer', env: ENV });
-  return Buffer.from(stdout);
 }
 
 describe('golden bytes: GNU tar 1.34 writes the same header blocks for the same metadata', () => {
