@@ -16,6 +16,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Readable, Transform } from 'node:stream';
+import { DEFAULTS } from '../defaults.js';
 import { CassetteError, messageOf } from '../errors.js';
 import { GuardedWriter, readBody, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
@@ -48,8 +49,17 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** Credentials; default: the standard AWS chain (environment, shared files, SSO, instance role). */
   credentials?: S3ClientConfig['credentials'];
-  /** SDK attempts per request, with backoff between them. Default 5. */
+  /** Attempts per request, with backoff between them (the SDK's retries: errors, throttling, timeouts). Default DEFAULTS.storageAttempts. */
   maxAttempts?: number;
+  /** Milliseconds to establish a connection. Default DEFAULTS.connectTimeoutMs. */
+  connectTimeoutMs?: number;
+  /**
+   * Milliseconds without a byte sent or received before a request is given up and retried:
+   * while its body is sent, while waiting for the response, and between bytes of a response
+   * body. Inactivity, not duration: a long transfer that keeps moving is never cut. Default
+   * DEFAULTS.idleTimeoutMs.
+   */
+  idleTimeoutMs?: number;
   /**
    * Hash upload bodies into the SigV4 signature. Default false: uploads are signed with
    * UNSIGNED-PAYLOAD (see `unsignedUploads`). WARNING: only turn it off on TLS endpoints when a
@@ -59,10 +69,33 @@ export interface S3StoreOptions {
   signPayload?: boolean;
 }
 
-type SdkError = Error & { $metadata?: { httpStatusCode?: number }; Code?: string };
+type SdkError = Error & { $metadata?: { httpStatusCode?: number; attempts?: number }; Code?: string; code?: string };
 
 function statusOf(error: unknown): number | undefined {
   return (error as SdkError | undefined)?.$metadata?.httpStatusCode;
+}
+
+/** ", 4 attempts" when the SDK tried more than once, for messages. */
+function attemptsNote(error: unknown): string {
+  const attempts = (error as SdkError | undefined)?.$metadata?.attempts;
+  return attempts !== undefined && attempts > 1 ? `, ${attempts} attempts` : '';
+}
+
+/**
+ * Which of the HTTP handler's own timers failed a request. Its timeouts are Errors named
+ * TimeoutError without a `code` (socket errors such as ECONNRESET get that name too, with their
+ * code); only the message tells the connect timer from the idle one.
+ */
+function timeoutOf(error: unknown): 'connect' | 'idle' | undefined {
+  const e = error as SdkError | undefined;
+  if (e?.name !== 'TimeoutError' || e.code !== undefined) return undefined;
+  if (/establish a connection/.test(e.message)) return 'connect';
+  if (/inactivity/.test(e.message)) return 'idle';
+  return undefined;
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
 function nameOf(error: unknown): string | undefined {
@@ -122,6 +155,8 @@ export class S3Store implements ObjectStore {
   readonly bucket: string;
   /** Normalised key prefix (no leading or trailing `/`), possibly empty. */
   readonly prefix: string;
+  private readonly connectTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
 
   constructor(options: S3StoreOptions) {
     if (!options.bucket) throw new CassetteError('E_REPO', 'S3Store needs a bucket name');
@@ -129,12 +164,21 @@ export class S3Store implements ObjectStore {
     this.prefix = options.prefix.replace(/^\/+|\/+$/g, '');
     this.url = `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
     const custom = options.endpoint !== undefined;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
     this.client = new S3Client({
       region: options.region ?? regionWithFallback(),
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle ?? custom,
       credentials: options.credentials,
-      maxAttempts: options.maxAttempts ?? 5,
+      maxAttempts: options.maxAttempts ?? DEFAULTS.storageAttempts,
+      // Without these the SDK waits forever on a server that accepts a request and never answers.
+      // socketTimeout is the socket's inactivity (reads and writes), from the request to the end of
+      // the response body; its TimeoutError is retried like any transient error (a streamed GET
+      // body, which the SDK no longer handles, fails). requestTimeout is not used: in this SDK it
+      // runs from the start of a request to its response headers (a large UploadPart on a slow
+      // link would be cut however well it moves), and does not cover the body.
+      requestHandler: { connectionTimeout: this.connectTimeoutMs, socketTimeout: this.idleTimeoutMs },
       ...(custom ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
     });
     if (options.signPayload !== true) this.unsignedUploads();
@@ -174,12 +218,16 @@ export class S3Store implements ObjectStore {
     if (isNotFound(error) && (operation === 'GET' || operation === 'HEAD')) {
       return new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
     }
+    return new CassetteError('E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} ${this.whatWentWrong(error)}`, { cause: error });
+  }
+
+  /** "failed (HTTP 503): SlowDown: …, 5 attempts", "timed out after 60 s without a response, 5 attempts"… */
+  private whatWentWrong(error: unknown): string {
+    const timeout = timeoutOf(error);
+    if (timeout === 'idle') return `timed out after ${seconds(this.idleTimeoutMs)} without a response${attemptsNote(error)}`;
+    if (timeout === 'connect') return `failed: no connection within ${seconds(this.connectTimeoutMs)}${attemptsNote(error)}`;
     const status = statusOf(error);
-    return new CassetteError(
-      'E_STORAGE',
-      `${operation} s3://${this.bucket}/${this.keyFor(key)} failed${status ? ` (HTTP ${status})` : ''}: ${serverMessage(error)}`,
-      { cause: error },
-    );
+    return `failed${status ? ` (HTTP ${status})` : ''}: ${serverMessage(error)}${attemptsNote(error)}`;
   }
 
   async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ size: number }> {
