@@ -42,7 +42,11 @@ export const DEFAULTS = {
    * into frame buffers in large reads.
    */
   prefetchFileSize: 256 * 1024,
-  /** Attempts per storage request (the SDK's retries with backoff, for errors, throttling and timeouts). Five rides out a store restarting or a minute of throttling. */
+  /**
+   * Attempts per storage request (the SDK's retries with backoff, for errors, throttling and
+   * timeouts), and attempts in a row that bring no new byte when a GET body is re-requested
+   * after a dropped connection. Five rides out a store restarting or a minute of throttling.
+   */
   storageAttempts: 5,
   /** A TCP (and TLS) connection to a reachable store takes milliseconds; 10 s allows a congested link while a black-holed address fails fast. */
   connectTimeoutMs: 10_000,
@@ -55,6 +59,8 @@ export const DEFAULTS = {
    * about five minutes over all attempts.
    */
   idleTimeoutMs: 60_000,
+  /** First backoff before a dropped GET body is re-requested; it doubles per attempt in a row (with jitter) up to 20 s. */
+  resumeDelayMs: 200,
   /** Ranged GETs in flight during restore. */
   fetchConcurrency: 4,
   /**
