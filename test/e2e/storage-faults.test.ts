@@ -191,3 +191,13 @@ describe.runIf(moto)('storage faults in backup, restore, verify and ls (moto)', 
     expect(proxy.requests().filter((r) => r.fault === 'stall')).toHaveLength(1);
   });
 });
+
+describe('--timeout', () => {
+  it('refuses a value that is not a number of seconds from 0.1 to 3600 (exit 2)', async () => {
+    for (const value of ['0', 'abc', '7200']) {
+      const result = await cassette(['ls', 'latest', '--repo', 's3://bucket-name/p', '--timeout', value]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`Expected \`timeout\` to be a number of seconds from 0.1 to 3600, got "${value}"`);
+    }
+  });
+});
