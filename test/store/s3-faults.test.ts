@@ -44,6 +44,12 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 
 const gets = (proxy: FaultProxy): ProxiedRequest[] => proxy.requests().filter((r) => r.method === 'GET');
 
+/**
+ * Timeouts are the client's: they are tested on one server (moto, whose multipart uploads can be
+ * listed, when it runs). Resumed bodies are tested on both, since s3rver ignores If-Match.
+ */
+const timeoutServer = s3Servers().some((s) => s.name === 'moto') ? 'moto' : 's3rver';
+
 describe.each(s3Servers())('S3Store through a faulty connection to $name', ({ name, endpoint }) => {
   let proxy: FaultProxy;
   let bucket: string;
@@ -75,7 +81,7 @@ describe.each(s3Servers())('S3Store through a faulty connection to $name', ({ na
     await store?.close();
   });
 
-  describe('requests that stall or break', () => {
+  if (name === timeoutServer) describe('requests that stall or break', () => {
     it('an UploadPart that is never answered times out, is retried, and the upload completes', NO_HANG, async () => {
       proxy.setFaults([{ method: 'PUT', path: /partNumber=2&/, nth: 1, fault: { kind: 'stall' } }]);
       const data = pattern(11 * MiB, 2);
