@@ -42,6 +42,25 @@ export const DEFAULTS = {
    * into frame buffers in large reads.
    */
   prefetchFileSize: 256 * 1024,
+  /**
+   * Attempts per storage request (the SDK's retries with backoff, for errors, throttling and
+   * timeouts), and attempts in a row that bring no new byte when a GET body is re-requested
+   * after a dropped connection. Five rides out a store restarting or a minute of throttling.
+   */
+  storageAttempts: 5,
+  /** A TCP (and TLS) connection to a reachable store takes milliseconds; 10 s allows a congested link while a black-holed address fails fast. */
+  connectTimeoutMs: 10_000,
+  /**
+   * A request is given up (and retried) after this long without a byte sent or received: while
+   * its body goes out, while the store prepares its answer, and between bytes of a response body.
+   * It measures inactivity, not duration, so a large UploadPart on a slow link is never cut while
+   * it moves. 60 s covers a loaded store's first byte and a CompleteMultipartUpload of many parts
+   * (AWS sends whitespace while it assembles them), and still fails a dead connection within
+   * about five minutes over all attempts.
+   */
+  idleTimeoutMs: 60_000,
+  /** First backoff before a dropped GET body is re-requested; it doubles per attempt in a row (with jitter) up to 20 s. */
+  resumeDelayMs: 200,
   /** Ranged GETs in flight during restore. */
   fetchConcurrency: 4,
   /**

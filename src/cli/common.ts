@@ -11,15 +11,17 @@ export interface RepoFlags {
   repo?: string;
   endpoint?: string;
   region?: string;
+  timeout?: number;
   json?: boolean;
 }
 
-/** Adds --repo, --endpoint, --region, --json and the exit-code help to a command. */
+/** Adds --repo, --endpoint, --region, --timeout, --json and the exit-code help to a command. */
 export function withRepoOptions(command: Command): Command {
   return command
     .addOption(new Option('-r, --repo <url>', 's3://bucket/prefix, file:///path or a directory (default: $CASSETTE_REPO, else ./cassette-repo)'))
     .addOption(new Option('--endpoint <url>', 'S3 endpoint for MinIO, Ceph, R2… (default: $AWS_ENDPOINT_URL); path-style addressing is used'))
     .addOption(new Option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)'))
+    .addOption(new Option('--timeout <seconds>', `give up a storage request after this long without a byte sent or received, and retry it (default: ${DEFAULTS.idleTimeoutMs / 1000}; connecting: at most ${DEFAULTS.connectTimeoutMs / 1000})`).argParser(parseSeconds('timeout', 0.1, 3600)))
     .option('--json', 'machine-readable output (one JSON document, or NDJSON events for long commands)')
     .addHelpText('after', EXIT_CODES_HELP);
 }
@@ -33,7 +35,7 @@ export function repoUrl(flags: RepoFlags): string {
 }
 
 export function openRepo(flags: RepoFlags): ObjectStore {
-  return openStore(repoUrl(flags), { endpoint: flags.endpoint, region: flags.region });
+  return openStore(repoUrl(flags), { endpoint: flags.endpoint, region: flags.region, timeout: flags.timeout });
 }
 
 /** An AbortSignal fired by the first Ctrl-C or SIGTERM; a second one exits at once. */
@@ -92,6 +94,17 @@ export function parseInteger(name: string, min: number, max: number): (value: st
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
       throw new CassetteError('E_USAGE', `Expected \`${name}\` to be a whole number from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Parse a number of seconds (fractions allowed) from min to max. */
+export function parseSeconds(name: string, min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new CassetteError('E_USAGE', `Expected \`${name}\` to be a number of seconds from ${min} to ${max}, got "${value}"`);
     }
     return n;
   };

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { DEFAULTS } from '../defaults.js';
 import { CassetteError, messageOf } from '../errors.js';
 import { LocalStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
@@ -13,6 +14,12 @@ export interface OpenStoreOptions {
   /** S3 endpoint; default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL. */
   endpoint?: string;
   region?: string;
+  /**
+   * Seconds without a byte sent or received before a storage request is given up and retried
+   * (the idle timeout); the connect timeout is the smaller of this and DEFAULTS.connectTimeoutMs.
+   * Default DEFAULTS.idleTimeoutMs. Local repositories ignore it.
+   */
+  timeout?: number;
 }
 
 /** The accepted repository forms, for error messages. */
@@ -85,8 +92,9 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
     throw new CassetteError('E_REPO', `endpoint "${endpoint}" is not an http:// or https:// URL (e.g. http://127.0.0.1:9000)`);
   }
   const { bucket, prefix } = location;
+  const timeouts = options.timeout === undefined ? {} : { idleTimeoutMs: options.timeout * 1000, connectTimeoutMs: Math.min(options.timeout * 1000, DEFAULTS.connectTimeoutMs) };
   return new LazyStore(location.url, async () =>
-    new (await import('./s3-store.js')).S3Store({ bucket, prefix, endpoint, region: options.region } satisfies S3StoreOptions),
+    new (await import('./s3-store.js')).S3Store({ bucket, prefix, endpoint, region: options.region, ...timeouts } satisfies S3StoreOptions),
   );
 }
 

@@ -15,9 +15,11 @@ import {
   UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
+import { DEFAULTS } from '../defaults.js';
 import { CassetteError, messageOf } from '../errors.js';
-import { GuardedWriter, readBody, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import { GuardedWriter, readBody, writeStream, type ByteRange, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import { ResumableBody, type BodyFailure, type ServedBody } from './resumable-body.js';
 
 const MiB = 1024 * 1024;
 
@@ -48,8 +50,23 @@ export interface S3StoreOptions {
   forcePathStyle?: boolean;
   /** Credentials; default: the standard AWS chain (environment, shared files, SSO, instance role). */
   credentials?: S3ClientConfig['credentials'];
-  /** SDK attempts per request, with backoff between them. Default 5. */
+  /**
+   * Attempts per request, with backoff between them (the SDK's retries: errors, throttling,
+   * timeouts); also the attempts in a row without a new byte when a GET body whose connection
+   * dropped is re-requested from its first missing byte. Default DEFAULTS.storageAttempts.
+   */
   maxAttempts?: number;
+  /** Milliseconds to establish a connection. Default DEFAULTS.connectTimeoutMs. */
+  connectTimeoutMs?: number;
+  /**
+   * Milliseconds without a byte sent or received before a request is given up and retried:
+   * while its body is sent, while waiting for the response, and between bytes of a response
+   * body. Inactivity, not duration: a long transfer that keeps moving is never cut. Default
+   * DEFAULTS.idleTimeoutMs.
+   */
+  idleTimeoutMs?: number;
+  /** First backoff before a dropped GET body is re-requested. Default DEFAULTS.resumeDelayMs. */
+  resumeDelayMs?: number;
   /**
    * Hash upload bodies into the SigV4 signature. Default false: uploads are signed with
    * UNSIGNED-PAYLOAD (see `unsignedUploads`). WARNING: only turn it off on TLS endpoints when a
@@ -59,10 +76,37 @@ export interface S3StoreOptions {
   signPayload?: boolean;
 }
 
-type SdkError = Error & { $metadata?: { httpStatusCode?: number }; Code?: string };
+type SdkError = Error & { $metadata?: { httpStatusCode?: number; attempts?: number }; Code?: string; code?: string };
 
 function statusOf(error: unknown): number | undefined {
   return (error as SdkError | undefined)?.$metadata?.httpStatusCode;
+}
+
+/** ", 4 attempts" when the SDK tried more than once, for messages. */
+function attemptsNote(error: unknown): string {
+  const attempts = (error as SdkError | undefined)?.$metadata?.attempts;
+  return attempts !== undefined && attempts > 1 ? `, ${attempts} attempts` : '';
+}
+
+/**
+ * Which of the HTTP handler's own timers failed a request. Its timeouts are Errors named
+ * TimeoutError without a `code` (socket errors such as ECONNRESET get that name too, with their
+ * code); only the message tells the connect timer from the idle one.
+ */
+function timeoutOf(error: unknown): 'connect' | 'idle' | undefined {
+  const e = error as SdkError | undefined;
+  if (e?.name !== 'TimeoutError' || e.code !== undefined) return undefined;
+  if (/establish a connection/.test(e.message)) return 'connect';
+  if (/inactivity/.test(e.message)) return 'idle';
+  return undefined;
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+function isPreconditionFailed(error: unknown): boolean {
+  return statusOf(error) === 412 || nameOf(error) === 'PreconditionFailed';
 }
 
 function nameOf(error: unknown): string | undefined {
@@ -122,6 +166,10 @@ export class S3Store implements ObjectStore {
   readonly bucket: string;
   /** Normalised key prefix (no leading or trailing `/`), possibly empty. */
   readonly prefix: string;
+  private readonly maxAttempts: number;
+  private readonly connectTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly resumeDelayMs: number;
 
   constructor(options: S3StoreOptions) {
     if (!options.bucket) throw new CassetteError('E_REPO', 'S3Store needs a bucket name');
@@ -129,12 +177,23 @@ export class S3Store implements ObjectStore {
     this.prefix = options.prefix.replace(/^\/+|\/+$/g, '');
     this.url = `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
     const custom = options.endpoint !== undefined;
+    this.maxAttempts = options.maxAttempts ?? DEFAULTS.storageAttempts;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
+    this.resumeDelayMs = options.resumeDelayMs ?? DEFAULTS.resumeDelayMs;
     this.client = new S3Client({
       region: options.region ?? regionWithFallback(),
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle ?? custom,
       credentials: options.credentials,
-      maxAttempts: options.maxAttempts ?? 5,
+      maxAttempts: this.maxAttempts,
+      // Without these the SDK waits forever on a server that accepts a request and never answers.
+      // socketTimeout is the socket's inactivity (reads and writes), from the request to the end of
+      // the response body; its TimeoutError is retried like any transient error, except in a
+      // streamed GET body, which ResumableBody re-requests. requestTimeout is not used: in this
+      // SDK it runs from the start of a request to its response headers (a large UploadPart on a
+      // slow link would be cut however well it moves), and does not cover the body.
+      requestHandler: { connectionTimeout: this.connectTimeoutMs, socketTimeout: this.idleTimeoutMs },
       ...(custom ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
     });
     if (options.signPayload !== true) this.unsignedUploads();
@@ -174,12 +233,16 @@ export class S3Store implements ObjectStore {
     if (isNotFound(error) && (operation === 'GET' || operation === 'HEAD')) {
       return new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
     }
+    return new CassetteError('E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} ${this.whatWentWrong(error)}`, { cause: error });
+  }
+
+  /** "failed (HTTP 503): SlowDown: …, 5 attempts", "timed out after 60 s without a response, 5 attempts"… */
+  private whatWentWrong(error: unknown): string {
+    const timeout = timeoutOf(error);
+    if (timeout === 'idle') return `timed out after ${seconds(this.idleTimeoutMs)} without a response${attemptsNote(error)}`;
+    if (timeout === 'connect') return `failed: no connection within ${seconds(this.connectTimeoutMs)}${attemptsNote(error)}`;
     const status = statusOf(error);
-    return new CassetteError(
-      'E_STORAGE',
-      `${operation} s3://${this.bucket}/${this.keyFor(key)} failed${status ? ` (HTTP ${status})` : ''}: ${serverMessage(error)}`,
-      { cause: error },
-    );
+    return `failed${status ? ` (HTTP ${status})` : ''}: ${serverMessage(error)}${attemptsNote(error)}`;
   }
 
   async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ size: number }> {
@@ -229,32 +292,92 @@ export class S3Store implements ObjectStore {
     return new S3Writer(this, key, Math.max(MIN_PART_SIZE, options.partSize ?? DEFAULT_PART_SIZE), options);
   }
 
+  /**
+   * The object or range as one stream that survives dropped connections (ResumableBody): a body
+   * that fails or stalls is re-requested from its first missing byte, If-Match the first
+   * response's ETag. A stall inside a body is ended by the client's socket idle timeout, which in
+   * this SDK covers response bodies (tested in s3-faults.test.ts). Some servers answer a range
+   * with the whole object (status 200, no Content-Range) or with more than asked (s3rver for
+   * bytes=0-0): the stream is cut to exactly the range.
+   */
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
     const range = options.range;
     if (range && (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start)) {
       throw new RangeError(`bad byte range ${range.start}-${range.end} for ${key}`);
     }
-    let response;
+    let first: ServedBody;
     try {
-      response = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key), Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
-        { abortSignal: options.signal },
-      );
+      first = await this.request(key, range, undefined, options.signal);
     } catch (error) {
       // A range that starts past the end: clipped to nothing, as the contract says.
       if (range && (statusOf(error) === 416 || nameOf(error) === 'InvalidRange')) return Readable.from([]);
       throw this.failure('GET', key, error);
     }
-    const body = response.Body as Readable;
-    if (!range) return body;
-    // Some servers answer a range with the whole object (status 200, no Content-Range), or
-    // with more than asked (s3rver for bytes=0-0): cut the body to exactly the range,
-    // relative to where it really starts.
-    const served = /^bytes (\d+)-(\d+)\//.exec(response.ContentRange ?? '');
-    const offset = served ? Number(served[1]) : 0;
-    const wanted = range.end - range.start + 1;
-    if (offset === range.start && response.ContentLength !== undefined && response.ContentLength <= wanted) return body;
-    return sliceStream(body, range.start - offset, range.end - offset);
+    const start = range?.start ?? 0;
+    const end = Math.min(range?.end ?? Infinity, first.objectSize === undefined ? Infinity : first.objectSize - 1);
+    if (end < start) {
+      // An empty object, or a range past the end answered with the whole object.
+      if (first.length === 0) first.body.resume();
+      else first.body.on('error', () => undefined).destroy();
+      return Readable.from([]);
+    }
+    return new ResumableBody(first, {
+      start,
+      end,
+      refetch: (from, etag, signal) => this.request(key, { start: from, end }, etag, signal),
+      maxAttempts: this.maxAttempts,
+      resumeDelayMs: this.resumeDelayMs,
+      signal: options.signal,
+      fail: (failure) => this.bodyFailure(key, range ? { start, end } : undefined, end - start + 1, failure),
+    });
+  }
+
+  /** One GetObject; `end` may be Infinity (to the end of the object). */
+  private async request(key: string, range: ByteRange | undefined, ifMatch: string | undefined, signal: AbortSignal | undefined): Promise<ServedBody> {
+    const response = await this.client.send(
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: this.keyFor(key),
+        Range: range ? `bytes=${range.start}-${Number.isFinite(range.end) ? range.end : ''}` : undefined,
+        IfMatch: ifMatch,
+      }),
+      { abortSignal: signal },
+    );
+    const served = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.ContentRange ?? '');
+    return {
+      body: response.Body as Readable,
+      offset: served ? Number(served[1]) : 0,
+      length: response.ContentLength,
+      objectSize: served ? (served[2] === '*' ? undefined : Number(served[2])) : response.ContentLength,
+      etag: response.ETag,
+    };
+  }
+
+  /** The error a GET body fails with once ResumableBody gives up. */
+  private bodyFailure(key: string, range: ByteRange | undefined, expected: number, failure: BodyFailure): CassetteError {
+    if (failure.kind === 'aborted') return new CassetteError('E_ABORTED', `GET ${this.url}/${key} interrupted`, { cause: failure.cause });
+    const what = `GET s3://${this.bucket}/${this.keyFor(key)}${range ? ` bytes ${range.start}-${Number.isFinite(range.end) ? range.end : ''}` : ''}`;
+    const total = Number.isFinite(expected) ? ` (of ${expected})` : '';
+    switch (failure.kind) {
+      case 'dropped': {
+        const { received, attempts, cause } = failure;
+        if (timeoutOf(cause) === 'idle') return new CassetteError('E_STORAGE', `${what}: no data for ${seconds(this.idleTimeoutMs)} after ${received} bytes${total}, ${attempts} attempts`, { cause });
+        return new CassetteError('E_STORAGE', `${what}: connection dropped after ${received} bytes${total}, ${attempts} attempts (last: ${messageOf(cause)})`, { cause });
+      }
+      case 'refetch': {
+        const { received, cause } = failure;
+        if (isPreconditionFailed(cause)) return this.bodyFailure(key, range, expected, { kind: 'changed', received, etag: undefined, now: undefined, cause });
+        if (isAbortError(cause)) return new CassetteError('E_ABORTED', `GET ${this.url}/${key} interrupted`, { cause });
+        if (isNotFound(cause)) return new CassetteError('E_NOT_FOUND', `object ${key} was deleted from ${this.url} while it was read (${what})`, { cause });
+        return new CassetteError('E_STORAGE', `${what}: connection dropped after ${received} bytes${total} (${messageOf(failure.dropped)}), and asking for the rest ${this.whatWentWrong(cause)}`, { cause });
+      }
+      case 'changed': {
+        const change = failure.now ? `its ETag is now ${failure.now}, was ${failure.etag}` : 'it no longer matches the ETag of the first response';
+        return new CassetteError('E_INTEGRITY', `object ${key} in ${this.url} changed while it was read (${what}, after ${failure.received} bytes): ${change}`, { cause: failure.cause });
+      }
+      case 'gap':
+        return new CassetteError('E_STORAGE', `${what}: asked for the bytes from ${failure.asked}, the store answered from ${failure.offset}`);
+    }
   }
 
   async getBuffer(key: string, options: GetOptions = {}): Promise<Buffer> {
@@ -624,28 +747,4 @@ class PartUploader {
     }
     return '';
   }
-}
-
-/** Bytes start..end (inclusive) of a stream that starts at offset 0 of what it serves. */
-function sliceStream(body: Readable, start: number, end: number): Readable {
-  let position = 0;
-  const out = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      const from = Math.max(start - position, 0);
-      const to = Math.min(end + 1 - position, chunk.length);
-      position += chunk.length;
-      if (to > from) this.push(chunk.subarray(from, to));
-      if (position > end) {
-        this.push(null);
-        body.unpipe(out);
-        body.destroy();
-      }
-      callback();
-    },
-  });
-  body.on('error', (error) => {
-    if (position <= end) out.destroy(error);
-  });
-  out.on('close', () => body.destroy());
-  return body.pipe(out);
 }

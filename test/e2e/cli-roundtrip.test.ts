@@ -13,7 +13,7 @@ import { parseSeekTable, parseSeekTableFooter, SEEK_TABLE_FOOTER_SIZE } from '..
 import type { CommitRecord, FrameRecord, IndexEntry } from '../../src/format/types.js';
 import { makeAwkwardTree } from '../helpers/awkward-tree.js';
 import { cassette } from '../helpers/cli.js';
-import { startCountingProxy, type CountingProxy } from '../helpers/counting-proxy.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { createBucket, s3Env, s3Server, testClient } from '../helpers/s3.js';
 
 const server = s3Server('s3rver')!;
@@ -42,7 +42,7 @@ describe('backup and restore through the CLI (s3rver)', () => {
   let repo: string;
   let env: Record<string, string>;
   let record: CommitRecord;
-  let proxy: CountingProxy;
+  let proxy: FaultProxy;
 
   beforeAll(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-e2e-'));
@@ -51,7 +51,7 @@ describe('backup and restore through the CLI (s3rver)', () => {
     bucket = await createBucket(server.endpoint);
     repo = `s3://${bucket}/backups/host1`;
     env = s3Env(server.endpoint);
-    proxy = await startCountingProxy(server.endpoint);
+    proxy = await startFaultProxy(server.endpoint);
     const result = await cassette(['backup', tree, '--repo', repo, '--tag', 'e2e', '--json'], { env });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
