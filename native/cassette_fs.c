@@ -3,8 +3,9 @@
 // Why not an npm binding: @napi-rs/xattr and fs-xattr take paths as JavaScript strings, so a name
 // that is not valid UTF-8 cannot be reached (Cassette stores names as bytes), fs-xattr follows
 // symlinks, and neither reports errno. Every function here takes a path as a Buffer (its exact
-// bytes, no NUL) or a file descriptor as a number, never follows a final symlink, and throws an
-// Error whose `errno` property is the errno value (the wrapper turns it into `code`).
+// bytes, no NUL) or a string (a path that is valid UTF-8), or a file descriptor as a number, never
+// follows a final symlink, and throws an Error whose `errno` property is the errno value (the
+// wrapper turns it into `code`).
 
 #define NAPI_VERSION 3
 #include <node_api.h>
@@ -54,6 +55,20 @@ static int get_target(napi_env env, napi_value value, target_t *target) {
     target->fd = fd;
     return 0;
   }
+  if (type == napi_string) {
+    // A path that is valid UTF-8 comes as a string: one copy here instead of a Buffer in JavaScript.
+    size_t length;
+    if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok || length == 0) return -1;
+    target->path = malloc(length + 1);
+    if (target->path == NULL) return -1;
+    napi_get_value_string_utf8(env, value, target->path, length + 1, &length);
+    if (strlen(target->path) != length) {
+      free(target->path);
+      target->path = NULL;
+      return -1;
+    }
+    return 0;
+  }
   bool is_buffer = false;
   napi_is_buffer(env, value, &is_buffer);
   if (!is_buffer) return -1;
@@ -92,10 +107,25 @@ static napi_value list_xattrs(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   target_t t;
-  if (argc < 1 || get_target(env, argv[0], &t) != 0) return throw_type(env, "list(target): target must be a non-empty Buffer path without NUL or a descriptor");
+  if (argc < 1 || get_target(env, argv[0], &t) != 0) return throw_type(env, "list(target): target must be a non-empty path (string or Buffer) without NUL, or a descriptor");
   char *names = NULL;
-  ssize_t length;
-  // The list can grow between the size query and the read: ask again on ERANGE.
+  // Most entries have no attribute or a short list: one call into a buffer on the stack.
+  char first[1024];
+  ssize_t length = do_list(&t, first, sizeof first);
+  if (length >= 0) {
+    free(t.path);
+    napi_value result;
+    void *out;
+    napi_create_buffer(env, (size_t)length, &out, &result);
+    if (length > 0) memcpy(out, first, (size_t)length);
+    return result;
+  }
+  if (errno != ERANGE) {
+    int err = errno;
+    free(t.path);
+    return throw_errno(env, err, "listxattr");
+  }
+  // Longer than that: ask for the size; the list can grow between that and the read, so ask again on ERANGE.
   for (;;) {
     length = do_list(&t, NULL, 0);
     if (length <= 0) break;
@@ -137,7 +167,7 @@ static napi_value get_xattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   target_t t;
-  if (argc < 2 || get_target(env, argv[0], &t) != 0) return throw_type(env, "get(target, name): target must be a non-empty Buffer path without NUL or a descriptor");
+  if (argc < 2 || get_target(env, argv[0], &t) != 0) return throw_type(env, "get(target, name): target must be a non-empty path (string or Buffer) without NUL, or a descriptor");
   char *name = get_string(env, argv[1]);
   if (name == NULL) {
     free(t.path);
@@ -189,7 +219,7 @@ static napi_value set_xattr(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   target_t t;
-  if (argc < 3 || get_target(env, argv[0], &t) != 0) return throw_type(env, "set(target, name, value): target must be a non-empty Buffer path without NUL or a descriptor");
+  if (argc < 3 || get_target(env, argv[0], &t) != 0) return throw_type(env, "set(target, name, value): target must be a non-empty path (string or Buffer) without NUL, or a descriptor");
   bool is_buffer = false;
   napi_is_buffer(env, argv[2], &is_buffer);
   char *name = is_buffer ? get_string(env, argv[1]) : NULL;

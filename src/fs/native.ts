@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** A path as its exact bytes, or an open descriptor. */
-export type FsTarget = Buffer | number;
+/** A path (a string is its UTF-8 bytes; a Buffer, its exact bytes), or an open descriptor. */
+export type FsTarget = string | Buffer | number;
 
 interface Addon {
   list(target: FsTarget): Buffer;
@@ -55,8 +55,8 @@ export function pathBytes(p: string | Buffer): Buffer {
 }
 
 /** Names of the extended attributes of a path (not following a final symlink) or a descriptor, in the order the kernel lists them. Throws with `code` set. */
-export function listXattrNames(target: string | FsTarget): Buffer[] {
-  const raw = withCode(() => load().list(typeof target === 'number' ? target : pathBytes(target)));
+export function listXattrNames(target: FsTarget): Buffer[] {
+  const raw = withCode(() => load().list(target));
   const names: Buffer[] = [];
   for (let start = 0; start < raw.length;) {
     const end = raw.indexOf(0, start);
@@ -67,12 +67,12 @@ export function listXattrNames(target: string | FsTarget): Buffer[] {
   return names;
 }
 
-export function getXattr(target: string | FsTarget, name: string): Buffer {
-  return withCode(() => load().get(typeof target === 'number' ? target : pathBytes(target), name));
+export function getXattr(target: FsTarget, name: string): Buffer {
+  return withCode(() => load().get(target, name));
 }
 
-export function setXattr(target: string | FsTarget, name: string, value: Buffer): void {
-  withCode(() => load().set(typeof target === 'number' ? target : pathBytes(target), name, value));
+export function setXattr(target: FsTarget, name: string, value: Buffer): void {
+  withCode(() => load().set(target, name, value));
 }
 
 /** mknod(2): `mode` includes the type bits (S_IFIFO, S_IFCHR, S_IFBLK). */

@@ -20,7 +20,7 @@ function codeOf(error: unknown): string {
 }
 
 /** Every extended attribute of a path (a final symlink itself, not its target) or a descriptor. */
-export function readXattrs(target: string | FsTarget): XattrRead {
+export function readXattrs(target: FsTarget): XattrRead {
   const problems: string[] = [];
   let names: Buffer[];
   try {
@@ -55,7 +55,7 @@ export interface XattrFailure {
 }
 
 /** Sets each attribute; returns the ones the target refused (with the errno name), in order. */
-export function writeXattrs(target: string | FsTarget, xattrs: Xattrs): XattrFailure[] {
+export function writeXattrs(target: FsTarget, xattrs: Xattrs): XattrFailure[] {
   const failures: XattrFailure[] = [];
   for (const [name, value] of xattrs) {
     try {

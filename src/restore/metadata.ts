@@ -79,7 +79,7 @@ export class MetadataWriter {
       const { uid, gid } = this.ownerOf(entry);
       fsSync.lchownSync(target, uid, gid);
     }
-    if (this.options.xattrs && entry.xattrs) this.record(writeXattrs(typeof target === 'string' ? Buffer.from(target) : target, entryXattrs(entry)), shown);
+    if (this.options.xattrs && entry.xattrs) this.record(writeXattrs(target, entryXattrs(entry)), shown);
     if (!symlink) fsSync.chmodSync(target, entry.mode);
     const mtime = utimesArg(entry.mtime);
     if (symlink) fsSync.lutimesSync(target, mtime, mtime);
