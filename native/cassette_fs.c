@@ -93,12 +93,44 @@ static char *get_string(napi_env env, napi_value value) {
   return out;
 }
 
-static ssize_t do_list(const target_t *t, char *buffer, size_t size) {
-  return t->path ? llistxattr(t->path, buffer, size) : flistxattr(t->fd, buffer, size);
+// listxattr (name NULL) or getxattr (name given) on a path or a descriptor.
+static ssize_t do_read(const target_t *t, const char *name, char *buffer, size_t size) {
+  if (name == NULL) return t->path ? llistxattr(t->path, buffer, size) : flistxattr(t->fd, buffer, size);
+  return t->path ? lgetxattr(t->path, name, buffer, size) : fgetxattr(t->fd, name, buffer, size);
 }
 
-static ssize_t do_get(const target_t *t, const char *name, void *buffer, size_t size) {
-  return t->path ? lgetxattr(t->path, name, buffer, size) : fgetxattr(t->fd, name, buffer, size);
+// The attribute list (name NULL) or one value as a new Buffer, or NULL with errno set. Most
+// entries have no attribute or short ones: one call into a buffer on the stack. A longer one
+// asks for the size, and since it can grow between that and the read, asks again on ERANGE.
+static napi_value read_buffer(napi_env env, const target_t *t, const char *name) {
+  char first[1024];
+  char *data = first;
+  ssize_t length = do_read(t, name, first, sizeof first);
+  while (length < 0 && errno == ERANGE) {
+    if (data != first) free(data);
+    data = first;
+    length = do_read(t, name, NULL, 0);
+    // An empty answer is the answer: a read with size 0 would only ask the size again.
+    if (length <= 0) break;
+    data = malloc((size_t)length);
+    if (data == NULL) {
+      data = first;
+      length = -1;
+      errno = ENOMEM;
+      break;
+    }
+    length = do_read(t, name, data, (size_t)length);
+  }
+  napi_value result = NULL;
+  if (length >= 0) {
+    void *out;
+    napi_create_buffer(env, (size_t)length, &out, &result);
+    if (length > 0) memcpy(out, data, (size_t)length);
+  }
+  int err = errno;
+  if (data != first) free(data);
+  errno = err;
+  return result;
 }
 
 // list(target): Buffer of NUL-terminated attribute names (empty when there are none).
@@ -108,57 +140,10 @@ static napi_value list_xattrs(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   target_t t;
   if (argc < 1 || get_target(env, argv[0], &t) != 0) return throw_type(env, "list(target): target must be a non-empty path (string or Buffer) without NUL, or a descriptor");
-  char *names = NULL;
-  // Most entries have no attribute or a short list: one call into a buffer on the stack.
-  char first[1024];
-  ssize_t length = do_list(&t, first, sizeof first);
-  if (length >= 0) {
-    free(t.path);
-    napi_value result;
-    void *out;
-    napi_create_buffer(env, (size_t)length, &out, &result);
-    if (length > 0) memcpy(out, first, (size_t)length);
-    return result;
-  }
-  if (errno != ERANGE) {
-    int err = errno;
-    free(t.path);
-    return throw_errno(env, err, "listxattr");
-  }
-  // Longer than that: ask for the size; the list can grow between that and the read, so ask again on ERANGE.
-  for (;;) {
-    length = do_list(&t, NULL, 0);
-    if (length <= 0) break;
-    names = malloc((size_t)length);
-    if (names == NULL) {
-      length = -1;
-      errno = ENOMEM;
-      break;
-    }
-    ssize_t got = do_list(&t, names, (size_t)length);
-    if (got >= 0) {
-      length = got;
-      break;
-    }
-    free(names);
-    names = NULL;
-    if (errno != ERANGE) {
-      length = -1;
-      break;
-    }
-  }
+  napi_value result = read_buffer(env, &t, NULL);
   int err = errno;
   free(t.path);
-  if (length < 0) {
-    free(names);
-    return throw_errno(env, err, "listxattr");
-  }
-  napi_value result;
-  void *out;
-  napi_create_buffer(env, (size_t)length, &out, &result);
-  if (length > 0) memcpy(out, names, (size_t)length);
-  free(names);
-  return result;
+  return result != NULL ? result : throw_errno(env, err, "listxattr");
 }
 
 // get(target, name): the attribute's value as a Buffer.
@@ -173,44 +158,11 @@ static napi_value get_xattr(napi_env env, napi_callback_info info) {
     free(t.path);
     return throw_type(env, "get(target, name): name must be a string");
   }
-  char *value = NULL;
-  ssize_t length;
-  for (;;) {
-    length = do_get(&t, name, NULL, 0);
-    // An empty value is the answer: a read with size 0 would only ask the size again, and a value
-    // grown meanwhile would then be copied out of a 1-byte buffer.
-    if (length <= 0) break;
-    value = malloc((size_t)length);
-    if (value == NULL) {
-      length = -1;
-      errno = ENOMEM;
-      break;
-    }
-    ssize_t got = do_get(&t, name, value, (size_t)length);
-    if (got >= 0) {
-      length = got;
-      break;
-    }
-    free(value);
-    value = NULL;
-    if (errno != ERANGE) {
-      length = -1;
-      break;
-    }
-  }
+  napi_value result = read_buffer(env, &t, name);
   int err = errno;
   free(t.path);
   free(name);
-  if (length < 0) {
-    free(value);
-    return throw_errno(env, err, "getxattr");
-  }
-  napi_value result;
-  void *out;
-  napi_create_buffer(env, (size_t)length, &out, &result);
-  if (length > 0) memcpy(out, value, (size_t)length);
-  free(value);
-  return result;
+  return result != NULL ? result : throw_errno(env, err, "getxattr");
 }
 
 // set(target, name, value): creates or replaces the attribute.
