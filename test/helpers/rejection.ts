@@ -12,6 +12,16 @@ export async function rejection(promise: Promise<unknown>, what = 'the call'): P
   throw new Error(`expected ${what} to fail, but it succeeded`);
 }
 
+/** What a synchronous call that must fail threw; throws "expected <what> to throw" if it returned instead. */
+export function thrown(fn: () => unknown, what = 'the call'): CassetteError {
+  try {
+    fn();
+  } catch (error) {
+    return error as CassetteError;
+  }
+  throw new Error(`expected ${what} to throw, but it returned`);
+}
+
 /** `data` cut into pieces of `size` characters or bytes, as a stream might deliver it. */
 export function cut<T extends string | Buffer>(data: T, size: number): T[] {
   const pieces: T[] = [];

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCassetteError } from '../../src/errors.js';
 import { writeSparse } from '../../src/restore/restore.js';
 import { assertNoSymlinkParents, joinPath, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, resolveInside } from '../../src/restore/safe-path.js';
+import { thrown } from '../helpers/rejection.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -22,14 +23,6 @@ afterAll(async () => {
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a throw');
-}
 
 /** The reason of an E_UNSAFE_PATH message, without the entry it names: `refusing entry "…": <reason>`. */
 const reasonOf = (error: Error): string => error.message.slice(error.message.lastIndexOf('": ') + 3);

@@ -4,16 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCassetteError } from '../../src/errors.js';
 import { assertNoSymlinkParents, judgeExistingSymlink, keptSymlinkVerdict, linkIdentity, normalizeEntryPath, normalizeLinkTarget, resolveInside, type KeepDirectorySymlinks } from '../../src/restore/safe-path.js';
+import { thrown } from '../helpers/rejection.js';
 
-/** Runs fn and returns the CassetteError it throws (fails the test when it does not throw one). */
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a throw');
-}
 
 async function rejected(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
