@@ -131,6 +131,8 @@ describe('fidelity: names, attributes, ACLs, owners and holes', () => {
     expect(byPath.get('plain.txt')!.sparse).toBeUndefined();
     expect(Object.keys(byPath.get('labelled.conf')!.xattrs!).sort()).toEqual(['security.selinux', 'trusted.md5', 'user.origin']);
     expect(Object.keys(byPath.get('inbox')!.xattrs!).sort()).toEqual(['system.posix_acl_access', 'system.posix_acl_default']);
+    const long = await cassette(['ls', snapshot, `${artifact}/daemon-owned`, `${artifact}/nameless-owner`, '-l', '--repo', repo], { env });
+    expect((long.stdout as string).split('\n').filter(Boolean).map((line) => line.split(/\s+/).slice(1, 3).join(':'))).toEqual(['daemon:adm', '4242:4343']);
     // A glob over the display name selects the file, and --stdout gets its bytes.
     const one = await cassette(['restore', snapshot, '--include', `${artifact}/latin1-*`, '--stdout', '--repo', repo], { env, binary: true });
     expect(one.exitCode).toBe(0);

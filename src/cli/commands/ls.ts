@@ -26,7 +26,7 @@ export function lsCommand(): Command {
     .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
     .argument('[patterns...]', 'globs such as "etc/ssh/**"; a directory selects everything below it')
     .option('-e, --exclude <glob>', 'leave out matching entries (repeatable)', collect)
-    .option('-l, --long', 'show mode, owner, size and time'))
+    .option('-l, --long', 'show mode, owner and group (names when recorded), size and time'))
     .action(async (ref: string, patterns: string[], flags: LsFlags) => {
       await run(async () => {
         const store = openRepo(flags);
@@ -54,7 +54,7 @@ export function lsCommand(): Command {
               } else if (flags.long) {
                 const time = new Date(Number(entry.mtime.split('.')[0]) * 1000).toISOString().slice(0, 19).replace('T', ' ');
                 const link = entry.link ? (entry.type === 'hardlink' ? ` link to ${entry.link}` : ` -> ${entry.link}`) : '';
-                out.push(`${modeString(entry)} ${String(entry.uid).padStart(5)} ${String(entry.gid).padStart(5)} ${String(entry.size).padStart(12)} ${time} ${full}${link}\n`);
+                out.push(`${modeString(entry)} ${(entry.uname ?? String(entry.uid)).padStart(8)} ${(entry.gname ?? String(entry.gid)).padStart(8)} ${String(entry.size).padStart(12)} ${time} ${full}${link}\n`);
               } else {
                 out.push(full + '\n');
               }
