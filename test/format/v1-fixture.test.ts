@@ -97,3 +97,59 @@ describe('format version 1 fixture', () => {
     expect(rows.stdout.trim()).toBe('100|5050|row 1|row 99');
   });
 });
+
+interface ByteFixtureEntry {
+  pathBase64: string;
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeNs: string;
+  size?: number;
+  sha256?: string;
+  linkBase64?: string;
+  xattrs?: Record<string, string>;
+  sparse?: boolean;
+}
+
+// Written on 2026-11-30 by format 1 with the members added that day (pathBytes, linkBytes,
+// uname/gname, xattrs, sparse): later readers must restore it the same way.
+describe('format version 1 fixture with the members of 2026-11-30', () => {
+  const DIR = path.join(PROJECT_ROOT, 'test/fixtures/v1-2026-11-30');
+  let work: string;
+
+  beforeAll(async () => {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-v1b-'));
+    await fs.cp(path.join(DIR, 'repo'), path.join(work, 'repo'), { recursive: true });
+  });
+
+  afterAll(async () => {
+    if (work) await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('restores names and link targets byte for byte, attributes, ACLs, owners by name and holes', async () => {
+    const expected = JSON.parse(await fs.readFile(path.join(DIR, 'tree.json'), 'utf8')) as ByteFixtureEntry[];
+    const target = path.join(work, 'out');
+    const result = await cassette(['restore', 'latest', '--target', target, '--repo', path.join(work, 'repo')]);
+    expect(result.exitCode, result.stderr as string).toBe(0);
+    const root = Buffer.from(path.join(target, 'tmp-fx2-src'));
+    const { readXattrs } = await import('../../src/fs/xattrs.js');
+    for (const entry of expected) {
+      const rel = Buffer.from(entry.pathBase64, 'base64');
+      const file = Buffer.concat([root, Buffer.from('/'), rel]);
+      const shown = rel.toString('latin1');
+      const stats = await fs.lstat(file, { bigint: true });
+      expect(Number(stats.mode & 0o7777n), shown).toBe(entry.mode);
+      expect([Number(stats.uid), Number(stats.gid)], shown).toEqual([entry.uid, entry.gid]);
+      if (entry.type !== 'symlink') expect(stats.mtimeNs / 1000n, shown).toBe(BigInt(entry.mtimeNs) / 1000n);
+      const xattrs = Object.fromEntries(readXattrs(file).xattrs.map(([n, v]) => [n, v.toString('base64')]));
+      expect(xattrs, shown).toEqual(entry.xattrs ?? {});
+      if (entry.type === 'symlink') expect((await fs.readlink(file, { encoding: 'buffer' })).toString('base64'), shown).toBe(entry.linkBase64);
+      if (entry.type === 'file') {
+        expect(createHash('sha256').update(await fs.readFile(file)).digest('hex'), shown).toBe(entry.sha256);
+        if (entry.sparse) expect(Number(stats.blocks) * 512, shown).toBeLessThan(64 * 1024);
+      }
+    }
+    expect((await fs.readdir(path.join(target, 'tmp-fx2-src'), { encoding: 'buffer', recursive: true })).length).toBe(expected.length);
+  });
+});
