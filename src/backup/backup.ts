@@ -17,6 +17,7 @@ import { FramePool, mapOrdered } from '../zstd/pool.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { FrameFiller } from './frame-filler.js';
 import { IndexSpool } from './index-spool.js';
+import { BackupLease } from './lease.js';
 import { packFrames } from './pack.js';
 import { prefetch } from './prefetch.js';
 import { uploadQueueSize, type PartPlanOptions } from './part-size.js';
@@ -89,9 +90,17 @@ export interface BackupOptions {
   partPlan?: PartPlanOptions;
   /** Parts of one upload in flight; default from the memory budget (part-size.ts uploadQueueSize). */
   uploadQueueSize?: number;
-  /** Snapshot id; default a new one. */
+  /** Snapshot id; default a new one, from `clock`. */
   snapshotId?: string;
   host?: string;
+  /**
+   * This host's clock: the snapshot id's time, `startedAt`/`finishedAt` and the lease's
+   * informative timestamps. Default the system clock. Nothing a prune decides depends on it
+   * (tests set it far behind to show that).
+   */
+  clock?: () => Date;
+  /** The lease's refresh interval and TTL; defaults DEFAULTS.leaseRefreshMs and DEFAULTS.leaseTtlMs. */
+  lease?: { refreshMs?: number; ttlMs?: number };
   signal?: AbortSignal;
   progress?: Progress;
   /** Share a pool across calls (the caller closes it); by default one is made and closed here. */
@@ -150,8 +159,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const frameSize = options.frameSize ?? DEFAULTS.frameSize;
   const threads = options.threads ?? DEFAULTS.threads;
   const level = options.compressionLevel ?? DEFAULTS.compressionLevel;
-  const id = options.snapshotId ?? newSnapshotId();
-  const startedAt = new Date();
+  const clock = options.clock ?? (() => new Date());
+  const id = options.snapshotId ?? newSnapshotId(clock());
+  const startedAt = clock();
+  const host = options.host ?? os.hostname();
 
   const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
   const nested = nestedSources(trees.map((t) => t.path));
@@ -182,7 +193,16 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = controller.signal;
 
+  // Before any data: from now on a prune leaves data/<id>/ alone while this lease is fresh.
+  let lease: BackupLease;
+  try {
+    lease = await BackupLease.acquire({ store, id, host, refreshMs: options.lease?.refreshMs, ttlMs: options.lease?.ttlMs, clock, signal });
+  } catch (error) {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    throw error;
+  }
   const pool = options.pool ?? new FramePool({ threads, level });
+  let committing = false;
   const totals: { bytesRead: number; bytesStored: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, files: 0 };
   if (options.estimateTotal) {
     void estimateTreeBytes(trees, options, signal).then((total) => {
@@ -297,7 +317,6 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     })));
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {
-      await removeSnapshotData(store, id);
       // The first real error, not the aborts it caused in the other artifacts.
       const errors = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
       throw errors.find((e) => !isCassetteError(e, 'E_ABORTED')) ?? failure.reason;
@@ -308,10 +327,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       format: 'cassette-snapshot',
       version: FORMAT_VERSION,
       id,
-      host: options.host ?? os.hostname(),
+      host,
       tags: options.tags ?? [],
       startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
+      finishedAt: clock().toISOString(),
       cassetteVersion: VERSION,
       compressionLevel: level,
       artifacts,
@@ -320,15 +339,19 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     if (hooks.length > 0) record.hooks = hooks;
     if (options.profile) record.profile = options.profile;
     if (options.role) record.role = options.role;
-    if (signal.aborted) {
-      await removeSnapshotData(store, id);
-      throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed');
-    }
+    if (signal.aborted) throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed');
+    // A failed commit PUT may still have stored the record: its data is left for prune.
+    committing = true;
     await store.put(commitKey(id), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
     const warningCount = artifacts.reduce((sum, a) => sum + a.warningCount, 0);
     const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
     return { record, warningCount, notStored, partial: notStored > 0 };
+  } catch (error) {
+    if (!committing) await removeSnapshotData(store, id);
+    throw error;
   } finally {
+    // After the data is gone (or committed): the lease must outlive both.
+    await lease.release();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!options.pool) await pool.close();
   }
