@@ -90,6 +90,8 @@ export const DEFAULTS = {
   leaseTtlMs: 30 * 60_000,
   /** A prune honours at most this TTL, whatever a lease says: a lease cannot pin data for longer. */
   leaseMaxTtlMs: 7 * 24 * 3600_000,
+  /** Prune removes clock markers of other prunes (that crashed before removing their own) older than this. */
+  clockMarkerMaxAgeMs: 3600_000,
   /** Throttle for progress events. */
   progressIntervalMs: 250,
   /** Where the repository is when neither --repo nor CASSETTE_REPO is given. */
