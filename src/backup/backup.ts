@@ -340,6 +340,9 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     if (options.profile) record.profile = options.profile;
     if (options.role) record.role = options.role;
     if (signal.aborted) throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed');
+    // A fresh lease for the last steps, then the check that a prune (or anything else) took nothing.
+    await lease.refresh();
+    await checkStored(store, id, artifacts);
     // A failed commit PUT may still have stored the record: its data is left for prune.
     committing = true;
     await store.put(commitKey(id), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
@@ -354,6 +357,26 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     await lease.release();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!options.pool) await pool.close();
+  }
+}
+
+/**
+ * Before the commit: every volume and index the record names is in the store with its size —
+ * one LIST of data/<id>/, and a HEAD for what the listing lacks (a store whose listings lag).
+ * A prune that judged this backup dead (its lease expired: a suspended host, a store outage)
+ * may have removed some; committing then would give a snapshot that cannot be restored.
+ */
+async function checkStored(store: Pick<ObjectStore, 'list' | 'head' | 'url'>, id: string, artifacts: readonly ArtifactRecord[]): Promise<void> {
+  const listed = new Map<string, number>();
+  for await (const object of store.list(dataPrefix(id))) listed.set(object.key, object.size);
+  const problems: string[] = [];
+  for (const { key, size } of artifacts.flatMap((a) => [...a.volumes, a.index])) {
+    const found = listed.get(key) ?? (await store.head(key))?.size;
+    if (found === undefined) problems.push(`${key} is missing`);
+    else if (found !== size) problems.push(`${key} has ${found} bytes, not ${size}`);
+  }
+  if (problems.length > 0) {
+    throw new CassetteError('E_STORAGE', `snapshot ${id} not committed: ${problems.length} of the objects it needs ${problems.length === 1 ? 'is' : 'are'} not as stored in ${store.url} (${problems.join('; ')}); a prune may have removed them (one that ran while this backup's lease was not being refreshed, or a Cassette version without leases); nothing was committed and the rest of its data was removed`);
   }
 }
 

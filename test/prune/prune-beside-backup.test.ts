@@ -1,4 +1,4 @@
-// prune beside a running backup, on real stores (a directory, s3rver, moto): the backup's lease keeps its data whatever the clocks say, an expired lease does not.
+// prune beside a running backup, on real stores (a directory, s3rver, moto): the backup's lease keeps its data whatever the clocks say, an expired lease does not, and a backup that lost objects refuses to commit.
 
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import fs from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { LocalStore } from '../../src/store/local-store.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { verifySnapshot } from '../../src/verify.js';
 import { gatedSource } from '../helpers/gated-source.js';
+import { rejection } from '../helpers/rejection.js';
 import { createBucket, makeS3Store, s3Servers, testClient, type S3Server } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
@@ -171,6 +172,25 @@ describe.each(repos)('prune beside a running backup: %s', (_name, makeRepo) => {
     const result = await paused.running;
     expect(await listSnapshotIds(store)).toEqual([paused.id]);
     expect((await verifySnapshot({ store, record: result.record, readData: true })).problems).toEqual([]);
+  });
+
+  it('a backup whose objects were deleted before its commit refuses to commit, names them, and removes the rest', async () => {
+    const repo = await makeRepo();
+    const { store } = repo;
+    const paused = await pausedBackup(repo);
+    const etc = `data/${paused.id}/etc.tar.zst`;
+    expect(await keys(store, `data/${paused.id}/`)).toEqual(expect.arrayContaining([etc, `data/${paused.id}/etc.idx.zst`]));
+    await store.delete([etc]);
+    paused.resume();
+    const error = await rejection(paused.running, 'the backup');
+    expect(error.code, error.message).toBe('E_STORAGE');
+    expect(error.message).toContain(`snapshot ${paused.id} not committed`);
+    expect(error.message).toContain(`${etc} is missing`);
+    expect(error.message).toContain('a prune may have removed them');
+    expect(await listSnapshotIds(store)).toEqual([]);
+    expect(await keys(store, 'data/')).toEqual([]);
+    expect(await keys(store, 'locks/')).toEqual([]);
+    expect(await collect(store.listPendingUploads(''))).toEqual([]);
   });
 
   it('an expired lease (a crashed backup) lets prune remove its data, upload and lease; a fresh one beside it keeps its own', async () => {
