@@ -130,6 +130,11 @@ export interface BackupResult {
   notStored: number;
   /** True when `notStored` > 0: the snapshot is a partial copy (exit 3). */
   partial: boolean;
+  /**
+   * True when the store's answer to the commit record's PUT was lost (a reset, a timeout, a 5xx
+   * after retries) and reading the record back showed it stored, byte for byte.
+   */
+  commitReadBack: boolean;
 }
 
 /** Rough size of a tree for the part-size plan: the used bytes of its file system (cheap, and never below the tree's size when one file system is walked). */
@@ -202,7 +207,6 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw error;
   }
   const pool = options.pool ?? new FramePool({ threads, level });
-  let committing = false;
   const totals: { bytesRead: number; bytesStored: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, files: 0 };
   if (options.estimateTotal) {
     void estimateTreeBytes(trees, options, signal).then((total) => {
@@ -343,14 +347,13 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     // A fresh lease for the last steps, then the check that a prune (or anything else) took nothing.
     await lease.refresh();
     await checkStored(store, id, artifacts);
-    // A failed commit PUT may still have stored the record: its data is left for prune.
-    committing = true;
-    await store.put(commitKey(id), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
+    const outcome = await commit(store, id, Buffer.from(JSON.stringify(record, null, 2) + '\n'));
     const warningCount = artifacts.reduce((sum, a) => sum + a.warningCount, 0);
     const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
-    return { record, warningCount, notStored, partial: notStored > 0 };
+    return { record, warningCount, notStored, partial: notStored > 0, commitReadBack: outcome === 'read back' };
   } catch (error) {
-    if (!committing) await removeSnapshotData(store, id);
+    // Unless the commit may have landed: then the data may belong to a committed snapshot.
+    if (!(error instanceof CommitOutcomeUnknown)) await removeSnapshotData(store, id);
     throw error;
   } finally {
     // After the data is gone (or committed): the lease must outlive both.
@@ -377,6 +380,45 @@ async function checkStored(store: Pick<ObjectStore, 'list' | 'head' | 'url'>, id
   }
   if (problems.length > 0) {
     throw new CassetteError('E_STORAGE', `snapshot ${id} not committed: ${problems.length} of the objects it needs ${problems.length === 1 ? 'is' : 'are'} not as stored in ${store.url} (${problems.join('; ')}); a prune may have removed them (one that ran while this backup's lease was not being refreshed, or a Cassette version without leases); nothing was committed and the rest of its data was removed`);
+  }
+}
+
+/** The commit record's PUT failed and reading it back could not tell whether it was stored. */
+class CommitOutcomeUnknown extends CassetteError {
+  constructor(message: string, cause: unknown) {
+    super('E_STORAGE', message, { cause });
+  }
+}
+
+function notCommitted(id: string, error: unknown): CassetteError {
+  const message = `${messageOf(error)}; snapshot ${id} was not committed and its data was removed`;
+  return isCassetteError(error) ? new CassetteError(error.code, message, { cause: error }) : new CassetteError('E_STORAGE', message, { cause: error });
+}
+
+/**
+ * Write the commit record. A PUT that fails in a way that leaves its outcome unknown (its
+ * answer lost to a reset or a timeout, a 5xx after the retries) is followed by a GET: the
+ * record there, byte for byte, means the snapshot is committed ('read back'). A definite
+ * refusal (a 4xx on the only attempt), or a read-back that finds nothing, throws: nothing is
+ * committed, and the caller removes the data. A read-back that fails, or finds other bytes,
+ * throws CommitOutcomeUnknown: the data stays.
+ */
+async function commit(store: Pick<ObjectStore, 'put' | 'getBuffer'>, id: string, body: Buffer): Promise<'stored' | 'read back'> {
+  const key = commitKey(id);
+  try {
+    await store.put(key, body);
+    return 'stored';
+  } catch (error) {
+    if (!isCassetteError(error) || error.refused) throw notCommitted(id, error);
+    let stored: Buffer;
+    try {
+      stored = await store.getBuffer(key);
+    } catch (readError) {
+      if (isCassetteError(readError, 'E_NOT_FOUND')) throw notCommitted(id, error);
+      throw new CommitOutcomeUnknown(`${error.message}; reading ${key} back to learn whether it was stored failed too (${messageOf(readError)}): snapshot ${id} may or may not be committed (\`cassette snapshots\` lists it if it is); its data is kept, and a prune removes it after the grace period if it is not`, error);
+    }
+    if (stored.equals(body)) return 'read back';
+    throw new CommitOutcomeUnknown(`${error.message}; ${key} was read back and holds other bytes than this backup wrote: its data is kept`, error);
   }
 }
 
