@@ -75,6 +75,23 @@ export const DEFAULTS = {
   restoreBatchEntries: 4096,
   /** At most this many warnings are kept in a commit record; the count is kept exactly. */
   maxRecordedWarnings: 1000,
+  /**
+   * A running backup rewrites its lease (`locks/<id>.json`) this often. Five minutes costs one
+   * small PUT per five minutes (a versioned bucket keeps ~12 old versions an hour: expire
+   * noncurrent versions of `locks/`).
+   */
+  leaseRefreshMs: 5 * 60_000,
+  /**
+   * Prune honours a lease until it is this old by the store's clock: six refresh intervals, so
+   * five refreshes in a row may fail (a store outage, a paused VM) before a prune may take the
+   * data of a running backup, and a crashed backup's data is freed 30 minutes after it died
+   * (plus prune's grace period).
+   */
+  leaseTtlMs: 30 * 60_000,
+  /** A prune honours at most this TTL, whatever a lease says: a lease cannot pin data for longer. */
+  leaseMaxTtlMs: 7 * 24 * 3600_000,
+  /** Prune removes clock markers of other prunes (that crashed before removing their own) older than this. */
+  clockMarkerMaxAgeMs: 3600_000,
   /** Throttle for progress events. */
   progressIntervalMs: 250,
   /** Where the repository is when neither --repo nor CASSETTE_REPO is given. */

@@ -31,11 +31,19 @@ export type CassetteErrorCode =
 
 export class CassetteError extends Error {
   readonly code: CassetteErrorCode;
+  /**
+   * A storage request that the store definitely refused (it answered 4xx to the request's only
+   * attempt), so it took no effect. False for every other failure, including those that leave
+   * the outcome unknown: a dropped connection, a timeout, a 5xx after retries (the request may
+   * have been carried out and its answer lost). See ObjectStore.put.
+   */
+  readonly refused: boolean;
 
-  constructor(code: CassetteErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: CassetteErrorCode, message: string, options?: { cause?: unknown; refused?: boolean }) {
     super(message, options);
     this.name = 'CassetteError';
     this.code = code;
+    this.refused = options?.refused ?? false;
   }
 }
 

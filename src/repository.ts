@@ -10,6 +10,8 @@ import { decompressText } from './zstd/text.js';
 
 export const SNAPSHOTS_PREFIX = 'snapshots/';
 export const DATA_PREFIX = 'data/';
+/** Leases of running backups, `locks/<id>.json` (docs/FORMAT.md §1), and prune's clock markers. */
+export const LOCKS_PREFIX = 'locks/';
 
 export function commitKey(id: string): string {
   return `${SNAPSHOTS_PREFIX}${id}.json`;
@@ -17,6 +19,11 @@ export function commitKey(id: string): string {
 
 export function dataPrefix(id: string): string {
   return `${DATA_PREFIX}${id}/`;
+}
+
+/** The lease a running backup of snapshot `id` holds (backup/lease.ts). */
+export function leaseKey(id: string): string {
+  return `${LOCKS_PREFIX}${id}.json`;
 }
 
 /** Volume 0 is `<artifact>.tar.zst`; a rolled-over volume n ≥ 1 is `<artifact>.vol<n+1>.tar.zst`. */

@@ -17,6 +17,7 @@ import { FramePool, mapOrdered } from '../zstd/pool.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { FrameFiller } from './frame-filler.js';
 import { IndexSpool } from './index-spool.js';
+import { BackupLease } from './lease.js';
 import { packFrames } from './pack.js';
 import { prefetch } from './prefetch.js';
 import { uploadQueueSize, type PartPlanOptions } from './part-size.js';
@@ -89,9 +90,17 @@ export interface BackupOptions {
   partPlan?: PartPlanOptions;
   /** Parts of one upload in flight; default from the memory budget (part-size.ts uploadQueueSize). */
   uploadQueueSize?: number;
-  /** Snapshot id; default a new one. */
+  /** Snapshot id; default a new one, from `clock`. */
   snapshotId?: string;
   host?: string;
+  /**
+   * This host's clock: the snapshot id's time, `startedAt`/`finishedAt` and the lease's
+   * informative timestamps. Default the system clock. Nothing a prune decides depends on it
+   * (tests set it far behind to show that).
+   */
+  clock?: () => Date;
+  /** The lease's refresh interval and TTL; defaults DEFAULTS.leaseRefreshMs and DEFAULTS.leaseTtlMs. */
+  lease?: { refreshMs?: number; ttlMs?: number };
   signal?: AbortSignal;
   progress?: Progress;
   /** Share a pool across calls (the caller closes it); by default one is made and closed here. */
@@ -121,6 +130,11 @@ export interface BackupResult {
   notStored: number;
   /** True when `notStored` > 0: the snapshot is a partial copy (exit 3). */
   partial: boolean;
+  /**
+   * True when the store's answer to the commit record's PUT was lost (a reset, a timeout, a 5xx
+   * after retries) and reading the record back showed it stored, byte for byte.
+   */
+  commitReadBack: boolean;
 }
 
 /** Rough size of a tree for the part-size plan: the used bytes of its file system (cheap, and never below the tree's size when one file system is walked). */
@@ -150,8 +164,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const frameSize = options.frameSize ?? DEFAULTS.frameSize;
   const threads = options.threads ?? DEFAULTS.threads;
   const level = options.compressionLevel ?? DEFAULTS.compressionLevel;
-  const id = options.snapshotId ?? newSnapshotId();
-  const startedAt = new Date();
+  const clock = options.clock ?? (() => new Date());
+  const id = options.snapshotId ?? newSnapshotId(clock());
+  const startedAt = clock();
+  const host = options.host ?? os.hostname();
 
   const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
   const nested = nestedSources(trees.map((t) => t.path));
@@ -182,6 +198,14 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = controller.signal;
 
+  // Before any data: from now on a prune leaves data/<id>/ alone while this lease is fresh.
+  let lease: BackupLease;
+  try {
+    lease = await BackupLease.acquire({ store, id, host, refreshMs: options.lease?.refreshMs, ttlMs: options.lease?.ttlMs, clock, signal });
+  } catch (error) {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    throw error;
+  }
   const pool = options.pool ?? new FramePool({ threads, level });
   const totals: { bytesRead: number; bytesStored: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, files: 0 };
   if (options.estimateTotal) {
@@ -297,7 +321,6 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     })));
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {
-      await removeSnapshotData(store, id);
       // The first real error, not the aborts it caused in the other artifacts.
       const errors = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
       throw errors.find((e) => !isCassetteError(e, 'E_ABORTED')) ?? failure.reason;
@@ -308,10 +331,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
       format: 'cassette-snapshot',
       version: FORMAT_VERSION,
       id,
-      host: options.host ?? os.hostname(),
+      host,
       tags: options.tags ?? [],
       startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
+      finishedAt: clock().toISOString(),
       cassetteVersion: VERSION,
       compressionLevel: level,
       artifacts,
@@ -320,17 +343,82 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     if (hooks.length > 0) record.hooks = hooks;
     if (options.profile) record.profile = options.profile;
     if (options.role) record.role = options.role;
-    if (signal.aborted) {
-      await removeSnapshotData(store, id);
-      throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed');
-    }
-    await store.put(commitKey(id), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
+    if (signal.aborted) throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed');
+    // A fresh lease for the last steps, then the check that a prune (or anything else) took nothing.
+    await lease.refresh();
+    await checkStored(store, id, artifacts);
+    const outcome = await commit(store, id, Buffer.from(JSON.stringify(record, null, 2) + '\n'));
     const warningCount = artifacts.reduce((sum, a) => sum + a.warningCount, 0);
     const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
-    return { record, warningCount, notStored, partial: notStored > 0 };
+    return { record, warningCount, notStored, partial: notStored > 0, commitReadBack: outcome === 'read back' };
+  } catch (error) {
+    // Unless the commit may have landed: then the data may belong to a committed snapshot.
+    if (!(error instanceof CommitOutcomeUnknown)) await removeSnapshotData(store, id);
+    throw error;
   } finally {
+    // After the data is gone (or committed): the lease must outlive both.
+    await lease.release();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!options.pool) await pool.close();
+  }
+}
+
+/**
+ * Before the commit: every volume and index the record names is in the store with its size —
+ * one LIST of data/<id>/, and a HEAD for what the listing lacks (a store whose listings lag).
+ * A prune that judged this backup dead (its lease expired: a suspended host, a store outage)
+ * may have removed some; committing then would give a snapshot that cannot be restored.
+ */
+async function checkStored(store: Pick<ObjectStore, 'list' | 'head' | 'url'>, id: string, artifacts: readonly ArtifactRecord[]): Promise<void> {
+  const listed = new Map<string, number>();
+  for await (const object of store.list(dataPrefix(id))) listed.set(object.key, object.size);
+  const problems: string[] = [];
+  for (const { key, size } of artifacts.flatMap((a) => [...a.volumes, a.index])) {
+    const found = listed.get(key) ?? (await store.head(key))?.size;
+    if (found === undefined) problems.push(`${key} is missing`);
+    else if (found !== size) problems.push(`${key} has ${found} bytes, not ${size}`);
+  }
+  if (problems.length > 0) {
+    throw new CassetteError('E_STORAGE', `snapshot ${id} not committed: ${problems.length} of the objects it needs ${problems.length === 1 ? 'is' : 'are'} not as stored in ${store.url} (${problems.join('; ')}); a prune may have removed them (one that ran while this backup's lease was not being refreshed, or a Cassette version without leases); nothing was committed and the rest of its data was removed`);
+  }
+}
+
+/** The commit record's PUT failed and reading it back could not tell whether it was stored. */
+class CommitOutcomeUnknown extends CassetteError {
+  constructor(message: string, cause: unknown) {
+    super('E_STORAGE', message, { cause });
+  }
+}
+
+function notCommitted(id: string, error: unknown): CassetteError {
+  const message = `${messageOf(error)}; snapshot ${id} was not committed and its data was removed`;
+  return isCassetteError(error) ? new CassetteError(error.code, message, { cause: error }) : new CassetteError('E_STORAGE', message, { cause: error });
+}
+
+/**
+ * Write the commit record. A PUT that fails in a way that leaves its outcome unknown (its
+ * answer lost to a reset or a timeout, a 5xx after the retries) is followed by a GET: the
+ * record there, byte for byte, means the snapshot is committed ('read back'). A definite
+ * refusal (a 4xx on the only attempt), or a read-back that finds nothing, throws: nothing is
+ * committed, and the caller removes the data. A read-back that fails, or finds other bytes,
+ * throws CommitOutcomeUnknown: the data stays.
+ */
+async function commit(store: Pick<ObjectStore, 'put' | 'getBuffer'>, id: string, body: Buffer): Promise<'stored' | 'read back'> {
+  const key = commitKey(id);
+  try {
+    await store.put(key, body);
+    return 'stored';
+  } catch (error) {
+    if (!isCassetteError(error) || error.refused) throw notCommitted(id, error);
+    let stored: Buffer;
+    try {
+      stored = await store.getBuffer(key);
+    } catch (readError) {
+      if (isCassetteError(readError, 'E_NOT_FOUND')) throw notCommitted(id, error);
+      throw new CommitOutcomeUnknown(`${error.message}; reading ${key} back to learn whether it was stored failed too (${messageOf(readError)}): snapshot ${id} may or may not be committed (\`cassette snapshots\` lists it if it is); its data is kept, and a prune removes it after the grace period if it is not`, error);
+    }
+    if (stored.equals(body)) return 'read back';
+    throw new CommitOutcomeUnknown(`${error.message}; ${key} was read back and holds other bytes than this backup wrote: its data is kept`, error);
   }
 }
 

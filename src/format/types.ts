@@ -193,6 +193,30 @@ export interface CommitRecord {
   hooks?: HookRecord[];
 }
 
+/**
+ * The lease of a running backup, `locks/<id>.json` (docs/FORMAT.md §1). Its timestamps are the
+ * backing-up host's clock and only informative: prune judges a lease by the object's
+ * LastModified, in the store's clock, and `ttlSeconds`, a duration.
+ */
+export interface LeaseRecord {
+  format: 'cassette-lease';
+  version: 1;
+  /** Snapshot id the backup writes. */
+  id: string;
+  host: string;
+  pid: number;
+  /** ISO 8601 UTC, the backup host's clock: when the backup took the lease. */
+  started: string;
+  /** ISO 8601 UTC, the backup host's clock: when this version of the lease was written. */
+  refreshed: string;
+  /** `refreshed` + `ttlSeconds`, for people reading the object. */
+  expires: string;
+  /** The backup rewrites the lease this often. */
+  refreshSeconds: number;
+  /** The lease is fresh while its LastModified is less than this old in the store's clock. */
+  ttlSeconds: number;
+}
+
 /** Warnings that mean an entry, or part of it, is not in the snapshot as it was on disk: they make a backup exit 3. */
 export function isNotStored(warning: BackupWarning): boolean {
   return warning.code === 'W_UNREADABLE' || warning.code === 'W_CHANGED' || warning.code === 'W_VANISHED';

@@ -31,14 +31,19 @@ const BUCKETS: Array<[keyof Retention, string, (d: Date) => string]> = [
   ['keepYearly', 'yearly', (d) => d.toISOString().slice(0, 4)],
 ];
 
+/** Refuses an empty policy (it would remove everything). */
+export function checkPolicy(policy: Retention): void {
+  const counts = Object.values(policy).filter((n) => typeof n === 'number' && n > 0);
+  if (counts.length === 0) throw new CassetteError('E_USAGE', 'prune needs a policy: give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly');
+}
+
 /**
  * Like restic's `forget`: keep-last N keeps the N newest; keep-daily N keeps the newest snapshot
  * of each of the N most recent days that have one (UTC), and so on. A snapshot kept by any rule
  * is kept. An empty policy is refused rather than removing everything.
  */
 export function planPrune(snapshots: readonly DatedSnapshot[], policy: Retention): PruneDecision {
-  const counts = Object.values(policy).filter((n) => typeof n === 'number' && n > 0);
-  if (counts.length === 0) throw new CassetteError('E_USAGE', 'prune needs a policy: give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly');
+  checkPolicy(policy);
   const newestFirst = [...snapshots].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1));
   const reasons = new Map<string, string[]>();
   const keep = (id: string, reason: string): void => {

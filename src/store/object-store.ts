@@ -143,10 +143,16 @@ export async function readBody(body: AsyncIterable<unknown>, into?: Buffer): Pro
  * A repository backend. Guarantees, for every implementation:
  * - `put` is atomic: a reader sees the whole object or nothing; a failed or aborted put leaves
  *   no object under `key` (and, for multipart stores, no open multipart upload when the store
- *   supports aborting).
+ *   supports aborting) — unless its outcome is unknown: a put whose request reached the store
+ *   and whose answer was lost (a reset, a timeout, a 5xx after retries) may have stored the
+ *   object. Only an error with `refused: true` says for certain that nothing was stored; a
+ *   caller that must know reads the object back (the commit record does).
  * - `get` of a missing key fails with CassetteError `E_NOT_FOUND` naming the key.
  * - `get` with a range returns exactly those bytes (clipped at the end of the object).
- * - `list` yields every object under the prefix, in lexicographic key order, paginating as needed.
+ * - `list` yields every object under the prefix, in lexicographic key order, paginating as needed,
+ *   each with `lastModified` as the store's own clock set it (S3: LastModified; a directory: the
+ *   file's mtime). `head` reports the same time. Prune compares such times only with each other,
+ *   never with the local clock.
  * - `delete` of a missing key is not an error.
  * Failures other than not-found are CassetteError `E_STORAGE` with the store's message as `cause`.
  */

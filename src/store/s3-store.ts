@@ -119,6 +119,18 @@ function isNotFound(error: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound' || (statusOf(error) === 404 && name !== 'NoSuchBucket');
 }
 
+/**
+ * The store answered the request's only attempt with a 4xx (AccessDenied, NoSuchBucket…): it
+ * was refused and took no effect. After a retry the earlier attempt's fate is unknown (the SDK
+ * retries only failures that may have been carried out: resets, timeouts, 5xx, throttling), so a
+ * 4xx on a later attempt is not a refusal of the whole operation.
+ */
+function isRefusal(error: unknown): boolean {
+  const status = statusOf(error);
+  const attempts = (error as SdkError | undefined)?.$metadata?.attempts ?? 1;
+  return status !== undefined && status >= 400 && status < 500 && attempts <= 1;
+}
+
 function isAbortError(error: unknown): boolean {
   return nameOf(error) === 'AbortError';
 }
@@ -233,7 +245,7 @@ export class S3Store implements ObjectStore {
     if (isNotFound(error) && (operation === 'GET' || operation === 'HEAD')) {
       return new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
     }
-    return new CassetteError('E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} ${this.whatWentWrong(error)}`, { cause: error });
+    return new CassetteError('E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} ${this.whatWentWrong(error)}`, { cause: error, refused: isRefusal(error) });
   }
 
   /** "failed (HTTP 503): SlowDown: …, 5 attempts", "timed out after 60 s without a response, 5 attempts"… */

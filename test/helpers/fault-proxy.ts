@@ -16,7 +16,12 @@ export type Fault =
   /** Forward; send the response headers and `afterBytes` bytes of its body, then reset the connection (RST). */
   | { kind: 'reset'; afterBytes: number }
   /** Forward; send the response headers (Content-Length intact) and `afterBytes` bytes of its body, then close the connection cleanly. */
-  | { kind: 'truncate'; afterBytes: number };
+  | { kind: 'truncate'; afterBytes: number }
+  /**
+   * Forward; once the server has answered in full, reset the client's connection (RST) without
+   * sending any of the answer: the request was carried out, and the client cannot know it.
+   */
+  | { kind: 'lose-response' };
 
 export const internalError: Fault = { kind: 'error', status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again. (fault proxy)' };
 export const serviceUnavailable: Fault = { kind: 'error', status: 503, code: 'ServiceUnavailable', message: 'Service is unable to handle request. (fault proxy)' };
@@ -122,6 +127,11 @@ export async function startFaultProxy(targetEndpoint: string, initialRules: Faul
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, record: ProxiedRequest, fault: Fault | undefined): void => {
     const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (response) => {
       record.status = response.statusCode ?? 0;
+      if (fault?.kind === 'lose-response') {
+        response.on('end', () => void (res.socket as Socket).resetAndDestroy());
+        response.resume();
+        return;
+      }
       res.writeHead(response.statusCode ?? 502, response.statusMessage, response.headers);
       response.on('error', () => res.destroy());
       if (!fault || (fault.kind !== 'stall-body' && fault.kind !== 'reset' && fault.kind !== 'truncate')) {

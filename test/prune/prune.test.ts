@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newSnapshotId } from '../../src/format/snapshot-id.js';
 import type { CommitRecord } from '../../src/format/types.js';
 import { prune } from '../../src/prune/prune.js';
 import { commitKey, listSnapshotIds } from '../../src/repository.js';
@@ -56,10 +57,10 @@ describe('prune on a local repository', () => {
   it('keeps exactly the policy, removes the rest with its data, and --dry-run removes nothing', async () => {
     const store = new LocalStore(path.join(dir, 'a'));
     const ids = await seed(store);
-    const dry = await prune({ store, policy: { keepLast: 2, keepDaily: 3 }, dryRun: true, now: new Date('2026-11-15T00:00:00Z') });
+    const dry = await prune({ store, policy: { keepLast: 2, keepDaily: 3 }, dryRun: true });
     expect(dry.removed.map((r) => r.id).sort()).toEqual([ids[0], ids[1], ids[2], ids[3], ids[4], ids[6]].sort());
     expect((await listSnapshotIds(store)).length).toBe(10);
-    const report = await prune({ store, policy: { keepLast: 2, keepDaily: 3 }, now: new Date('2026-11-15T00:00:00Z') });
+    const report = await prune({ store, policy: { keepLast: 2, keepDaily: 3 } });
     expect(report.kept.map((k) => k.id)).toEqual([ids[9], ids[8], ids[7], ids[5]]);
     expect(await listSnapshotIds(store)).toEqual([ids[5], ids[7], ids[8], ids[9]]);
     const data = await keys(store, 'data/');
@@ -67,15 +68,23 @@ describe('prune on a local repository', () => {
     expect(data).toHaveLength(8);
   });
 
-  it('removes incomplete leftovers only after the grace period', async () => {
+  it("removes incomplete leftovers only once their newest object is older than the grace period by the store's clock, whatever the id says", async () => {
     const store = new LocalStore(path.join(dir, 'b'));
     await seed(store);
-    await store.put('data/20261114T230000Z-abcdef/etc.tar.zst', Buffer.from('partial'));
-    await store.put('data/20261110T000000Z-fedcba/etc.tar.zst', Buffer.from('old partial'));
-    const report = await prune({ store, policy: { keepLast: 100 }, now: new Date('2026-11-15T00:00:00Z') });
-    expect(report.leftovers.map((l) => l.id)).toEqual(['20261110T000000Z-fedcba']);
-    expect(await keys(store, 'data/20261110T000000Z-fedcba/')).toEqual([]);
-    expect(await keys(store, 'data/20261114T230000Z-abcdef/')).toHaveLength(1);
+    // Started "in 2026-11-10" by a host whose clock is behind, written just now: kept.
+    await store.put('data/20261110T000000Z-fedcba/etc.tar.zst', Buffer.from('running, host clock behind'));
+    // An id of this very second, but its objects are 25 hours old in the store (a host clock ahead): removed.
+    const ahead = newSnapshotId();
+    await store.put(`data/${ahead}/etc.tar.zst`, Buffer.from('old partial'));
+    await store.put(`data/${ahead}/etc.idx.zst`, Buffer.from('old partial index'));
+    const old = new Date(Date.now() - 25 * 3600_000);
+    for (const key of await keys(store, `data/${ahead}/`)) await fs.utimes(store.fileFor(key), old, old);
+    const report = await prune({ store, policy: { keepLast: 100 } });
+    expect(report.leftovers).toEqual([{ id: ahead, objects: 2, bytes: 28 }]);
+    expect(await keys(store, `data/${ahead}/`)).toEqual([]);
+    expect(await keys(store, 'data/20261110T000000Z-fedcba/')).toHaveLength(1);
+    // Its clock marker is gone.
+    expect(await keys(store, 'locks/')).toEqual([]);
   });
 
   it('refuses to run without a policy (CLI exit 2)', async () => {
@@ -97,7 +106,8 @@ describe.runIf(moto)('prune on S3 (moto)', () => {
       const pending = [];
       for await (const upload of store.listPendingUploads('data/')) pending.push(upload);
       expect(pending).toHaveLength(1);
-      const report = await prune({ store, policy: { keepLast: 3 }, now: new Date(Date.now() + 48 * 3600_000) });
+      // Nothing else under that id, no lease, and moto says the upload began in 2010: it is stale.
+      const report = await prune({ store, policy: { keepLast: 3 } });
       expect(report.abortedUploads.map((u) => u.key)).toEqual(['data/20261101T000000Z-aaaaaa/etc.tar.zst']);
       expect(report.removed).toHaveLength(7);
       const after = [];

@@ -207,6 +207,21 @@ describe.each(s3Servers())('S3Store through a faulty connection to $name', ({ na
       expect(gets(proxy)[1]!.ifMatch).toBeDefined();
     });
   });
+
+  describe('whether a failed PUT is a definite refusal (the commit record reads back the others)', () => {
+    const accessDenied: Fault = { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied (fault proxy)' };
+    const internal: Fault = { kind: 'error', status: 500, code: 'InternalError', message: 'internal error (fault proxy)' };
+    it.each<[string, Array<{ nth?: number; fault: Fault }>, boolean]>([
+      ['403 on the only attempt: refused', [{ fault: accessDenied }], true],
+      ['500 on every attempt: unknown (the store may have stored it)', [{ fault: internal }], false],
+      ['500, then 403 on the retry: unknown (the first attempt may have stored it)', [{ nth: 1, fault: internal }, { nth: 2, fault: accessDenied }], false],
+    ])('%s', async (_label, faults, refused) => {
+      proxy.setFaults(faults.map((f) => ({ method: 'PUT', path: /refusal\.json/, ...f })));
+      const error = await rejection(through().put('refusal.json', Buffer.from('{}')));
+      expect(error.code, error.message).toBe('E_STORAGE');
+      expect(error.refused).toBe(refused);
+    });
+  });
 });
 
 /** The contract's own reads still work through a proxy that drops every first GET of an object. */

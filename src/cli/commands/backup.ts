@@ -102,11 +102,12 @@ export function backupCommand(): Command {
           const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
           const seconds = (Date.now() - started) / 1000;
           if (flags.json) {
-            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, seconds, warnings: result.warningCount, notStored: result.notStored, partial: result.partial, hooks: record.hooks ?? [] }) + '\n');
+            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, seconds, warnings: result.warningCount, notStored: result.notStored, partial: result.partial, commitReadBack: result.commitReadBack, hooks: record.hooks ?? [] }) + '\n');
           } else {
             for (const a of record.artifacts) {
               process.stderr.write(`  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`);
             }
+            if (result.commitReadBack) process.stderr.write(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
             process.stderr.write(`snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`);
             if (result.partial) process.stderr.write(`partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`);
             process.stdout.write(`${record.id}\n`);

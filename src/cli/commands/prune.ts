@@ -24,7 +24,7 @@ export function pruneCommand(): Command {
     .option('--keep-weekly <n>', 'likewise for ISO weeks', count('keep-weekly'))
     .option('--keep-monthly <n>', 'likewise for months', count('keep-monthly'))
     .option('--keep-yearly <n>', 'likewise for years', count('keep-yearly'))
-    .option('--grace-hours <h>', 'leave incomplete snapshots and uploads younger than this alone (default 24)', count('grace-hours'), 24)
+    .option('--grace-hours <h>', "leave incomplete snapshots and uploads alone while their newest object is younger than this by the store's clock (default 24); those of a running backup (fresh lease) are always left alone", count('grace-hours'), 24)
     .option('--profile <name>', 'take the retention policy from a built-in plan')
     .option('--plan <file>', 'take the retention policy from a plan file')
     .option('--dry-run', 'show what would be removed; remove nothing'))
@@ -46,7 +46,9 @@ export function pruneCommand(): Command {
           const verb = flags.dryRun ? 'would remove' : 'removed';
           for (const k of report.kept) process.stdout.write(`keep    ${k.id}  (${k.reasons.join(', ')})\n`);
           for (const r of report.removed) process.stdout.write(`${verb.padEnd(7)} ${r.id}  ${r.objects} objects, ${humanBytes(r.bytes)}\n`);
+          for (const l of report.leased) process.stdout.write(`keep    ${l.id}  incomplete: a backup is running${l.host !== undefined ? ` on ${l.host}` : ''}${l.pid !== undefined ? ` (pid ${l.pid})` : ''}, its lease is fresh\n`);
           for (const l of report.leftovers) process.stdout.write(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${l.objects} objects, ${humanBytes(l.bytes)}\n`);
+          for (const id of report.expiredLeases) process.stdout.write(`${verb.padEnd(7)} expired lease of ${id}\n`);
           for (const u of report.abortedUploads) process.stdout.write(`${flags.dryRun ? 'would abort' : 'aborted'} multipart upload of ${u.key}\n`);
           process.stdout.write(`${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${report.abortedUploads.length} uploads ${flags.dryRun ? 'to abort' : 'aborted'}\n`);
         } finally {
