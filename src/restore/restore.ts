@@ -20,6 +20,7 @@ import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf, throwIfAborted } from '../errors.js';
 import { entryFsLink, entryKey, entryPathBytes, entryLinkBytes } from '../format/entry-bytes.js';
 import type { ArtifactRecord, CommitRecord, IndexEntry } from '../format/types.js';
+import { makeDirsSync } from '../fs/make-dirs.js';
 import { makeNode } from '../fs/native.js';
 import { MetadataWriter, type RefusedAttributes } from './metadata.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
@@ -319,12 +320,25 @@ async function prepareParent(state: ArtifactState, rel: RelPath): Promise<string
   // A parent already checked (a real directory, no symlink) needs no mkdir: saves two system calls
   // per file (mkdir → EEXIST, stat) in directories of many files.
   if (!state.safeDirs.has(key)) {
-    fsSync.mkdirSync(dir, { recursive: true });
+    makeDirectories(dir);
     // Made here or found as a directory: a later file in it goes straight on (cleared with safeDirs
     // when a symlink is created).
     if (nested) state.safeDirs.add(key);
   }
   return dest;
+}
+
+/**
+ * Makes `dir` and its missing parents (make-dirs.ts: never Node's recursive mkdir, which spins
+ * forever on procfs); true when `dir` itself was made here. A failure is E_TARGET naming the
+ * directory and the reason.
+ */
+function makeDirectories(dir: string | Buffer): boolean {
+  try {
+    return makeDirsSync(dir);
+  } catch (error) {
+    throw new CassetteError('E_TARGET', `cannot create directory ${shown(dir)}: ${messageOf(error)}`, { cause: error });
+  }
 }
 
 /**
@@ -339,7 +353,7 @@ async function makeDirectory(state: ArtifactState, run: RestoreRun, rel: RelPath
   const existing = lstatOrUndefined(dest);
   if (state.keep && existing?.isSymbolicLink() && (await judgeExistingSymlink(state.root, dest, state.keep)).verdict.keep) return undefined;
   if (existing && !existing.isDirectory()) fsSync.rmSync(dest, { force: true });
-  fsSync.mkdirSync(dest, { recursive: true });
+  if (!existing?.isDirectory()) makeDirectories(dest);
     if (run.keptSymlinks.size === 0) return dest;
   return typeof dest === 'string' ? fsSync.realpathSync.native(dest) : fsSync.realpathSync.native(dest, { encoding: 'buffer' });
 }
