@@ -249,7 +249,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     }
     // Directory metadata last, over every artifact (a later artifact may write into an earlier one's
     // directories), deepest first so creating children does not reset parents' mtimes.
-    if (!options.dryRun) finishDirectories(allDirs, metadata);
+    if (!options.dryRun) await finishDirectories(allDirs, metadata, options.signal);
     report(true);
     summary.refused = [...metadata.refused.values()];
     return summary;
@@ -716,9 +716,20 @@ async function finishArtifact(state: ArtifactState, metadata: MetadataWriter): P
   }
 }
 
-function finishDirectories(dirs: ArtifactState['dirs'], metadata: MetadataWriter): void {
+/**
+ * Directories finished between two turns of the event loop: ≈ 10 ms of system calls here. The
+ * loop is synchronous (as finishFile is) but must not hold the event loop for the whole tree
+ * (60,000 directories took 0.6 s): a signal is handled only between turns.
+ */
+const DIRECTORIES_PER_TURN = 1000;
+
+async function finishDirectories(dirs: ArtifactState['dirs'], metadata: MetadataWriter, signal: AbortSignal | undefined): Promise<void> {
   const ordered = [...dirs].sort((a, b) => b.dest.length - a.dest.length);
-  for (const { entry, dest } of ordered) {
+  for (const [i, { entry, dest }] of ordered.entries()) {
+    if (i % DIRECTORIES_PER_TURN === DIRECTORIES_PER_TURN - 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+      throwIfAborted(signal);
+    }
     if (!lstatOrUndefined(dest)?.isDirectory()) continue;
     metadata.finishPath(dest, entry, entry.path);
   }

@@ -1,13 +1,18 @@
-// Restores pointed at a target that cannot exist, through the built CLI: /proc fails fast.
+// Restores that are interrupted or pointed at a target that cannot exist, through the built CLI: signals are honoured, /proc fails fast.
 
+import { spawn } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup } from '../../src/backup/backup.js';
 import { LocalStore } from '../../src/store/local-store.js';
-import { cassette } from '../helpers/cli.js';
+import { cassette, CLI } from '../helpers/cli.js';
+
+/** Every temporary name of a restore, old or new style: what must never be left behind. */
+const TEMP = /^\.cassette-tmp-/;
 
 let work: string;
 let source: string;
@@ -33,6 +38,86 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
+});
+
+/** Temporary names under `dir`, with their types. */
+async function temps(dir: string): Promise<Array<{ rel: string; type: 'file' | 'symlink' | 'other' }>> {
+  const out: Array<{ rel: string; type: 'file' | 'symlink' | 'other' }> = [];
+  const walk = async (at: string, rel: string): Promise<void> => {
+    for (const dirent of await fs.readdir(at, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${dirent.name}` : dirent.name;
+      if (TEMP.test(dirent.name)) out.push({ rel: r, type: dirent.isFile() ? 'file' : dirent.isSymbolicLink() ? 'symlink' : 'other' });
+      if (dirent.isDirectory()) await walk(path.join(at, dirent.name), r);
+    }
+  };
+  await walk(dir, '');
+  return out.sort((x, y) => (x.rel < y.rel ? -1 : 1));
+}
+
+/** Starts a CLI restore into `target` and resolves once the big file's temporary file holds some bytes. */
+async function restoreUntilBigTemp(target: string): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> }> {
+  const child = spawn('node', [CLI, 'restore', 'latest', '--repo', repo, '--target', target], { env: { ...process.env, CASSETTE_REPO: '' } });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
+  let done = false;
+  void exited.then(() => (done = true));
+  const bigDir = path.join(target, artifact, 'big');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (done) throw new Error(`the restore ended before its temporary file was seen: ${stderr}`);
+    if (Date.now() > deadline) throw new Error('no temporary file appeared within 60 s');
+    const names = await fs.readdir(bigDir).catch(() => [] as string[]);
+    const temp = names.find((name) => TEMP.test(name));
+    if (temp && (await fs.stat(path.join(bigDir, temp)).catch(() => undefined))?.size) return { child, exited };
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('a restore interrupted by a signal', () => {
+  it('SIGTERM mid-way: exits 130 promptly and leaves no temporary file', async () => {
+    const target = path.join(work, 'target-term');
+    const { child, exited } = await restoreUntilBigTemp(target);
+    const sent = Date.now();
+    child.kill('SIGTERM');
+    const result = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 20 s of SIGTERM')), 20_000))]);
+    expect({ code: result.code, seconds: (Date.now() - sent) / 1000 < 20 }).toEqual({ code: 130, seconds: true });
+    expect(result.stderr).toContain('interrupted');
+    expect(await temps(target)).toEqual([]);
+    await expect(fs.stat(path.join(target, artifact, 'big', 'image.bin'))).rejects.toThrow();
+  });
+});
+
+describe('a restore interrupted while it sets the directories\' metadata', () => {
+  it('SIGTERM there: exits 130 (the loop over every directory ran to the end with the signal waiting, and exited 0)', async () => {
+    // 20,000 directories: their metadata is set last, deepest first, by system calls in a loop.
+    const tree = path.join(work, 'dirs');
+    for (let i = 0; i < 100; i++) for (let j = 0; j < 200; j++) fsSync.mkdirSync(path.join(tree, `a${i}`, `b${j}`), { recursive: true });
+    // The longest path is finished first; its mode (no umask gives 0711) tells when that phase has begun.
+    const first = path.join('a0', 'b0', 'the-deepest-directory-of-all');
+    await fs.mkdir(path.join(tree, first));
+    await fs.chmod(path.join(tree, first), 0o711);
+    const dirsRepo = path.join(work, 'dirs-repo');
+    const { record } = await backup({ store: new LocalStore(dirsRepo), sources: [{ kind: 'tree', path: tree }] });
+    const target = path.join(work, 'target-dirs');
+    const marker = path.join(target, record.artifacts[0]!.name, first);
+
+    const child = spawn('node', [CLI, 'restore', 'latest', '--repo', dirsRepo, '--target', target], { env: { ...process.env, CASSETTE_REPO: '' } });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let done = false;
+    void exited.then(() => (done = true));
+    const deadline = Date.now() + 60_000;
+    const modeOf = async (p: string): Promise<number> => ((await fs.stat(p).catch(() => undefined))?.mode ?? 0) & 0o777;
+    while ((await modeOf(marker)) !== 0o711) {
+      if (done || Date.now() > deadline) throw new Error(`the directories' metadata phase was not seen: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toContain('interrupted');
+  });
 });
 
 describe('a target that cannot be created', () => {
