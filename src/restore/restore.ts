@@ -12,7 +12,7 @@
 // Nothing is ever written through a symlink: symlinks are created after every file. In place, a
 // directory symlink already on the target is kept when it stays inside the root (safe-path.ts).
 
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -32,6 +32,7 @@ import { planForRanges, readFrames } from './read-frames.js';
 import { SliceWriter, type Slice } from './slice-writer.js';
 import { assertNoSymlinkParents, joinPath, judgeExistingSymlink, linkIdentity, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, resolveInside, type KeepDirectorySymlinks, type RelPath } from './safe-path.js';
 import { artifactMayMatch, compileSelector } from './select.js';
+import { nextRestoreTempName, removeStaleTemps } from './temp-name.js';
 
 export interface RestoreOptions {
   store: ObjectStore;
@@ -154,6 +155,12 @@ interface ArtifactState {
   symlinkPaths: Set<string>;
   /** In place only: which existing directory symlinks may be written through (safe-path.ts). */
   keep?: KeepDirectorySymlinks;
+  /**
+   * Directories (pathKey) that hold no stale temporary file (temp-name.ts): made by this run, or
+   * cleaned of them. One set for every artifact of the run, so that each directory is cleaned at
+   * most once, before the run's first write into it; one key per directory written into.
+   */
+  cleanDirs: Set<string>;
   lastFrame: number;
 }
 
@@ -212,6 +219,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     writer: () => (writer ??= new SliceWriter((id) => { const dest = open.get(id)?.dest; return dest === undefined ? `file #${id}` : shown(dest); })),
   };
   const allDirs: ArtifactState['dirs'] = [];
+  const cleanDirs = new Set<string>();
   try {
     for (const artifact of orderArtifacts(record.artifacts, options.artifactOrder ?? [])) {
       if (artifact.kind !== 'tree') continue;
@@ -222,7 +230,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       const index = await openIndex(options.store, artifact);
       const state: ArtifactState = {
         artifact, root: destinationRoot(options, artifact), safeDirs: new Set(), dirs: [], symlinks: [], links: [], specials: [],
-        orphanLinks: new Map(), symlinkPaths: new Set(), lastFrame: -1, keep: keepPolicy(run, artifact, progress),
+        orphanLinks: new Map(), symlinkPaths: new Set(), lastFrame: -1, keep: keepPolicy(run, artifact, progress), cleanDirs,
       };
       let matched = 0;
       let batch: IndexEntry[] = [];
@@ -320,10 +328,17 @@ async function prepareParent(state: ArtifactState, rel: RelPath): Promise<string
   // A parent already checked (a real directory, no symlink) needs no mkdir: saves two system calls
   // per file (mkdir → EEXIST, stat) in directories of many files.
   if (!state.safeDirs.has(key)) {
-    makeDirectories(dir);
+    if (makeDirectories(dir)) state.cleanDirs.add(key);
     // Made here or found as a directory: a later file in it goes straight on (cleared with safeDirs
     // when a symlink is created).
     if (nested) state.safeDirs.add(key);
+  }
+  // A directory that was already there may hold temporary files of a restore that was killed:
+  // remove them before the first write into it (one readdir per such directory and run; one made
+  // by this run is empty and costs nothing).
+  if (!state.cleanDirs.has(key)) {
+    removeStaleTemps(dir);
+    state.cleanDirs.add(key);
   }
   return dest;
 }
@@ -353,7 +368,7 @@ async function makeDirectory(state: ArtifactState, run: RestoreRun, rel: RelPath
   const existing = lstatOrUndefined(dest);
   if (state.keep && existing?.isSymbolicLink() && (await judgeExistingSymlink(state.root, dest, state.keep)).verdict.keep) return undefined;
   if (existing && !existing.isDirectory()) fsSync.rmSync(dest, { force: true });
-  if (!existing?.isDirectory()) makeDirectories(dest);
+  if (!existing?.isDirectory() && makeDirectories(dest)) state.cleanDirs.add(pathKey(dest));
     if (run.keptSymlinks.size === 0) return dest;
   return typeof dest === 'string' ? fsSync.realpathSync.native(dest) : fsSync.realpathSync.native(dest, { encoding: 'buffer' });
 }
@@ -388,12 +403,9 @@ async function openTemp(file: PendingFile, state: ArtifactState, temps: Set<stri
   }
 }
 
-/** Random per process, then counted: unique without a call into crypto per file (creates use O_EXCL anyway). */
-const TEMP_PREFIX = `.cassette-tmp-${randomBytes(4).toString('hex')}-`;
-let tempCounter = 0;
-
+/** A temporary name next to `dest`, naming this process (temp-name.ts) so that a later restore knows when it is stale. */
 function tempName(dest: string | Buffer): string | Buffer {
-  return joinPath(parentPath(dest), `${TEMP_PREFIX}${(tempCounter++).toString(36)}`);
+  return joinPath(parentPath(dest), nextRestoreTempName());
 }
 
 async function restoreBatch(

@@ -1,4 +1,4 @@
-// Restores that are interrupted or pointed at a target that cannot exist, through the built CLI: signals are honoured, /proc fails fast.
+// Restores that are killed, interrupted or pointed at a target that cannot exist, through the built CLI: a rerun cleans up after a SIGKILL, signals are honoured, /proc fails fast.
 
 import { spawn } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup } from '../../src/backup/backup.js';
+import { compareTrees } from '../../src/demo/compare-trees.js';
+import { parseRestoreTempName, removeStaleTemps, restoreTempName, currentRestorer } from '../../src/restore/temp-name.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { cassette, CLI } from '../helpers/cli.js';
 
@@ -73,6 +75,46 @@ async function restoreUntilBigTemp(target: string): Promise<{ child: ReturnType<
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+describe('a restore killed with SIGKILL', () => {
+  it('leaves temporary files that a rerun into the same target removes; a user file or a symlink with such a name stays', async () => {
+    const target = path.join(work, 'target-killed');
+    const { child, exited } = await restoreUntilBigTemp(target);
+    child.kill('SIGKILL');
+    expect((await exited).signal).toBe('SIGKILL');
+    const left = await temps(target);
+    expect(left.filter((t) => t.rel.startsWith(`${artifact}/big/`) && t.type === 'file').length).toBeGreaterThan(0);
+
+    // Names that are not the killed restore's temporary files, next to them.
+    const bigDir = path.join(target, artifact, 'big');
+    const killedName = path.basename(left.find((t) => t.rel.startsWith(`${artifact}/big/`))!.rel);
+    const killed = parseRestoreTempName(killedName);
+    const victim = path.join(work, 'victim.txt');
+    await fs.writeFile(victim, 'kept\n');
+    const planted = {
+      // Only when the new names are in use: on a build with the old names this is just another name.
+      symlink: killed ? restoreTempName(killed, 1_000_000) : '.cassette-tmp-symlink',
+      userFile: '.cassette-tmp-xyz',
+      oldStyle: '.cassette-tmp-0a1b2c3d-1f',
+      // Made by a process that still runs (this one): a concurrent restore's file.
+      live: restoreTempName(currentRestorer()!, 1_000_000),
+    };
+    await fs.symlink(victim, path.join(bigDir, planted.symlink));
+    for (const name of [planted.userFile, planted.oldStyle, planted.live]) await fs.writeFile(path.join(bigDir, name), 'mine\n');
+
+    const rerun = await cassette(['restore', 'latest', '--repo', repo, '--target', target]);
+    expect(rerun.exitCode, rerun.stderr as string).toBe(0);
+    const plantedPaths = Object.values(planted).map((name) => `${artifact}/big/${name}`).sort();
+    expect((await temps(target)).map((t) => t.rel)).toEqual(plantedPaths);
+    expect((await fs.lstat(path.join(bigDir, planted.symlink))).isSymbolicLink()).toBe(true);
+    expect(await fs.readFile(victim, 'utf8')).toBe('kept\n');
+    expect(await fs.readFile(path.join(bigDir, planted.userFile), 'utf8')).toBe('mine\n');
+    const ignored = new Set(Object.values(planted).map((name) => `big/${name}`));
+    expect(await compareTrees(source, path.join(target, artifact), { ignore: (rel) => ignored.has(rel) })).toEqual([]);
+    // The planted live name stays while its maker runs; only this test removes it.
+    expect(removeStaleTemps(bigDir)).toBe(0);
+  });
+});
 
 describe('a restore interrupted by a signal', () => {
   it('SIGTERM mid-way: exits 130 promptly and leaves no temporary file', async () => {
