@@ -1,4 +1,4 @@
-// Exit statuses through the built CLI: a commit record naming objects outside its snapshot is an integrity error (5) for every command, and prune then deletes nothing.
+// Exit statuses through the built CLI: a malformed repository URL is a usage error (2); a commit record naming objects outside its snapshot is an integrity error (5) for every command, and prune then deletes nothing.
 
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -15,6 +15,39 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true });
+});
+
+describe('a malformed repository URL', () => {
+  it.each([
+    ['s3://', /no valid bucket name/],
+    ['s3:///x', /no valid bucket name/],
+    ['s3://bucket with space/', /no valid bucket name \("bucket with space"\)/],
+    ['ftp://x', /unsupported scheme "ftp:\/\/"/],
+    ['file://relative', /not a valid file URL/],
+    ['https://s3.example.com/bucket', /unsupported scheme "https:\/\/"/],
+  ])('--repo %j is a usage error (exit 2), for every command', async (url, message) => {
+    for (const args of [['snapshots'], ['restore', 'latest', '--target', path.join(work, 'never')], ['backup', work]]) {
+      const result = await cassette([...args, '--repo', url]);
+      expect({ args, code: result.exitCode }).toEqual({ args, code: 2 });
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toContain(url);
+    }
+  });
+
+  it('from CASSETTE_REPO too, and a malformed --endpoint (exit 2)', async () => {
+    const fromEnv = await cassette(['snapshots'], { env: { CASSETTE_REPO: 's3://Bad_Bucket/x' } });
+    expect(fromEnv.exitCode).toBe(2);
+    expect(fromEnv.stderr).toContain('no valid bucket name ("Bad_Bucket")');
+    const endpoint = await cassette(['snapshots', '--repo', 's3://bucket-name/x', '--endpoint', 'localhost:9000']);
+    expect(endpoint.exitCode).toBe(2);
+    expect(endpoint.stderr).toContain('endpoint "localhost:9000" is not an http');
+  });
+
+  it('--json reports it with its code', async () => {
+    const result = await cassette(['snapshots', '--repo', 's3://', '--json']);
+    expect(result.exitCode).toBe(2);
+    expect(JSON.parse((result.stdout as string).trim())).toMatchObject({ type: 'error', code: 'E_REPO' });
+  });
 });
 
 describe('a commit record naming objects outside its snapshot', () => {
