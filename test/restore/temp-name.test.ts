@@ -1,11 +1,13 @@
 // Restore temporary names: the exact pattern, when a name is certainly stale, and what removeStaleTemps takes away (only regular files of processes that are gone) against real processes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../helpers/cli.js';
 import { currentRestorer, isStaleTemp, nextRestoreTempName, parseProcStat, parseRestoreTempName, removeStaleTemps, restoreTempName, type ProcessState, type Restorer } from '../../src/restore/temp-name.js';
 
 const BOOT = '06676765ef6c473e84dc190ec37fa5f8';
@@ -128,6 +130,25 @@ describe('removeStaleTemps', () => {
     expect((await fs.lstat(path.join(dir, kept.symlink))).isSymbolicLink()).toBe(true);
     // Nothing else is stale: a second pass removes nothing.
     expect(removeStaleTemps(dir)).toBe(0);
+  });
+
+  it('as an ordinary user, removes only that user\'s stale files (with /proc mounted hidepid, other users\' restores look gone)', async () => {
+    const dir = path.join(work, 'shared');
+    await fs.mkdir(dir, { mode: 0o777 });
+    await fs.chmod(dir, 0o777);
+    await fs.chmod(work, 0o755);
+    const dead = await sleeper();
+    dead.child.kill('SIGKILL');
+    await new Promise((resolve) => dead.child.once('exit', resolve));
+    const [rootOwned, nobodyOwned] = [restoreTempName(dead.maker, 0), restoreTempName(dead.maker, 1)];
+    await fs.writeFile(path.join(dir, rootOwned), 'root\n');
+    await fs.writeFile(path.join(dir, nobodyOwned), 'nobody\n');
+    await fs.chown(path.join(dir, nobodyOwned), 65534, 65534);
+    const module = path.join(PROJECT_ROOT, 'dist/src/restore/temp-name.js');
+    const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', '--input-type=module', '-e',
+      `const { removeStaleTemps } = await import(${JSON.stringify(module)}); console.log(removeStaleTemps(${JSON.stringify(dir)}));`], { reject: false });
+    expect(result.stdout, result.stderr).toBe('1');
+    expect(await fs.readdir(dir)).toEqual([rootOwned]);
   });
 
   it('takes a directory given as bytes that are not UTF-8', async () => {
