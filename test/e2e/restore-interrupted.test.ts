@@ -1,6 +1,6 @@
 // Restores that are killed, interrupted or pointed at a target that cannot exist, through the built CLI: a rerun cleans up after a SIGKILL, signals are honoured, /proc fails fast.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
@@ -56,24 +56,50 @@ async function temps(dir: string): Promise<Array<{ rel: string; type: 'file' | '
   return out.sort((x, y) => (x.rel < y.rel ? -1 : 1));
 }
 
-/** Starts a CLI restore into `target` and resolves once the big file's temporary file holds some bytes. */
-async function restoreUntilBigTemp(target: string): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> }> {
-  const child = spawn('node', [CLI, 'restore', 'latest', '--repo', repo, '--target', target], { env: { ...process.env, CASSETTE_REPO: '' } });
+interface RunningRestore {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  /** Resolves once `ready` says so (polled every 2 ms); fails if the restore ends first, or after 60 s. */
+  until: (ready: () => Promise<boolean>, what: string) => Promise<void>;
+}
+
+/** Starts `cassette restore latest` from `repository` into `target`. */
+function startRestore(repository: string, target: string): RunningRestore {
+  const child = spawn('node', [CLI, 'restore', 'latest', '--repo', repository, '--target', target], { env: { ...process.env, CASSETTE_REPO: '' } });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
   let done = false;
-  void exited.then(() => (done = true));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('exit', (code, signal) => {
+    done = true;
+    resolve({ code, signal, stderr });
+  }));
+  const until = async (ready: () => Promise<boolean>, what: string): Promise<void> => {
+    const deadline = Date.now() + 60_000;
+    while (!(await ready())) {
+      if (done) throw new Error(`the restore ended before ${what}: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`${what} did not happen within 60 s`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  };
+  return { child, exited, until };
+}
+
+/** A restore of the big tree, once the big file's temporary file holds some bytes. */
+async function restoreUntilBigTemp(target: string): Promise<RunningRestore> {
+  const running = startRestore(repo, target);
   const bigDir = path.join(target, artifact, 'big');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (done) throw new Error(`the restore ended before its temporary file was seen: ${stderr}`);
-    if (Date.now() > deadline) throw new Error('no temporary file appeared within 60 s');
-    const names = await fs.readdir(bigDir).catch(() => [] as string[]);
-    const temp = names.find((name) => TEMP.test(name));
-    if (temp && (await fs.stat(path.join(bigDir, temp)).catch(() => undefined))?.size) return { child, exited };
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await running.until(async () => {
+    const temp = (await fs.readdir(bigDir).catch(() => [] as string[])).find((name) => TEMP.test(name));
+    return temp !== undefined && ((await fs.stat(path.join(bigDir, temp)).catch(() => undefined))?.size ?? 0) > 0;
+  }, 'its big temporary file was seen');
+  return running;
+}
+
+/** A fresh local repository holding one backup of `tree`, and the artifact's name. */
+async function backedUp(tree: string, name: string): Promise<{ repository: string; artifactName: string }> {
+  const repository = path.join(work, name);
+  const { record } = await backup({ store: new LocalStore(repository), sources: [{ kind: 'tree', path: tree }] });
+  return { repository, artifactName: record.artifacts[0]!.name };
 }
 
 describe('a restore killed with SIGKILL', () => {
@@ -111,7 +137,7 @@ describe('a restore killed with SIGKILL', () => {
     expect(await fs.readFile(path.join(bigDir, planted.userFile), 'utf8')).toBe('mine\n');
     const ignored = new Set(Object.values(planted).map((name) => `big/${name}`));
     expect(await compareTrees(source, path.join(target, artifact), { ignore: (rel) => ignored.has(rel) })).toEqual([]);
-    // The planted live name stays while its maker runs; only this test removes it.
+    // Nothing left there is stale for any restore: a sweep by this process removes nothing either.
     expect(removeStaleTemps(bigDir)).toBe(0);
   });
 });
@@ -130,8 +156,25 @@ describe('a restore interrupted by a signal', () => {
   });
 });
 
-describe('a restore interrupted while it sets the directories\' metadata', () => {
-  it('SIGTERM there: exits 130 (the loop over every directory ran to the end with the signal waiting, and exited 0)', async () => {
+describe('a restore interrupted where it makes no I/O of its own between entries', () => {
+  // A signal is handled only when the event loop turns; awaiting work that needs no I/O does not turn it.
+  it('SIGTERM while it creates many empty files: exits 130 (the whole restore ran with the signal waiting, and exited 0)', async () => {
+    const tree = path.join(work, 'empty-files');
+    fsSync.mkdirSync(tree);
+    for (let i = 0; i < 30_000; i++) fsSync.writeFileSync(path.join(tree, `e${String(i).padStart(5, '0')}`), '');
+    const { repository, artifactName } = await backedUp(tree, 'empty-files-repo');
+    const target = path.join(work, 'target-empty-files');
+    const running = startRestore(repository, target);
+    // Past the first few hundred files, in tar (name) order.
+    await running.until(() => fs.access(path.join(target, artifactName, 'e00500')).then(() => true, () => false), 'the 500th empty file appeared');
+    running.child.kill('SIGTERM');
+    const result = await running.exited;
+    expect(result.code, result.stderr).toBe(130);
+    expect(result.stderr).toContain('interrupted');
+    expect(await temps(target)).toEqual([]);
+  });
+
+  it('SIGTERM while it sets the directories\' metadata: exits 130 (the loop over every directory ran to its end with the signal waiting, and exited 0)', async () => {
     // 20,000 directories: their metadata is set last, deepest first, by system calls in a loop.
     const tree = path.join(work, 'dirs');
     for (let i = 0; i < 100; i++) for (let j = 0; j < 200; j++) fsSync.mkdirSync(path.join(tree, `a${i}`, `b${j}`), { recursive: true });
@@ -139,26 +182,15 @@ describe('a restore interrupted while it sets the directories\' metadata', () =>
     const first = path.join('a0', 'b0', 'the-deepest-directory-of-all');
     await fs.mkdir(path.join(tree, first));
     await fs.chmod(path.join(tree, first), 0o711);
-    const dirsRepo = path.join(work, 'dirs-repo');
-    const { record } = await backup({ store: new LocalStore(dirsRepo), sources: [{ kind: 'tree', path: tree }] });
-    const target = path.join(work, 'target-dirs');
-    const marker = path.join(target, record.artifacts[0]!.name, first);
-
-    const child = spawn('node', [CLI, 'restore', 'latest', '--repo', dirsRepo, '--target', target], { env: { ...process.env, CASSETTE_REPO: '' } });
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    let done = false;
-    void exited.then(() => (done = true));
-    const deadline = Date.now() + 60_000;
+    const { repository, artifactName } = await backedUp(tree, 'dirs-repo');
+    const marker = path.join(work, 'target-dirs', artifactName, first);
+    const running = startRestore(repository, path.join(work, 'target-dirs'));
     const modeOf = async (p: string): Promise<number> => ((await fs.stat(p).catch(() => undefined))?.mode ?? 0) & 0o777;
-    while ((await modeOf(marker)) !== 0o711) {
-      if (done || Date.now() > deadline) throw new Error(`the directories' metadata phase was not seen: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-    child.kill('SIGTERM');
-    expect(await exited, stderr).toBe(130);
-    expect(stderr).toContain('interrupted');
+    await running.until(async () => (await modeOf(marker)) === 0o711, 'the directories\' metadata phase began');
+    running.child.kill('SIGTERM');
+    const result = await running.exited;
+    expect(result.code, result.stderr).toBe(130);
+    expect(result.stderr).toContain('interrupted');
   });
 });
 
