@@ -4,7 +4,7 @@
 export type CassetteErrorCode =
   /** Bad flags, bad arguments, bad plan file. */
   | 'E_USAGE'
-  /** The repository URL or its configuration is wrong or unreachable. */
+  /** The repository URL or its endpoint is malformed (a usage error: exit 2). */
   | 'E_REPO'
   /** A snapshot reference matched nothing, or more than one snapshot. */
   | 'E_SNAPSHOT_NOT_FOUND'

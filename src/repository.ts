@@ -49,7 +49,35 @@ export function parseCommitRecord(bytes: Buffer, key: string): CommitRecord {
   if (typeof record.version !== 'number' || record.version > FORMAT_VERSION) {
     throw new CassetteError('E_FORMAT', `commit record ${key} has format version ${String(record.version)}; this cassette reads up to ${FORMAT_VERSION}`);
   }
+  const problem = unsafeCommitRecord(record, key);
+  if (problem) throw new CassetteError('E_INTEGRITY', `commit record ${key} is refused: ${problem}`);
   return record;
+}
+
+/**
+ * Why a parsed commit record must not be used, or undefined. A record is data from storage, and
+ * restore, verify and prune act on what it names: its id must be a snapshot id and the one its key
+ * `snapshots/<id>.json` says (prune removes `snapshots/<record id>.json` and that id's data), and
+ * every object key must lie under `data/<id>/` with no empty, `.` or `..` segment and no control
+ * character, so that a hostile record naming `../x`, `/etc/passwd` or another snapshot's objects
+ * can make no command read, check or delete them. Pure.
+ */
+export function unsafeCommitRecord(record: Pick<CommitRecord, 'id' | 'artifacts'>, key: string): string | undefined {
+  if (!isSnapshotId(record.id)) return `its id ${JSON.stringify(record.id)} is not a snapshot id`;
+  if (key !== commitKey(record.id)) return `it names snapshot ${record.id}, not the one of its key`;
+  const prefix = dataPrefix(record.id);
+  for (const [i, artifact] of record.artifacts.entries()) {
+    const name = typeof artifact?.name === 'string' ? JSON.stringify(artifact.name) : `#${i}`;
+    if (!Array.isArray(artifact?.volumes)) return `artifact ${name} has no list of volumes`;
+    const keys = [...artifact.volumes.map((volume) => volume?.key), artifact.index?.key];
+    for (const objectKey of keys) {
+      if (typeof objectKey !== 'string') return `artifact ${name} has an object without a key`;
+      const rest = objectKey.slice(prefix.length);
+      const safe = objectKey.startsWith(prefix) && rest.split('/').every((part) => part !== '' && part !== '.' && part !== '..') && !/[\x00-\x1f\x7f]/.test(objectKey);
+      if (!safe) return `artifact ${name} names the object ${JSON.stringify(objectKey)}, which is not a key under ${prefix}`;
+    }
+  }
+  return undefined;
 }
 
 export async function readCommitRecord(store: Pick<ObjectStore, 'getBuffer'>, id: string): Promise<CommitRecord> {

@@ -7,7 +7,7 @@ export const EXIT = {
   OK: 0,
   /** A runtime failure: storage, database, hook, unreadable source root, unwritable target. */
   FAILURE: 1,
-  /** Bad command line or plan file. */
+  /** Bad command line, repository URL or plan file. */
   USAGE: 2,
   /**
    * Partial success. Backup: the snapshot was committed, but some entries or attributes are not
@@ -26,6 +26,7 @@ export const EXIT = {
 export function exitCodeFor(code: CassetteErrorCode): number {
   switch (code) {
     case 'E_USAGE':
+    case 'E_REPO':
       return EXIT.USAGE;
     case 'E_SNAPSHOT_NOT_FOUND':
     case 'E_NOT_FOUND':
@@ -36,7 +37,6 @@ export function exitCodeFor(code: CassetteErrorCode): number {
       return EXIT.INTEGRITY;
     case 'E_ABORTED':
       return EXIT.INTERRUPTED;
-    case 'E_REPO':
     case 'E_STORAGE':
     case 'E_SOURCE':
     case 'E_TARGET':
@@ -51,7 +51,7 @@ export const EXIT_CODES_HELP = `
 Exit codes:
   0    success
   1    failure (storage, database, hook, source or target error); nothing partial is committed
-  2    usage error (bad flag, argument or plan file)
+  2    usage error (bad flag, argument, repository URL or plan file)
   3    partial success: backup committed, but some entries or attributes are not stored as they were
        (unreadable, vanished or changed while read); restore done, but the target refused some attributes
   4    snapshot or stored object not found

@@ -12,7 +12,7 @@ import { benchCommand } from './commands/bench.js';
 import { lsCommand } from './commands/ls.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
-import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { isCassetteError } from '../errors.js';
 
 // The SDK is pinned to a release that supports Node 20 (NOTES.md); its notice about future releases is noise for users.
@@ -44,7 +44,7 @@ try {
     else process.exitCode = EXIT.USAGE;
   } else if (isCassetteError(error)) {
     process.stderr.write(`cassette: ${error.message}\n`);
-    process.exitCode = error.code === 'E_USAGE' ? EXIT.USAGE : EXIT.FAILURE;
+    process.exitCode = exitCodeFor(error.code);
   } else {
     throw error;
   }

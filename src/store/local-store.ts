@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
+import { makeDirs } from '../fs/make-dirs.js';
 import { GuardedWriter, readBody, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
 
 /** Name prefix of the temporary file a put writes before renaming it; listings skip such files. */
@@ -51,7 +52,8 @@ class LocalWriter extends GuardedWriter {
 
   private open(): Promise<fs.FileHandle> {
     this.handle ??= (async () => {
-      await fs.mkdir(path.dirname(this.file), { recursive: true });
+      // Not Node's recursive mkdir: it spins forever where mkdir(2) says ENOENT below an existing parent (a repository in /proc).
+      await makeDirs(path.dirname(this.file));
       // The temp file exists before any byte flows, so a failure at any point knows what to remove.
       return fs.open(this.temp, 'wx');
     })();

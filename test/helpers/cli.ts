@@ -13,6 +13,8 @@ export interface CliOptions {
   /** Keep stdout as a Buffer (binary output). */
   binary?: boolean;
   cwd?: string;
+  /** Kill it (SIGTERM) after this many milliseconds; the result then says `timedOut`. */
+  timeout?: number;
 }
 
 export async function cassette(args: string[], options: CliOptions = {}): Promise<Result> {
@@ -23,5 +25,7 @@ export async function cassette(args: string[], options: CliOptions = {}): Promis
     input: options.input,
     cwd: options.cwd ?? PROJECT_ROOT,
     stripFinalNewline: false,
+    timeout: options.timeout,
+    forceKillAfterDelay: 1000,
   }) as unknown as Promise<Result>;
 }
