@@ -5,7 +5,8 @@
 # - setfattr/getfattr (attr), setfacl/getfacl (acl) and setcap (libcap2-bin), with which the
 #   fidelity tests make and check extended attributes, ACLs and capabilities;
 # - Ceph's monitor, OSD and RADOS Gateway (radosgw, ceph-mon, ceph-osd; ceph-common comes with
-#   them), from which the global setup runs a throwaway single-node cluster (test/setup/rgw.sh).
+#   them), from which the global setup runs a throwaway single-node cluster (test/setup/rgw.sh,
+#   which also needs curl).
 #   Installing them starts no daemon: they only enable Ceph's systemd targets, which have no
 #   instances to start (≈ 60 MB download, 60 packages on a bookworm image, ≈ 25 s).
 set -euo pipefail
@@ -23,7 +24,7 @@ need=()
 command -v setfattr >/dev/null || need+=(attr)
 command -v setfacl >/dev/null || need+=(acl)
 command -v setcap >/dev/null || need+=(libcap2-bin)
-for tool in radosgw:radosgw radosgw-admin:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common ceph-authtool:ceph-common monmaptool:ceph-common; do
+for tool in radosgw:radosgw radosgw-admin:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common ceph-authtool:ceph-common monmaptool:ceph-common curl:curl; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
