@@ -1,4 +1,4 @@
-// End to end through the built CLI against the test S3 server: backup, stock-tool restore, full and selective restore.
+// End to end through the built CLI against s3rver and against Ceph RGW (a real S3 server): backup, stock-tool restore, full and selective restore.
 
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
@@ -16,10 +16,8 @@ import { cassette } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { createBucket, s3Env, s3Server, testClient } from '../helpers/s3.js';
 
-const server = s3Server('s3rver')!;
-
-async function getObject(bucket: string, key: string): Promise<Buffer> {
-  const client = testClient(server.endpoint);
+async function getObject(endpoint: string, bucket: string, key: string): Promise<Buffer> {
+  const client = testClient(endpoint);
   try {
     const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return Buffer.from(await response.Body!.transformToByteArray());
@@ -35,7 +33,14 @@ function readIndexText(compressed: Buffer): { frames: FrameRecord[]; entries: In
   return { header, frames: lines.slice(1, 1 + frameCount) as unknown as FrameRecord[], entries: lines.slice(1 + frameCount) as unknown as IndexEntry[] };
 }
 
-describe('backup and restore through the CLI (s3rver)', () => {
+// RGW is started when it is installed, and always under CI=true (global-setup.ts).
+describe.each((['s3rver', 'rgw'] as const).map((name) => ({ name, server: s3Server(name) })))('backup and restore through the CLI ($name)', ({ name, server }) => {
+  if (!server) {
+    it.skip(`needs ${name}, which is not installed (bash test/setup/prepare-machine.sh installs it)`);
+    return;
+  }
+  const { endpoint } = server;
+  const getStored = (key: string): Promise<Buffer> => getObject(endpoint, bucket, key);
   let work: string;
   let tree: string;
   let bucket: string;
@@ -48,10 +53,10 @@ describe('backup and restore through the CLI (s3rver)', () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-e2e-'));
     tree = path.join(work, 'src', 'awkward');
     await makeAwkwardTree(tree);
-    bucket = await createBucket(server.endpoint);
+    bucket = await createBucket(endpoint);
     repo = `s3://${bucket}/backups/host1`;
-    env = s3Env(server.endpoint);
-    proxy = await startFaultProxy(server.endpoint);
+    env = s3Env(endpoint);
+    proxy = await startFaultProxy(endpoint);
     const result = await cassette(['backup', tree, '--repo', repo, '--tag', 'e2e', '--json'], { env });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
@@ -60,7 +65,7 @@ describe('backup and restore through the CLI (s3rver)', () => {
     const snapshots = (JSON.parse(listed.stdout as string) as { snapshots: Array<{ id: string; tags: string[]; artifacts: Array<{ name: string }> }> }).snapshots;
     expect(snapshots).toHaveLength(1);
     expect(snapshots[0]!.tags).toEqual(['e2e']);
-    record = JSON.parse((await getObject(bucket, `backups/host1/snapshots/${snapshots[0]!.id}.json`)).toString()) as CommitRecord;
+    record = JSON.parse((await getStored(`backups/host1/snapshots/${snapshots[0]!.id}.json`)).toString()) as CommitRecord;
   }, 300_000);
 
   afterAll(async () => {
@@ -77,22 +82,23 @@ describe('backup and restore through the CLI (s3rver)', () => {
     expect(artifact.warningCount).toBe(0);
   });
 
-  it('stores an archive that zstd -dc | tar -x restores exactly', async () => {
+  it('stores an archive that aws s3 cp … - | zstd -dc | tar -x restores exactly', async () => {
     const artifact = record.artifacts[0]!;
-    const archive = path.join(work, 'archive.tar.zst');
-    await fs.writeFile(archive, await getObject(bucket, `backups/host1/${artifact.volumes[0]!.key}`));
     const out = path.join(work, 'stock');
     await fs.mkdir(out);
-    execFileSync('sh', ['-c', `zstd -dc "${archive}" | tar -x --numeric-owner -C "${out}"`]);
+    execFileSync('bash', ['-o', 'pipefail', '-c', 'aws s3 cp "$1" - --endpoint-url "$2" | zstd -dc | tar -x --numeric-owner -C "$3"', 'stock-restore', `s3://${bucket}/backups/host1/${artifact.volumes[0]!.key}`, endpoint, out], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     expect(await compareTrees(tree, out, { owners: true })).toEqual([]);
   });
 
   it('ends each archive with a seek table that matches the index, and every frame decompresses alone', async () => {
     const artifact = record.artifacts[0]!;
-    const archive = await getObject(bucket, `backups/host1/${artifact.volumes[0]!.key}`);
+    const archive = await getStored(`backups/host1/${artifact.volumes[0]!.key}`);
     const footer = parseSeekTableFooter(archive.subarray(archive.length - SEEK_TABLE_FOOTER_SIZE));
     const table = parseSeekTable(archive.subarray(archive.length - footer.tableSize));
-    const index = readIndexText(await getObject(bucket, `backups/host1/${artifact.index.key}`));
+    const index = readIndexText(await getStored(`backups/host1/${artifact.index.key}`));
     expect(table).toHaveLength(index.frames.length);
     expect(index.header.entryCount).toBe(index.entries.length);
     let tarOffset = 0;
@@ -141,7 +147,7 @@ describe('backup and restore through the CLI (s3rver)', () => {
     expect(result.exitCode).toBe(0);
     expect(await fs.readFile(path.join(target, artifact.name, 'etc/hosts'), 'utf8')).toBe(await fs.readFile(path.join(tree, 'etc/hosts'), 'utf8'));
     const archiveBytes = proxy.bytesServed((r) => r.path.includes('.tar.zst'));
-    const index = readIndexText(await getObject(bucket, `backups/host1/${artifact.index.key}`));
+    const index = readIndexText(await getStored(`backups/host1/${artifact.index.key}`));
     const hosts = index.entries.find((e) => e.path === 'etc/hosts')!;
     const frame = index.frames.find((f) => f.tarOffset <= hosts.dataOffset && hosts.dataOffset < f.tarOffset + f.tarSize)!;
     expect(archiveBytes).toBe(frame.size);
@@ -156,7 +162,7 @@ describe('backup and restore through the CLI (s3rver)', () => {
     const result = await cassette(['restore', 'latest', '--target', target, '--include', `${artifact.name}/etc`, '--repo', repo, '--endpoint', proxy.endpoint], { env });
     expect(result.exitCode).toBe(0);
     expect(await compareTrees(path.join(tree, 'etc'), path.join(target, artifact.name, 'etc'), { ignore: (p) => p === 'hosts.hard' || p === 'hosts' })).toEqual([]);
-    const index = readIndexText(await getObject(bucket, `backups/host1/${artifact.index.key}`));
+    const index = readIndexText(await getStored(`backups/host1/${artifact.index.key}`));
     const needed = new Set<number>();
     for (const entry of index.entries) {
       if (!entry.path.startsWith('etc/') || entry.size === 0) continue;

@@ -10,13 +10,13 @@ export { TEST_AWS_ENV, type S3Server };
 
 export type S3ServerName = S3Server['name'];
 
-/** Credentials both test servers accept (the same values as TEST_AWS_ENV). */
+/** Credentials every test server accepts (the same values as TEST_AWS_ENV). */
 export const TEST_CREDENTIALS = {
   accessKeyId: TEST_AWS_ENV.AWS_ACCESS_KEY_ID,
   secretAccessKey: TEST_AWS_ENV.AWS_SECRET_ACCESS_KEY,
 };
 
-/** Every server the global setup started: s3rver always, moto when moto_server is on PATH. */
+/** Every server the global setup started: s3rver always, moto and rgw when installed (always under CI=true). */
 export function s3Servers(): S3Server[] {
   return inject('s3Servers');
 }

@@ -1,4 +1,4 @@
-// Vitest global setup: starts the S3 servers the tests talk to (s3rver always, moto_server when on PATH) and provides their endpoints.
+// Vitest global setup: starts the S3 servers the tests talk to (s3rver always; moto_server and a throwaway Ceph RGW when installed) and provides their endpoints.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -10,7 +10,7 @@ import type { TestProject } from 'vitest/node';
 
 /** One S3 server started for the test run. */
 export interface S3Server {
-  name: 's3rver' | 'moto';
+  name: 's3rver' | 'moto' | 'rgw';
   /** `http://127.0.0.1:<port>`, for S3 clients with path-style addressing. */
   endpoint: string;
 }
@@ -22,10 +22,11 @@ declare module 'vitest' {
 }
 
 /**
- * The AWS environment every test and CLI subprocess uses: fixed test credentials (both servers
- * accept them; s3rver has them registered by s3rver-process.mjs) and a fixed region. The global
- * setup also puts them into process.env, which test workers inherit, so no test can pick up a
- * developer's real AWS credentials from the environment.
+ * The AWS environment every test and CLI subprocess uses: fixed test credentials (every server
+ * accepts them: s3rver has them registered by s3rver-process.mjs, rgw.sh creates its S3 user with
+ * them, moto takes any) and a fixed region. The global setup also puts them into process.env,
+ * which test workers inherit, so no test can pick up a developer's real AWS credentials from the
+ * environment.
  */
 export const TEST_AWS_ENV = {
   AWS_ACCESS_KEY_ID: 'test',
@@ -37,6 +38,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** How long a server may take to answer after it was started. */
 const START_TIMEOUT_MS = 60_000;
+
+const RGW_SH = path.join(here, 'rgw.sh');
+/** What a Ceph RGW needs on PATH; prepare-machine.sh installs them (rgw.sh checks the rest). */
+const RGW_COMMANDS = ['radosgw', 'radosgw-admin', 'ceph-mon', 'ceph-osd'];
 
 /**
  * Runs a command and kills it when this watchdog's stdin closes (the test runner died, even by
@@ -59,6 +64,29 @@ process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 process.stdin.on('end', stop);
 process.stdin.on('error', stop);
+process.stdin.resume();
+`;
+
+/**
+ * Runs a command once, when this guard's stdin closes (the test runner ended, even by SIGKILL) or
+ * it gets SIGTERM/SIGINT/SIGHUP, then removes a directory and exits: the Ceph daemons are not its
+ * children (rgw.sh starts them in their own sessions), so stopping them takes `rgw.sh stop DIR`.
+ */
+const CLEANUP_GUARD = `
+const { spawnSync } = require('node:child_process');
+const { rmSync } = require('node:fs');
+const [dir, cmd, ...args] = process.argv.slice(1);
+let done = false;
+const cleanUp = () => {
+  if (done) return;
+  done = true;
+  const result = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(result.status ?? 1);
+};
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, cleanUp);
+process.stdin.on('end', cleanUp);
+process.stdin.on('error', cleanUp);
 process.stdin.resume();
 `;
 
@@ -170,6 +198,42 @@ async function startMoto(children: ChildProcess[]): Promise<S3Server> {
   return { name: 'moto', endpoint };
 }
 
+/**
+ * Starts a fresh single-node Ceph cluster with its RADOS Gateway in a temp dir (test/setup/rgw.sh;
+ * ≈ 6 s here) and returns the server and how to stop it: the daemons are stopped and the dir
+ * removed at teardown, or by the guard when the runner dies without one.
+ */
+async function startRgw(): Promise<{ server: S3Server; stop: () => Promise<void> }> {
+  // Short: Ceph's admin sockets live in it, and a Unix socket path has at most 107 bytes.
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-rgw-'));
+  const guard = spawn(process.execPath, ['-e', CLEANUP_GUARD, dir, 'bash', RGW_SH, 'stop', dir], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const guardExited = new Promise<void>((resolve) => guard.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    guard.stdin!.end();
+    await guardExited;
+  };
+  try {
+    const starter = spawn('bash', [RGW_SH, 'start', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = tail(starter);
+    let stdout = '';
+    starter.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      starter.once('error', (error) => reject(new Error(`rgw.sh could not be started: ${error.message}`)));
+      starter.once('close', (exitCode) => resolve(exitCode));
+    });
+    const endpoint = stdout.trim().split('\n').at(-1) ?? '';
+    if (code !== 0 || !/^http:\/\/127\.0\.0\.1:\d+$/.test(endpoint)) {
+      throw new Error(`Ceph RGW did not start (rgw.sh start ${dir} exited with code ${code}):\n${output()}`);
+    }
+    return { server: { name: 'rgw', endpoint }, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -183,6 +247,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
+  const stops: Array<() => Promise<void>> = [];
   const savedEnv = Object.fromEntries(Object.keys(TEST_AWS_ENV).map((name) => [name, process.env[name]]));
 
   // Last resort when the runner exits without teardown: 'exit' handlers must be synchronous.
@@ -194,7 +259,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.once('exit', killAll);
 
   const teardown = async (): Promise<void> => {
-    await Promise.all(children.map(stopChild));
+    await Promise.all([...children.map(stopChild), ...stops.map((stop) => stop())]);
     process.off('exit', killAll);
     await Promise.all(dirs.map((dir) => fs.rm(dir, { recursive: true, force: true })));
     for (const [name, value] of Object.entries(savedEnv)) {
@@ -212,8 +277,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!hasMoto && process.env.CI === 'true') {
       throw new Error('moto_server is not on PATH, and CI=true requires it (pip install "moto[server]")');
     }
-    const started = await Promise.all([startS3rver(s3rverDir, children), hasMoto ? startMoto(children) : undefined]);
-    for (const server of started) if (server) servers.push(server);
+    const hasRgw = (await Promise.all(RGW_COMMANDS.map(onPath))).every(Boolean);
+    if (!hasRgw && process.env.CI === 'true') {
+      throw new Error(`${RGW_COMMANDS.join(', ')} are not all on PATH, and CI=true requires them for Ceph RGW (bash test/setup/prepare-machine.sh installs them)`);
+    }
+    if (!hasRgw) {
+      console.warn(`Ceph RGW is not installed (${RGW_COMMANDS.join(', ')}): the tests that run on it skip it. bash test/setup/prepare-machine.sh installs it.`);
+    }
+    const rgw = hasRgw
+      ? startRgw().then(({ server, stop }) => {
+        stops.push(stop);
+        return server;
+      })
+      : undefined;
+    const started = await Promise.allSettled([startS3rver(s3rverDir, children), hasMoto ? startMoto(children) : undefined, rgw]);
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
+    for (const result of started) if (result.status === 'fulfilled' && result.value) servers.push(result.value);
     project.provide('s3Servers', servers);
   } catch (error) {
     await teardown();

@@ -1,4 +1,4 @@
-// S3Store against real S3 servers (s3rver, moto) through the fault proxy: stalled requests time out and are retried, dropped GET bodies resume from their first missing byte, and what cannot be saved fails with a message that says what happened.
+// S3Store against real S3 servers (s3rver, moto, Ceph RGW) through the fault proxy: stalled requests time out and are retried, dropped GET bodies resume from their first missing byte, and what cannot be saved fails with a message that says what happened.
 
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ const gets = (proxy: FaultProxy): ProxiedRequest[] => proxy.requests().filter((r
 
 /**
  * Timeouts are the client's: they are tested on one server (moto, whose multipart uploads can be
- * listed, when it runs). Resumed bodies are tested on both, since s3rver ignores If-Match.
+ * listed, when it runs). Resumed bodies are tested on every server, since s3rver ignores If-Match.
  */
 const timeoutServer = s3Servers().some((s) => s.name === 'moto') ? 'moto' : 's3rver';
 
