@@ -54,7 +54,7 @@ async function pack(items: AsyncIterable<WalkItem>, frameSize: number): Promise<
 }
 
 interface Member {
-  header: tar.Headers;
+  header: tar.Header;
   data: Buffer;
 }
 

@@ -86,7 +86,7 @@ describe('format version 1 fixture', () => {
 
   it('verifies with --read-data', async () => {
     const result = await cassette(['verify', SNAPSHOT, '--read-data', '--repo', repo]);
-    expect(result.stderr + result.stdout).not.toMatch(/error|mismatch|missing/i);
+    expect(`${String(result.stderr)}${String(result.stdout)}`).not.toMatch(/error|mismatch|missing/i);
     expect(result.exitCode).toBe(0);
   });
 

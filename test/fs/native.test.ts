@@ -188,11 +188,17 @@ describe('values', () => {
     try {
       await new Promise<void>((resolve) => flipper.stdout!.once('data', () => resolve()));
       const seen = { empty: 0, full: 0, other: 0 };
-      for (let i = 0; i < 100_000 && (seen.empty < 200 || seen.full < 200); i++) {
-        const value = getXattr(p, 'user.grow');
-        if (value.length === 0) seen.empty++;
-        else if (value.equals(big)) seen.full++;
-        else seen.other++;
+      // Until both values were seen often enough, or 20 s: on a loaded machine the flipper may
+      // get little CPU, so a fixed number of reads could all fall between two of its writes.
+      const deadline = Date.now() + 20_000;
+      while ((seen.empty < 200 || seen.full < 200) && Date.now() < deadline) {
+        for (let i = 0; i < 5_000; i++) {
+          const value = getXattr(p, 'user.grow');
+          if (value.length === 0) seen.empty++;
+          else if (value.equals(big)) seen.full++;
+          else seen.other++;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
       // Both values were read, so the reads did race with the writes.
       expect(seen.empty).toBeGreaterThan(0);
