@@ -33,12 +33,10 @@ function readIndexText(compressed: Buffer): { frames: FrameRecord[]; entries: In
   return { header, frames: lines.slice(1, 1 + frameCount) as unknown as FrameRecord[], entries: lines.slice(1 + frameCount) as unknown as IndexEntry[] };
 }
 
-// RGW is started when it is installed, and always under CI=true (global-setup.ts).
-describe.each((['s3rver', 'rgw'] as const).map((name) => ({ name, server: s3Server(name) })))('backup and restore through the CLI ($name)', ({ name, server }) => {
-  if (!server) {
-    it.skip(`needs ${name}, which is not installed (bash test/setup/prepare-machine.sh installs it)`);
-    return;
-  }
+// RGW is started when it is installed, and always under CI=true, where the global setup fails
+// without it (global-setup.ts warns when it leaves RGW out).
+const servers = (['s3rver', 'rgw'] as const).map((name) => s3Server(name)).filter((server) => server !== undefined);
+describe.each(servers)('backup and restore through the CLI ($name)', (server) => {
   const { endpoint } = server;
   const getStored = (key: string): Promise<Buffer> => getObject(endpoint, bucket, key);
   let work: string;

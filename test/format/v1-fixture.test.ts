@@ -28,6 +28,8 @@ interface FixtureEntry {
 const PG = { PGHOST: '127.0.0.1', PGUSER: 'postgres' };
 const database = `cassette_v1fixture_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 const serverUp = (await execa('psql', ['-XAtq', '-d', 'postgres', '-c', 'select 1'], { reject: false, env: PG })).exitCode === 0;
+// Under CI the database tests must run: a PostgreSQL that is down fails the run instead of skipping them.
+if (!serverUp && process.env.CI === 'true') throw new Error('PostgreSQL is not reachable on 127.0.0.1:5432 (bash test/setup/prepare-machine.sh starts it)');
 
 describe('format version 1 fixture', () => {
   let work: string;

@@ -26,6 +26,8 @@ const MISSING = `${prefix}_missing`;
 const created = new Set<string>();
 
 const serverUp = (await execa('psql', ['-XAtq', '-d', 'postgres', '-c', 'select 1'], { reject: false })).exitCode === 0;
+// Under CI the database tests must run: a PostgreSQL that is down fails the run instead of skipping them.
+if (!serverUp && process.env.CI === 'true') throw new Error('PostgreSQL is not reachable on 127.0.0.1:5432 (bash test/setup/prepare-machine.sh starts it)');
 
 async function sql(database: string, query: string): Promise<string> {
   const result = await execa('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', query]);
