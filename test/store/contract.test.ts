@@ -12,18 +12,9 @@ import type { ObjectStore } from '../../src/store/object-store.js';
 import { openStore, parseRepositoryUrl } from '../../src/store/open-store.js';
 import { S3Store } from '../../src/store/s3-store.js';
 import { createBucket, makeS3Store, s3Server, s3Servers, TEST_AWS_ENV, TEST_CREDENTIALS } from '../helpers/s3.js';
+import { pattern } from '../helpers/pattern.js';
 
 const MiB = 1024 * 1024;
-
-function pattern(size: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 /** Resolves once `onProgress` has reported at least `bytes` (for puts: a part has been stored). */
 function progressPast(bytes: number): { onProgress: (n: number) => void; reached: Promise<void> } {

@@ -7,22 +7,13 @@ import type { S3Store } from '../../src/store/s3-store.js';
 import { startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from '../helpers/fault-proxy.js';
 import { rejection } from '../helpers/rejection.js';
 import { createBucket, makeS3Store, s3Servers } from '../helpers/s3.js';
+import { pattern } from '../helpers/pattern.js';
 
 const MiB = 1024 * 1024;
 /** A stall costs about a second; a run of failures three attempts. */
 const FAST = { idleTimeoutMs: 1000, connectTimeoutMs: 1000, maxAttempts: 3, resumeDelayMs: 20 };
 /** A client without timeouts would hang on these tests: they fail instead. */
 const NO_HANG = { timeout: 30_000 };
-
-function pattern(size: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 function inPieces(data: Buffer, size = MiB): Readable {
   return Readable.from((function* () {
