@@ -35,6 +35,28 @@ export function indexKey(id: string, artifact: string): string {
   return `${dataPrefix(id)}${artifact}.idx.zst`;
 }
 
+/** Version 2: the artifact's recipe, its frames as `<key> <first byte> <last byte>` lines in tar order (docs/FORMAT.md §6). */
+export function recipeKey(id: string, artifact: string): string {
+  return `${dataPrefix(id)}${artifact}.recipe`;
+}
+
+/** Every object a committed snapshot needs: its volumes, indexes and recipes, and the objects of earlier snapshots its frames are read from. */
+export function objectKeysOf(record: Pick<CommitRecord, 'artifacts'>): string[] {
+  return record.artifacts.flatMap((a) => [...a.volumes.map((v) => v.key), a.index.key, ...(a.recipe ? [a.recipe.key] : []), ...(a.references ?? []).map((r) => r.key)]);
+}
+
+/** Whether `key` is `<prefix><name>` with a name of safe segments (no empty, `.` or `..` segment, no control character). */
+function safeKeyUnder(key: string, prefix: string): boolean {
+  return key.startsWith(prefix) && key.slice(prefix.length).split('/').every((part) => part !== '' && part !== '.' && part !== '..') && !/[\x00-\x1f\x7f]/.test(key);
+}
+
+/** The snapshot id whose data prefix holds `key`, or undefined when it is not `data/<id>/<name>`. */
+export function snapshotIdOfKey(key: string): string | undefined {
+  if (!key.startsWith(DATA_PREFIX)) return undefined;
+  const id = key.slice(DATA_PREFIX.length).split('/', 1)[0]!;
+  return isSnapshotId(id) && safeKeyUnder(key, dataPrefix(id)) ? id : undefined;
+}
+
 /** Parse and check a commit record; `key` names it in errors. */
 export function parseCommitRecord(bytes: Buffer, key: string): CommitRecord {
   let record: CommitRecord;
@@ -69,12 +91,18 @@ export function unsafeCommitRecord(record: Pick<CommitRecord, 'id' | 'artifacts'
   for (const [i, artifact] of record.artifacts.entries()) {
     const name = typeof artifact?.name === 'string' ? JSON.stringify(artifact.name) : `#${i}`;
     if (!Array.isArray(artifact?.volumes)) return `artifact ${name} has no list of volumes`;
-    const keys = [...artifact.volumes.map((volume) => volume?.key), artifact.index?.key];
+    const keys = [...artifact.volumes.map((volume) => volume?.key), artifact.index?.key, ...(artifact.recipe ? [artifact.recipe.key] : [])];
     for (const objectKey of keys) {
       if (typeof objectKey !== 'string') return `artifact ${name} has an object without a key`;
-      const rest = objectKey.slice(prefix.length);
-      const safe = objectKey.startsWith(prefix) && rest.split('/').every((part) => part !== '' && part !== '.' && part !== '..') && !/[\x00-\x1f\x7f]/.test(objectKey);
-      if (!safe) return `artifact ${name} names the object ${JSON.stringify(objectKey)}, which is not a key under ${prefix}`;
+      if (!safeKeyUnder(objectKey, prefix)) return `artifact ${name} names the object ${JSON.stringify(objectKey)}, which is not a key under ${prefix}`;
+    }
+    if (artifact.references !== undefined && !Array.isArray(artifact.references)) return `artifact ${name} has a list of references that is not a list`;
+    // A reference reads another snapshot's object: it must be one (data/<other id>/<name>), never this snapshot's.
+    for (const reference of artifact.references ?? []) {
+      const objectKey = reference?.key;
+      if (typeof objectKey !== 'string') return `artifact ${name} has a reference without a key`;
+      const owner = snapshotIdOfKey(objectKey);
+      if (owner === undefined || owner === record.id) return `artifact ${name} references the object ${JSON.stringify(objectKey)}, which is not a key under another snapshot's data/<id>/`;
     }
   }
   return undefined;

@@ -1,7 +1,12 @@
 // The stored format's records (index header, frames, entries, commit record) as TypeScript types; docs/FORMAT.md is the contract.
 
-/** Version of the index and commit-record layout this code writes. Readers refuse newer versions. */
-export const FORMAT_VERSION = 1;
+/**
+ * Version of the index and commit-record layout this code writes. Readers refuse newer versions.
+ * Version 2 (2026-11-30) adds incremental snapshots: frames may live in objects that earlier
+ * snapshots stored (ArtifactRecord.references), frames carry the SHA-256 of their content, and each
+ * artifact has a recipe. Version 1 stays readable.
+ */
+export const FORMAT_VERSION = 2;
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'fifo' | 'chardev' | 'blockdev';
 
@@ -49,13 +54,24 @@ export interface IndexEntry {
   offset: number;
   /** Offset in the uncompressed tar stream of the member's content (= offset of its ustar header + 512). */
   dataOffset: number;
+  /**
+   * Version 2, files only: the source file's identity when it was read, for the next backup's
+   * metadata fast path (a file whose size, mtime, ctime, inode and device are unchanged is not
+   * read again). Decimal strings: device and inode numbers can exceed 2^53, ctime is exact like `mtime`.
+   */
+  dev?: string;
+  ino?: string;
+  ctime?: string;
 }
 
 /** One independent zstd frame of an archive (index lines 2 .. 1 + frameCount). */
 export interface FrameRecord {
   /** Number of the frame, from 0, over the whole artifact. */
   frame: number;
-  /** Volume (object) that holds it, from 0; see ArtifactRecord.volumes. */
+  /**
+   * Object that holds it, from 0: an index into ArtifactRecord.volumes followed by
+   * ArtifactRecord.references (version 2; version 1 has volumes only). See objectsOf().
+   */
   volume: number;
   /** Offset of the compressed frame within its volume object. */
   offset: number;
@@ -65,6 +81,8 @@ export interface FrameRecord {
   tarOffset: number;
   /** Uncompressed (tar) bytes in the frame. */
   tarSize: number;
+  /** Version 2: lower-case hex SHA-256 of the frame's uncompressed bytes (what an incremental backup matches frames by). */
+  sha256?: string;
 }
 
 export type ArtifactKind = 'tree' | 'database';
@@ -138,19 +156,53 @@ export interface DatabaseInfo {
   ctype?: string;
 }
 
+/** Version 2: an object an earlier snapshot stored that frames of this artifact are read from. */
+export interface ReferenceRecord {
+  /** `data/<other id>/<name>`: never under this snapshot's own prefix. */
+  key: string;
+  /** Stored bytes of the whole object (as its own snapshot recorded them). */
+  size: number;
+  /** SHA-256 of the whole object, as its own snapshot recorded it. */
+  sha256: string;
+  /** Frames of this artifact read from it, and their compressed bytes (informative). */
+  frames: number;
+  bytes: number;
+}
+
+/** Version 2: `data/<id>/<artifact>.recipe`, the artifact's frames as (object, byte range) segments in tar order. */
+export interface RecipeObjectRecord {
+  key: string;
+  size: number;
+  sha256: string;
+}
+
 export interface ArtifactRecord {
   name: string;
   kind: ArtifactKind;
   /** Absolute path of the tree, or the database name / connection URI without password. */
   source: string;
-  /** Archive objects in order; concatenated, they form one zstd stream of the whole tar. */
+  /**
+   * Archive objects this snapshot stored, in order. In version 1 their concatenation is one zstd
+   * stream of the whole tar; in version 2 the recipe gives the order of all frames, these and the
+   * referenced ones.
+   */
   volumes: VolumeRecord[];
   index: IndexObjectRecord;
+  /** Version 2: objects of earlier snapshots that frames are read from (frame `volume` numbers volumes.length and up). */
+  references?: ReferenceRecord[];
+  /** Version 2: the recipe object. */
+  recipe?: RecipeObjectRecord;
+  /** Version 2: the snapshot whose index this artifact was compared with, when it had one. */
+  parent?: string;
+  /** Version 2: frames stored new by this snapshot, and frames reused from earlier snapshots with their compressed bytes. */
+  newFrames?: number;
+  reusedFrames?: number;
+  reusedBytes?: number;
   /** Bytes read from the source (file contents, or dump bytes). */
   bytesRead: number;
   /** Uncompressed tar bytes. */
   tarBytes: number;
-  /** Compressed bytes stored across all volumes (seek tables included). */
+  /** Compressed bytes this snapshot stored across its volumes (seek tables included); reused frames are in reusedBytes. */
   storedBytes: number;
   frameCount: number;
   entryCount: number;
@@ -220,4 +272,9 @@ export interface LeaseRecord {
 /** Warnings that mean an entry, or part of it, is not in the snapshot as it was on disk: they make a backup exit 3. */
 export function isNotStored(warning: BackupWarning): boolean {
   return warning.code === 'W_UNREADABLE' || warning.code === 'W_CHANGED' || warning.code === 'W_VANISHED';
+}
+
+/** Every object the frames of an artifact can name, in `FrameRecord.volume` order: its volumes, then its references (version 2). */
+export function objectsOf(artifact: Pick<ArtifactRecord, 'volumes' | 'references'>): Array<{ key: string; size: number; sha256: string }> {
+  return [...artifact.volumes, ...(artifact.references ?? [])];
 }
