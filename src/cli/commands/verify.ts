@@ -1,4 +1,4 @@
-// `cassette verify`: check a snapshot's objects, seek tables and (with --read-data) every frame and file hash.
+// `cassette verify`: check a snapshot's objects (and those of earlier snapshots it references), seek tables, recipes and (with --read-data) every frame and file hash.
 
 import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
@@ -13,9 +13,9 @@ interface VerifyFlags extends RepoFlags {
 
 export function verifyCommand(): Command {
   return withRepoOptions(new Command('verify')
-    .description('check that a snapshot is restorable: objects present, sizes and seek tables match the index; --read-data re-reads everything')
+    .description('check that a snapshot is restorable: its objects and the objects of earlier snapshots it reuses frames from are present with the recorded sizes, seek tables and recipes match the index; --read-data re-reads everything')
     .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-    .option('--read-data', 'download every archive and index: check their SHA-256, decompress every frame, check every file hash'))
+    .option('--read-data', 'download every archive, index and referenced object (each once): check their SHA-256, decompress every frame the snapshot uses, check every file hash'))
     .action(async (ref: string, flags: VerifyFlags) => {
       await run(async () => {
         const store = openRepo(flags);
