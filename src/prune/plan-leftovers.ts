@@ -2,6 +2,7 @@
 
 import { DATA_PREFIX } from '../repository.js';
 import type { ObjectInfo, PendingUpload } from '../store/object-store.js';
+import { splitObjects, type KeptObject, type LiveObject } from './plan-objects.js';
 
 /** A lease object as listed, with what its content says. */
 export interface ListedLease {
@@ -21,6 +22,12 @@ export interface LeftoverInput {
   leases: readonly ListedLease[];
   /** Ids that have a commit record. */
   committed: ReadonlySet<string>;
+  /**
+   * Objects that committed snapshots which stay name (plan-objects.ts liveObjects): never removed,
+   * wherever they lie. After a snapshot is pruned, the objects of its data/<id>/ that a kept
+   * snapshot references are left without a commit record; they must outlive it. Default: none.
+   */
+  live?: ReadonlyMap<string, LiveObject>;
   /** "Now" in the store's clock: the LastModified of the marker this prune just wrote. */
   storeNow: Date;
   /** Uncommitted data and uploads whose newest sign of life is younger than this are left alone. */
@@ -28,8 +35,14 @@ export interface LeftoverInput {
 }
 
 export interface LeftoverPlan {
-  /** Incomplete snapshots whose data goes: no fresh lease, nothing newer than the grace period. */
-  remove: Array<{ id: string; keys: string[]; bytes: number }>;
+  /**
+   * Incomplete snapshots whose data goes: no fresh lease, nothing newer than the grace period.
+   * `keys` and `bytes` are what goes; `kept`, the objects under the same data/<id>/ that live
+   * snapshots name, stay.
+   */
+  remove: Array<{ id: string; keys: string[]; bytes: number; kept: KeptObject[] }>;
+  /** Ids without a commit record, past their grace period, whose every object stays because live snapshots name it (what is left of a pruned snapshot). */
+  referenced: Array<{ id: string; kept: KeptObject[] }>;
   /** Incomplete snapshots kept because a backup holds a fresh lease on them. */
   leased: Array<{ id: string; host?: string; pid?: number }>;
   /** Multipart uploads to abort: under an id that has no fresh lease and no recent sign of life. */
@@ -56,8 +69,8 @@ export function dataIdOf(key: string): string {
  *   the lease is what protects a running backup; the grace period covers backups written
  *   without one (Cassette before leases).
  * - An id is active when its lease is fresh or its last sign of life is younger than the grace
- *   period. Data of an uncommitted id that is not active is removed; uploads under an id that
- *   is not active are aborted.
+ *   period. Data of an uncommitted id that is not active is removed, except the objects in
+ *   `live`; uploads under an id that is not active are aborted.
  */
 export function planLeftovers(input: LeftoverInput): LeftoverPlan {
   const now = input.storeNow.getTime();
@@ -78,14 +91,16 @@ export function planLeftovers(input: LeftoverInput): LeftoverPlan {
   input.uploads.forEach((upload, i) => seen(uploadIds[i]!, upload.initiated));
   const active = (id: string): boolean => fresh(id) || now - (newest.get(id) ?? -Infinity) < input.graceMs;
 
-  const plan: LeftoverPlan = { remove: [], leased: [], abort: [], expiredLeases: [] };
+  const plan: LeftoverPlan = { remove: [], referenced: [], leased: [], abort: [], expiredLeases: [] };
   for (const [id, objects] of input.data) {
     if (input.committed.has(id)) continue;
     if (fresh(id)) {
       const { host, pid } = leases.get(id)!;
       plan.leased.push({ id, ...(host !== undefined ? { host } : {}), ...(pid !== undefined ? { pid } : {}) });
     } else if (!active(id)) {
-      plan.remove.push({ id, keys: objects.map((o) => o.key), bytes: objects.reduce((sum, o) => sum + o.size, 0) });
+      const split = splitObjects(objects, input.live ?? new Map());
+      if (split.remove.length > 0) plan.remove.push({ id, keys: split.remove.map((o) => o.key), bytes: split.remove.reduce((sum, o) => sum + o.size, 0), kept: split.keep });
+      else plan.referenced.push({ id, kept: split.keep });
     }
   }
   input.uploads.forEach((upload, i) => {

@@ -1,14 +1,16 @@
-// Carries out a prune: removes snapshots outside the policy (commit record first, then data), incomplete leftovers, stale uploads and expired leases.
+// Carries out a prune: removes snapshots outside the policy (commit record first, then the data no remaining snapshot names), incomplete leftovers, stale uploads and expired leases.
 
 import pLimit from 'p-limit';
 import { leaseHolder, leaseTtlMs } from '../backup/lease.js';
 import { DEFAULTS } from '../defaults.js';
 import { isCassetteError } from '../errors.js';
 import { isSnapshotId } from '../format/snapshot-id.js';
+import type { CommitRecord } from '../format/types.js';
 import type { Retention } from '../plan/plan.js';
-import { commitKey, DATA_PREFIX, leaseKey, listSnapshots, LOCKS_PREFIX } from '../repository.js';
+import { commitKey, DATA_PREFIX, leaseKey, listSnapshotIds, listSnapshots, LOCKS_PREFIX, readCommitRecord } from '../repository.js';
 import type { ObjectInfo, ObjectStore, PendingUpload } from '../store/object-store.js';
 import { dataIdOf, planLeftovers, type ListedLease } from './plan-leftovers.js';
+import { keptSummary, liveObjects, splitObjects, type KeptSummary } from './plan-objects.js';
 import { checkPolicy, planPrune } from './plan-prune.js';
 import { ClockMarker, isClockMarker } from './store-clock.js';
 
@@ -25,11 +27,31 @@ export interface PruneOptions {
   graceMs?: number;
 }
 
+/** A snapshot prune removes (or would, with dryRun). */
+export interface RemovedSnapshot extends KeptSummary {
+  id: string;
+  /** Objects deleted: its commit record and every object under its data/<id>/ that no kept snapshot names. */
+  objects: number;
+  /** Bytes of the deleted objects under data/<id>/. */
+  bytes: number;
+}
+
+/** Data of an incomplete snapshot (no commit record) that prune removes, or keeps because kept snapshots reference it. */
+export interface LeftoverData extends KeptSummary {
+  id: string;
+  /** Objects and bytes deleted. */
+  objects: number;
+  bytes: number;
+}
+
 export interface PruneReport {
   kept: Array<{ id: string; reasons: string[] }>;
-  removed: Array<{ id: string; objects: number; bytes: number }>;
-  /** Snapshot ids with data but no commit record, no fresh lease and nothing newer than the grace period: removed. */
-  leftovers: Array<{ id: string; objects: number; bytes: number }>;
+  /** Snapshots removed; `kept*` are the objects under their data/<id>/ that stay because kept snapshots reference them. */
+  removed: RemovedSnapshot[];
+  /** Snapshot ids with data but no commit record, no fresh lease and nothing newer than the grace period: removed, except objects kept snapshots reference. */
+  leftovers: LeftoverData[];
+  /** Ids without a commit record past the grace period whose every object stays because kept snapshots reference it (what is left of pruned snapshots). */
+  referenced: Array<{ id: string } & KeptSummary>;
   /** Snapshot ids with data but no commit record, kept because a running backup holds a fresh lease. */
   leased: Array<{ id: string; host?: string; pid?: number }>;
   abortedUploads: PendingUpload[];
@@ -72,16 +94,28 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
     const records = await listSnapshots(store);
 
     const decision = planPrune(records.map((r) => ({ id: r.id, time: new Date(r.startedAt) })), options.policy);
-    const leftovers = planLeftovers({ data, uploads, leases, committed: new Set(records.map((r) => r.id)), storeNow, graceMs: grace });
-    const report: PruneReport = { kept: decision.keep, removed: [], leftovers: [], leased: leftovers.leased, abortedUploads: [], expiredLeases: [], dryRun: !!options.dryRun };
+    const removing = new Set(decision.remove);
+    let staying = records.filter((r) => !removing.has(r.id));
+    if (!options.dryRun && removing.size > 0) {
+      // Commit records first: from that moment those snapshots are incomplete and never restored.
+      await store.delete(decision.remove.map(commitKey));
+      // A backup that committed since the listing may reference objects of the removed snapshots
+      // (its check that they exist ran before any was deleted): what it names stays too.
+      staying = [...staying, ...(await recordsCommittedSince(store, records))];
+    }
+    // Objects are deleted only when no snapshot that stays names them: commit records alone decide.
+    const live = liveObjects(staying);
+    const committed = new Set([...records, ...staying].map((r) => r.id));
+    const leftovers = planLeftovers({ data, uploads, leases, committed, live, storeNow, graceMs: grace });
+    const report: PruneReport = {
+      kept: decision.keep, removed: [], leftovers: [], referenced: leftovers.referenced.map((r) => ({ id: r.id, ...keptSummary(r.kept) })),
+      leased: leftovers.leased, abortedUploads: [], expiredLeases: [], dryRun: !!options.dryRun,
+    };
 
     for (const id of decision.remove) {
-      const objects = data.get(id) ?? [];
-      report.removed.push({ id, objects: objects.length + 1, bytes: objects.reduce((sum, o) => sum + o.size, 0) });
-      if (options.dryRun) continue;
-      // Commit record first: from that moment the snapshot is incomplete and never restored.
-      await store.delete([commitKey(id)]);
-      await store.delete(objects.map((o) => o.key));
+      const split = splitObjects(data.get(id) ?? [], live);
+      report.removed.push({ id, objects: split.remove.length + 1, bytes: split.remove.reduce((sum, o) => sum + o.size, 0), ...keptSummary(split.keep) });
+      if (!options.dryRun) await store.delete(split.remove.map((o) => o.key));
     }
     const listedLease = new Map(leases.map((lease) => [lease.id, lease]));
     const revived = new Set<string>();
@@ -93,7 +127,7 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
         report.leased.push({ id: leftover.id });
         continue;
       }
-      report.leftovers.push({ id: leftover.id, objects: leftover.keys.length, bytes: leftover.bytes });
+      report.leftovers.push({ id: leftover.id, objects: leftover.keys.length, bytes: leftover.bytes, ...keptSummary(leftover.kept) });
       if (!options.dryRun) await store.delete(leftover.keys);
     }
     for (const upload of leftovers.abort) {
@@ -114,6 +148,21 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
   } finally {
     await marker.remove();
   }
+}
+
+/** Commit records of snapshots committed since `listed` was read (a record deleted since its listing is skipped). */
+async function recordsCommittedSince(store: Pick<ObjectStore, 'list' | 'getBuffer'>, listed: readonly CommitRecord[]): Promise<CommitRecord[]> {
+  const known = new Set(listed.map((r) => r.id));
+  const limit = pLimit(8);
+  const records = await Promise.all((await listSnapshotIds(store)).filter((id) => !known.has(id)).map((id) => limit(async () => {
+    try {
+      return await readCommitRecord(store, id);
+    } catch (error) {
+      if (isCassetteError(error, 'E_NOT_FOUND')) return undefined;
+      throw error;
+    }
+  })));
+  return records.filter((r): r is CommitRecord => r !== undefined);
 }
 
 /** The leases among the objects under locks/, with the TTL and holder their content gives. */

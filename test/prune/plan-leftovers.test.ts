@@ -2,6 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { planLeftovers, type LeftoverInput, type ListedLease } from '../../src/prune/plan-leftovers.js';
+import type { LiveObject } from '../../src/prune/plan-objects.js';
 import type { ObjectInfo, PendingUpload } from '../../src/store/object-store.js';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
@@ -27,7 +28,22 @@ const MOTO_2010 = new Date('2010-11-10T20:48:33Z');
 
 function plan(input: Partial<LeftoverInput>): { removed: string[]; leased: string[]; aborted: string[]; expiredLeases: string[] } {
   const result = planLeftovers({ data: new Map(), uploads: [], leases: [], committed: new Set(), storeNow: NOW, graceMs: GRACE, ...input });
+  expect(result.referenced).toEqual([]);
   return { removed: result.remove.map((r) => r.id), leased: result.leased.map((l) => l.id), aborted: result.abort.map((u) => u.uploadId), expiredLeases: result.expiredLeases };
+}
+
+/** A committed snapshot C that reads `keys` (what it names of other snapshots' data). */
+const C = '20261201T000000Z-cccccc';
+const liveFor = (...keys: string[]): Map<string, LiveObject> => new Map(keys.map((key) => [key, { namedBy: [C], usedBytes: 40 }]));
+/** The objects of `id` that go and those that stay. */
+function planWithLive(input: Partial<LeftoverInput>): { removed: Array<[string, string[]]>; referenced: Array<[string, string[]]>; leased: string[]; expiredLeases: string[] } {
+  const result = planLeftovers({ data: new Map(), uploads: [], leases: [], committed: new Set(), storeNow: NOW, graceMs: GRACE, ...input });
+  return {
+    removed: result.remove.map((r) => [r.id, [...r.keys, ...r.kept.map((k) => `kept ${k.key}`)]]),
+    referenced: result.referenced.map((r) => [r.id, r.kept.map((k) => `kept ${k.key}`)]),
+    leased: result.leased.map((l) => l.id),
+    expiredLeases: result.expiredLeases,
+  };
 }
 
 describe('planLeftovers', () => {
@@ -56,6 +72,26 @@ describe('planLeftovers', () => {
   it('reports the holder of the lease and sums the bytes it removes', () => {
     const result = planLeftovers({ data: new Map([[A, objects(A, 60)], [B, objects(B, 60)]]), uploads: [], leases: [lease(A, 1)], committed: new Set(), storeNow: NOW, graceMs: 0 });
     expect(result.leased).toEqual([{ id: A, host: 'db1', pid: 42 }]);
-    expect(result.remove).toEqual([{ id: B, keys: [`data/${B}/etc.tar.zst`, `data/${B}/etc.idx.zst`], bytes: 110 }]);
+    expect(result.remove).toEqual([{ id: B, keys: [`data/${B}/etc.tar.zst`, `data/${B}/etc.idx.zst`], bytes: 110, kept: [] }]);
+  });
+});
+
+describe('planLeftovers with objects that committed snapshots name', () => {
+  const volume = `data/${A}/etc.tar.zst`;
+  const index = `data/${A}/etc.idx.zst`;
+  it.each<[string, Partial<LeftoverInput>, ReturnType<typeof planWithLive>]>([
+    ['what is left of a pruned snapshot, its volume referenced, 25 h old: nothing goes, reported as referenced', { data: new Map([[A, objects(A, 25 * HOUR).slice(0, 1)]]), live: liveFor(volume) }, { removed: [], referenced: [[A, [`kept ${volume}`]]], leased: [], expiredLeases: [] }],
+    ['an uncommitted id whose volume is referenced and whose index is not, 25 h old: the index goes, the volume stays', { data: new Map([[A, objects(A, 25 * HOUR)]]), live: liveFor(volume) }, { removed: [[A, [index, `kept ${volume}`]]], referenced: [], leased: [], expiredLeases: [] }],
+    ['referenced objects under an id within its grace period: nothing goes, nothing reported', { data: new Map([[A, objects(A, 23 * HOUR)]]), live: liveFor(volume, index) }, { removed: [], referenced: [], leased: [], expiredLeases: [] }],
+    ['referenced objects under a leased id: reported as leased', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 1)], live: liveFor(volume) }, { removed: [], referenced: [], leased: [A], expiredLeases: [] }],
+    ['an expired lease beside referenced data goes; the data stays', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 25 * HOUR)], live: liveFor(volume, index) }, { removed: [], referenced: [[A, [`kept ${volume}`, `kept ${index}`]]], leased: [], expiredLeases: [A] }],
+    ['objects named by live snapshots of another id do not protect this one', { data: new Map([[A, objects(A, 25 * HOUR)]]), live: liveFor(`data/${B}/etc.tar.zst`) }, { removed: [[A, [volume, index]]], referenced: [], leased: [], expiredLeases: [] }],
+  ])('%s', (_label, input, expected) => {
+    expect(planWithLive(input)).toEqual(expected);
+  });
+
+  it('reports the whole size of a kept object and the bytes in use', () => {
+    const result = planLeftovers({ data: new Map([[A, objects(A, 25 * HOUR)]]), uploads: [], leases: [], committed: new Set(), live: liveFor(volume), storeNow: NOW, graceMs: GRACE });
+    expect(result.remove).toEqual([{ id: A, keys: [index], bytes: 10, kept: [{ key: volume, size: 100, usedBytes: 40, referencedBy: [C] }] }]);
   });
 });

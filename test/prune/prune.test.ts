@@ -80,7 +80,7 @@ describe('prune on a local repository', () => {
     const old = new Date(Date.now() - 25 * 3600_000);
     for (const key of await keys(store, `data/${ahead}/`)) await fs.utimes(store.fileFor(key), old, old);
     const report = await prune({ store, policy: { keepLast: 100 } });
-    expect(report.leftovers).toEqual([{ id: ahead, objects: 2, bytes: 28 }]);
+    expect(report.leftovers).toEqual([{ id: ahead, objects: 2, bytes: 28, keptObjects: 0, keptBytes: 0, keptUsedBytes: 0, kept: [] }]);
     expect(await keys(store, `data/${ahead}/`)).toEqual([]);
     expect(await keys(store, 'data/20261110T000000Z-fedcba/')).toHaveLength(1);
     // Its clock marker is gone.

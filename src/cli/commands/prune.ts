@@ -1,7 +1,8 @@
-// `cassette prune`: apply a retention policy; remove incomplete leftovers and stale multipart uploads.
+// `cassette prune`: apply a retention policy (removed snapshots' objects that kept ones reference stay); remove incomplete leftovers and stale multipart uploads.
 
 import { Command } from 'commander';
 import type { Retention } from '../../plan/plan.js';
+import type { KeptSummary } from '../../prune/plan-objects.js';
 import { prune } from '../../prune/prune.js';
 import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
@@ -17,7 +18,7 @@ interface PruneFlags extends RepoFlags, Retention {
 export function pruneCommand(): Command {
   const count = (name: string) => parseInteger(name, 0, 100_000);
   return withRepoOptions(new Command('prune')
-    .description('remove snapshots outside a retention policy, with their data; also incomplete leftovers and stale multipart uploads')
+    .description('remove snapshots outside a retention policy, with the data no kept snapshot references (an object a kept incremental snapshot reads frames from stays, whole); also incomplete leftovers and stale multipart uploads')
     .option('--keep-last <n>', 'keep the n newest snapshots', count('keep-last'))
     .option('--keep-hourly <n>', 'keep the newest snapshot of each of the last n hours that have one', count('keep-hourly'))
     .option('--keep-daily <n>', 'keep the newest snapshot of each of the last n days that have one', count('keep-daily'))
@@ -45,15 +46,26 @@ export function pruneCommand(): Command {
           }
           const verb = flags.dryRun ? 'would remove' : 'removed';
           for (const k of report.kept) process.stdout.write(`keep    ${k.id}  (${k.reasons.join(', ')})\n`);
-          for (const r of report.removed) process.stdout.write(`${verb.padEnd(7)} ${r.id}  ${r.objects} objects, ${humanBytes(r.bytes)}\n`);
+          for (const r of report.removed) process.stdout.write(`${verb.padEnd(7)} ${r.id}  ${r.objects} objects, ${humanBytes(r.bytes)}${keptText(r, '; ')}\n`);
           for (const l of report.leased) process.stdout.write(`keep    ${l.id}  incomplete: a backup is running${l.host !== undefined ? ` on ${l.host}` : ''}${l.pid !== undefined ? ` (pid ${l.pid})` : ''}, its lease is fresh\n`);
-          for (const l of report.leftovers) process.stdout.write(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${l.objects} objects, ${humanBytes(l.bytes)}\n`);
+          for (const l of report.leftovers) process.stdout.write(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${l.objects} objects, ${humanBytes(l.bytes)}${keptText(l, '; ')}\n`);
+          for (const r of report.referenced) process.stdout.write(`keep    ${r.id}  no commit record${keptText(r, ': ')}\n`);
           for (const id of report.expiredLeases) process.stdout.write(`${verb.padEnd(7)} expired lease of ${id}\n`);
           for (const u of report.abortedUploads) process.stdout.write(`${flags.dryRun ? 'would abort' : 'aborted'} multipart upload of ${u.key}\n`);
-          process.stdout.write(`${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${report.abortedUploads.length} uploads ${flags.dryRun ? 'to abort' : 'aborted'}\n`);
+          const freed = [...report.removed, ...report.leftovers].reduce((sum, r) => sum + r.bytes, 0);
+          const held = [...report.removed, ...report.leftovers, ...report.referenced].reduce((sum, r) => sum + r.keptBytes, 0);
+          process.stdout.write(`${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${report.abortedUploads.length} uploads ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`);
         } finally {
           await store.close();
         }
       }, flags.json);
     });
+}
+
+/** `; kept 2 objects, 9.0 MiB, referenced by <id>, <id> (1.2 MiB of it in use)`, or nothing when nothing is kept. */
+function keptText(summary: KeptSummary, lead: string): string {
+  if (summary.keptObjects === 0) return '';
+  const by = [...new Set(summary.kept.flatMap((k) => k.referencedBy))];
+  const names = by.length > 3 ? `${by.slice(0, 3).join(', ')} and ${by.length - 3} more` : by.join(', ');
+  return `${lead}kept ${summary.keptObjects} object${summary.keptObjects === 1 ? '' : 's'}, ${humanBytes(summary.keptBytes)}, referenced by ${names} (${humanBytes(summary.keptUsedBytes)} of it in use)`;
 }
