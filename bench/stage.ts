@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import { packFrames } from '../src/backup/pack.js';
 import { planPartSize, uploadQueueSize } from '../src/backup/part-size.js';
 import { prefetch } from '../src/backup/prefetch.js';
+import { matchParent } from '../src/backup/parent.js';
 import { walk } from '../src/backup/walk.js';
 import { DEFAULTS } from '../src/defaults.js';
 import { S3Store } from '../src/store/s3-store.js';
@@ -66,8 +67,8 @@ switch (op) {
     await measure(async () => {
       let bytes = 0;
       for (const root of args) {
-        const frames = packFrames(prefetch(walk({ root }), { maxFileSize: DEFAULTS.prefetchFileSize }), { frameSize: DEFAULTS.frameSize, onEntry() {}, onWarning() {} });
-        for await (const frame of frames) bytes += frame.length;
+        const frames = packFrames(prefetch(matchParent(walk({ root }), undefined, false), { maxFileSize: DEFAULTS.prefetchFileSize }), { frameSize: DEFAULTS.frameSize, smallFrames: DEFAULTS.smallFrames, chunks: DEFAULTS.chunks, onWarning() {} });
+        for await (const frame of frames) if (frame.kind === 'new') bytes += frame.data.length;
       }
       return { bytes };
     });

@@ -11,6 +11,7 @@
 #include <node_api.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,12 +211,90 @@ static napi_value make_node(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+// Content-defined chunking (FastCDC-style, a gear rolling hash): the gear table is made once from a
+// fixed seed (splitmix64), so the same bytes are cut at the same places by every Cassette.
+static uint64_t gear[256];
+
+static void init_gear(void) {
+  uint64_t x = 0x6361737365747465ULL; // "cassette"
+  for (int i = 0; i < 256; i++) {
+    x += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    gear[i] = z ^ (z >> 31);
+  }
+}
+
+// cut(buffer, chunkStart, scanFrom, end, min, normal, max, bits) → the offset (in buffer) where the
+// chunk that begins at chunkStart ends, or -1 when no cut lies in [scanFrom, end) and the chunk is
+// shorter than max. The hash depends only on the last 64 bytes, so a scan may resume anywhere: it
+// first replays up to 64 bytes before scanFrom. Below `normal` bytes a cut needs bits+2 zero top
+// bits of the hash, from `normal` on bits−2 (FastCDC's normalized chunking); at `max` it always cuts.
+static napi_value cdc_cut(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data;
+  size_t length;
+  if (argc < 8 || napi_get_buffer_info(env, argv[0], &data, &length) != napi_ok) return throw_type(env, "cut(buffer, chunkStart, scanFrom, end, min, normal, max, bits): buffer must be a Buffer");
+  int64_t v[7];
+  for (int i = 0; i < 7; i++) {
+    if (napi_get_value_int64(env, argv[i + 1], &v[i]) != napi_ok) return throw_type(env, "cut(buffer, chunkStart, scanFrom, end, min, normal, max, bits): offsets must be numbers");
+  }
+  int64_t chunk_start = v[0], scan_from = v[1], end = v[2], min = v[3], normal = v[4], max = v[5], bits = v[6];
+  if (chunk_start < 0 || scan_from < chunk_start || end < scan_from || (uint64_t)end > length || bits < 3 || bits > 60 || min < 0 || normal < min || max < normal) {
+    return throw_type(env, "cut(buffer, chunkStart, scanFrom, end, min, normal, max, bits): arguments out of range");
+  }
+  const uint8_t *bytes = (const uint8_t *)data;
+  const uint64_t mask_small = ~0ULL << (64 - (bits + 2));
+  const uint64_t mask_large = ~0ULL << (64 - (bits - 2));
+  int64_t from = scan_from;
+  if (from < chunk_start + min) from = chunk_start + min;
+  int64_t result = -1;
+  if (from < end) {
+    int64_t replay = from - 64 < chunk_start ? chunk_start : from - 64;
+    uint64_t h = 0;
+    for (int64_t i = replay; i < from; i++) h = (h << 1) + gear[bytes[i]];
+    int64_t limit = end < chunk_start + max ? end : chunk_start + max;
+    int64_t small_end = chunk_start + normal < limit ? chunk_start + normal : limit;
+    // Two bytes a step (FastCDC 2020's "rolling two bytes"): h advances by both, and a cut is
+    // tested after each pair only, at an even distance from the chunk's start. It halves the
+    // dependent shift-and-add chain per byte. An odd `from` first takes one byte alone.
+    int64_t i = from;
+    if (((i - chunk_start) & 1) != 0 && i < limit) {
+      // The second byte of a pair whose first one ended the previous scan: test the cut after it,
+      // as one scan over both windows would, so the cuts never depend on how the bytes arrived.
+      h = (h << 1) + gear[bytes[i]];
+      i++;
+      if ((h & (i <= chunk_start + normal ? mask_small : mask_large)) == 0) result = i;
+    }
+    uint64_t mask = mask_small;
+    int64_t stop = small_end;
+    for (int phase = 0; phase < 2 && result < 0; phase++) {
+      for (; i + 1 < stop; i += 2) {
+        h = (h << 2) + (gear[bytes[i]] << 1) + gear[bytes[i + 1]];
+        if ((h & mask) == 0) { result = i + 2; break; }
+      }
+      mask = mask_large;
+      stop = limit;
+    }
+  }
+  if (result < 0 && end - chunk_start >= max) result = chunk_start + max;
+  napi_value out;
+  napi_create_int64(env, result, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  init_gear();
   napi_property_descriptor properties[] = {
     {"list", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
     {"get", NULL, get_xattr, NULL, NULL, NULL, napi_default, NULL},
     {"set", NULL, set_xattr, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, make_node, NULL, NULL, NULL, napi_default, NULL},
+    {"cut", NULL, cdc_cut, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

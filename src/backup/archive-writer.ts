@@ -1,9 +1,9 @@
-// Writes compressed frames into one or more volume objects, each ending with a zstd seek table, rolling over before 10,000 parts.
+// Writes an artifact's frames: new ones into volume objects (each ending with a zstd seek table, rolling over before 10,000 parts), reused ones as references to earlier snapshots' objects; and its recipe.
 
 import { createHash, type Hash } from 'node:crypto';
 import { CassetteError } from '../errors.js';
 import { encodeSeekTable, type SeekEntry } from '../format/seek-table.js';
-import type { FrameRecord, VolumeRecord } from '../format/types.js';
+import type { FrameRecord, ReferenceRecord, VolumeRecord } from '../format/types.js';
 import type { ObjectStore, ObjectWriter } from '../store/object-store.js';
 import { nextVolumePartSize, planPartSize, uploadQueueSize, volumeCapacity, type PartPlanOptions } from './part-size.js';
 
@@ -43,14 +43,24 @@ interface OpenVolume {
   seek: SeekEntry[];
 }
 
+/** A frame an earlier snapshot stored, and the object it lies in. */
+export interface StoredFrameRef {
+  record: Pick<FrameRecord, 'offset' | 'size' | 'tarSize' | 'sha256'>;
+  object: { key: string; size: number; sha256: string };
+}
+
 export class ArchiveWriter {
   private readonly options: ArchiveWriterOptions;
   private volume: OpenVolume | undefined;
   private nextPartSize: number | undefined;
   private readonly sizeHint: Promise<number | undefined> | undefined;
+  /** The frame table; a reused frame's `volume` is −1 − its reference's number until finish() numbers it after the volumes. */
   readonly frames: FrameRecord[] = [];
   readonly volumes: VolumeRecord[] = [];
+  readonly references: ReferenceRecord[] = [];
+  private readonly referenceOf = new Map<string, number>();
   private tarOffset = 0;
+  private finished = false;
 
   constructor(options: ArchiveWriterOptions) {
     this.options = options;
@@ -87,8 +97,30 @@ export class ArchiveWriter {
     this.options.onStored?.(bytes.length);
   }
 
-  /** Append one compressed frame holding `tarSize` uncompressed bytes; `compressed` is copied before this resolves. */
-  async writeFrame(compressed: Buffer, tarSize: number): Promise<void> {
+  /** Compressed bytes of the reused frames. */
+  get reusedBytes(): number {
+    return this.references.reduce((sum, r) => sum + r.bytes, 0);
+  }
+
+  /** Append a frame that an earlier snapshot stored: nothing is uploaded, the frame table names its object. */
+  reuseFrame(frame: StoredFrameRef): void {
+    let number = this.referenceOf.get(frame.object.key);
+    if (number === undefined) {
+      number = this.references.length;
+      this.referenceOf.set(frame.object.key, number);
+      this.references.push({ key: frame.object.key, size: frame.object.size, sha256: frame.object.sha256, frames: 0, bytes: 0 });
+    }
+    const reference = this.references[number]!;
+    reference.frames++;
+    reference.bytes += frame.record.size;
+    const record: FrameRecord = { frame: this.frames.length, volume: -1 - number, offset: frame.record.offset, size: frame.record.size, tarOffset: this.tarOffset, tarSize: frame.record.tarSize };
+    if (frame.record.sha256) record.sha256 = frame.record.sha256;
+    this.frames.push(record);
+    this.tarOffset += frame.record.tarSize;
+  }
+
+  /** Append one compressed frame holding `tarSize` uncompressed bytes whose SHA-256 is `sha256`; `compressed` is copied before this resolves. */
+  async writeFrame(compressed: Buffer, tarSize: number, sha256?: string): Promise<void> {
     if (tarSize > 0xffffffff || compressed.length > 0xffffffff) {
       throw new CassetteError('E_FORMAT', `frame of ${tarSize} bytes exceeds the seek table's 4 GiB limit`);
     }
@@ -98,14 +130,9 @@ export class ArchiveWriter {
       this.nextPartSize = nextVolumePartSize(volume.partSize, this.options.partPlan);
       volume = this.volume = await this.open();
     }
-    this.frames.push({
-      frame: this.frames.length,
-      volume: volume.number,
-      offset: volume.bytes,
-      size: compressed.length,
-      tarOffset: this.tarOffset,
-      tarSize,
-    });
+    const record: FrameRecord = { frame: this.frames.length, volume: volume.number, offset: volume.bytes, size: compressed.length, tarOffset: this.tarOffset, tarSize };
+    if (sha256) record.sha256 = sha256;
+    this.frames.push(record);
     volume.seek.push({ compressedSize: compressed.length, decompressedSize: tarSize });
     this.tarOffset += tarSize;
     await this.write(volume, compressed);
@@ -118,10 +145,36 @@ export class ArchiveWriter {
     this.volume = undefined;
   }
 
-  /** Finish the last volume (seek table, complete the upload). */
+  /** Finish the last volume (seek table, complete the upload), and number the reused frames' objects after the volumes. */
   async finish(): Promise<VolumeRecord[]> {
     if (this.volume) await this.close(this.volume);
+    if (!this.finished) {
+      this.finished = true;
+      for (const frame of this.frames) if (frame.volume < 0) frame.volume = this.volumes.length - 1 - frame.volume;
+    }
     return this.volumes;
+  }
+
+  /**
+   * The recipe (docs/FORMAT.md §7): one `<key> <first byte> <last byte>` line per run of frames
+   * that lie back to back in one object, in frame order. Call after finish().
+   */
+  recipe(): string {
+    const keys = [...this.volumes.map((v) => v.key), ...this.references.map((r) => r.key)];
+    let text = '';
+    let run: { key: string; start: number; end: number } | undefined;
+    for (const frame of this.frames) {
+      if (frame.size === 0) continue;
+      const key = keys[frame.volume]!;
+      if (run && run.key === key && run.end + 1 === frame.offset) {
+        run.end = frame.offset + frame.size - 1;
+        continue;
+      }
+      if (run) text += `${run.key} ${run.start} ${run.end}\n`;
+      run = { key, start: frame.offset, end: frame.offset + frame.size - 1 };
+    }
+    if (run) text += `${run.key} ${run.start} ${run.end}\n`;
+    return text;
   }
 
   /** Fail the open upload: its store aborts the multipart upload and no object appears. */

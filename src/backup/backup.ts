@@ -1,26 +1,26 @@
-// Wires the backup pipeline: walk → pack → frames → compressor pool → volumes + index per artifact, then the commit record.
+// Wires the backup: choose each artifact's parent, take the lease, store the artifacts (walk → match parent → prefetch → pack → compress or reuse → write; artifact.ts), then the commit record (commit.ts).
 
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { DEFAULTS } from '../defaults.js';
-import { CassetteError, isCassetteError, messageOf } from '../errors.js';
+import { CassetteError, isCassetteError } from '../errors.js';
 import { newSnapshotId } from '../format/snapshot-id.js';
-import { FORMAT_VERSION, isNotStored, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord, type IndexObjectRecord } from '../format/types.js';
+import { FORMAT_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord } from '../format/types.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
-import { commitKey, dataPrefix, indexKey, volumeKey } from '../repository.js';
+import { listSnapshotIds, readCommitRecord, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { VERSION } from '../version.js';
-import { FramePool, mapOrdered } from '../zstd/pool.js';
-import { ArchiveWriter } from './archive-writer.js';
-import { FrameFiller } from './frame-filler.js';
-import { IndexSpool } from './index-spool.js';
+import { FramePool } from '../zstd/pool.js';
+import type { StoredFrameRef } from './archive-writer.js';
+import { storeArtifact, type ArtifactContext, type ArtifactJob } from './artifact.js';
+import { checkStored, commit, CommitOutcomeUnknown, removeSnapshotData } from './commit.js';
 import { BackupLease } from './lease.js';
-import { packFrames } from './pack.js';
+import { packFrames, type PackedFrame } from './pack.js';
+import { chooseParents, matchParent, ParentArtifact, type ArtifactIdentity } from './parent.js';
 import { prefetch } from './prefetch.js';
-import { uploadQueueSize, type PartPlanOptions } from './part-size.js';
+import type { PartPlanOptions } from './part-size.js';
 import { artifactNameFor, nestedSources, uniqueNames } from './sources.js';
 import { walk } from './walk.js';
 
@@ -44,23 +44,17 @@ export interface StreamSource {
   /** Estimated size for the part-size plan; anything it starts must stop when `signal` aborts. */
   sizeHint?: (signal: AbortSignal) => Promise<number | undefined>;
   /**
-   * Produce the artifact: tar frames (via the given framer) plus index entries. It must throw
-   * when the stream failed; the artifact then fails and no snapshot is committed.
+   * Produce the artifact: tar frames (buffers from context.allocate) plus its index entries (into
+   * context.spool). It must throw when the stream failed; the artifact then fails and no snapshot
+   * is committed.
    */
   produce: (context: StreamContext) => AsyncIterable<Buffer>;
   /** Called after the archive is stored, to add database details to the record. */
   describe?: () => Promise<DatabaseInfo | undefined>;
 }
 
-export interface StreamContext {
-  frameSize: number;
-  signal: AbortSignal;
-  spool: IndexSpool;
-  warn: (warning: BackupWarning) => void;
-  onBytesRead: (bytes: number) => void;
-  /** A frame buffer of `size` bytes (reused from earlier frames when one is free); yielded frames may be views of its start. */
-  allocate: (size: number) => Buffer;
-}
+/** What a stream source is given (artifact.ts). */
+export type StreamContext = ArtifactContext;
 
 export type BackupSource = TreeSource | StreamSource;
 
@@ -78,7 +72,17 @@ export interface BackupOptions {
   role?: string;
   /** zstd level. Default DEFAULTS.compressionLevel. */
   compressionLevel?: number;
-  /** Uncompressed bytes per frame. Default DEFAULTS.frameSize. */
+  /**
+   * The snapshot each artifact is compared with (an id, a unique prefix, or `latest`): its
+   * unchanged frames are reused. Default: per artifact, the newest committed version-2 snapshot of
+   * this host with the same artifact and compression level (parent.ts chooseParents).
+   */
+  parent?: string;
+  /** No parent: store every frame (a new full chain). */
+  full?: boolean;
+  /** Read every file, even those whose size, mtime, ctime, inode and device match the parent's entry (frames are still reused by digest). */
+  forceRead?: boolean;
+  /** Largest frame, in uncompressed bytes. Default DEFAULTS.frameSize. */
   frameSize?: number;
   /**
    * Compression threads. Memory held by frames ≈ artifactConcurrency × (threads + framesQueued +
@@ -124,6 +128,9 @@ export interface BackupOptions {
 
 export interface BackupResult {
   record: CommitRecord;
+  /** Compressed bytes uploaded (new frames, seek tables), and compressed bytes of frames reused from parents, over all artifacts. */
+  storedBytes: number;
+  reusedBytes: number;
   /** Warnings over all artifacts (the records keep at most 1000 each). */
   warningCount: number;
   /** Warnings that an entry or an attribute is not stored as it was (types.ts isNotStored), over all artifacts. */
@@ -147,19 +154,11 @@ async function treeSizeHint(root: string): Promise<number | undefined> {
   }
 }
 
-interface ArtifactJob {
-  name: string;
-  kind: ArtifactKind;
-  source: string;
-  sizeHint: (signal: AbortSignal) => Promise<number | undefined>;
-  frames: (context: StreamContext) => AsyncIterable<Buffer>;
-  describe?: () => Promise<DatabaseInfo | undefined>;
-}
-
 /** Back up every source into one snapshot; commits only if every artifact was stored. */
 export async function backup(options: BackupOptions): Promise<BackupResult> {
   const { store } = options;
   if (options.sources.length === 0) throw new CassetteError('E_USAGE', 'nothing to back up: give at least one path or database');
+  if (options.full && options.parent !== undefined) throw new CassetteError('E_USAGE', 'choose one of --full and --parent');
   const progress = options.progress ?? silentProgress;
   const frameSize = options.frameSize ?? DEFAULTS.frameSize;
   const threads = options.threads ?? DEFAULTS.threads;
@@ -168,28 +167,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const id = options.snapshotId ?? newSnapshotId(clock());
   const startedAt = clock();
   const host = options.host ?? os.hostname();
-
-  const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
-  const nested = nestedSources(trees.map((t) => t.path));
-  const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? s.name ?? artifactNameFor(s.path) : s.name)));
-  const jobs: ArtifactJob[] = options.sources.map((source, i) => {
-    if (source.kind === 'stream') {
-      return { name: names[i]!, kind: source.artifactKind, source: source.source, sizeHint: source.sizeHint ?? (async () => undefined), frames: source.produce, describe: source.describe };
-    }
-    const root = path.resolve(source.path);
-    const skip = nested[trees.indexOf(source)]!;
-    return {
-      name: names[i]!,
-      kind: 'tree',
-      source: root,
-      sizeHint: () => treeSizeHint(root),
-      frames: (context) =>
-        packFrames(
-          prefetch(walk({ root, exclude: [...(options.exclude ?? []), ...(source.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn }), { maxFileSize: DEFAULTS.prefetchFileSize }),
-          { frameSize: context.frameSize, signal: context.signal, onEntry: (entry) => context.spool.add(entry), onWarning: context.warn, onBytesRead: context.onBytesRead, allocate: context.allocate, xattrs: options.xattrs },
-        ),
-    };
-  });
+  const jobs = artifactJobs(options, frameSize);
 
   options.onSnapshotId?.(id);
   const controller = new AbortController();
@@ -198,17 +176,21 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = controller.signal;
 
-  // Before any data: from now on a prune leaves data/<id>/ alone while this lease is fresh.
   let lease: BackupLease;
+  let parents: Map<string, { record: CommitRecord; artifact: ArtifactRecord }>;
   try {
-    lease = await BackupLease.acquire({ store, id, host, refreshMs: options.lease?.refreshMs, ttlMs: options.lease?.ttlMs, clock, signal });
+    parents = options.full ? new Map() : await findParents(store, options.parent, host, level, jobs);
+    // Before any data: from now on a prune leaves data/<id>/, and the parents' objects, alone while this lease is fresh.
+    lease = await BackupLease.acquire({ store, id, host, refreshMs: options.lease?.refreshMs, ttlMs: options.lease?.ttlMs, clock, signal, parents: [...new Set([...parents.values()].map((p) => p.record.id))] });
   } catch (error) {
     options.signal?.removeEventListener('abort', onOuterAbort);
     throw error;
   }
   const pool = options.pool ?? new FramePool({ threads, level });
-  const totals: { bytesRead: number; bytesStored: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, files: 0 };
+  const catalog = new Map<string, StoredFrameRef>();
+  const totals: { bytesRead: number; bytesStored: number; bytesReused: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, bytesReused: 0, files: 0 };
   if (options.estimateTotal) {
+    const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
     void estimateTreeBytes(trees, options, signal).then((total) => {
       if (total !== undefined) totals.totalHint = total;
     });
@@ -223,90 +205,40 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   progress.event({ type: 'backup-start', snapshot: id, artifacts: jobs.map((j) => ({ name: j.name, source: j.source })) });
   const runJob = async (job: ArtifactJob): Promise<ArtifactRecord> => {
     progress.event({ type: 'artifact-start', artifact: job.name, source: job.source });
-    const warnings: BackupWarning[] = [];
-    let warningCount = 0;
-    let notStored = 0;
-    const warn = (warning: BackupWarning): void => {
-      warningCount++;
-      if (isNotStored(warning)) notStored++;
-      if (warnings.length < DEFAULTS.maxRecordedWarnings) warnings.push(warning);
-      progress.event({ type: 'warning', artifact: job.name, warning });
-    };
-    const spool = await IndexSpool.create();
-    const writer = new ArchiveWriter({
-      store,
-      keyFor: (volume) => volumeKey(id, job.name, volume),
-      // Not awaited: the source starts at once and the hint is needed only for the first part.
-      sizeHint: job.sizeHint(signal),
-      partPlan: options.partPlan,
-      queueSize: options.uploadQueueSize,
-      concurrentUploads: artifactConcurrency,
-      signal,
-      onStored: (bytes) => {
-        totals.bytesStored += bytes;
-        reportBytes();
-      },
-    });
-    let bytesRead = 0;
+    const chosen = parents.get(job.name);
+    const parent = chosen ? await ParentArtifact.open(store, chosen.record, chosen.artifact) : undefined;
+    if (parent) {
+      // Every digest the pool may skip is in the catalog first.
+      const added: string[] = [];
+      for (const digest of parent.digests()) {
+        if (catalog.has(digest)) continue;
+        catalog.set(digest, parent.byContent(digest)!);
+        added.push(digest);
+      }
+      pool.knownDigests(added);
+    }
     try {
-      const context: StreamContext = {
-        frameSize,
-        allocate: (size) => pool.frameBuffer(size),
-        signal,
-        spool,
-        warn,
+      const record = await storeArtifact(job, {
+        store, snapshotId: id, pool, frameSize, catalog, parent, partPlan: options.partPlan, uploadQueueSize: options.uploadQueueSize, concurrentUploads: artifactConcurrency, signal,
+        onWarning: (warning: BackupWarning) => progress.event({ type: 'warning', artifact: job.name, warning }),
         onBytesRead: (bytes) => {
-          bytesRead += bytes;
           totals.bytesRead += bytes;
           reportBytes();
         },
-      };
-      const compressed = mapOrdered(
-        job.frames(context),
-        async (frame: Buffer) => {
-          const tarSize = frame.length;
-          return { tarSize, data: await pool.compress(frame, { ownsBuffer: true }) };
+        onStored: (bytes) => {
+          totals.bytesStored += bytes;
+          reportBytes();
         },
-        pool.threads + DEFAULTS.framesQueued,
-        signal,
-      );
-      for await (const frame of compressed) {
-        await writer.writeFrame(frame.data, frame.tarSize);
-        pool.release(frame.data);
-        await spool.flush();
-      }
-      const volumes = await writer.finish();
-      totals.files += spool.count;
-      const index = await storeIndex(store, indexKey(id, job.name), spool.lines({ format: 'cassette-index', version: FORMAT_VERSION, artifact: job.name, kind: job.kind, source: job.source, tarSize: writer.tarBytes, hash: 'sha256' }, writer.frames), pool, signal, artifactConcurrency);
-      const record: ArtifactRecord = {
-        name: job.name,
-        kind: job.kind,
-        source: job.source,
-        volumes,
-        index,
-        bytesRead,
-        tarBytes: writer.tarBytes,
-        storedBytes: volumes.reduce((sum, v) => sum + v.size, 0),
-        frameCount: writer.frames.length,
-        entryCount: spool.count,
-        warnings,
-        warningCount,
-        notStored,
-      };
-      const database = await job.describe?.();
-      if (database) record.database = database;
+        onReused: (bytes) => {
+          totals.bytesReused += bytes;
+          reportBytes();
+        },
+      });
+      totals.files += record.entryCount;
       progress.event({ type: 'artifact-done', artifact: job.name, record });
       return record;
-    } catch (error) {
-      await writer.abort(error);
-      if (signal.aborted) throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed', { cause: error });
-      if (isCassetteError(error)) {
-        error.message = `artifact ${job.name}: ${error.message}`;
-        throw error;
-      }
-      throw new CassetteError('E_STORAGE', `artifact ${job.name} failed: ${messageOf(error)}`, { cause: error });
     } finally {
-      await spool.dispose();
+      parent?.close();
     }
   };
 
@@ -350,7 +282,9 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     const outcome = await commit(store, id, Buffer.from(JSON.stringify(record, null, 2) + '\n'));
     const warningCount = artifacts.reduce((sum, a) => sum + a.warningCount, 0);
     const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
-    return { record, warningCount, notStored, partial: notStored > 0, commitReadBack: outcome === 'read back' };
+    const storedBytes = artifacts.reduce((sum, a) => sum + a.storedBytes + a.index.size + (a.recipe?.size ?? 0), 0);
+    const reusedBytes = artifacts.reduce((sum, a) => sum + (a.reusedBytes ?? 0), 0);
+    return { record, storedBytes, reusedBytes, warningCount, notStored, partial: notStored > 0, commitReadBack: outcome === 'read back' };
   } catch (error) {
     // Unless the commit may have landed: then the data may belong to a committed snapshot.
     if (!(error instanceof CommitOutcomeUnknown)) await removeSnapshotData(store, id);
@@ -363,103 +297,81 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   }
 }
 
-/**
- * Before the commit: every volume and index the record names is in the store with its size —
- * one LIST of data/<id>/, and a HEAD for what the listing lacks (a store whose listings lag).
- * A prune that judged this backup dead (its lease expired: a suspended host, a store outage)
- * may have removed some; committing then would give a snapshot that cannot be restored.
- */
-async function checkStored(store: Pick<ObjectStore, 'list' | 'head' | 'url'>, id: string, artifacts: readonly ArtifactRecord[]): Promise<void> {
-  const listed = new Map<string, number>();
-  for await (const object of store.list(dataPrefix(id))) listed.set(object.key, object.size);
-  const problems: string[] = [];
-  for (const { key, size } of artifacts.flatMap((a) => [...a.volumes, a.index])) {
-    const found = listed.get(key) ?? (await store.head(key))?.size;
-    if (found === undefined) problems.push(`${key} is missing`);
-    else if (found !== size) problems.push(`${key} has ${found} bytes, not ${size}`);
-  }
-  if (problems.length > 0) {
-    throw new CassetteError('E_STORAGE', `snapshot ${id} not committed: ${problems.length} of the objects it needs ${problems.length === 1 ? 'is' : 'are'} not as stored in ${store.url} (${problems.join('; ')}); a prune may have removed them (one that ran while this backup's lease was not being refreshed, or a Cassette version without leases); nothing was committed and the rest of its data was removed`);
-  }
-}
-
-/** The commit record's PUT failed and reading it back could not tell whether it was stored. */
-class CommitOutcomeUnknown extends CassetteError {
-  constructor(message: string, cause: unknown) {
-    super('E_STORAGE', message, { cause });
-  }
-}
-
-function notCommitted(id: string, error: unknown): CassetteError {
-  const message = `${messageOf(error)}; snapshot ${id} was not committed and its data was removed`;
-  return isCassetteError(error) ? new CassetteError(error.code, message, { cause: error }) : new CassetteError('E_STORAGE', message, { cause: error });
-}
-
-/**
- * Write the commit record. A PUT that fails in a way that leaves its outcome unknown (its
- * answer lost to a reset or a timeout, a 5xx after the retries) is followed by a GET: the
- * record there, byte for byte, means the snapshot is committed ('read back'). A definite
- * refusal (a 4xx on the only attempt), or a read-back that finds nothing, throws: nothing is
- * committed, and the caller removes the data. A read-back that fails, or finds other bytes,
- * throws CommitOutcomeUnknown: the data stays.
- */
-async function commit(store: Pick<ObjectStore, 'put' | 'getBuffer'>, id: string, body: Buffer): Promise<'stored' | 'read back'> {
-  const key = commitKey(id);
-  try {
-    await store.put(key, body);
-    return 'stored';
-  } catch (error) {
-    if (!isCassetteError(error) || error.refused) throw notCommitted(id, error);
-    let stored: Buffer;
-    try {
-      stored = await store.getBuffer(key);
-    } catch (readError) {
-      if (isCassetteError(readError, 'E_NOT_FOUND')) throw notCommitted(id, error);
-      throw new CommitOutcomeUnknown(`${error.message}; reading ${key} back to learn whether it was stored failed too (${messageOf(readError)}): snapshot ${id} may or may not be committed (\`cassette snapshots\` lists it if it is); its data is kept, and a prune removes it after the grace period if it is not`, error);
+/** One job per source: trees walk and pack, streams (database dumps) frame their bytes. */
+function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] {
+  const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
+  const nested = nestedSources(trees.map((t) => t.path));
+  const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? s.name ?? artifactNameFor(s.path) : s.name)));
+  return options.sources.map((source, i): ArtifactJob => {
+    if (source.kind === 'stream') {
+      return {
+        name: names[i]!,
+        kind: source.artifactKind,
+        source: source.source,
+        sizeHint: source.sizeHint ?? (async () => undefined),
+        frames: (context) => newFrames(source.produce(context)),
+        describe: source.describe,
+      };
     }
-    if (stored.equals(body)) return 'read back';
-    throw new CommitOutcomeUnknown(`${error.message}; ${key} was read back and holds other bytes than this backup wrote: its data is kept`, error);
-  }
+    const root = path.resolve(source.path);
+    const skip = nested[trees.indexOf(source)]!;
+    const exclude = [...(options.exclude ?? []), ...(source.exclude ?? [])];
+    return {
+      name: names[i]!,
+      kind: 'tree',
+      source: root,
+      sizeHint: () => treeSizeHint(root),
+      frames: (context) => {
+        const walked = walk({ root, exclude, oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn });
+        const read = prefetch(matchParent(walked, context.parent, options.forceRead === true), { maxFileSize: DEFAULTS.prefetchFileSize });
+        return packFrames(read, {
+          frameSize,
+          smallFrames: DEFAULTS.smallFrames,
+          chunks: DEFAULTS.chunks,
+          signal: context.signal,
+          onWarning: context.warn,
+          onBytesRead: context.onBytesRead,
+          allocate: context.allocate,
+          xattrs: options.xattrs,
+          parent: context.parent,
+        });
+      },
+    };
+  });
+}
+
+/** A stream source's frames: all new (the pool may still find them stored by digest). */
+async function* newFrames(buffers: AsyncIterable<Buffer>): AsyncGenerator<PackedFrame> {
+  for await (const data of buffers) yield { kind: 'new', data, entries: [] };
 }
 
 /**
- * Compress the index text in the pool (independent frames, one stream) and store it, within the
- * same memory rules as the archives: frames in the pool's shared buffers, a budgeted part queue.
- * The SHA-256 is of the stored bytes, hashed as they are written.
+ * The parent of each artifact: the snapshot `ref` names (an error when it is a version-1 snapshot,
+ * whose frames cannot be reused), or by default the newest suitable one (chooseParents). Reads
+ * commit records from the newest id down, and stops once every artifact has one.
  */
-async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal, concurrentUploads: number): Promise<IndexObjectRecord> {
-  async function* frames(): AsyncGenerator<Buffer> {
-    const filler = new FrameFiller(DEFAULTS.frameSize, (size) => pool.frameBuffer(size));
-    for await (const piece of text) yield* filler.add(piece);
-    const last = filler.rest();
-    if (last) yield last;
-  }
-  const partSize = DEFAULTS.minPartSize;
-  const writer = store.openWriter(key, { partSize, queueSize: uploadQueueSize(partSize, concurrentUploads), signal });
-  const hash = createHash('sha256');
-  try {
-    for await (const compressed of mapOrdered(frames(), (frame: Buffer) => pool.compress(frame, { ownsBuffer: true }), pool.threads + DEFAULTS.framesQueued, signal)) {
-      hash.update(compressed);
-      await writer.write(compressed);
-      pool.release(compressed);
+async function findParents(store: Pick<ObjectStore, 'list' | 'getBuffer'>, ref: string | undefined, host: string, level: number, artifacts: readonly ArtifactIdentity[]): Promise<Map<string, { record: CommitRecord; artifact: ArtifactRecord }>> {
+  if (ref !== undefined) {
+    const record = await resolveSnapshot(store, ref);
+    if (record.version < 2) throw new CassetteError('E_USAGE', `--parent ${ref}: snapshot ${record.id} has format version ${record.version}, whose frames cannot be reused; back up without --parent (or with --full)`);
+    const parents = new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>();
+    for (const wanted of artifacts) {
+      const artifact = record.artifacts.find((a) => a.name === wanted.name && a.kind === wanted.kind && a.source === wanted.source);
+      if (artifact) parents.set(wanted.name, { record, artifact });
     }
-    const { size } = await writer.finish();
-    return { key, size, sha256: hash.digest('hex') };
-  } catch (error) {
-    await writer.abort(error);
-    throw error;
+    return parents;
   }
-}
-
-/** Best effort: remove what a failed backup already stored (prune also removes such leftovers later). */
-async function removeSnapshotData(store: ObjectStore, id: string): Promise<void> {
-  try {
-    const keys: string[] = [];
-    for await (const object of store.list(dataPrefix(id))) keys.push(object.key);
-    await store.delete(keys);
-  } catch {
-    // Left for prune.
+  const ids = (await listSnapshotIds(store)).reverse();
+  const seen: CommitRecord[] = [];
+  const BATCH = 8;
+  for (let i = 0; i < ids.length; i += BATCH) {
+    const batch = await Promise.all(ids.slice(i, i + BATCH).map((candidate) => readCommitRecord(store, candidate).catch(() => undefined)));
+    seen.push(...batch.filter((r): r is CommitRecord => r !== undefined));
+    const parents = chooseParents(seen, host, level, artifacts);
+    // Records come newest id first: once each artifact has a parent, older ones cannot beat it (ties within one second are read in the same batch or the next).
+    if (parents.size === artifacts.length && i + BATCH < ids.length && ids[i + BATCH]!.slice(0, 16) !== ids[i + BATCH - 1]!.slice(0, 16)) return parents;
   }
+  return chooseParents(seen, host, level, artifacts);
 }
 
 /** Sum of the regular files' sizes the trees will back up (same walk rules), for progress ETAs. */

@@ -17,11 +17,13 @@ export interface LeaseOptions {
   /** The backup host's clock, for the informative timestamps in the lease. */
   clock?: () => Date;
   signal?: AbortSignal;
+  /** Snapshots whose objects this backup reuses (its parents): a prune keeps their objects while the lease is fresh. */
+  parents?: readonly string[];
 }
 
 /** The lease's content for one refresh. Pure. */
-export function leaseRecord(fields: { id: string; host: string; pid: number; started: Date; refreshed: Date; refreshMs: number; ttlMs: number }): LeaseRecord {
-  return {
+export function leaseRecord(fields: { id: string; host: string; pid: number; started: Date; refreshed: Date; refreshMs: number; ttlMs: number; parents?: readonly string[] }): LeaseRecord {
+  const record: LeaseRecord = {
     format: 'cassette-lease',
     version: 1,
     id: fields.id,
@@ -33,6 +35,18 @@ export function leaseRecord(fields: { id: string; host: string; pid: number; sta
     refreshSeconds: fields.refreshMs / 1000,
     ttlSeconds: fields.ttlMs / 1000,
   };
+  if (fields.parents && fields.parents.length > 0) record.parents = [...fields.parents];
+  return record;
+}
+
+/** The parent snapshots a lease names (whose objects the running backup reuses); empty when unreadable. Pure. */
+export function leaseParents(bytes: Buffer | undefined): string[] {
+  try {
+    const parents = (JSON.parse(bytes?.toString('utf8') ?? '') as Partial<LeaseRecord>).parents;
+    return Array.isArray(parents) ? parents.filter((p): p is string => typeof p === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -105,7 +119,7 @@ export class BackupLease {
   }
 
   private async write(): Promise<void> {
-    const record = leaseRecord({ id: this.options.id, host: this.options.host, pid: process.pid, started: this.started, refreshed: this.clock(), refreshMs: this.refreshMs, ttlMs: this.ttlMs });
+    const record = leaseRecord({ id: this.options.id, host: this.options.host, pid: process.pid, started: this.started, refreshed: this.clock(), refreshMs: this.refreshMs, ttlMs: this.ttlMs, parents: this.options.parents });
     await this.options.store.put(this.key, Buffer.from(JSON.stringify(record, null, 2) + '\n'), { signal: this.options.signal });
   }
 

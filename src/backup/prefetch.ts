@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import { messageOf } from '../errors.js';
 import type { BackupWarning } from '../format/types.js';
+import type { MatchedItem } from './parent.js';
 import { OPEN_LISTED_FILE, replacedSinceListed, type WalkItem } from './walk.js';
 
-export interface PrefetchedItem {
-  item: WalkItem;
+export interface PrefetchedItem extends MatchedItem {
   /**
    * Whole content of a small regular file (its size as walked, zero-padded if it shrank). A view
    * of a buffer that the next file's content overwrites: valid until the next item is asked for.
@@ -67,10 +67,12 @@ function readSmall(item: WalkItem, scratch: Buffer): PrefetchedItem {
  * read into the same buffer (the packer copies it into its frame before asking for the next
  * item): one new buffer per file made the collector run far more often.
  */
-export async function* prefetch(items: AsyncIterable<WalkItem>, options: PrefetchOptions): AsyncGenerator<PrefetchedItem> {
+export async function* prefetch(items: AsyncIterable<MatchedItem>, options: PrefetchOptions): AsyncGenerator<PrefetchedItem> {
   const scratch = Buffer.allocUnsafeSlow(options.maxFileSize + 1);
-  for await (const item of items) {
-    if (item.type === 'file' && item.stats.size <= BigInt(options.maxFileSize) && item.stats.nlink === 1n) yield readSmall(item, scratch);
-    else yield { item };
+  for await (const matched of items) {
+    const { item } = matched;
+    // A file the metadata fast path passes over is read only if its frame cannot be reused (pack.ts).
+    if (item.type === 'file' && !matched.unchanged && item.stats.size <= BigInt(options.maxFileSize) && item.stats.nlink === 1n) yield { ...matched, ...readSmall(item, scratch) };
+    else yield matched;
   }
 }

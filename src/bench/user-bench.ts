@@ -5,6 +5,7 @@ import os from 'node:os';
 import { Readable } from 'node:stream';
 import { packFrames } from '../backup/pack.js';
 import { prefetch } from '../backup/prefetch.js';
+import { matchParent } from '../backup/parent.js';
 import { walk } from '../backup/walk.js';
 import { DEFAULTS } from '../defaults.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -53,7 +54,9 @@ async function sampleFrames(options: BenchOptions, results: BenchResult[]): Prom
   let total = 0;
   if (options.path) {
     const started = process.hrtime.bigint();
-    for await (const frame of packFrames(prefetch(walk({ root: options.path, oneFileSystem: true }), { maxFileSize: DEFAULTS.prefetchFileSize }), { frameSize: DEFAULTS.frameSize, onEntry: () => undefined, onWarning: () => undefined })) {
+    for await (const packed of packFrames(prefetch(matchParent(walk({ root: options.path, oneFileSystem: true }), undefined, false), { maxFileSize: DEFAULTS.prefetchFileSize }), { frameSize: DEFAULTS.frameSize, smallFrames: DEFAULTS.smallFrames, chunks: DEFAULTS.chunks, onWarning: () => undefined })) {
+      if (packed.kind !== 'new') continue;
+      const frame = packed.data;
       frames.push(frame);
       total += frame.length;
       if (total >= options.readLimit) break;

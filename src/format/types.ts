@@ -267,6 +267,8 @@ export interface LeaseRecord {
   refreshSeconds: number;
   /** The lease is fresh while its LastModified is less than this old in the store's clock. */
   ttlSeconds: number;
+  /** Snapshots whose objects the backup reuses (its parents, format version 2): a prune keeps their objects while the lease is fresh. */
+  parents?: string[];
 }
 
 /** Warnings that mean an entry, or part of it, is not in the snapshot as it was on disk: they make a backup exit 3. */

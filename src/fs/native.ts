@@ -13,6 +13,7 @@ interface Addon {
   get(target: FsTarget, name: string): Buffer;
   set(target: FsTarget, name: string, value: Buffer): void;
   mknod(path: Buffer, mode: number, major: number, minor: number): void;
+  cut(buffer: Buffer, chunkStart: number, scanFrom: number, end: number, min: number, normal: number, max: number, bits: number): number;
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, number]) => [number, name]));
@@ -78,4 +79,13 @@ export function setXattr(target: FsTarget, name: string, value: Buffer): void {
 /** mknod(2): `mode` includes the type bits (S_IFIFO, S_IFCHR, S_IFBLK). */
 export function makeNode(p: string | Buffer, mode: number, major: number, minor: number): void {
   withCode(() => load().mknod(pathBytes(p), mode, major, minor));
+}
+
+/**
+ * Content-defined chunking (native/cassette_fs.c cdc_cut): where the chunk that begins at
+ * `chunkStart` of `buffer` ends, scanning `[scanFrom, end)`, or -1 when it goes on past `end`.
+ * Chunks are at least `min` and at most `max` bytes; `bits` sets the average (≈ 2^bits).
+ */
+export function cdcCut(buffer: Buffer, chunkStart: number, scanFrom: number, end: number, limits: { min: number; normal: number; max: number; bits: number }): number {
+  return load().cut(buffer, chunkStart, scanFrom, end, limits.min, limits.normal, limits.max, limits.bits);
 }

@@ -111,8 +111,9 @@ function checkLimit(name: string, value: number | undefined, fallback: number, m
 }
 
 /**
- * Group needed frames into ranged GETs per volume, merging across gaps ≤ maxGapBytes (never
- * across volumes), splitting above maxRequestBytes. Sorted by volume then offset. `needed` may be
+ * Group needed frames into ranged GETs per object, merging across gaps ≤ maxGapBytes (never
+ * across objects, and only forward in an object), splitting above maxRequestBytes. Sorted by frame
+ * number (tar order). `needed` may be
  * unsorted and hold duplicates; a frame number outside the table is a RangeError.
  */
 export function planReads(frames: readonly FrameRecord[], needed: readonly number[], options: PlanOptions = {}): ReadRequest[] {
@@ -143,8 +144,8 @@ export function planReads(frames: readonly FrameRecord[], needed: readonly numbe
     current = { volume: frame.volume, start: frame.offset, end: frameEnd, firstFrame: n, lastFrame: n };
     requests.push(current);
   }
-  // Frame numbers follow volumes and offsets in a well-formed table; sort anyway so the contract holds.
-  return requests.sort((a, b) => a.volume - b.volume || a.start - b.start);
+  // In frame order, which is tar order: in version 2 consecutive frames may lie in different objects.
+  return requests.sort((a, b) => a.firstFrame - b.firstFrame);
 }
 
 /** Bytes downloaded by a plan. */

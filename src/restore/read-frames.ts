@@ -1,7 +1,7 @@
 // Fetches the frames covering given tar ranges with bounded parallel ranged GETs and yields them decompressed, in tar order.
 
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
-import type { ArtifactRecord, FrameRecord } from '../format/types.js';
+import { objectsOf, type ArtifactRecord, type FrameRecord } from '../format/types.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { mapOrdered, type FramePool } from '../zstd/pool.js';
 import { framesForRanges, planReads, type PlanOptions, type ReadRequest, type TarRange } from './plan.js';
@@ -39,6 +39,8 @@ export function planForRanges(frames: readonly FrameRecord[], ranges: readonly T
 export async function* readFrames(ranges: readonly TarRange[], options: ReadFramesOptions): AsyncGenerator<DecodedFrame> {
   const { store, artifact, frames, pool, signal } = options;
   const plan = planForRanges(frames, ranges, options.plan);
+  // Version 2: frames may lie in earlier snapshots' objects, numbered after this snapshot's volumes.
+  const objects = objectsOf(artifact);
 
   /** A downloaded request: its memory goes back to the pool once its last frame is decompressed. */
   interface Download {
@@ -48,8 +50,8 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
   type Compressed = { frame: FrameRecord; key: string; compressed: Buffer; download: Download };
 
   const fetchRequest = async (request: ReadRequest): Promise<Compressed[]> => {
-    const volume = artifact.volumes[request.volume];
-    if (!volume) throw new CassetteError('E_FORMAT', `artifact ${artifact.name} has no volume ${request.volume}`);
+    const volume = objects[request.volume];
+    if (!volume) throw new CassetteError('E_FORMAT', `artifact ${artifact.name} has no object ${request.volume} (volumes and references)`);
     const length = request.end - request.start + 1;
     if (request.end >= volume.size) {
       throw new CassetteError('E_FORMAT', `index of ${artifact.name} points past the end of ${volume.key}`);

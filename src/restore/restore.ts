@@ -19,7 +19,7 @@ import path from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf, throwIfAborted } from '../errors.js';
 import { entryFsLink, entryKey, entryPathBytes, entryLinkBytes } from '../format/entry-bytes.js';
-import type { ArtifactRecord, CommitRecord, IndexEntry } from '../format/types.js';
+import { objectsOf, type ArtifactRecord, type CommitRecord, type IndexEntry } from '../format/types.js';
 import { makeDirsSync } from '../fs/make-dirs.js';
 import { makeNode } from '../fs/native.js';
 import { MetadataWriter, type RefusedAttributes } from './metadata.js';
@@ -603,7 +603,7 @@ function finishFile(file: PendingFile, digest: string, state: ArtifactState, met
   file.fd = undefined;
   try {
     if (entry.sha256 && digest !== entry.sha256) {
-      const volumes = state.artifact.volumes.map((v) => v.key).join(', ');
+      const volumes = objectsOf(state.artifact).map((v) => v.key).join(', ');
       throw new CassetteError('E_INTEGRITY', `${state.artifact.name}/${entry.path}: content hash mismatch (expected ${entry.sha256}, got ${digest}) reading ${volumes}`);
     }
     // A sparse file may end in a hole: nothing was written there, so give it its size.

@@ -4,6 +4,9 @@
 //
 // Protocol, parent → worker:
 // - { op: 'share', slab, memory: SharedArrayBuffer }: remember shared memory under the id `slab`;
+// - { op: 'known', digests: string[] }: SHA-256 digests of frames stored already (also workerData.known);
+// - a compress task with `digest: true` hashes its input first: a known digest is answered
+//   { id, skipped: true, digest } without compressing; otherwise the answer carries `digest`;
 // - { id, op: 'compress' | 'decompress', data: ArrayBuffer, length, expectedSize?, output? } (the worker
 //   owns `data` from then on; the input is its first `length` bytes), or the same with
 //   { slab, offset, length } instead of `data` (the input lies in shared memory);
@@ -24,6 +27,7 @@ export const POOL_WORKER_SOURCE = String.raw`
 (async () => {
 const { parentPort, workerData } = await import('node:worker_threads');
 const { createRequire } = await import('node:module');
+const { createHash } = await import('node:crypto');
 const requireZstd = createRequire(workerData.zstdPath);
 const zstd = requireZstd(workerData.zstdPath);
 const binding = requireZstd(workerData.bindingPath);
@@ -39,6 +43,8 @@ cctx.setParameter(binding.CParameter.contentSizeFlag, 1);
 let scratch = Buffer.alloc(0);
 const slabs = new Map();
 for (const { id, memory } of workerData.slabs) slabs.set(id, Buffer.from(memory));
+// Digests of frames stored already: a compress task with digest set skips them.
+const known = new Set(workerData.known || []);
 
 function compress(input) {
   const bound = binding.compressBound(input.length);
@@ -121,7 +127,7 @@ function decompress(input, expectedSize, target) {
   return output;
 }
 
-function reply(id, output) {
+function reply(id, output, digest) {
   let buffer = output.buffer;
   // Move the result's memory to the parent. A small result may be a slice of Node's shared pool,
   // which must not move: copy it into memory of its own.
@@ -130,7 +136,7 @@ function reply(id, output) {
     output.copy(owned);
     buffer = owned.buffer;
   }
-  parentPort.postMessage({ id, data: buffer, length: output.length }, [buffer]);
+  parentPort.postMessage({ id, data: buffer, length: output.length, digest }, [buffer]);
 }
 
 parentPort.on('message', (task) => {
@@ -139,13 +145,20 @@ parentPort.on('message', (task) => {
       slabs.set(task.slab, Buffer.from(task.memory));
       return;
     }
+    if (task.op === 'known') {
+      for (const digest of task.digests) known.add(digest);
+      return;
+    }
     const input = task.slab === undefined ? Buffer.from(task.data, 0, task.length) : slabs.get(task.slab).subarray(task.offset, task.offset + task.length);
-    if (task.op === 'compress' && task.output !== undefined) {
+    const digest = task.digest ? createHash('sha256').update(input).digest('hex') : undefined;
+    if (digest !== undefined && input.length > 0 && known.has(digest)) {
+      parentPort.postMessage({ id: task.id, skipped: true, digest });
+    } else if (task.op === 'compress' && task.output !== undefined) {
       // Straight into the parent's shared output buffer: nothing is allocated or moved.
       const length = cctx.compress2(slabs.get(task.output), input);
-      parentPort.postMessage({ id: task.id, output: task.output, length });
+      parentPort.postMessage({ id: task.id, output: task.output, length, digest });
     } else if (task.op === 'compress') {
-      reply(task.id, compress(input));
+      reply(task.id, compress(input), digest);
     } else if (task.output !== undefined) {
       const output = decompress(input, task.expectedSize, slabs.get(task.output));
       parentPort.postMessage({ id: task.id, output: task.output, length: output.length });

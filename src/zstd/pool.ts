@@ -35,7 +35,9 @@ interface Task {
   /** Shared buffers this task uses, freed or handed to the caller when it ends. */
   input?: Slab;
   output?: Slab;
-  resolve: (value: Buffer) => void;
+  /** Compress only: the worker hashes the input (SHA-256) first, and skips compressing it when the digest is a known one. */
+  digest?: boolean;
+  resolve: (value: TaskResult) => void;
   reject: (error: Error) => void;
 }
 
@@ -49,10 +51,25 @@ interface Slot {
   gone: boolean;
 }
 
+interface TaskResult {
+  /** The result; empty when the input's digest was a known one and nothing was compressed. */
+  buffer: Buffer;
+  digest?: string;
+}
+
+/** What compressFrame() gives: the frame's SHA-256, and its compressed bytes unless the digest was a known one. */
+export interface CompressedFrame {
+  /** Lower-case hex SHA-256 of the uncompressed frame. */
+  digest: string;
+  /** Absent when `digest` is among knownDigests(): the frame is stored already. Give it back with release(). */
+  data?: Buffer;
+}
+
 type WorkerMessage =
   | { ready: true }
-  | { id: number; data: ArrayBuffer; length: number }
-  | { id: number; output: number; length: number }
+  | { id: number; skipped: true; digest: string }
+  | { id: number; data: ArrayBuffer; length: number; digest?: string }
+  | { id: number; output: number; length: number; digest?: string }
   | { id: number; error: { message: string; integrity: boolean } };
 
 /**
@@ -105,6 +122,8 @@ export class FramePool {
   private slabBytes = 0;
   /** Set when workers cannot start at all (zstd-napi fails to load): every task rejects with it. */
   private broken?: Error;
+  /** Digests of frames stored already (knownDigests): compressFrame skips them. */
+  private readonly known: string[] = [];
 
   constructor(options: FramePoolOptions = {}) {
     const threads = options.threads ?? os.availableParallelism();
@@ -224,9 +243,28 @@ export class FramePool {
    * cut short): its memory goes back to frameBuffer() once compressed, and the result may live in
    * shared memory that the caller gives back with release() once it has used it.
    */
-  compress(data: Buffer, options: { ownsBuffer?: boolean } = {}): Promise<Buffer> {
+  async compress(data: Buffer, options: { ownsBuffer?: boolean } = {}): Promise<Buffer> {
     if (options.ownsBuffer && data.buffer instanceof SharedArrayBuffer) this.largestFrame = Math.max(this.largestFrame, data.buffer.byteLength);
-    return this.submit('compress', data, undefined, options.ownsBuffer === true, options.ownsBuffer === true);
+    return (await this.submit('compress', data, undefined, options.ownsBuffer === true, options.ownsBuffer === true)).buffer;
+  }
+
+  /**
+   * compress(data, { ownsBuffer: true }) that also hashes the frame (SHA-256, in the worker, beside
+   * the compression) and does not compress it when the digest is one of knownDigests(): an
+   * incremental backup then reuses the stored frame. The caller hands `data` over for good.
+   */
+  async compressFrame(data: Buffer): Promise<CompressedFrame> {
+    if (data.buffer instanceof SharedArrayBuffer) this.largestFrame = Math.max(this.largestFrame, data.buffer.byteLength);
+    const result = await this.submit('compress', data, undefined, true, true, true);
+    return result.buffer.length === 0 && data.length > 0 ? { digest: result.digest! } : { digest: result.digest!, data: result.buffer };
+  }
+
+  /** Digests of frames that are stored already (a parent snapshot's): compressFrame() skips compressing frames that have one. */
+  knownDigests(digests: Iterable<string>): void {
+    const added = [...digests];
+    if (added.length === 0) return;
+    this.known.push(...added);
+    for (const slot of this.slots) if (!slot.gone) slot.worker.postMessage({ op: 'known', digests: added });
   }
 
   /**
@@ -241,7 +279,7 @@ export class FramePool {
     if (expectedSize !== undefined && (!Number.isSafeInteger(expectedSize) || expectedSize < 0)) {
       return Promise.reject(new RangeError(`Expected \`expectedSize\` to be an integer from 0 and up, got ${expectedSize}`));
     }
-    return this.submit('decompress', frame, expectedSize, false, options.shared === true && expectedSize !== undefined);
+    return this.submit('decompress', frame, expectedSize, false, options.shared === true && expectedSize !== undefined).then((result) => result.buffer);
   }
 
   /** Terminate the workers; queued and running tasks reject with E_ABORTED, and so do later calls. */
@@ -260,12 +298,12 @@ export class FramePool {
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
-  private submit(op: Operation, data: Buffer, expectedSize?: number, handOver = false, shared = false): Promise<Buffer> {
+  private submit(op: Operation, data: Buffer, expectedSize?: number, handOver = false, shared = false, digest = false): Promise<TaskResult> {
     if (this.closed) return Promise.reject(new CassetteError('E_ABORTED', 'compression pool is closed'));
     if (this.broken) return Promise.reject(this.broken);
     if (!Buffer.isBuffer(data)) return Promise.reject(new TypeError(`Expected a Buffer, got ${typeof data}`));
-    return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, op, data, expectedSize, handOver, shared, resolve, reject });
+    return new Promise<TaskResult>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, op, data, expectedSize, handOver, shared, digest, resolve, reject });
       this.dispatch();
     });
   }
@@ -274,7 +312,7 @@ export class FramePool {
     const worker = new Worker(POOL_WORKER_SOURCE, {
       eval: true,
       name: 'cassette-zstd',
-      workerData: { zstdPath, bindingPath, level: this.level, checksum: this.checksum, slabs: [...this.slabs.values()].map(({ id, memory }) => ({ id, memory })) },
+      workerData: { zstdPath, bindingPath, level: this.level, checksum: this.checksum, slabs: [...this.slabs.values()].map(({ id, memory }) => ({ id, memory })), known: this.known },
     });
     const slot: Slot = { worker, ready: false, gone: false };
     worker.unref();
@@ -297,13 +335,16 @@ export class FramePool {
         this.settle(task, false);
         const { message: text, integrity } = message.error;
         task.reject(integrity ? new CassetteError('E_INTEGRITY', text) : new Error(`zstd ${task.op} failed: ${text}`));
+      } else if ('skipped' in message) {
+        this.settle(task, false);
+        task.resolve({ buffer: EMPTY, digest: message.digest });
       } else if ('output' in message) {
         const output = task.output!;
         this.settle(task, true);
-        task.resolve(output.view.subarray(0, message.length));
+        task.resolve({ buffer: output.view.subarray(0, message.length), digest: message.digest });
       } else {
         this.settle(task, false);
-        task.resolve(Buffer.from(message.data, 0, message.length));
+        task.resolve({ buffer: Buffer.from(message.data, 0, message.length), digest: message.digest });
       }
     }
     this.dispatch();
@@ -359,7 +400,7 @@ export class FramePool {
       try {
         if (task.input) {
           // Shared memory: only its name and the range travel.
-          slot.worker.postMessage({ id: task.id, op: task.op, slab: task.input.id, offset: data.byteOffset, length: data.length, expectedSize: task.expectedSize, output });
+          slot.worker.postMessage({ id: task.id, op: task.op, slab: task.input.id, offset: data.byteOffset, length: data.length, expectedSize: task.expectedSize, output, digest: task.digest });
         } else {
           // Only a Buffer that owns its whole ArrayBuffer moves without a copy. Anything else (a slice of
           // Node's shared allocation pool, a view into a larger buffer) is copied: transferring its
@@ -370,7 +411,7 @@ export class FramePool {
             data = copy;
           }
           const buffer = data.buffer as ArrayBuffer;
-          slot.worker.postMessage({ id: task.id, op: task.op, data: buffer, length: data.length, expectedSize: task.expectedSize, output }, [buffer]);
+          slot.worker.postMessage({ id: task.id, op: task.op, data: buffer, length: data.length, expectedSize: task.expectedSize, output, digest: task.digest }, [buffer]);
         }
       } catch (error) {
         // E.g. an ArrayBuffer marked untransferable.

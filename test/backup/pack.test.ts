@@ -6,7 +6,8 @@ import path from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup } from '../../src/backup/backup.js';
-import { packFrames } from '../../src/backup/pack.js';
+import { packFrames, type PackOptions } from '../../src/backup/pack.js';
+import { matchParent } from '../../src/backup/parent.js';
 import { walk, type WalkItem } from '../../src/backup/walk.js';
 import type { BackupWarning, IndexEntry } from '../../src/format/types.js';
 import { restore } from '../../src/restore/restore.js';
@@ -46,10 +47,26 @@ interface PackResult {
   warnings: BackupWarning[];
 }
 
+/** Frame limits scaled to a test's frame size (the defaults assume 4 MiB frames). */
+function limitsFor(frameSize: number): Pick<PackOptions, 'smallFrames' | 'chunks'> {
+  const bits = Math.max(4, Math.floor(Math.log2(frameSize)) - 1);
+  return { smallFrames: { min: frameSize / 16, average: frameSize / 16 }, chunks: { min: frameSize / 8, normal: 2 ** bits, bits } };
+}
+
+/** packFrames without a parent: every frame is new; yields their bytes and hands each member's entry to onEntry, in tar order. */
+async function* packBuffers(items: AsyncIterable<WalkItem>, options: { frameSize: number; onEntry: (entry: IndexEntry) => void; onWarning: (warning: BackupWarning) => void; onBytesRead?: (bytes: number) => void }): AsyncGenerator<Buffer> {
+  const { frameSize, onWarning, onBytesRead } = options;
+  for await (const frame of packFrames(matchParent(items, undefined, false), { frameSize, ...limitsFor(frameSize), onWarning, onBytesRead })) {
+    if (frame.kind !== 'new') throw new Error('without a parent every frame is new');
+    for (const entry of frame.entries) options.onEntry(entry);
+    yield frame.data;
+  }
+}
+
 async function pack(items: AsyncIterable<WalkItem>, frameSize: number): Promise<PackResult> {
   const entries: IndexEntry[] = [];
   const warnings: BackupWarning[] = [];
-  const frames = await collect(packFrames(items, { frameSize, onEntry: (e) => entries.push(e), onWarning: (w) => warnings.push(w) }));
+  const frames = await collect(packBuffers(items, { frameSize, onEntry: (e) => entries.push(e), onWarning: (w) => warnings.push(w) }));
   return { frames, entries, warnings };
 }
 
@@ -98,6 +115,7 @@ describe('packFrames: a file larger than 8 GiB', () => {
         const entries: IndexEntry[] = [];
         const warnings: BackupWarning[] = [];
         let first: Buffer | undefined;
+        let second: Buffer | undefined;
         let frameCount = 0;
         let total = 0;
         let largest = 0;
@@ -105,7 +123,7 @@ describe('packFrames: a file larger than 8 GiB', () => {
         // Bytes read from the file but not yet handed to the consumer: the packer should hold
         // about one frame (its doc: "the packer holds one frame buffer of this size").
         let peakHeld = 0;
-        for await (const frame of packFrames(walk({ root: dir }), {
+        for await (const frame of packBuffers(walk({ root: dir }), {
           frameSize,
           onEntry: (e) => entries.push(e),
           onWarning: (w) => warnings.push(w),
@@ -114,7 +132,8 @@ describe('packFrames: a file larger than 8 GiB', () => {
             peakHeld = Math.max(peakHeld, bytesRead - total);
           },
         })) {
-          if (first === undefined) first = Buffer.from(frame.subarray(0, 4096));
+          if (first === undefined) first = Buffer.from(frame);
+          else if (second === undefined) second = Buffer.from(frame.subarray(0, 4096));
           frameCount++;
           total += frame.length;
           largest = Math.max(largest, frame.length);
@@ -137,7 +156,9 @@ describe('packFrames: a file larger than 8 GiB', () => {
         expect(bytesRead).toBe(size);
         expect(largest).toBeLessThanOrEqual(frameSize);
         expect(total).toBe(entry.dataOffset + size + padding(size) + 1024);
-        expect(frameCount).toBe(Math.ceil(total / frameSize));
+        // Headers alone, then the content in chunks of at most a frame each.
+        expect(frameCount).toBeGreaterThanOrEqual(Math.ceil(total / frameSize));
+        expect(first!.length).toBe(entry.dataOffset);
 
         // The first frame's bytes: pax header with a size record, then a ustar header holding GNU base-256.
         const head = first!;
@@ -154,8 +175,8 @@ describe('packFrames: a file larger than 8 GiB', () => {
         let base256 = 0n;
         for (let i = 125; i < 136; i++) base256 = (base256 << 8n) | BigInt(ustar[i]!);
         expect(base256).toBe(BigInt(size));
-        // The content starts right after the header and is all zeros.
-        expect(head.subarray(1536, 4096).every((b) => b === 0)).toBe(true);
+        // The content starts in the next frame and is all zeros.
+        expect(second!.every((b) => b === 0)).toBe(true);
 
         // Memory bound: frames must be handed out while a large file is read, not after it.
         expect.soft(peakHeld, 'bytes read but not yet yielded (whole file buffered in memory?)').toBeLessThanOrEqual(2 * frameSize);
@@ -177,7 +198,7 @@ describe('packFrames: frames are yielded while a large file is read', () => {
     let bytesRead = 0;
     let yielded = 0;
     let peakHeld = 0;
-    for await (const frame of packFrames(walk({ root: dir }), {
+    for await (const frame of packBuffers(walk({ root: dir }), {
       frameSize,
       onEntry: () => undefined,
       onWarning: () => undefined,
@@ -321,7 +342,7 @@ describe('packFrames: files that change while read', () => {
 });
 
 describe('packFrames: frame boundaries', () => {
-  it('never lets a member of at most one frame straddle frames, and cuts a 10 MiB file every frameSize', async () => {
+  it('never lets a member of at most one frame straddle frames, and cuts a 10 MiB file into content-defined chunks of at most a frame', async () => {
     const dir = await freshDir('frames');
     const frameSize = 1 * MiB;
     const contents = new Map<string, Buffer>();
@@ -371,8 +392,13 @@ describe('packFrames: frame boundaries', () => {
     const bigEnd = bigEntry.dataOffset + bigEntry.size;
     const first = frameOf(bigEntry.offset);
     const last = frameOf(bigEnd - 1);
-    expect(last - first).toBeGreaterThanOrEqual(10);
-    for (let k = first; k < last; k++) expect({ frame: k, length: frames[k]!.length }).toEqual({ frame: k, length: frameSize });
+    // A frame of its headers alone, then chunks of at least chunks.min and at most a frame.
+    expect(starts[first]).toBe(bigEntry.offset);
+    expect(frames[first]!.length).toBe(bigEntry.dataOffset - bigEntry.offset);
+    expect(last - first).toBeGreaterThanOrEqual(6);
+    for (let k = first + 1; k < last; k++) expect(frames[k]!.length).toBeGreaterThanOrEqual(limitsFor(frameSize).chunks.min);
+    // Its last frame ends with its padding: the next member starts a frame.
+    expect(starts[last]! + frames[last]!.length).toBe(bigEnd + padding(bigEntry.size));
 
     const members = await decodeTar(Buffer.concat(frames));
     expect(members).toHaveLength(entries.length);

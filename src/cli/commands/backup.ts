@@ -30,6 +30,9 @@ interface BackupFlags extends RepoFlags {
   threads?: number;
   partSize?: number;
   uploadQueue?: number;
+  parent?: string;
+  full?: boolean;
+  forceRead?: boolean;
 }
 
 export function backupCommand(): Command {
@@ -49,6 +52,9 @@ export function backupCommand(): Command {
     .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
     .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
     .option('--pg-name <name=database>', "back up the plan's database <name> as <database> on the same server, e.g. collage=collage_test (a staging node, a test); repeatable", collectPgName)
+    .option('--parent <snapshot>', 'compare with this snapshot (id, prefix or latest) and reuse its unchanged frames; default: the latest snapshot of this host with the same artifact')
+    .option('--full', 'store every frame anew (start a new chain of incremental snapshots)')
+    .option('--force-read', 'read every file, also those whose size, times, inode and device say unchanged (frames are still reused when their content is the same)')
     .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
     .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
     .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256))
@@ -86,6 +92,9 @@ export function backupCommand(): Command {
             artifactConcurrency: plan?.concurrency,
             frameSize: flags.frameSize,
             threads: flags.threads,
+            parent: flags.parent,
+            full: flags.full,
+            forceRead: flags.forceRead,
             partPlan: flags.partSize ? { minPartSize: Math.max(5 * 1024 * 1024, flags.partSize) } : undefined,
             uploadQueueSize: flags.uploadQueue,
             signal,
@@ -100,15 +109,16 @@ export function backupCommand(): Command {
           const { record } = result;
           const read = record.artifacts.reduce((s, a) => s + a.bytesRead, 0);
           const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
+          const reused = result.reusedBytes;
           const seconds = (Date.now() - started) / 1000;
           if (flags.json) {
-            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, seconds, warnings: result.warningCount, notStored: result.notStored, partial: result.partial, commitReadBack: result.commitReadBack, hooks: record.hooks ?? [] }) + '\n');
+            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, bytesUploaded: result.storedBytes, bytesReused: reused, parents: [...new Set(record.artifacts.flatMap((a) => (a.parent ? [a.parent] : [])))], seconds, warnings: result.warningCount, notStored: result.notStored, partial: result.partial, commitReadBack: result.commitReadBack, hooks: record.hooks ?? [] }) + '\n');
           } else {
             for (const a of record.artifacts) {
-              process.stderr.write(`  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`);
+              process.stderr.write(`  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored ${humanBytes(a.reusedBytes ?? 0).padStart(10)} reused  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`);
             }
             if (result.commitReadBack) process.stderr.write(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
-            process.stderr.write(`snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`);
+            process.stderr.write(`snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`);
             if (result.partial) process.stderr.write(`partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`);
             process.stdout.write(`${record.id}\n`);
           }
