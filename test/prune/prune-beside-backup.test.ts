@@ -142,8 +142,9 @@ describe.each(repos)('prune beside a running backup: %s', (_name, makeRepo) => {
     expect(report.leftovers).toEqual([]);
     expect(report.abortedUploads).toEqual([]);
     expect(report.leased).toEqual([{ id: paused.id, host: os.hostname(), pid: process.pid }]);
-    // moto reports this upload as begun in 2010: the lease, not a date, kept it.
-    expect(await uploadsOf()).toEqual(uploads);
+    // moto reports this upload as begun in 2010: the lease, not a date, kept it. Where uploads are
+    // not awaited (RGW lists none to wait for), the backup may open its upload during the prune.
+    expect(await uploadsOf()).toEqual(expect.arrayContaining(uploads));
     // Only the backup's lease is under locks/: the prune's clock marker is gone.
     expect(await keys(store, 'locks/')).toEqual([leaseKey(paused.id)]);
     paused.resume();
