@@ -13,6 +13,23 @@ export interface ListedLease {
   ttlMs: number;
   host?: string;
   pid?: number;
+  /** Snapshots whose objects the running backup reuses (its parents, FORMAT.md §1): kept while the lease is fresh. */
+  parents?: string[];
+}
+
+/** A lease is fresh while storeNow − its LastModified < its TTL; a store that reports no time for it keeps it fresh. Pure. */
+export function leaseIsFresh(lease: Pick<ListedLease, 'lastModified' | 'ttlMs'>, storeNow: Date): boolean {
+  return (lease.lastModified ? storeNow.getTime() - lease.lastModified.getTime() : 0) < lease.ttlMs;
+}
+
+/** The snapshots that running backups reuse: parent id → ids of the backups whose fresh lease names it. Pure. */
+export function parentsInUse(leases: readonly ListedLease[], storeNow: Date): Map<string, string[]> {
+  const parents = new Map<string, string[]>();
+  for (const lease of leases) {
+    if (!leaseIsFresh(lease, storeNow)) continue;
+    for (const parent of new Set(lease.parents ?? [])) parents.set(parent, [...(parents.get(parent) ?? []), lease.id]);
+  }
+  return parents;
 }
 
 export interface LeftoverInput {
@@ -74,11 +91,10 @@ export function dataIdOf(key: string): string {
  */
 export function planLeftovers(input: LeftoverInput): LeftoverPlan {
   const now = input.storeNow.getTime();
-  const ageOf = (time: Date | undefined): number => (time ? now - time.getTime() : 0);
   const leases = new Map(input.leases.map((lease) => [lease.id, lease]));
   const fresh = (id: string): boolean => {
     const lease = leases.get(id);
-    return !!lease && ageOf(lease.lastModified) < lease.ttlMs;
+    return !!lease && leaseIsFresh(lease, input.storeNow);
   };
   const newest = new Map<string, number>();
   const seen = (id: string, time: Date | undefined): void => {

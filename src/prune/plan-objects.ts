@@ -5,7 +5,7 @@ import type { ObjectInfo } from '../store/object-store.js';
 
 /** An object that kept snapshots name, and how much of it they read. */
 export interface LiveObject {
-  /** Ids of the kept snapshots that name it, each once, in the order they were given. */
+  /** Ids of the kept snapshots that name it, each once, in the order they were given (or of the running backups that reuse it). */
   namedBy: string[];
   /**
    * Compressed bytes of it that are in use: its recorded size when a snapshot names it as its own
@@ -24,7 +24,7 @@ export interface KeptObject {
   size: number;
   /** Of `size`, the bytes kept snapshots read (LiveObject.usedBytes, at most `size`). The rest stays only because it shares the object. */
   usedBytes: number;
-  /** Ids of the kept snapshots that reference it. */
+  /** Ids of the kept snapshots that reference it (or of the running backups that reuse it: LiveObject.namedBy). */
   referencedBy: string[];
 }
 

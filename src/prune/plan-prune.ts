@@ -40,9 +40,10 @@ export function checkPolicy(policy: Retention): void {
 /**
  * Like restic's `forget`: keep-last N keeps the N newest; keep-daily N keeps the newest snapshot
  * of each of the N most recent days that have one (UTC), and so on. A snapshot kept by any rule
- * is kept. An empty policy is refused rather than removing everything.
+ * is kept. An empty policy is refused rather than removing everything. `pinned` snapshots are
+ * kept whatever the policy says, with the reason given (the parents a running backup reuses).
  */
-export function planPrune(snapshots: readonly DatedSnapshot[], policy: Retention): PruneDecision {
+export function planPrune(snapshots: readonly DatedSnapshot[], policy: Retention, pinned: ReadonlyMap<string, string> = new Map()): PruneDecision {
   checkPolicy(policy);
   const newestFirst = [...snapshots].sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1));
   const reasons = new Map<string, string[]>();
@@ -60,6 +61,10 @@ export function planPrune(snapshots: readonly DatedSnapshot[], policy: Retention
       seen.add(bucket);
       keep(snapshot.id, `${label} ${bucket}`);
     }
+  }
+  for (const snapshot of newestFirst) {
+    const reason = pinned.get(snapshot.id);
+    if (reason !== undefined) keep(snapshot.id, reason);
   }
   return {
     keep: newestFirst.filter((s) => reasons.has(s.id)).map((s) => ({ id: s.id, reasons: reasons.get(s.id)! })),

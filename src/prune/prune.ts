@@ -1,7 +1,7 @@
 // Carries out a prune: removes snapshots outside the policy (commit record first, then the data no remaining snapshot names), incomplete leftovers, stale uploads and expired leases.
 
 import pLimit from 'p-limit';
-import { leaseHolder, leaseTtlMs } from '../backup/lease.js';
+import { leaseHolder, leaseParents, leaseTtlMs } from '../backup/lease.js';
 import { DEFAULTS } from '../defaults.js';
 import { isCassetteError } from '../errors.js';
 import { isSnapshotId } from '../format/snapshot-id.js';
@@ -9,7 +9,7 @@ import type { CommitRecord } from '../format/types.js';
 import type { Retention } from '../plan/plan.js';
 import { commitKey, DATA_PREFIX, leaseKey, listSnapshotIds, listSnapshots, LOCKS_PREFIX, readCommitRecord } from '../repository.js';
 import type { ObjectInfo, ObjectStore, PendingUpload } from '../store/object-store.js';
-import { dataIdOf, planLeftovers, type ListedLease } from './plan-leftovers.js';
+import { dataIdOf, parentsInUse, planLeftovers, type ListedLease } from './plan-leftovers.js';
 import { keptSummary, liveObjects, splitObjects, type KeptSummary } from './plan-objects.js';
 import { checkPolicy, planPrune } from './plan-prune.js';
 import { ClockMarker, isClockMarker } from './store-clock.js';
@@ -93,7 +93,11 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
     const leases = await readLeases(store, locks);
     const records = await listSnapshots(store);
 
-    const decision = planPrune(records.map((r) => ({ id: r.id, time: new Date(r.startedAt) })), options.policy);
+    // A running backup reuses frames of its parents, in their objects and in those they reference: while
+    // its lease is fresh, a parent stays whole, commit record included, so that what it references stays too.
+    const inUse = parentsInUse(leases, storeNow);
+    const pinned = new Map([...inUse].map(([parent, backups]) => [parent, `reused by running backup ${backups.join(', ')}`]));
+    const decision = planPrune(records.map((r) => ({ id: r.id, time: new Date(r.startedAt) })), options.policy, pinned);
     const removing = new Set(decision.remove);
     let staying = records.filter((r) => !removing.has(r.id));
     if (!options.dryRun && removing.size > 0) {
@@ -105,6 +109,10 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
     }
     // Objects are deleted only when no snapshot that stays names them: commit records alone decide.
     const live = liveObjects(staying);
+    // A parent whose commit record an earlier prune (or another tool) removed: what is left under its prefix stays.
+    for (const [parent, backups] of inUse) {
+      for (const object of data.get(parent) ?? []) if (!live.has(object.key)) live.set(object.key, { namedBy: backups, usedBytes: object.size });
+    }
     const committed = new Set([...records, ...staying].map((r) => r.id));
     const leftovers = planLeftovers({ data, uploads, leases, committed, live, storeNow, graceMs: grace });
     const report: PruneReport = {
@@ -179,7 +187,8 @@ async function readLeases(store: Pick<ObjectStore, 'getBuffer'>, locks: readonly
       if (isCassetteError(error, 'E_NOT_FOUND')) return undefined;
       throw error;
     }
-    return { id: name.slice(0, -'.json'.length), lastModified: object.lastModified, ttlMs: leaseTtlMs(content), ...leaseHolder(content) };
+    const parents = leaseParents(content);
+    return { id: name.slice(0, -'.json'.length), lastModified: object.lastModified, ttlMs: leaseTtlMs(content), ...leaseHolder(content), ...(parents.length > 0 ? { parents } : {}) };
   })));
   return leases.filter((lease): lease is ListedLease => lease !== undefined);
 }

@@ -1,7 +1,7 @@
 // planLeftovers: what prune removes besides snapshots, judged only by the store's times (LastModified, Initiated) against the store's "now".
 
 import { describe, expect, it } from 'vitest';
-import { planLeftovers, type LeftoverInput, type ListedLease } from '../../src/prune/plan-leftovers.js';
+import { leaseIsFresh, parentsInUse, planLeftovers, type LeftoverInput, type ListedLease } from '../../src/prune/plan-leftovers.js';
 import type { LiveObject } from '../../src/prune/plan-objects.js';
 import type { ObjectInfo, PendingUpload } from '../../src/store/object-store.js';
 
@@ -93,5 +93,27 @@ describe('planLeftovers with objects that committed snapshots name', () => {
   it('reports the whole size of a kept object and the bytes in use', () => {
     const result = planLeftovers({ data: new Map([[A, objects(A, 25 * HOUR)]]), uploads: [], leases: [], committed: new Set(), live: liveFor(volume), storeNow: NOW, graceMs: GRACE });
     expect(result.remove).toEqual([{ id: A, keys: [index], bytes: 10, kept: [{ key: volume, size: 100, usedBytes: 40, referencedBy: [C] }] }]);
+  });
+});
+
+describe('parentsInUse: the snapshots running backups reuse, from their fresh leases', () => {
+  const P1 = '20261120T000000Z-111111';
+  const P2 = '20261121T000000Z-222222';
+  const withParents = (id: string, minutesAgo: number | undefined, parents?: string[]): ListedLease => ({ ...lease(id, minutesAgo), ...(parents ? { parents } : {}) });
+  it.each<[string, ListedLease[], Record<string, string[]>]>([
+    ['a fresh lease names one parent', [withParents(A, 5, [P1])], { [P1]: [A] }],
+    ['a lease 29 min old (TTL 30) still counts', [withParents(A, 29, [P1])], { [P1]: [A] }],
+    ['an expired lease (31 min) names none', [withParents(A, 31, [P1])], {}],
+    ['a lease whose time the store does not report is fresh', [withParents(A, undefined, [P1])], { [P1]: [A] }],
+    ['two backups reuse one parent; one of them also another', [withParents(A, 1, [P1, P2]), withParents(B, 2, [P1])], { [P1]: [A, B], [P2]: [A] }],
+    ['a parent named twice by one lease counts once', [withParents(A, 1, [P1, P1])], { [P1]: [A] }],
+    ['a lease without parents (a full backup, or a writer before version 2)', [withParents(A, 1)], {}],
+  ])('%s', (_label, leases, expected) => {
+    expect(Object.fromEntries(parentsInUse(leases, NOW))).toEqual(expected);
+  });
+
+  it('judges freshness as the leftover rules do', () => {
+    expect(leaseIsFresh(lease(A, 29), NOW)).toBe(true);
+    expect(leaseIsFresh(lease(A, 30), NOW)).toBe(false);
   });
 });

@@ -59,6 +59,17 @@ describe('planPrune', () => {
     expect(() => planPrune(TWICE_DAILY, { keepLast: 0 })).toThrow(/prune needs a policy/);
   });
 
+  it.each<[string, Map<string, string>, string[], string[]]>([
+    ['an old snapshot a running backup reuses: kept, in age order, with the reason', new Map([[TWICE_DAILY[4]!.id, 'reused by running backup b1']]), ['last 1', 'reused by running backup b1'], [TWICE_DAILY[39]!.id, TWICE_DAILY[4]!.id]],
+    ['the newest, also kept by the policy: both reasons', new Map([[TWICE_DAILY[39]!.id, 'reused by running backup b1']]), ['last 1, reused by running backup b1'], [TWICE_DAILY[39]!.id]],
+    ['a pinned id that is not among the snapshots: nothing more kept', new Map([['20260101T000000Z-000000', 'reused by running backup b1']]), ['last 1'], [TWICE_DAILY[39]!.id]],
+  ])('pinned snapshots: %s', (_label, pinned, reasons, keptIds) => {
+    const decision = planPrune(TWICE_DAILY, { keepLast: 1 }, pinned);
+    expect(decision.keep.map((k) => k.reasons.join(', '))).toEqual(reasons);
+    expect(decision.keep.map((k) => k.id)).toEqual(keptIds);
+    expect(decision.keep.length + decision.remove.length).toBe(40);
+  });
+
   it('handles no snapshots', () => {
     expect(planPrune([], { keepLast: 3 })).toEqual({ keep: [], remove: [] });
   });

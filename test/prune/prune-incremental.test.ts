@@ -1,4 +1,4 @@
-// prune of version-2 snapshots on a directory: objects of removed snapshots that kept ones reference stay (and stay restorable), everything else goes, and a later prune's leftover pass removes nothing still referenced.
+// prune of version-2 snapshots on a directory (hand-built, and written by the real backup): objects of removed snapshots that kept ones reference stay (and stay restorable), everything else goes, a later prune's leftover pass removes nothing still referenced, and a running backup's parents stay.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decompress } from 'zstd-napi';
 import { prune, type PruneReport } from '../../src/prune/prune.js';
 import { restoreRecord } from '../../src/restore/restore.js';
-import { commitKey, listSnapshotIds } from '../../src/repository.js';
+import { backup } from '../../src/backup/backup.js';
+import { leaseRecord } from '../../src/backup/lease.js';
+import { commitKey, leaseKey, listSnapshotIds } from '../../src/repository.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { verifySnapshot } from '../../src/verify.js';
@@ -121,6 +123,7 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     expect(await keys(c.store)).toEqual([vol(S1), vol(S2), rcp(S3), idx(S3), vol(S3), commitKey(S3)].sort());
     expect(await tarByRecipe(c.dir, c.s3)).toEqual(c.s3.tar);
     expect((await verifySnapshot({ store: c.store, record: c.s3.record, readData: true })).problems).toEqual([]);
+    await expectRestorable(c);
 
     // A later prune (leftovers judged at once): data/S1/ and data/S2/ have no commit record, but S3 names
     // what is in them. A stray object beside S1's volume is not named: it, alone, goes.
@@ -136,6 +139,7 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     expect(text.stdout).toContain(`keep    ${S1}  no commit record: kept 1 object`);
     expect(text.stdout).toContain(`keep    ${S2}  no commit record: kept 1 object`);
     expect(await keys(c.store)).toEqual([vol(S1), vol(S2), rcp(S3), idx(S3), vol(S3), commitKey(S3)].sort());
+    await expectRestorable(c);
   });
 
   it('--keep-last 1 when S3 reads frames of S1 only: S2 goes whole, S1 keeps its volume', async () => {
@@ -195,10 +199,72 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     expect((await verifySnapshot({ store, record: s4.record, readData: true })).problems).toEqual([]);
   });
 
-  it('the newest snapshot restores with the real restore engine after the prune', async () => {
-    const c = await chain(pattern(100 * KiB, 3));
-    await prune({ store: c.store, policy: { keepLast: 1 } });
-    await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
-    await expectRestorable(c);
+  it('keeps a snapshot a running backup reuses, whole, while its lease is fresh, and removes it once the lease is gone', async () => {
+    // A backup of S4 is running with S2 as its parent: it reuses S2's frames, in S2's volume and (through S2) in S1's.
+    const c = await chain(pattern(100 * KiB, 4));
+    const lease = leaseRecord({ id: S4, host: 'db1', pid: 42, started: new Date(), refreshed: new Date(), refreshMs: 300_000, ttlMs: 1_800_000, parents: [S2] });
+    await c.store.put(leaseKey(S4), Buffer.from(JSON.stringify(lease)));
+    await c.store.put(`data/${S4}/etc.idx.zst`, Buffer.from('the running backup wrote its index already'));
+    const everything = await keys(c.store);
+    const report = await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
+    expect(report.kept).toEqual([{ id: S3, reasons: ['last 1'] }, { id: S2, reasons: [`reused by running backup ${S4}`] }]);
+    expect(removedIds(report)).toEqual([S1]);
+    // S1's volume stays for S2 and S3; its index and recipe go; S2 is whole; the running backup's data stays.
+    expect(report.removed[0]).toEqual(expect.objectContaining({ objects: 3, kept: [expect.objectContaining({ key: vol(S1), referencedBy: [S2, S3] })] }));
+    expect(report.leased.map((l) => l.id)).toEqual([S4]);
+    expect(await keys(c.store)).toEqual(everything.filter((key) => ![commitKey(S1), idx(S1), rcp(S1)].includes(key)));
+    const text = await cassette(['prune', '--keep-last', '1', '--dry-run', '--repo', c.dir]);
+    expect(text.stdout).toContain(`keep    ${S2}  (reused by running backup ${S4})\n`);
+
+    // The backup failed and removed its data and lease: S2 goes, and S1's volume is now S3's alone.
+    await c.store.delete([leaseKey(S4), `data/${S4}/etc.idx.zst`]);
+    const after = await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
+    expect(removedIds(after)).toEqual([S2]);
+    expect(after.referenced).toEqual([expect.objectContaining({ id: S1, kept: [expect.objectContaining({ key: vol(S1), referencedBy: [S3] })] })]);
+    expect(await keys(c.store)).toEqual([vol(S1), rcp(S3), idx(S3), vol(S3), commitKey(S3)].sort());
+  });
+
+  it('keeps what is left of a parent without a commit record while a running backup reuses it', async () => {
+    // An earlier prune (or another tool) removed S2's commit record; a backup whose lease names S2 is still running.
+    const c = await chain(pattern(100 * KiB, 4));
+    await c.store.delete([commitKey(S2)]);
+    const lease = leaseRecord({ id: S4, host: 'db1', pid: 42, started: new Date(), refreshed: new Date(), refreshMs: 300_000, ttlMs: 1_800_000, parents: [S2] });
+    await c.store.put(leaseKey(S4), Buffer.from(JSON.stringify(lease)));
+    const report = await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
+    expect(report.leftovers).toEqual([]);
+    expect(report.referenced).toEqual([expect.objectContaining({ id: S2, keptObjects: 3, kept: [vol(S2), idx(S2), rcp(S2)].sort().map((key) => expect.objectContaining({ key, referencedBy: [S4] })) })]);
+    expect(await keys(c.store, `data/${S2}/`)).toEqual([vol(S2), idx(S2), rcp(S2)].sort());
+  });
+
+  it('with the real backup: three incremental backups, --keep-last 1 keeps what the newest reads, and it restores and verifies', async () => {
+    const dir = path.join(work, `real-${++repos}`);
+    const source = path.join(dir, 'source');
+    await fs.mkdir(path.join(source, 'sub'), { recursive: true });
+    for (let i = 0; i < 20; i++) await fs.writeFile(path.join(source, 'sub', `f${i}`), pattern(20 * KiB + i * KiB, i + 1));
+    await fs.writeFile(path.join(source, 'big'), pattern(5 * 1024 * KiB, 99));
+    const store = new LocalStore(path.join(dir, 'repo'));
+    const run = async () => (await backup({ store, sources: [{ kind: 'tree', path: source, name: 'tree' }] })).record;
+    const first = await run();
+    await fs.appendFile(path.join(source, 'sub', 'f3'), 'changed\n');
+    const second = await run();
+    await fs.writeFile(path.join(source, 'sub', 'new'), 'new\n');
+    const third = await run();
+    expect(third.artifacts[0]!.parent).toBe(second.id);
+    const referenced = (third.artifacts[0]!.references ?? []).map((r) => r.key);
+    expect(referenced).toContain(first.artifacts[0]!.volumes[0]!.key);
+    for (const record of [first, second, third]) expect((await verifySnapshot({ store, record, readData: true })).problems).toEqual([]);
+
+    const report = await prune({ store, policy: { keepLast: 1 } });
+    expect(removedIds(report)).toEqual([second.id, first.id]);
+    const left = await keys(store, 'data/');
+    // What the newest reads stays; nothing of the removed snapshots that it does not read.
+    expect(left.filter((key) => !key.startsWith(`data/${third.id}/`)).sort()).toEqual([...referenced].sort());
+    expect(report.removed.flatMap((r) => r.kept.map((k) => k.key)).sort()).toEqual([...referenced].sort());
+    expect((await verifySnapshot({ store, record: third, readData: true })).problems).toEqual([]);
+    const target = path.join(dir, 'restored');
+    await restoreRecord(third, { store, snapshot: third.id, target });
+    for (const name of ['big', 'sub/f3', 'sub/new', 'sub/f19']) expect((await fs.readFile(path.join(target, 'tree', name))).equals(await fs.readFile(path.join(source, name)))).toBe(true);
+    expect((await prune({ store, policy: { keepLast: 1 }, graceMs: 0 })).leftovers).toEqual([]);
+    expect(await keys(store, 'data/')).toEqual(left);
   });
 });
