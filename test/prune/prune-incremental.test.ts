@@ -14,7 +14,9 @@ import { commitKey, leaseKey, listSnapshotIds } from '../../src/repository.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { verifySnapshot } from '../../src/verify.js';
-import { cassette } from '../helpers/cli.js';
+import { humanBytes } from '../../src/cli/render.js';
+import type { CommitRecord } from '../../src/format/types.js';
+import { cassette, PROJECT_ROOT } from '../helpers/cli.js';
 import { buildChain, buildRepo, chainTree, type HandBuiltMember, type HandBuiltRepo } from '../helpers/hand-built-repo.js';
 import { pattern } from '../helpers/pattern.js';
 
@@ -266,5 +268,45 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     for (const name of ['big', 'sub/f3', 'sub/new', 'sub/f19']) expect((await fs.readFile(path.join(target, 'tree', name))).equals(await fs.readFile(path.join(source, name)))).toBe(true);
     expect((await prune({ store, policy: { keepLast: 1 }, graceMs: 0 })).leftovers).toEqual([]);
     expect(await keys(store, 'data/')).toEqual(left);
+  });
+});
+
+describe('snapshots lists what each snapshot stored and reused', () => {
+  it('new and reused bytes and frames per artifact and per snapshot, and 0 / - for version 1', async () => {
+    const c = await chain(pattern(100 * KiB, 3));
+    // The version-1 fixture's snapshot beside the chain.
+    await fs.cp(path.join(PROJECT_ROOT, 'test/fixtures/v1/repo'), c.dir, { recursive: true });
+    const V1 = '20261130T160330Z-668030';
+    const listed = await cassette(['snapshots', '--json', '--repo', c.dir]);
+    expect(listed.exitCode).toBe(0);
+    const rows = (JSON.parse(listed.stdout as string) as { snapshots: Array<Record<string, unknown> & { id: string; artifacts: Array<Record<string, unknown>> }> }).snapshots;
+    expect(rows.map((r) => r.id)).toEqual([V1, S1, S2, S3]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const v1 = JSON.parse(await fs.readFile(path.join(c.dir, commitKey(V1)), 'utf8')) as CommitRecord;
+    expect(byId.get(V1)!.artifacts.map((a) => [a.storedBytes, a.reusedBytes, a.newFrames, a.reusedFrames, a.parent])).toEqual(v1.artifacts.map((a) => [a.storedBytes, 0, a.frameCount, 0, null]));
+    expect(byId.get(V1)).toEqual(expect.objectContaining({ version: 1, reusedBytes: 0, reusedFrames: 0, storedBytes: v1.artifacts.reduce((s, a) => s + a.storedBytes, 0) }));
+    for (const repo of [c.s1, c.s2, c.s3]) {
+      const a = repo.record.artifacts[0]!;
+      const reused = (a.references ?? []).reduce((s, r) => s + r.bytes, 0);
+      expect(reused).toBe(a.reusedBytes);
+      const expected = { storedBytes: a.storedBytes, reusedBytes: reused, newFrames: a.newFrames, reusedFrames: a.reusedFrames };
+      expect(byId.get(repo.id)!.artifacts).toEqual([expect.objectContaining({ name: 'etc', ...expected, parent: a.parent ?? null })]);
+      expect(byId.get(repo.id)).toEqual(expect.objectContaining({ version: 2, ...expected, bytesStored: a.storedBytes }));
+    }
+    expect(byId.get(S1)!.reusedBytes).toBe(0);
+    expect(byId.get(S3)!.reusedBytes).toBeGreaterThan(0);
+
+    const text = await cassette(['snapshots', '--repo', c.dir]);
+    const lines = (text.stdout as string).split('\n');
+    expect(lines[0]).toMatch(/ READ +STORED \(new\) +REUSED +RATIO /);
+    const column = (id: string): string => {
+      const line = lines.find((l) => l.startsWith(id))!;
+      // The REUSED column ends where the header's REUSED does.
+      const end = lines[0]!.indexOf('REUSED') + 'REUSED'.length;
+      return line.slice(end - 10, end).trim();
+    };
+    expect(column(V1)).toBe('-');
+    expect(column(S1)).toBe('0 B');
+    expect(column(S3)).toBe(humanBytes(c.s3.record.artifacts[0]!.reusedBytes!));
   });
 });

@@ -1,9 +1,51 @@
-// `cassette snapshots`: list committed snapshots.
+// `cassette snapshots`: list committed snapshots, with the bytes each stored and (version 2) reused from earlier ones.
 
 import { Command } from 'commander';
+import type { ArtifactRecord } from '../../format/types.js';
 import { listSnapshots } from '../../repository.js';
 import { openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes, humanDuration } from '../render.js';
+
+/** What an artifact stored, and (version 2) reused from earlier snapshots: `--json` prints these per artifact. */
+interface ArtifactReuse {
+  /** Compressed bytes of this snapshot's own volumes (new frames, seek tables). */
+  storedBytes: number;
+  /** Compressed bytes of the frames read from earlier snapshots' objects; 0 in version 1. */
+  reusedBytes: number;
+  newFrames: number;
+  /** 0 in version 1. */
+  reusedFrames: number;
+  /** The snapshot this artifact was compared with; null in version 1 and for a full backup. */
+  parent: string | null;
+}
+
+interface ArtifactRow extends ArtifactReuse {
+  name: string;
+  kind: ArtifactRecord['kind'];
+  source: string;
+  entries: number;
+  bytesRead: number;
+  database?: ArtifactRecord['database'];
+}
+
+/** One snapshot as `--json` prints it; the byte and frame counts are sums over its artifacts. */
+interface SnapshotRow extends Omit<ArtifactReuse, 'parent'> {
+  id: string;
+  time: string;
+  host: string;
+  tags: string[];
+  profile?: string;
+  role?: string;
+  /** Format version of the commit record: version 1 reuses nothing (the text output shows '-'). */
+  version: number;
+  artifacts: ArtifactRow[];
+  bytesRead: number;
+  /** The same as storedBytes, under its name from before version 2. */
+  bytesStored: number;
+  ratio: number;
+  durationSeconds: number;
+  warnings: number;
+}
 
 export function snapshotsCommand(): Command {
   return withRepoOptions(new Command('snapshots')
@@ -13,9 +55,13 @@ export function snapshotsCommand(): Command {
         const store = openRepo(flags);
         try {
           const records = await listSnapshots(store);
-          const rows = records.map((r) => {
+          const rows = records.map((r): SnapshotRow => {
+            const artifacts = r.artifacts.map((a): ArtifactRow => ({
+              name: a.name, kind: a.kind, source: a.source, entries: a.entryCount, bytesRead: a.bytesRead, ...reuseOf(a),
+              ...(a.database ? { database: a.database } : {}),
+            }));
             const read = r.artifacts.reduce((s, a) => s + a.bytesRead, 0);
-            const stored = r.artifacts.reduce((s, a) => s + a.storedBytes, 0);
+            const stored = artifacts.reduce((s, a) => s + a.storedBytes, 0);
             return {
               id: r.id,
               time: r.startedAt,
@@ -23,12 +69,14 @@ export function snapshotsCommand(): Command {
               tags: r.tags,
               profile: r.profile,
               role: r.role,
-              artifacts: r.artifacts.map((a) => ({
-                name: a.name, kind: a.kind, source: a.source, entries: a.entryCount, bytesRead: a.bytesRead, storedBytes: a.storedBytes,
-                ...(a.database ? { database: a.database } : {}),
-              })),
+              version: r.version,
+              artifacts,
               bytesRead: read,
               bytesStored: stored,
+              storedBytes: stored,
+              reusedBytes: artifacts.reduce((s, a) => s + a.reusedBytes, 0),
+              newFrames: artifacts.reduce((s, a) => s + a.newFrames, 0),
+              reusedFrames: artifacts.reduce((s, a) => s + a.reusedFrames, 0),
               ratio: stored > 0 ? read / stored : 0,
               durationSeconds: (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000,
               warnings: r.artifacts.reduce((s, a) => s + a.warningCount, 0),
@@ -42,9 +90,11 @@ export function snapshotsCommand(): Command {
             process.stdout.write(`no snapshots in ${store.url}\n`);
             return;
           }
-          process.stdout.write(`${'ID'.padEnd(24)} ${'TIME'.padEnd(20)} ${'HOST'.padEnd(14)} ${'READ'.padStart(10)} ${'STORED'.padStart(10)} ${'RATIO'.padStart(6)} ${'TOOK'.padStart(9)}  ARTIFACTS  TAGS\n`);
+          process.stdout.write(`${'ID'.padEnd(24)} ${'TIME'.padEnd(20)} ${'HOST'.padEnd(14)} ${'READ'.padStart(10)} ${'STORED (new)'.padStart(12)} ${'REUSED'.padStart(10)} ${'RATIO'.padStart(6)} ${'TOOK'.padStart(9)}  ARTIFACTS  TAGS\n`);
           for (const row of rows) {
-            process.stdout.write(`${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.bytesStored).padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`);
+            // Version 1 knows no reuse: '-' rather than a 0 that would say the backup found nothing to reuse.
+            const reused = row.version >= 2 ? humanBytes(row.reusedBytes) : '-';
+            process.stdout.write(`${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.storedBytes).padStart(12)} ${reused.padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`);
             for (const a of row.artifacts) {
               if (!a.database) continue;
               const db = a.database;
@@ -57,4 +107,20 @@ export function snapshotsCommand(): Command {
         }
       }, flags.json);
     });
+}
+
+/**
+ * What an artifact stored and what it reused. Version 1 reuses nothing: all its frames are new and
+ * it has no parent. A version-2 record without the counters (none is written so) falls back on
+ * its volumes and references.
+ */
+function reuseOf(artifact: ArtifactRecord): ArtifactReuse {
+  const references = artifact.references ?? [];
+  return {
+    storedBytes: artifact.storedBytes,
+    reusedBytes: artifact.reusedBytes ?? references.reduce((s, r) => s + r.bytes, 0),
+    newFrames: artifact.newFrames ?? artifact.volumes.reduce((s, v) => s + v.frames, 0),
+    reusedFrames: artifact.reusedFrames ?? references.reduce((s, r) => s + r.frames, 0),
+    parent: artifact.parent ?? null,
+  };
 }
