@@ -17,7 +17,7 @@ import type { StoredFrameRef } from './archive-writer.js';
 import { storeArtifact, type ArtifactContext, type ArtifactJob } from './artifact.js';
 import { checkStored, commit, CommitOutcomeUnknown, removeSnapshotData } from './commit.js';
 import { BackupLease } from './lease.js';
-import { packFrames, type PackedFrame } from './pack.js';
+import { packFrames, type ChunkLimits, type PackedFrame, type SmallFrameLimits } from './pack.js';
 import { chooseParents, matchParent, ParentArtifact, type ArtifactIdentity } from './parent.js';
 import { prefetch } from './prefetch.js';
 import type { PartPlanOptions } from './part-size.js';
@@ -84,6 +84,10 @@ export interface BackupOptions {
   forceRead?: boolean;
   /** Largest frame, in uncompressed bytes. Default DEFAULTS.frameSize. */
   frameSize?: number;
+  /** Content-defined frames of small files (pack.ts); default DEFAULTS.smallFrames. Larger ones compress a little better and make incremental backups store more. */
+  smallFrames?: SmallFrameLimits;
+  /** Content-defined chunks of large files (pack.ts); default DEFAULTS.chunks. */
+  chunks?: ChunkLimits;
   /**
    * Compression threads. Memory held by frames ≈ artifactConcurrency × (threads + framesQueued +
    * 1) × frameSize × 2 (frame and compressed result, in the pool's shared slabs): ≈ 64 MiB with defaults.
@@ -326,8 +330,8 @@ function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] 
         const read = prefetch(matchParent(walked, context.parent, options.forceRead === true), { maxFileSize: DEFAULTS.prefetchFileSize });
         return packFrames(read, {
           frameSize,
-          smallFrames: DEFAULTS.smallFrames,
-          chunks: DEFAULTS.chunks,
+          smallFrames: options.smallFrames ?? DEFAULTS.smallFrames,
+          chunks: options.chunks ?? DEFAULTS.chunks,
           signal: context.signal,
           onWarning: context.warn,
           onBytesRead: context.onBytesRead,

@@ -232,7 +232,13 @@ export async function* packFrames(items: AsyncIterable<PrefetchedItem>, options:
     }
     // A hard link's attributes are its first name's: stored once, there.
     if (options.xattrs !== false && member.type !== 'hardlink') {
-      const { xattrs, problems } = readXattrs(item.absPath);
+      const { xattrs, problems, vanished } = readXattrs(item.absPath);
+      if (vanished) {
+        // Gone since the walk (a file the fast path has not opened, or any other entry).
+        await handle?.close().catch(() => undefined);
+        onWarning({ code: 'W_VANISHED', path: item.path, message: 'vanished before it was read' });
+        continue;
+      }
       if (xattrs.length > 0) member.xattrs = xattrs;
       for (const problem of problems) onWarning({ code: 'W_UNREADABLE', path: item.path, message: `extended attribute not stored: ${problem}` });
     }
@@ -319,7 +325,8 @@ export async function* packFrames(items: AsyncIterable<PrefetchedItem>, options:
       buffer.fill(0, used, used + padding);
       used += padding;
       pending.push(waiting);
-      const { min, average } = options.smallFrames;
+      const min = Math.min(options.smallFrames.min, frameSize / 4);
+      const average = Math.min(options.smallFrames.average, frameSize / 2);
       if (used >= min && boundaryHash(header) < total / average) {
         const done = closeFrame();
         if (done) yield done;
@@ -479,6 +486,19 @@ async function changedWhileRead(handle: fs.FileHandle, item: WalkItem, size: num
   };
 }
 
+/**
+ * The chunk limits for a frame size: at most a frame less a block (the padding must fit), and the
+ * configured minimum and normal size scaled down for small frames (tests, `--frame-size 256KiB`)
+ * so that min ≤ normal ≤ max, with an average near half a frame or the configured one.
+ */
+export function chunkLimits(frameSize: number, chunks: ChunkLimits): { min: number; normal: number; max: number; bits: number } {
+  const max = Math.max(2, frameSize - 512);
+  const normal = Math.min(chunks.normal, Math.floor(max / 2));
+  const min = Math.min(chunks.min, Math.floor(normal / 2));
+  const bits = Math.max(3, Math.min(chunks.bits, Math.floor(Math.log2(Math.max(8, normal)))));
+  return { min, normal, max, bits };
+}
+
 /** Bytes read from a large file at a time, and scanned for a chunk boundary. */
 const READ_PIECE = 1024 * 1024;
 
@@ -488,8 +508,7 @@ const READ_PIECE = 1024 * 1024;
  * with a warning. `onDigest` gets the SHA-256 of the stored content before the last chunk is yielded.
  */
 async function* readChunks(handle: fs.FileHandle | undefined, item: WalkItem, size: number, padding: number, options: PackOptions, allocate: (size: number) => Buffer, onDigest: (digest: string) => void): AsyncGenerator<{ data: Buffer; length: number; last: boolean }> {
-  const max = options.frameSize - 512;
-  const limits = { min: options.chunks.min, normal: options.chunks.normal, max, bits: options.chunks.bits };
+  const limits = chunkLimits(options.frameSize, options.chunks);
   const hash = createHash('sha256');
   let problem: BackupWarning | undefined = handle ? undefined : { code: 'W_UNREADABLE', path: item.path, message: 'could not be opened; stored as zeros' };
   let buffer = allocate(options.frameSize);

@@ -10,6 +10,8 @@ export interface XattrRead {
   xattrs: Xattrs;
   /** What could not be read, one message each ("security.foo: EACCES"); the rest is still returned. */
   problems: string[];
+  /** The entry is gone (ENOENT when listing): nothing to store, and no problem of its attributes. */
+  vanished?: boolean;
 }
 
 /** Errors that mean "this file system has no extended attributes": nothing to store. */
@@ -28,6 +30,7 @@ export function readXattrs(target: FsTarget): XattrRead {
   } catch (error) {
     const code = codeOf(error);
     if (UNSUPPORTED.has(code)) return { xattrs: [], problems };
+    if (code === 'ENOENT') return { xattrs: [], problems, vanished: true };
     return { xattrs: [], problems: [`cannot list extended attributes: ${code}`] };
   }
   const xattrs: Xattrs = [];

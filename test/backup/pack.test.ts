@@ -54,9 +54,14 @@ function limitsFor(frameSize: number): Pick<PackOptions, 'smallFrames' | 'chunks
 }
 
 /** packFrames without a parent: every frame is new; yields their bytes and hands each member's entry to onEntry, in tar order. */
-async function* packBuffers(items: AsyncIterable<WalkItem>, options: { frameSize: number; onEntry: (entry: IndexEntry) => void; onWarning: (warning: BackupWarning) => void; onBytesRead?: (bytes: number) => void }): AsyncGenerator<Buffer> {
+async function* packBuffers(items: AsyncIterable<WalkItem>, options: { frameSize: number; onEntry: (entry: IndexEntry) => void; onWarning: (warning: BackupWarning) => void; onBytesRead?: (bytes: number) => void; recycle?: boolean }): AsyncGenerator<Buffer> {
   const { frameSize, onWarning, onBytesRead } = options;
-  for await (const frame of packFrames(matchParent(items, undefined, false), { frameSize, ...limitsFor(frameSize), onWarning, onBytesRead })) {
+  // Gigabytes in fresh 4 MiB buffers keep the collector busy; a consumer that is done with each
+  // frame before asking for the next can take them from a small ring (the packer holds at most two).
+  const ring = Array.from({ length: 4 }, () => Buffer.allocUnsafeSlow(frameSize));
+  let next = 0;
+  const allocate = options.recycle ? (): Buffer => ring[next++ % ring.length]! : undefined;
+  for await (const frame of packFrames(matchParent(items, undefined, false), { frameSize, ...limitsFor(frameSize), onWarning, onBytesRead, allocate })) {
     if (frame.kind !== 'new') throw new Error('without a parent every frame is new');
     for (const entry of frame.entries) options.onEntry(entry);
     yield frame.data;
@@ -125,6 +130,7 @@ describe('packFrames: a file larger than 8 GiB', () => {
         let peakHeld = 0;
         for await (const frame of packBuffers(walk({ root: dir }), {
           frameSize,
+          recycle: true,
           onEntry: (e) => entries.push(e),
           onWarning: (w) => warnings.push(w),
           onBytesRead: (n) => {

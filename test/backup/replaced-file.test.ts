@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packFrames } from '../../src/backup/pack.js';
+import { matchParent } from '../../src/backup/parent.js';
+import { DEFAULTS } from '../../src/defaults.js';
 import { prefetch } from '../../src/backup/prefetch.js';
 import type { WalkItem } from '../../src/backup/walk.js';
 import type { BackupWarning, IndexEntry } from '../../src/format/types.js';
@@ -30,8 +32,11 @@ async function listThenReplace(name: string, size: number, replace: (file: strin
   await replace(file);
   const entries: IndexEntry[] = [];
   const warnings: BackupWarning[] = [];
-  const frames = packFrames(prefetch(one(item), { maxFileSize: 64 * 1024 }), { frameSize: 1 << 20, onEntry: (e) => entries.push(e), onWarning: (w) => warnings.push(w) });
-  for await (const frame of frames) expect(frame.length).toBeGreaterThan(0);
+  const frames = packFrames(prefetch(matchParent(one(item), undefined, false), { maxFileSize: 64 * 1024 }), { frameSize: 1 << 20, smallFrames: DEFAULTS.smallFrames, chunks: DEFAULTS.chunks, onWarning: (w) => warnings.push(w) });
+  for await (const frame of frames) {
+    expect(frame.kind === 'new' && frame.data.length).toBeGreaterThan(0);
+    entries.push(...frame.entries);
+  }
   return { entries, warnings };
 }
 

@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { listSnapshotIds, readCommitRecord } from '../../src/repository.js';
+import { listSnapshotIds, readCommitRecord, objectKeysOf } from '../../src/repository.js';
 import type { S3Store } from '../../src/store/s3-store.js';
 import { cassette } from '../helpers/cli.js';
 import { internalError, startFaultProxy, type FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
@@ -103,7 +103,9 @@ describe.runIf(moto)('an ambiguous or refused commit (moto through the fault pro
     expect(result.stderr).toContain('may or may not be committed');
     expect(await listSnapshotIds(direct)).toEqual([id]);
     const record = await readCommitRecord(direct, id!);
-    const needed = record.artifacts.flatMap((a) => [...a.volumes.map((v) => v.key), a.index.key]);
+    // Everything the record names under its own prefix: volumes, index and recipe (objectKeysOf also has the references, none here).
+    const needed = objectKeysOf(record).filter((key) => key.startsWith(`data/${id}/`));
+    expect(needed.some((key) => key.endsWith('.recipe'))).toBe(true);
     expect((await collect(direct.list(`data/${id}/`))).map((o) => o.key).sort()).toEqual(needed.sort());
   });
 });

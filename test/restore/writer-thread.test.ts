@@ -42,7 +42,7 @@ beforeAll(async () => {
   repo = path.join(work, 'repo');
   // 64 MiB frames: the 1500 small files share one frame, the 700 middle-sized ones (180 MB of
   // repeated text) fill three, so hundreds of them are open at once on the writer's side.
-  record = (await backup({ store: new LocalStore(repo), sources: [{ kind: 'tree', path: source }], frameSize: 64 * 1024 * 1024 })).record;
+  record = (await backup({ store: new LocalStore(repo), sources: [{ kind: 'tree', path: source }], frameSize: 64 * 1024 * 1024, smallFrames: { min: 16 * 1024 * 1024, average: 64 * 1024 * 1024 } })).record;
 }, 120_000);
 
 afterAll(async () => {
