@@ -358,6 +358,7 @@ async function findParents(store: Pick<ObjectStore, 'list' | 'getBuffer'>, ref: 
   if (ref !== undefined) {
     const record = await resolveSnapshot(store, ref);
     if (record.version < 2) throw new CassetteError('E_USAGE', `--parent ${ref}: snapshot ${record.id} has format version ${record.version}, whose frames cannot be reused; back up without --parent (or with --full)`);
+    if (record.compressionLevel !== level) throw new CassetteError('E_USAGE', `--parent ${ref}: snapshot ${record.id} was compressed at level ${record.compressionLevel}, and this backup's level is ${level}: frames of another level are not reused; give --level ${record.compressionLevel}, or --full`);
     const parents = new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>();
     for (const wanted of artifacts) {
       const artifact = record.artifacts.find((a) => a.name === wanted.name && a.kind === wanted.kind && a.source === wanted.source);
