@@ -183,10 +183,25 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   let lease: BackupLease;
   let parents: Map<string, { record: CommitRecord; artifact: ArtifactRecord }>;
   try {
-    parents = options.full ? new Map() : await findParents(store, options.parent, host, level, jobs);
-    // Before any data: from now on a prune leaves data/<id>/, and the parents' objects, alone while this lease is fresh.
-    lease = await BackupLease.acquire({ store, id, host, refreshMs: options.lease?.refreshMs, ttlMs: options.lease?.ttlMs, clock, signal, parents: [...new Set([...parents.values()].map((p) => p.record.id))] });
+    // Before any data: from now on a prune leaves data/<id>/ alone while this lease is fresh.
+    lease = await BackupLease.acquire({ store, id, host, refreshMs: options.lease?.refreshMs, ttlMs: options.lease?.ttlMs, clock, signal });
   } catch (error) {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    throw error;
+  }
+  try {
+    parents = options.full ? new Map() : await findParents(store, options.parent, host, level, jobs);
+    if (parents.size > 0) {
+      // The lease names the parents before anything is read from them, and they are looked up
+      // again after: a prune that listed the lease keeps them; one that listed it earlier and
+      // removed a parent since is caught here, or by the check before the commit.
+      const ids = [...new Set([...parents.values()].map((p) => p.record.id))];
+      await lease.protectParents(ids);
+      const listed = new Set(await listSnapshotIds(store));
+      for (const [name, parent] of parents) if (!listed.has(parent.record.id)) parents.delete(name);
+    }
+  } catch (error) {
+    await lease.release();
     options.signal?.removeEventListener('abort', onOuterAbort);
     throw error;
   }

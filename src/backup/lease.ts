@@ -99,6 +99,7 @@ export class BackupLease {
     this.ttlMs = options.ttlMs ?? DEFAULTS.leaseTtlMs;
     this.clock = options.clock ?? (() => new Date());
     this.started = this.clock();
+    this.parents = options.parents;
     if (!(this.refreshMs > 0) || !(this.ttlMs > 0)) {
       throw new CassetteError('E_USAGE', `Expected the lease's refresh interval and TTL to be above 0 ms, got ${this.refreshMs} and ${this.ttlMs}`);
     }
@@ -118,8 +119,22 @@ export class BackupLease {
     return lease;
   }
 
+  /** Snapshots the backup reuses (protectParents). */
+  private parents: readonly string[] | undefined;
+
+  /**
+   * Name the snapshots this backup reuses, and write the lease at once: from then on a prune that
+   * lists the lease keeps them. Throws when the write fails (the backup must not rely on them then).
+   */
+  async protectParents(parents: readonly string[]): Promise<void> {
+    this.parents = [...parents];
+    const done = this.writing.then(() => this.write());
+    this.writing = done.catch(() => undefined);
+    await done;
+  }
+
   private async write(): Promise<void> {
-    const record = leaseRecord({ id: this.options.id, host: this.options.host, pid: process.pid, started: this.started, refreshed: this.clock(), refreshMs: this.refreshMs, ttlMs: this.ttlMs, parents: this.options.parents });
+    const record = leaseRecord({ id: this.options.id, host: this.options.host, pid: process.pid, started: this.started, refreshed: this.clock(), refreshMs: this.refreshMs, ttlMs: this.ttlMs, parents: this.parents });
     await this.options.store.put(this.key, Buffer.from(JSON.stringify(record, null, 2) + '\n'), { signal: this.options.signal });
   }
 

@@ -64,6 +64,22 @@ describe('the backup lease', () => {
     expect(await store.head(leaseKey(id))).toBeUndefined();
   });
 
+  it('names the parents of an incremental backup while it runs, so that a prune keeps them', async () => {
+    const store = await repo('parents');
+    const seed = gatedSource('slow', 64 * 1024, 64 * 1024);
+    seed.resume();
+    const { record: parent } = await backup({ store, sources: [seed.source, { kind: 'tree', path: tree, name: 'tree' }] });
+    const gated = gatedSource('slow', 64 * 1024, 64 * 1024);
+    let id = '';
+    const running = backup({ store, sources: [gated.source, { kind: 'tree', path: tree, name: 'tree' }], onSnapshotId: (s) => (id = s) });
+    await gated.paused;
+    const lease = JSON.parse((await store.getBuffer(leaseKey(id))).toString()) as LeaseRecord;
+    expect(lease.parents).toEqual([parent.id]);
+    gated.resume();
+    const { record } = await running;
+    expect(record.artifacts.map((a) => a.parent)).toEqual([parent.id, parent.id]);
+  });
+
   it('is deleted after a failed backup has removed its data', async () => {
     const store = new FaultyStore(await repo('failure'), { failPutAfter: { match: (key) => key.endsWith('.tar.zst'), bytes: 100 } });
     let id = '';
