@@ -459,6 +459,97 @@ describe('incremental backups of a tree (file:// repository)', () => {
   });
 });
 
+describe('prune and verify keep to the objects incremental snapshots name (file:// repository)', () => {
+  let work: string;
+  let tree: string;
+  let repoDir: string;
+  let repo: string;
+  let art: string;
+  const id: Record<string, string> = {};
+  const records: Record<string, CommitRecord> = {};
+
+  const backupTree = async (name: string, ...flags: string[]): Promise<CommitRecord> => {
+    const summary = await backupJson([tree, '--repo', repo, ...flags]);
+    const record = JSON.parse(await fs.readFile(path.join(repoDir, 'snapshots', `${summary.snapshot}.json`), 'utf8')) as CommitRecord;
+    id[name] = record.id;
+    records[name] = record;
+    return record;
+  };
+  const keysIn = async (dir: string): Promise<string[]> => (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  /** Every key a commit record names: volumes, indexes, recipes and references. */
+  const named = (record: CommitRecord): string[] => record.artifacts.flatMap((a) => [...a.volumes.map((v) => v.key), a.index.key, a.recipe!.key, ...(a.references ?? []).map((r) => r.key)]);
+  const prune = async (...flags: string[]): Promise<void> => {
+    const result = await cassette(['prune', '--keep-last', '1', '--repo', repo, ...flags]);
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+  };
+
+  beforeAll(async () => {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-incremental-prune-'));
+    tree = path.join(work, 'tree');
+    repoDir = path.join(work, 'repo');
+    repo = `file://${repoDir}`;
+    await makeIncrementalTree(tree, { bigFileBytes: 8 * MiB });
+    // a full; b after changes (its own volume, and a's); c unchanged (a's and b's volumes only).
+    await backupTree('a');
+    await changeIncrementalTree(tree, 4 * MiB);
+    await backupTree('b');
+    await backupTree('c');
+    art = records.c!.artifacts[0]!.name;
+    expect(records.c!.artifacts[0]!.volumes).toEqual([]);
+    expect(records.c!.artifacts[0]!.references!.map((r) => r.key).sort()).toEqual([records.a!.artifacts[0]!.volumes[0]!.key, records.b!.artifacts[0]!.volumes[0]!.key].sort());
+  });
+
+  afterAll(async () => {
+    if (work) await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('verify and verify --read-data pass on healthy incremental snapshots, and --read-data reads every frame', async () => {
+    for (const name of ['b', 'c']) {
+      const artifact = records[name]!.artifacts[0]!;
+      const plain = await cassette(['verify', id[name]!, '--repo', repo]);
+      expect(plain.stderr, name).toBe('');
+      expect(plain.exitCode).toBe(0);
+      const full = await cassette(['verify', id[name]!, '--repo', repo, '--read-data']);
+      expect(full.stderr, name).toBe('');
+      expect(full.stdout, name).toMatch(new RegExp(`, ${artifact.frameCount} frames, ${artifact.entryCount} files, .*: OK\\n$`));
+      expect(full.exitCode).toBe(0);
+    }
+  });
+
+  it('verify finds a referenced object that is missing', async () => {
+    const copy = path.join(work, 'damaged');
+    await fs.cp(repoDir, copy, { recursive: true });
+    const gone = records.a!.artifacts[0]!.volumes[0]!.key;
+    await fs.rm(path.join(copy, gone));
+    for (const flags of [[], ['--read-data']]) {
+      const result = await cassette(['verify', id.c!, '--repo', `file://${copy}`, ...flags]);
+      expect(result.stderr, flags.join(' ')).toContain(gone);
+      expect(result.exitCode).toBe(4);
+    }
+  });
+
+  it('prune keeps the objects a kept snapshot references, and they restore', async () => {
+    await prune();
+    expect(await fs.readdir(path.join(repoDir, 'snapshots'))).toEqual([`${id.c}.json`]);
+    // Exactly what c names is left: a's and b's volumes, without their indexes and recipes.
+    expect(await keysIn(repoDir)).toEqual([`snapshots/${id.c}.json`, ...named(records.c!)].sort());
+    const target = path.join(work, 'restore-c');
+    const result = await cassette(['restore', id.c!, '--target', target, '--repo', repo]);
+    expect(result.exitCode).toBe(0);
+    expect(await compareTrees(tree, path.join(target, art), { owners: true })).toEqual([]);
+    // A later prune takes them for leftovers of incomplete snapshots only while nothing names them.
+    await prune('--grace-hours', '0');
+    expect(await keysIn(repoDir)).toEqual([`snapshots/${id.c}.json`, ...named(records.c!)].sort());
+  });
+
+  it('once no kept snapshot names them, prune removes them', async () => {
+    const full = await backupTree('d', '--full');
+    await prune('--grace-hours', '0');
+    expect(await keysIn(repoDir)).toEqual([`snapshots/${id.d}.json`, ...named(full)].sort());
+  });
+});
+
 describe('a version-1 snapshot as --parent', () => {
   const FIXTURE = path.join(PROJECT_ROOT, 'test/fixtures/v1/repo');
   const V1_SNAPSHOT = '20261130T160330Z-668030';
