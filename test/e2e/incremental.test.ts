@@ -550,6 +550,48 @@ describe('prune and verify keep to the objects incremental snapshots name (file:
   });
 });
 
+describe('a --frame-size below the content-defined chunk sizes', () => {
+  let work: string;
+
+  beforeAll(async () => {
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-incremental-frames-'));
+  });
+
+  afterAll(async () => {
+    if (work) await fs.rm(work, { recursive: true, force: true });
+  });
+
+  it('backs up files larger than a frame, and backs them up again incrementally', async () => {
+    const tree = path.join(work, 'tree');
+    const repoDir = path.join(work, 'repo');
+    const repo = `file://${repoDir}`;
+    await fs.mkdir(tree);
+    await fs.writeFile(path.join(tree, 'disk.img'), random(3 * MiB, 'small frames'));
+    await fs.writeFile(path.join(tree, 'notes.txt'), 'frames of 256 KiB\n');
+    const first = await backupJson([tree, '--frame-size', '256KiB', '--repo', repo]);
+    const readRecord = async (snapshot: string): Promise<ArtifactRecord> => (JSON.parse(await fs.readFile(path.join(repoDir, 'snapshots', `${snapshot}.json`), 'utf8')) as CommitRecord).artifacts[0]!;
+    const a = await readRecord(first.snapshot);
+    const index = parseIndex(await fs.readFile(path.join(repoDir, a.index.key)));
+    expect(Math.max(...index.frames.map((f) => f.tarSize))).toBeLessThanOrEqual(256 * 1024);
+    // 16 KiB rewritten in place: the frames around it are new, the rest are reused.
+    const file = await fs.open(path.join(tree, 'disk.img'), 'r+');
+    try {
+      await file.write(random(16 * 1024, 'small frames change'), 0, 16 * 1024, MiB);
+    } finally {
+      await file.close();
+    }
+    const second = await backupJson([tree, '--frame-size', '256KiB', '--repo', repo]);
+    const b = await readRecord(second.snapshot);
+    expect(b.parent).toBe(first.snapshot);
+    expect(b.reusedFrames).toBeGreaterThan(b.frameCount / 2);
+    expect(b.storedBytes).toBeLessThan(a.storedBytes / 4);
+    const target = path.join(work, 'restored');
+    const result = await cassette(['restore', second.snapshot, '--target', target, '--repo', repo]);
+    expect(result.exitCode).toBe(0);
+    expect(await compareTrees(tree, path.join(target, a.name), { owners: true })).toEqual([]);
+  });
+});
+
 describe('a version-1 snapshot as --parent', () => {
   const FIXTURE = path.join(PROJECT_ROOT, 'test/fixtures/v1/repo');
   const V1_SNAPSHOT = '20261130T160330Z-668030';
