@@ -43,7 +43,8 @@ export interface IncrementalTreeOptions {
 
 /**
  * big/disk.img (random), conf/dNN/fMM.txt (text of 0.5–12 KiB, every third one random), a
- * symlink conf/current, a hard link conf/d11/f00.hard, a 0600 key and an empty directory.
+ * symlink conf/current, a hard link conf/d11/f00.hard, awkward names under names/, a 0600 key and an
+ * empty directory.
  */
 export async function makeIncrementalTree(root: string, options: IncrementalTreeOptions = {}): Promise<void> {
   await fs.mkdir(root, { recursive: true });
@@ -56,6 +57,9 @@ export async function makeIncrementalTree(root: string, options: IncrementalTree
   }
   await fs.symlink('d00/f00.txt', path.join(root, 'conf/current'));
   await fs.link(path.join(root, smallFile(11, 0)), path.join(root, 'conf/d11/f00.hard'));
+  // Names whose byte order differs from the order of whole paths ('a b' and 'a-b' sort before 'a/x'), and one that is not UTF-8.
+  for (const name of ['names/a/x.txt', 'names/a b.txt', 'names/a-b.txt', 'names/a.b/y.txt', 'names/é.txt', 'names/Z.txt']) await write(root, name, `${name}\n`);
+  await fs.writeFile(Buffer.concat([Buffer.from(path.join(root, 'names/latin1-')), Buffer.from([0xe9]), Buffer.from('.txt')]), 'not UTF-8\n');
   await write(root, 'keys/host.key', random(1675, 'key'), 0o600);
   await fs.mkdir(path.join(root, 'empty/nested'), { recursive: true });
 }
@@ -98,15 +102,20 @@ export async function changeIncrementalTree(root: string, bigOffset = 12 * MiB):
   return { offset: bigOffset, length: MiB };
 }
 
-/** Bytes of the regular files under `root`, each inode counted once (what a backup that reads every file reads). */
+/** Bytes of the regular files under `root`, each inode counted once (what a backup that reads every file reads). Names are taken as bytes. */
 export async function fileBytes(root: string): Promise<number> {
-  const seen = new Set<string>();
+  const seen = new Set<bigint>();
   let total = 0;
-  for (const rel of await fs.readdir(root, { recursive: true })) {
-    const stats = await fs.lstat(path.join(root, rel));
-    if (!stats.isFile() || seen.has(`${stats.dev}:${stats.ino}`)) continue;
-    seen.add(`${stats.dev}:${stats.ino}`);
-    total += stats.size;
-  }
+  const visit = async (dir: Buffer): Promise<void> => {
+    for (const name of await fs.readdir(dir, { encoding: 'buffer' })) {
+      const child = Buffer.concat([dir, Buffer.from('/'), name]);
+      const stats = await fs.lstat(child, { bigint: true });
+      if (stats.isDirectory()) await visit(child);
+      if (!stats.isFile() || seen.has(stats.ino)) continue;
+      seen.add(stats.ino);
+      total += Number(stats.size);
+    }
+  };
+  await visit(Buffer.from(root));
   return total;
 }
