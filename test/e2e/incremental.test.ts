@@ -1,4 +1,4 @@
-// Incremental backups (docs/FORMAT.md §7) end to end through the built CLI: an unchanged tree stores nothing, changes store only their frames, chains name the objects that hold their frames, and every restore (full, selective, stock tools) is exact; on file:// and S3 repositories, with a PostgreSQL database and with the Cassatt profile.
+// Incremental backups (docs/FORMAT.md §7) end to end through the built CLI: an unchanged tree stores nothing, changes store only their frames, chains name the objects that hold their frames, every restore (full, selective, stock tools) is exact, and verify and prune respect references; on file:// and S3 repositories, with a PostgreSQL database and with the Cassatt profile.
 
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
