@@ -206,7 +206,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw error;
   }
   const pool = options.pool ?? new FramePool({ threads, level });
-  const catalog = new Map<string, StoredFrameRef>();
+  const catalog = new Map<string, StoredFrameRef[]>();
   const totals: { bytesRead: number; bytesStored: number; bytesReused: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, bytesReused: 0, files: 0 };
   if (options.estimateTotal) {
     const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
@@ -229,10 +229,14 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     if (parent) {
       // Every digest the pool may skip is in the catalog first.
       const added: string[] = [];
-      for (const digest of parent.digests()) {
-        if (catalog.has(digest)) continue;
-        catalog.set(digest, parent.byContent(digest)!);
-        added.push(digest);
+      for (const frame of parent.frames()) {
+        const digest = frame.record.sha256!;
+        const copies = catalog.get(digest);
+        if (copies) copies.push(frame);
+        else {
+          catalog.set(digest, [frame]);
+          added.push(digest);
+        }
       }
       pool.knownDigests(added);
     }

@@ -11,8 +11,8 @@ export type ReadyFrame =
   | { kind: 'reused'; frame: StoredFrameRef; entries: IndexEntry[] }
   | { kind: 'compressed'; data: Buffer; tarSize: number; digest: string; entries: IndexEntry[] };
 
-/** Frames stored by earlier snapshots, by the SHA-256 of their uncompressed bytes. */
-export type FrameCatalog = ReadonlyMap<string, StoredFrameRef>;
+/** Frames stored by earlier snapshots, by the SHA-256 of their uncompressed bytes: every copy, in the order they are stored. */
+export type FrameCatalog = ReadonlyMap<string, readonly StoredFrameRef[]>;
 
 export interface CompressOrReuseOptions {
   /** The pool whose knownDigests() are the catalog's keys. */
@@ -24,15 +24,30 @@ export interface CompressOrReuseOptions {
 }
 
 /** In frame order. A compressed frame's `data` is the pool's: give it back with pool.release() once written. */
-export function compressOrReuse(frames: AsyncIterable<PackedFrame>, options: CompressOrReuseOptions): AsyncGenerator<ReadyFrame> {
-  return mapOrdered(frames, async (frame): Promise<ReadyFrame> => {
+export async function* compressOrReuse(frames: AsyncIterable<PackedFrame>, options: CompressOrReuseOptions): AsyncGenerator<ReadyFrame> {
+  const ready = mapOrdered(frames, async (frame): Promise<ReadyFrame | { kind: 'known'; digest: string; entries: IndexEntry[] }> => {
     if (frame.kind === 'reuse') return { kind: 'reused', frame: frame.frame, entries: frame.entries };
     const tarSize = frame.data.length;
     const result = await options.pool.compressFrame(frame.data);
     if (result.data) return { kind: 'compressed', data: result.data, tarSize, digest: result.digest, entries: frame.entries };
-    const known = options.catalog.get(result.digest);
-    // The pool skips only digests it was told of, and every one of them is in the catalog.
-    if (!known) throw new CassetteError('E_FORMAT', `frame digest ${result.digest} was taken as stored, but no earlier frame has it`);
-    return { kind: 'reused', frame: known, entries: frame.entries };
+    return { kind: 'known', digest: result.digest, entries: frame.entries };
   }, options.concurrency, options.signal);
+  // Where the previous frame ended in its object: of several stored copies of a frame (runs of
+  // zeros in an image), the one that follows it keeps a restore's reads sequential and downloads
+  // each copy once, where always the first copy would be fetched again for every occurrence.
+  let after: { key: string; offset: number } | undefined;
+  for await (const frame of ready) {
+    let out: ReadyFrame;
+    if (frame.kind === 'known') {
+      const copies = options.catalog.get(frame.digest);
+      // The pool skips only digests it was told of, and every one of them is in the catalog.
+      if (!copies || copies.length === 0) throw new CassetteError('E_FORMAT', `frame digest ${frame.digest} was taken as stored, but no earlier frame has it`);
+      const next = after && copies.find((c) => c.object.key === after!.key && c.record.offset === after!.offset);
+      out = { kind: 'reused', frame: next ?? copies[0]!, entries: frame.entries };
+    } else {
+      out = frame;
+    }
+    after = out.kind === 'reused' ? { key: out.frame.object.key, offset: out.frame.record.offset + out.frame.record.size } : undefined;
+    yield out;
+  }
 }

@@ -59,7 +59,7 @@ export function unchangedSince(stats: BigIntStats, parent: IndexEntry | undefine
 export class ParentArtifact {
   readonly snapshot: string;
   readonly artifact: ArtifactRecord;
-  private readonly frames: readonly FrameRecord[];
+  private readonly framesTable: readonly FrameRecord[];
   private readonly objects: StoredObject[];
   private readonly byDigest = new Map<string, number>();
   private readonly entries: AsyncIterator<IndexEntry>;
@@ -69,7 +69,7 @@ export class ParentArtifact {
   private constructor(snapshot: string, artifact: ArtifactRecord, private readonly index: IndexReader) {
     this.snapshot = snapshot;
     this.artifact = artifact;
-    this.frames = index.frames;
+    this.framesTable = index.frames;
     this.objects = objectsOf(artifact);
     for (const [i, frame] of index.frames.entries()) if (frame.sha256 && frame.tarSize > 0) this.byDigest.set(frame.sha256, i);
     this.entries = index.entries[Symbol.asyncIterator]();
@@ -84,6 +84,18 @@ export class ParentArtifact {
     return this.byDigest.keys();
   }
 
+  /** Every parent frame that has a digest, in frame order. */
+  *frames(): Generator<ParentFrame> {
+    for (let i = 0; i < this.frameCount; i++) {
+      const frame = this.frame(i);
+      if (frame.record.sha256 && frame.record.tarSize > 0) yield frame;
+    }
+  }
+
+  get frameCount(): number {
+    return this.framesTable.length;
+  }
+
   /** The parent frame whose uncompressed bytes have this SHA-256. */
   byContent(digest: string): ParentFrame | undefined {
     const i = this.byDigest.get(digest);
@@ -91,18 +103,18 @@ export class ParentArtifact {
   }
 
   frame(i: number): ParentFrame {
-    const record = this.frames[i]!;
+    const record = this.framesTable[i]!;
     return { record, object: this.objects[record.volume]! };
   }
 
   /** Number of the parent frame that starts at this tar offset, or -1. */
   frameStartingAt(tarOffset: number): number {
     let lo = 0;
-    let hi = this.frames.length - 1;
+    let hi = this.framesTable.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const at = this.frames[mid]!.tarOffset;
-      if (at === tarOffset) return this.frames[mid]!.tarSize > 0 ? mid : -1;
+      const at = this.framesTable[mid]!.tarOffset;
+      if (at === tarOffset) return this.framesTable[mid]!.tarSize > 0 ? mid : -1;
       if (at < tarOffset) lo = mid + 1;
       else hi = mid - 1;
     }
@@ -117,8 +129,8 @@ export class ParentArtifact {
     const first = this.frameStartingAt(start);
     if (first < 0) return undefined;
     let last = first;
-    while (last < this.frames.length && this.frames[last]!.tarOffset + this.frames[last]!.tarSize < end) last++;
-    if (last >= this.frames.length || this.frames[last]!.tarOffset + this.frames[last]!.tarSize !== end) return undefined;
+    while (last < this.framesTable.length && this.framesTable[last]!.tarOffset + this.framesTable[last]!.tarSize < end) last++;
+    if (last >= this.framesTable.length || this.framesTable[last]!.tarOffset + this.framesTable[last]!.tarSize !== end) return undefined;
     return { first, last };
   }
 

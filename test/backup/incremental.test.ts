@@ -86,10 +86,12 @@ describe('incremental backups through the library (LocalStore)', () => {
     // The image is read again (its mtime changed); the 299 other config files are not, unless they share the changed file's frame.
     expect(changed.bytesRead).toBeLessThan(24 * MiB + 300 * 2400);
     expect(changed.bytesRead).toBeGreaterThanOrEqual(24 * MiB);
-    // Stored: the image's headers, the chunks around the change (≈ 1 MiB + up to one chunk of ≤ 4 MiB on each side), and one small frame.
-    expect(changed.storedBytes).toBeLessThan(10 * MiB);
+    // Stored: the image's headers, the chunks the change touches and those until the cuts fall into
+    // step again (for 1 MiB rewritten in random data: a median 4.0 MiB, at most 10.7 MiB in 20
+    // trials, defaults.ts), and one small frame.
+    expect(changed.storedBytes).toBeLessThan(12 * MiB);
     expect(changed.storedBytes).toBeGreaterThan(MiB);
-    expect(changed.reusedBytes).toBeGreaterThan(full.storedBytes - 10 * MiB);
+    expect(changed.reusedBytes).toBeGreaterThan(full.storedBytes - 12 * MiB);
     // Frames come straight from the first snapshot's object (no hop through the second).
     expect(changed.references!.map((r) => r.key)).toEqual(full.volumes.map((v) => v.key));
 
