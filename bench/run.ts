@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactNameFor } from '../src/backup/sources.js';
+import { CLI, engineVersion, repoRoot, summaryOf } from './cassette-cli.js';
 import { ensureDatabase, ensureTree, type BenchSize, type DbInfo, type TreeInfo } from './dataset.js';
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type ProcTimes, type Stage, type TimedResult } from './exec.js';
 import { renderMarkdown, type BenchReport, type Measurement, type StageMeasurement } from './report.js';
@@ -18,8 +19,6 @@ import { deletePrefix, ensureBucket, externalEndpoint, listPrefix, startS3rver, 
 import { Trash } from './trash.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '../..');
-const CLI = path.join(repoRoot, 'dist/src/cli/main.js');
 const STAGE = path.join(here, 'stage.js');
 
 interface Args {
@@ -62,20 +61,6 @@ function parseArgs(argv: string[]): Args {
 }
 
 const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
-
-/** The last `{"type":"summary"}` line of a cassette --json run. */
-function summaryOf(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split('\n').reverse();
-  for (const line of lines) {
-    try {
-      const parsed = JSON.parse(line) as Record<string, unknown>;
-      if (parsed.type === 'summary') return parsed;
-    } catch {
-      // progress or other output
-    }
-  }
-  return {};
-}
 
 /** The snapshot id of a backup: from its summary, else from the snapshots listing. */
 async function snapshotOf(stdout: string, repo: string, target: S3Target): Promise<string> {
@@ -356,17 +341,6 @@ async function main(): Promise<void> {
   await fs.writeFile(path.join(resultsDir, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(markdown);
   log(`wrote bench/results/${name}.md and .json`);
-}
-
-/** The commit the engine was built from, `+dirty` with uncommitted changes (read-only git). */
-async function engineVersion(): Promise<string> {
-  try {
-    const sha = (await sh(['git', '-C', repoRoot, 'rev-parse', '--short', 'HEAD'])).trim();
-    const dirty = (await sh(['git', '-C', repoRoot, 'status', '--porcelain', '--untracked-files=no', '--', 'src'])).trim() !== '';
-    return `${sha}${dirty ? '+dirty (uncommitted changes in src/)' : ''}`;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** Two sequential timed steps as one measurement (walls and processes added). */

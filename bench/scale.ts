@@ -9,7 +9,6 @@
 // Each command runs under /usr/bin/time (peak RSS of the whole process, workers included).
 // Results: printed and written to bench/results/<date>-scale.md and .json. Data: bench/data/scale/.
 
-import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { writeImage } from '../src/demo/sample-tree.js';
 import { runTimed, type TimedResult } from './exec.js';
 import type { HeapWatch } from './heap-watch.js';
 import { ensureBucket, externalEndpoint, startS3rver } from './s3.js';
+import { ensureSmallFiles } from './small-files.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
@@ -85,27 +85,6 @@ async function ensureImage(dir: string, gib: number): Promise<string> {
   return path.dirname(file);
 }
 
-/** A tree of `count` small files (100-1,100 bytes, 1,000 per directory), made once; a marker file records that it is complete. */
-async function ensureFiles(dir: string, count: number): Promise<string> {
-  const root = path.join(dir, `files-${count}`);
-  const marker = path.join(dir, `files-${count}.done`);
-  if (fsSync.existsSync(marker)) return root;
-  log(`writing ${count.toLocaleString('en')} small files …`);
-  await fs.rm(root, { recursive: true, force: true });
-  const line = Buffer.from('setting.value = 12345 # a small configuration file line\n');
-  for (let i = 0; i < count; i++) {
-    const sub = path.join(root, `d${Math.floor(i / 1000)}`);
-    if (i % 1000 === 0) fsSync.mkdirSync(sub, { recursive: true });
-    const size = 100 + ((i * 7919) % 1000);
-    const content = Buffer.alloc(size);
-    for (let at = 0; at < size; at += line.length) line.copy(content, at);
-    content.writeUInt32LE(i, 0); // every file differs
-    fsSync.writeFileSync(path.join(sub, `f${i}.conf`), content);
-  }
-  await fs.writeFile(marker, `${count}\n`);
-  return root;
-}
-
 interface Row {
   case: string;
   command: string;
@@ -127,8 +106,8 @@ async function main(): Promise<void> {
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-scale-'));
   const smallImage = await ensureImage(dataDir, args.smallGiB);
   const largeImage = await ensureImage(dataDir, args.largeGiB);
-  const fewFiles = await ensureFiles(dataDir, args.fewFiles);
-  const manyFiles = await ensureFiles(dataDir, args.files);
+  const fewFiles = await ensureSmallFiles(dataDir, args.fewFiles, log);
+  const manyFiles = await ensureSmallFiles(dataDir, args.files, log);
 
   const target = args.endpoint ? externalEndpoint(args.endpoint) : await startS3rver(work);
   const env: NodeJS.ProcessEnv = { ...target.env, AWS_ENDPOINT_URL: target.endpoint };
