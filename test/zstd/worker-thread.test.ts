@@ -29,9 +29,9 @@ async function write(rel: string, secondsAgo: number): Promise<void> {
 }
 
 describe('workerUrl from the TypeScript sources', () => {
-  it('finds the pool worker where tsc compiled it', async () => {
+  it('finds the pool and restore writer workers where tsc compiled them', async () => {
     const project = new URL('../../', import.meta.url);
-    for (const rel of ['src/zstd/pool-worker.js']) {
+    for (const rel of ['src/zstd/pool-worker.js', 'src/restore/slice-writer-worker.js']) {
       const url = workerUrl(new URL(rel, project));
       expect(url.href).toBe(new URL(`dist/${rel}`, project).href);
       await expect(fs.access(url)).resolves.toBeUndefined();
