@@ -1,11 +1,11 @@
 // A pool of worker threads that compress and decompress independent zstd frames, and an order-preserving concurrent map.
 // zstd never runs on the calling thread: zstd-napi is synchronous and would stall the event loop (NOTES.md).
 
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { CassetteError } from '../errors.js';
-import { POOL_WORKER_SOURCE } from './pool-worker-source.js';
+import type { FromWorker, Operation, PoolWorkerData, ToWorker } from './pool-protocol.js';
+import { startWorker, workerUrl } from './worker-thread.js';
 
 export interface FramePoolOptions {
   /** Worker threads; default os.availableParallelism(). */
@@ -18,8 +18,6 @@ export interface FramePoolOptions {
    */
   checksum?: boolean;
 }
-
-type Operation = 'compress' | 'decompress';
 
 interface Task {
   id: number;
@@ -65,13 +63,6 @@ export interface CompressedFrame {
   data?: Buffer;
 }
 
-type WorkerMessage =
-  | { ready: true }
-  | { id: number; skipped: true; digest: string }
-  | { id: number; data: ArrayBuffer; length: number; digest?: string }
-  | { id: number; output: number; length: number; digest?: string }
-  | { id: number; error: { message: string; integrity: boolean } };
-
 /**
  * A SharedArrayBuffer known to every worker (sent once, then named by id): frames and compressed
  * results travel as (id, offset, length) with no transfer. Transferring ArrayBuffers instead made
@@ -93,9 +84,8 @@ const MiB = 1024 * 1024;
 /** Shared memory the pool may hold in slabs; beyond it, buffers are ordinary (transferred) memory. */
 const MAX_SLAB_BYTES = 128 * 1024 * 1024;
 
-const requireHere = createRequire(import.meta.url);
-const zstdPath = requireHere.resolve('zstd-napi');
-const bindingPath = requireHere.resolve('zstd-napi/binding');
+/** The worker threads' module (pool-worker.ts); worker-thread.ts says where it is found under vitest. */
+const POOL_WORKER = workerUrl(new URL('./pool-worker.js', import.meta.url));
 
 /**
  * Worker threads (one zstd context each) that turn Buffers into independent zstd frames and back.
@@ -197,7 +187,7 @@ export class FramePool {
     const slab: Slab = { id: this.slabs.size, kind, memory, view: Buffer.from(memory) };
     this.slabs.set(memory, slab);
     this.slabBytes += size;
-    for (const slot of this.slots) if (!slot.gone) slot.worker.postMessage({ op: 'share', slab: slab.id, memory });
+    for (const slot of this.slots) if (!slot.gone) post(slot, { op: 'share', slab: slab.id, memory });
     return slab;
   }
 
@@ -264,7 +254,7 @@ export class FramePool {
     const added = [...digests];
     if (added.length === 0) return;
     this.known.push(...added);
-    for (const slot of this.slots) if (!slot.gone) slot.worker.postMessage({ op: 'known', digests: added });
+    for (const slot of this.slots) if (!slot.gone) post(slot, { op: 'known', digests: added });
   }
 
   /**
@@ -309,20 +299,17 @@ export class FramePool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(POOL_WORKER_SOURCE, {
-      eval: true,
-      name: 'cassette-zstd',
-      workerData: { zstdPath, bindingPath, level: this.level, checksum: this.checksum, slabs: [...this.slabs.values()].map(({ id, memory }) => ({ id, memory })), known: this.known },
-    });
+    const workerData: PoolWorkerData = { level: this.level, checksum: this.checksum, slabs: [...this.slabs.values()].map(({ id, memory }) => ({ id, memory })), known: this.known };
+    const worker = startWorker(POOL_WORKER, { name: 'cassette-zstd', workerData });
     const slot: Slot = { worker, ready: false, gone: false };
     worker.unref();
-    worker.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
+    worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
     worker.on('error', (error) => this.onDeath(slot, error));
     worker.on('exit', (code) => this.onDeath(slot, new Error(`compression worker exited with code ${code}`)));
     return slot;
   }
 
-  private onMessage(slot: Slot, message: WorkerMessage): void {
+  private onMessage(slot: Slot, message: FromWorker): void {
     if (slot.gone) return;
     if ('ready' in message) {
       slot.ready = true;
@@ -400,7 +387,7 @@ export class FramePool {
       try {
         if (task.input) {
           // Shared memory: only its name and the range travel.
-          slot.worker.postMessage({ id: task.id, op: task.op, slab: task.input.id, offset: data.byteOffset, length: data.length, expectedSize: task.expectedSize, output, digest: task.digest });
+          post(slot, { id: task.id, op: task.op, slab: task.input.id, offset: data.byteOffset, length: data.length, expectedSize: task.expectedSize, output, digest: task.digest });
         } else {
           // Only a Buffer that owns its whole ArrayBuffer moves without a copy. Anything else (a slice of
           // Node's shared allocation pool, a view into a larger buffer) is copied: transferring its
@@ -411,7 +398,7 @@ export class FramePool {
             data = copy;
           }
           const buffer = data.buffer as ArrayBuffer;
-          slot.worker.postMessage({ id: task.id, op: task.op, data: buffer, length: data.length, expectedSize: task.expectedSize, output, digest: task.digest }, [buffer]);
+          post(slot, { id: task.id, op: task.op, data: buffer, length: data.length, expectedSize: task.expectedSize, output, digest: task.digest }, [buffer]);
         }
       } catch (error) {
         // E.g. an ArrayBuffer marked untransferable.
@@ -430,6 +417,11 @@ export class FramePool {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Sends a worker a message of the protocol (pool-protocol.ts), moving `transfer` to it. */
+function post(slot: Slot, message: ToWorker, transfer?: ArrayBuffer[]): void {
+  slot.worker.postMessage(message, transfer);
+}
 
 /** An upper bound of ZSTD_compressBound(size) (size + size/256 + a small constant). */
 function compressBoundAtMost(size: number): number {

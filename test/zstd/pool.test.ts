@@ -395,7 +395,7 @@ describe('FramePool and process exit', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-pool-exit-'));
-    for (const file of ['src/errors.ts', 'src/zstd/pool.ts', 'src/zstd/pool-worker-source.ts']) {
+    for (const file of ['src/errors.ts', 'src/zstd/pool.ts', 'src/zstd/pool-worker.ts', 'src/zstd/worker-thread.ts']) {
       const source = await fs.readFile(path.join(import.meta.dirname, '../..', file), 'utf8');
       const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
       const out = path.join(dir, file.replace(/\.ts$/, '.js'));
@@ -410,7 +410,7 @@ describe('FramePool and process exit', () => {
 
   const run = (body: string) =>
     execa('node', ['--input-type=module', '-e', `import { FramePool } from ${JSON.stringify(path.join(dir, 'src/zstd/pool.js'))};\n${body}`], {
-      // The transpiled pool resolves zstd-napi from its temp dir: point it at this project's copy.
+      // The transpiled worker resolves zstd-napi from its temp dir: point it at this project's copy.
       env: { NODE_PATH: path.join(import.meta.dirname, '../../node_modules') },
       timeout: 20_000,
     });
