@@ -38,10 +38,10 @@ import { linkTargetOf, lstatOrUndefined, prepareParent, shown, tempName, type Ar
 import { finishEmptyFiles, finishFiles } from './finish-files.js';
 import { placeEntries } from './place-entries.js';
 import { readFrames } from './read-frames.js';
-import { assertAllSliced, sliceFrames } from './slice-frames.js';
-import { SliceWriter } from './slice-writer.js';
 import { assertNoSymlinkParents, linkIdentity, type KeepDirectorySymlinks } from './safe-path.js';
 import { artifactMayMatch, compileSelector } from './select.js';
+import { assertAllSliced, sliceFrames } from './slice-frames.js';
+import { SliceWriter } from './slice-writer.js';
 import { OpenFiles, writeFiles } from './write-files.js';
 
 export interface RestoreOptions {

@@ -1,9 +1,9 @@
 // Writes the pieces of each frame into the files' temporary names and yields each file once all of it is written, with its SHA-256.
 // Small and sparse files are written and hashed here; larger ones on the writer thread (slice-writer.ts).
 //
-// Memory: a frame's memory goes back to the pool once the writer is done with it, so the frames
-// held here are the one being cut plus at most FRAMES_IN_WRITER in the writer; descriptors are
-// at most MAX_OPEN_FILES.
+// Memory: a frame's memory goes back to the pool once nothing reads it any more, so the frames held
+// here are the one being written plus at most FRAMES_IN_WRITER in the writer thread; open
+// descriptors are at most MAX_OPEN_FILES.
 
 import { createHash } from 'node:crypto';
 import fsSync from 'node:fs';
