@@ -1,38 +1,48 @@
 // Restore engine: select entries from the index, fetch only the frames that hold them, write files safely with positional writes.
 //
-// Algorithm, per tree artifact of the snapshot:
+// Algorithm, per tree artifact of the snapshot (on the right, the file that does each step):
 //   read the index header and frame table
-//   for each batch of selected entries along the tar stream:
-//     directories: create (safely); files: plan ranged GETs of the frames holding their bytes
-//     fetch requests in parallel → decompress frames in the pool → in tar order, create each
-//     file's temporary name; write and hash small files here, hand large files' slices to the
-//     writer thread (pwrite + SHA-256)
-//     a complete file: check its SHA-256, set mode/owner/mtime, rename onto its real name
+//   for each batch of selected entries along the tar stream (restoreBatch wires the steps):
+//     check each entry's path; directories: create (safely); links,
+//     symlinks and special files: keep for the end; files: collect        place-entries.ts
+//     a dry run counts the download of the files' frames and stops here    batch-reads.ts
+//     empty files: create and finish at once                               finish-files.ts
+//     plan ranged GETs of the frames that hold the other files' bytes      batch-reads.ts, plan.ts
+//     → fetch requests in parallel → decompress frames in the pool         read-frames.ts
+//     → cut each frame into its files' pieces, in tar order                slice-frames.ts
+//     → create each file's temporary name; write and hash small files
+//       here, hand large files' pieces to the writer thread (pwrite +
+//       SHA-256); a frame's memory goes back once all of it is written     write-files.ts, slice-writer.ts
+//     → a complete file: check its SHA-256, set mode/owner/mtime, rename
+//       onto its real name                                                 finish-files.ts
 //   then hard links, symlinks and special files, and last the directories' metadata, deepest first.
 // Nothing is ever written through a symlink: symlinks are created after every file. In place, a
 // directory symlink already on the target is kept when it stays inside the root (safe-path.ts).
 
-import { createHash, type Hash } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf, throwIfAborted } from '../errors.js';
-import { entryFsLink, entryKey, entryPathBytes, entryLinkBytes } from '../format/entry-bytes.js';
-import { objectsOf, type ArtifactRecord, type CommitRecord, type IndexEntry } from '../format/types.js';
-import { makeDirsSync } from '../fs/make-dirs.js';
+import { entryFsLink, entryKey } from '../format/entry-bytes.js';
+import type { ArtifactRecord, CommitRecord, FrameRecord, IndexEntry } from '../format/types.js';
 import { makeNode } from '../fs/native.js';
 import { MetadataWriter, type RefusedAttributes } from './metadata.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
 import { openIndex, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { FramePool } from '../zstd/pool.js';
-import { plannedBytes } from './plan.js';
-import { planForRanges, readFrames } from './read-frames.js';
-import { SliceWriter, type Slice } from './slice-writer.js';
-import { assertNoSymlinkParents, joinPath, judgeExistingSymlink, linkIdentity, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, resolveInside, type KeepDirectorySymlinks, type RelPath } from './safe-path.js';
+import { plannedDownload, RESTORE_READS, tarRangesOf } from './batch-reads.js';
+import { linkTargetOf, lstatOrUndefined, prepareParent, shown, tempName, type ArtifactState } from './destination.js';
+import { finishEmptyFiles, finishFiles } from './finish-files.js';
+import { placeEntries } from './place-entries.js';
+import { readFrames } from './read-frames.js';
+import { assertNoSymlinkParents, linkIdentity, type KeepDirectorySymlinks } from './safe-path.js';
 import { artifactMayMatch, compileSelector } from './select.js';
-import { nextRestoreTempName, removeStaleTemps } from './temp-name.js';
+import { assertAllSliced, sliceFrames } from './slice-frames.js';
+import { SliceWriter } from './slice-writer.js';
+import { OpenFiles, writeFiles } from './write-files.js';
 
 export interface RestoreOptions {
   store: ObjectStore;
@@ -92,78 +102,6 @@ export interface RestoreSummary {
   refused: RefusedAttributes[];
 }
 
-interface PendingFile {
-  /** The writer thread's name for it. */
-  id: number;
-  entry: IndexEntry;
-  dest: string | Buffer;
-  temp: string | Buffer;
-  /** Open descriptor of the temporary file. */
-  fd?: number;
-  /** Bytes written, or handed to the writer, so far. */
-  written: number;
-  /** Small and sparse files are written and hashed on the restoring thread: their hash so far. */
-  hash?: Hash;
-}
-
-/** The entry's path relative to its artifact root, normalized: bytes when it is not UTF-8. */
-function relPathOf(entry: IndexEntry): RelPath {
-  const bytes = entryPathBytes(entry);
-  return bytes ? normalizeEntryBytes(bytes) : normalizeEntryPath(entry.path);
-}
-
-/** A path for messages and dry-run lines. */
-function shown(p: string | Buffer): string {
-  return typeof p === 'string' ? p : p.toString();
-}
-
-/** SHA-256 of no bytes: the digest of an empty file. */
-const EMPTY_SHA256 = createHash('sha256').digest('hex');
-
-/**
- * Frames handed to the writer thread and not yet written: each holds its decoded frame's memory
- * (≈ 4 MiB) until then. Four keep the writer busy while the restoring thread prepares the next.
- */
-const FRAMES_IN_WRITER = 4;
-
-/**
- * Files up to this size are written and hashed on the restoring thread, larger ones on the writer
- * thread. Their bytes are few (≈ 100 MB of the bench tree's 5.1 GB) but their count is large: a
- * message per file would cost more than the write, and a restore of a few small files starts no
- * thread at all (it added ≈ 40 ms to restoring one file).
- */
-const INLINE_FILE_BYTES = 256 * 1024;
-
-/**
- * Temporary files open at once: files stay open until the writer has written their last slice, and
- * a frame can hold thousands of small files; beyond this many, the restoring thread waits for the
- * writer before it opens another (far below common descriptor limits).
- */
-const MAX_OPEN_FILES = 512;
-
-interface ArtifactState {
-  artifact: ArtifactRecord;
-  root: string;
-  safeDirs: Set<string>;
-  dirs: Array<{ entry: IndexEntry; dest: string | Buffer }>;
-  symlinks: Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>;
-  links: Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>;
-  specials: Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>;
-  /** Hard links whose target is not part of this restore, by the target's entryKey: their content is fetched in a second pass. */
-  orphanLinks: Map<string, Array<{ entry: IndexEntry; rel: RelPath; dest: string | Buffer }>>;
-  /** Paths of the symlink entries seen so far: no later entry may lie below one (symlink-then-file). */
-  symlinkPaths: Set<string>;
-  /** In place only: which existing directory symlinks may be written through (safe-path.ts). */
-  keep?: KeepDirectorySymlinks;
-  /**
-   * Directories (pathKey) that hold no stale temporary file (temp-name.ts): made by this run, or
-   * cleaned of them. One set for every artifact of the run, so that each directory is cleaned at
-   * most once, before the run's first write into it; one key per directory written into.
-   */
-  cleanDirs: Set<string>;
-  lastFrame: number;
-}
-
 /** What every step of one restore shares. */
 interface RestoreRun {
   options: RestoreOptions;
@@ -175,9 +113,8 @@ interface RestoreRun {
   report: (force?: boolean) => void;
   /** The writer thread, started when the first file with data is restored. */
   writer: () => SliceWriter;
-  /** Files whose temporary name is open (at most MAX_OPEN_FILES), by id. */
-  open: Map<number, PendingFile>;
-  nextFileId: number;
+  /** Files whose temporary name is open, by their writer id. */
+  open: OpenFiles;
   /** Entries handled since the event loop last turned (see turn). */
   sinceTurn: number;
   /** linkIdentity of the symlinks this restore made: never kept as target symlinks. */
@@ -215,9 +152,9 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   };
   const temps = new Set<string | Buffer>();
   let writer: SliceWriter | undefined;
-  const open = new Map<number, PendingFile>();
+  const open = new OpenFiles();
   const run: RestoreRun = {
-    options, metadata, pool, summary, temps, report, open, nextFileId: 0, sinceTurn: 0, createdLinks: new Set(), keptSymlinks: new Set(),
+    options, metadata, pool, summary, temps, report, open, sinceTurn: 0, createdLinks: new Set(), keptSymlinks: new Set(),
     writer: () => (writer ??= new SliceWriter((id) => { const dest = open.get(id)?.dest; return dest === undefined ? `file #${id}` : shown(dest); })),
   };
   const allDirs: ArtifactState['dirs'] = [];
@@ -266,8 +203,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   } catch (error) {
     // The writer first: nothing may write into a temporary file once it is removed.
     await writer?.close();
-    for (const file of open.values()) if (file.fd !== undefined) fsSync.closeSync(file.fd);
-    open.clear();
+    open.closeAll();
     await Promise.all([...temps].map((t) => fs.rm(t, { force: true }).catch(() => undefined)));
     if (options.signal?.aborted && !isCassetteError(error, 'E_INTEGRITY')) {
       throw new CassetteError('E_ABORTED', 'restore interrupted: no file was left half-written under its real name', { cause: error });
@@ -301,362 +237,45 @@ function keepPolicy(run: RestoreRun, artifact: ArtifactRecord, progress: Progres
   };
 }
 
-/** A path below an earlier symlink entry would be written through that symlink once it exists: refuse it. */
-function refuseBelowSymlink(state: ArtifactState, entry: IndexEntry, rel: string): void {
-  if (state.symlinkPaths.size === 0) return;
-  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
-    const parent = rel.slice(0, i);
-    if (state.symlinkPaths.has(parent)) {
-      throw new CassetteError('E_UNSAFE_PATH', `refusing entry "${entry.path}": it lies below the symlink entry "${parent}" of the same archive, and nothing is written through symlinks`);
-    }
-  }
-}
-
-/** The normalized target of a hard link entry (bytes when not UTF-8); an unsafe one is refused naming the link itself. */
-function linkTargetOf(entry: IndexEntry): RelPath {
-  try {
-    const bytes = entryLinkBytes(entry);
-    return bytes ? normalizeEntryBytes(bytes, 'hard link target') : normalizeLinkTarget(entry.link ?? '');
-  } catch (error) {
-    throw new CassetteError('E_UNSAFE_PATH', `refusing hard link "${entry.path}" to "${entry.link ?? ''}": ${(error as Error).message.replace(/^refusing entry "[^"]*": /, '')}`, { cause: error });
-  }
-}
-
-async function prepareParent(state: ArtifactState, rel: RelPath): Promise<string | Buffer> {
-  const nested = typeof rel === 'string' ? rel.includes('/') : rel.includes(0x2f);
-  const dest = await assertNoSymlinkParents(state.root, rel, state.safeDirs, state.keep);
-  const dir = nested ? parentPath(dest) : state.root;
-  const key = pathKey(dir);
-  // A parent already checked (a real directory, no symlink) needs no mkdir: saves two system calls
-  // per file (mkdir → EEXIST, stat) in directories of many files.
-  if (!state.safeDirs.has(key)) {
-    if (makeDirectories(dir)) state.cleanDirs.add(key);
-    // Made here or found as a directory: a later file in it goes straight on (cleared with safeDirs
-    // when a symlink is created).
-    if (nested) state.safeDirs.add(key);
-  }
-  // A directory that was already there may hold temporary files of a restore that was killed:
-  // remove them before the first write into it (one readdir per such directory and run; one made
-  // by this run is empty and costs nothing).
-  if (!state.cleanDirs.has(key)) {
-    removeStaleTemps(dir);
-    state.cleanDirs.add(key);
-  }
-  return dest;
-}
-
 /**
- * Makes `dir` and its missing parents (make-dirs.ts: never Node's recursive mkdir, which spins
- * forever on procfs); true when `dir` itself was made here. A failure is E_TARGET naming the
- * directory and the reason.
+ * One batch of selected entries, in tar order: place them; then (a dry run only counts the
+ * download) make the empty files, and stream the others' bytes from the frames that hold them
+ * through the stages, each file finished as soon as all of it is written.
  */
-function makeDirectories(dir: string | Buffer): boolean {
-  try {
-    return makeDirsSync(dir);
-  } catch (error) {
-    throw new CassetteError('E_TARGET', `cannot create directory ${shown(dir)}: ${messageOf(error)}`, { cause: error });
-  }
-}
-
-/**
- * A directory entry: check its parents, then make it a real directory (replacing a non-directory in
- * the way) — or, in place, keep the directory symlink there. Returns where its metadata goes at
- * the end: nowhere for a kept symlink (GNU tar does not apply it through the link either); once a
- * symlink was kept, the directory's real path, so that a symlink made later in the restore cannot
- * redirect it; else dest.
- */
-async function makeDirectory(state: ArtifactState, run: RestoreRun, rel: RelPath, dest: string | Buffer): Promise<string | Buffer | undefined> {
-  await assertNoSymlinkParents(state.root, rel, state.safeDirs, state.keep);
-  const existing = lstatOrUndefined(dest);
-  if (state.keep && existing?.isSymbolicLink() && (await judgeExistingSymlink(state.root, dest, state.keep)).verdict.keep) return undefined;
-  if (existing && !existing.isDirectory()) fsSync.rmSync(dest, { force: true });
-  if (!existing?.isDirectory() && makeDirectories(dest)) state.cleanDirs.add(pathKey(dest));
-    if (run.keptSymlinks.size === 0) return dest;
-  return typeof dest === 'string' ? fsSync.realpathSync.native(dest) : fsSync.realpathSync.native(dest, { encoding: 'buffer' });
-}
-
-/**
- * Dry run in place: check the entry's parents, and a directory entry's own place, as the restore
- * would, so the directory symlinks it would keep are reported. Refusals are left to the restore:
- * a dry run writes nothing, so what the restore would replace first is still in the way here.
- */
-async function previewKeptSymlinks(state: ArtifactState, entry: IndexEntry, rel: RelPath, dest: string | Buffer): Promise<void> {
-  try {
-    await assertNoSymlinkParents(state.root, rel, state.safeDirs, state.keep);
-    if (entry.type === 'dir' && lstatOrUndefined(dest)?.isSymbolicLink()) await judgeExistingSymlink(state.root, dest, state.keep!);
-  } catch (error) {
-    if (!isCassetteError(error, 'E_UNSAFE_PATH') && !isCassetteError(error, 'E_TARGET')) throw error;
-  }
-}
-
-async function exists(p: string | Buffer): Promise<boolean> {
-  return fs.lstat(p).then(() => true, () => false);
-}
-
-/** Creates the file's temporary name (parents made safely) and opens it for writing: its descriptor. */
-async function openTemp(file: PendingFile, state: ArtifactState, temps: Set<string | Buffer>): Promise<number> {
-  file.dest = await prepareParent(state, relPathOf(file.entry));
-  file.temp = tempName(file.dest);
-  temps.add(file.temp);
-  try {
-    return fsSync.openSync(file.temp, 'wx', 0o600);
-  } catch (error) {
-    throw new CassetteError('E_TARGET', `cannot write ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
-  }
-}
-
-/** A temporary name next to `dest`, naming this process (temp-name.ts) so that a later restore knows when it is stale. */
-function tempName(dest: string | Buffer): string | Buffer {
-  return joinPath(parentPath(dest), nextRestoreTempName());
-}
-
-async function restoreBatch(
-  batch: IndexEntry[],
-  frames: Parameters<typeof readFrames>[1]['frames'],
-  state: ArtifactState,
-  run: RestoreRun,
-  selected: (artifact: string, path: string) => boolean,
-): Promise<void> {
-  const { options, metadata, pool, summary, temps, report } = run;
-  const { artifact } = state;
-  const files: PendingFile[] = [];
-  for (const entry of batch) {
-    await turn(run);
-    const rel = relPathOf(entry);
-    const dest = resolveInside(state.root, rel);
-    // Checked on the display path: names that differ only in invalid bytes look alike there, which can only refuse more.
-    refuseBelowSymlink(state, entry, normalizeEntryPath(entry.path));
-    if (entry.type === 'file' && options.skipExisting && (await exists(dest))) {
-      summary.skipped++;
-      continue;
-    }
-    summary.entries++;
-    options.onEntry?.(artifact.name, entry, shown(dest));
-    if (options.dryRun && state.keep) await previewKeptSymlinks(state, entry, rel, dest);
-    switch (entry.type) {
-      case 'dir': {
-        const place = options.dryRun ? dest : await makeDirectory(state, run, rel, dest);
-        if (place !== undefined) state.dirs.push({ entry, dest: place });
-        break;
-      }
-      case 'file':
-        summary.files++;
-        summary.bytes += entry.size;
-        files.push({ id: -1, entry, dest, temp: '', written: 0 });
-        break;
-      case 'symlink':
-        state.symlinks.push({ entry, rel, dest });
-        state.symlinkPaths.add(normalizeEntryPath(entry.path));
-        break;
-      case 'hardlink': {
-        linkTargetOf(entry);
-        if (selected(artifact.name, entry.link ?? '')) {
-          state.links.push({ entry, rel, dest });
-        } else {
-          const key = entryKey(entry.link ?? '', entry.linkBytes);
-          const list = state.orphanLinks.get(key) ?? [];
-          list.push({ entry, rel, dest });
-          state.orphanLinks.set(key, list);
-        }
-        break;
-      }
-      default:
-        state.specials.push({ entry, rel, dest });
-    }
-  }
-
+async function restoreBatch(batch: IndexEntry[], frames: readonly FrameRecord[], state: ArtifactState, run: RestoreRun, selected: (artifact: string, path: string) => boolean): Promise<void> {
+  const { options, metadata, pool, summary, temps } = run;
+  const files = await placeEntries(batch, {
+    state, summary, selected, skipExisting: options.skipExisting, dryRun: options.dryRun, onEntry: options.onEntry, keptSymlinks: run.keptSymlinks, turn: () => turn(run),
+  });
   const withData = files.filter((f) => f.entry.size > 0);
-  const ranges = withData.map((f) => ({ start: f.entry.dataOffset, end: f.entry.dataOffset + f.entry.size }));
-  const planOptions = { maxGapBytes: DEFAULTS.restoreMaxGapBytes, maxRequestBytes: DEFAULTS.restoreRequestBytes };
+  const ranges = tarRangesOf(withData);
   if (options.dryRun) {
-    const plan = planForRanges(frames, ranges, planOptions, state.lastFrame + 1);
-    summary.downloadBytes += plannedBytes(plan);
-    summary.requests += plan.length;
-    if (plan.length > 0) state.lastFrame = plan.at(-1)!.lastFrame;
+    const download = plannedDownload(frames, ranges, state.lastFrame);
+    summary.downloadBytes += download.bytes;
+    summary.requests += download.requests;
+    state.lastFrame = download.lastFrame;
     return;
   }
-
-  // Empty files need no frame.
-  for (const file of files) {
-    if (file.entry.size > 0) continue;
-    await turn(run);
-    file.fd = await openTemp(file, state, temps);
-    finishFile(file, EMPTY_SHA256, state, metadata, temps);
-  }
+  const finishing = { state, metadata, temps };
+  await finishEmptyFiles(files, { ...finishing, turn: () => turn(run) });
   if (withData.length === 0) return;
-
-  // Parts of frames handed to the writer, oldest first; the last part of a frame gives its memory back.
-  const inWriter: Array<{ written: Promise<Map<number, string>>; ending: PendingFile[]; frameData?: Buffer }> = [];
-  const settleOldest = async (): Promise<void> => {
-    const part = inWriter.shift()!;
-    const digests = await part.written;
-    if (part.frameData) pool.release(part.frameData);
-    for (const file of part.ending) {
-      run.open.delete(file.id);
-      finishFile(file, digests.get(file.id)!, state, metadata, temps);
-    }
-  };
-  try {
-    let cursor = 0;
-    for await (const decoded of readFrames(ranges, {
-      store: options.store, artifact, frames, pool,
+  // The signal stops the fetches, and pipeline() waits for every stage to end. It is not given to
+  // pipeline() too: its AbortError would replace an E_INTEGRITY met meanwhile, which restoreRecord
+  // reports as it is.
+  await pipeline(
+    readFrames(ranges, {
+      store: options.store, artifact: state.artifact, frames, pool, shared: true, plan: RESTORE_READS, signal: options.signal,
       concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
-      plan: planOptions,
-      signal: options.signal,
-      shared: true,
       onDownloaded: (bytes) => {
         summary.downloadBytes += bytes;
         summary.requests++;
       },
-    })) {
-      const { frame, data } = decoded;
-      state.lastFrame = frame.frame;
-      const frameEnd = frame.tarOffset + frame.tarSize;
-      let slices: Slice[] = [];
-      let ending: PendingFile[] = [];
-      let parts = 0;
-      // Hands the slices gathered so far to the writer; with `last`, the frame's memory goes back
-      // once the writer is done with it: with its newest part still in the writer (parts settle in
-      // order, so any part of this frame not yet settled is the newest entry), else at once.
-      const handOver = (last: boolean): void => {
-        if (slices.length > 0) {
-          inWriter.push({ written: run.writer().write(data, slices), ending });
-          parts++;
-        }
-        slices = [];
-        ending = [];
-        if (!last) return;
-        const newest = parts > 0 ? inWriter.at(-1) : undefined;
-        if (newest) newest.frameData = data;
-        else pool.release(data);
-      };
-      for (let i = cursor; i < withData.length; i++) {
-        const file = withData[i]!;
-        const start = file.entry.dataOffset;
-        const end = start + file.entry.size;
-        if (start >= frameEnd) break;
-        const from = Math.max(start, frame.tarOffset);
-        const to = Math.min(end, frameEnd);
-        if (to <= from) continue;
-        if (from - start !== file.written) {
-          throw new CassetteError('E_INTEGRITY', `${artifact.name}/${file.entry.path}: frames arrived out of order`);
-        }
-        if (file.fd === undefined) {
-          if (run.open.size >= MAX_OPEN_FILES) {
-            handOver(false);
-            while (run.open.size >= MAX_OPEN_FILES && inWriter.length > 0) await settleOldest();
-          }
-          file.fd = await openTemp(file, state, temps);
-          file.id = run.nextFileId++;
-          run.open.set(file.id, file);
-          // Sparse files are written here too: only their blocks that are not all zero.
-          if (file.entry.size <= INLINE_FILE_BYTES || file.entry.sparse) file.hash = createHash('sha256');
-        }
-        const last = file.written + (to - from) === file.entry.size;
-        if (file.hash) {
-          // A small file: written and hashed here, finished at once.
-          const slice = data.subarray(from - frame.tarOffset, to - frame.tarOffset);
-          file.hash.update(slice);
-          try {
-            if (file.entry.sparse) writeSparse(file.fd, slice, file.written);
-            else for (let done = 0; done < slice.length;) done += fsSync.writeSync(file.fd, slice, done, slice.length - done, file.written + done);
-          } catch (error) {
-            throw new CassetteError('E_TARGET', `cannot write ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
-          }
-          file.written += slice.length;
-          if (last) {
-            run.open.delete(file.id);
-            finishFile(file, file.hash.digest('hex'), state, metadata, temps);
-          }
-        } else {
-          slices.push({ file: file.id, fd: file.fd, start: from - frame.tarOffset, length: to - from, position: file.written, last });
-          file.written += to - from;
-          if (last) ending.push(file);
-        }
-        if (last && i === cursor) cursor++;
-      }
-      while (cursor < withData.length && withData[cursor]!.written === withData[cursor]!.entry.size) cursor++;
-      handOver(true);
-      while (inWriter.length > FRAMES_IN_WRITER) await settleOldest();
-      report();
-    }
-    while (inWriter.length > 0) await settleOldest();
-  } finally {
-    // On failure, let every part already handed over end before the caller removes files.
-    await Promise.allSettled(inWriter.map((part) => part.written));
-  }
-  const unfinished = withData.find((f) => f.written !== f.entry.size);
-  if (unfinished) {
-    throw new CassetteError('E_INTEGRITY', `${artifact.name}/${unfinished.entry.path}: the archive ended after ${unfinished.written} of ${unfinished.entry.size} bytes`);
-  }
-}
-
-/**
- * Check the hash, set owner, attributes, mode and mtime (metadata.ts), and rename the temporary
- * file onto its real name. Synchronous system calls: for thousands of small files the promise
- * API's thread-pool round trips (about ten per file) made restores several times slower than
- * `tar -x` here.
- */
-function finishFile(file: PendingFile, digest: string, state: ArtifactState, metadata: MetadataWriter, temps: Set<string | Buffer>): void {
-  const { entry } = file;
-  const fd = file.fd!;
-  file.fd = undefined;
-  try {
-    if (entry.sha256 && digest !== entry.sha256) {
-      const volumes = objectsOf(state.artifact).map((v) => v.key).join(', ');
-      throw new CassetteError('E_INTEGRITY', `${state.artifact.name}/${entry.path}: content hash mismatch (expected ${entry.sha256}, got ${digest}) reading ${volumes}`);
-    }
-    // A sparse file may end in a hole: nothing was written there, so give it its size.
-    if (entry.sparse) fsSync.ftruncateSync(fd, entry.size);
-    metadata.finishFd(fd, entry, `${state.artifact.name}/${entry.path}`);
-  } catch (error) {
-    fsSync.closeSync(fd);
-    fsSync.rmSync(file.temp, { force: true });
-    temps.delete(file.temp);
-    throw error;
-  }
-  fsSync.closeSync(fd);
-  try {
-    fsSync.renameSync(file.temp, file.dest);
-  } catch (error) {
-    fsSync.rmSync(file.temp, { force: true });
-    temps.delete(file.temp);
-    // rename(2) onto a directory: EISDIR (or ENOTEMPTY/EEXIST on some systems), not checked beforehand
-    // with a stat per file.
-    if (lstatOrUndefined(file.dest)?.isDirectory()) throw new CassetteError('E_TARGET', `cannot restore file ${shown(file.dest)}: a directory is in the way`);
-    throw new CassetteError('E_TARGET', `cannot restore file ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
-  }
-  temps.delete(file.temp);
-}
-
-/** Sparse blocks: a block of this many bytes (at a multiple of it in the file) that is all zeros is not written. */
-const SPARSE_BLOCK = 4096;
-const ZEROS = Buffer.alloc(SPARSE_BLOCK);
-
-/** Writes `data` at `position`, leaving every whole all-zero block unwritten (a hole), in as few writes as the data allows. */
-export function writeSparse(fd: number, data: Buffer, position: number): void {
-  let runStart = -1;
-  const flush = (end: number): void => {
-    for (let done = runStart; done < end;) done += fsSync.writeSync(fd, data, done, end - done, position + done);
-    runStart = -1;
-  };
-  for (let at = 0; at < data.length;) {
-    // Blocks are aligned to the file, not to the slice.
-    const end = Math.min(data.length, at + SPARSE_BLOCK - ((position + at) % SPARSE_BLOCK));
-    const zero = data.subarray(at, end).equals(ZEROS.subarray(0, end - at));
-    if (zero && runStart !== -1) flush(at);
-    else if (!zero && runStart === -1) runStart = at;
-    at = end;
-  }
-  if (runStart !== -1) flush(data.length);
-}
-
-function lstatOrUndefined(p: string | Buffer): fsSync.Stats | undefined {
-  try {
-    return fsSync.lstatSync(p);
-  } catch {
-    return undefined;
-  }
+    }),
+    (decoded) => sliceFrames(decoded, withData, { artifact: state.artifact.name, pool }),
+    (sliced) => writeFiles(sliced, { state, temps, open: run.open, writer: run.writer, report: run.report }),
+    (written) => finishFiles(written, finishing),
+  );
+  assertAllSliced(withData, state.artifact.name);
 }
 
 /** Hard links whose target was not selected: restore the target's content at the first link, then link the rest. */

@@ -1,5 +1,5 @@
 // Restore's byte paths (safe-path.ts: normalizeEntryBytes, joinPath, parentPath, pathKey, and the
-// symlink check on byte paths) and sparse writing (restore.ts: writeSparse) on real files, where
+// symlink check on byte paths) and sparse writing (write-files.ts: writeSparse) on real files, where
 // the holes are read back with SEEK_DATA/SEEK_HOLE and st_blocks.
 
 import { execFileSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCassetteError } from '../../src/errors.js';
-import { writeSparse } from '../../src/restore/restore.js';
+import { writeSparse } from '../../src/restore/write-files.js';
 import { assertNoSymlinkParents, joinPath, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, resolveInside } from '../../src/restore/safe-path.js';
 import { thrown } from '../helpers/rejection.js';
 
