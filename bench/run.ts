@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactNameFor } from '../src/backup/sources.js';
+import { messageOf } from '../src/errors.js';
 import { CLI, engineVersion, repoRoot, summaryOf } from './cassette-cli.js';
 import { ensureDatabase, ensureTree, type BenchSize, type DbInfo, type TreeInfo } from './dataset.js';
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type ProcTimes, type Stage, type TimedResult } from './exec.js';
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
 
   const target = args.endpoint ? externalEndpoint(args.endpoint) : await startS3rver(work);
   const env: NodeJS.ProcessEnv = { ...target.env, PGHOST: pgEnv.PGHOST, PGUSER: pgEnv.PGUSER, AWS_ENDPOINT_URL: target.endpoint };
-  log(`S3: ${args.endpoint ? `endpoint ${target.endpoint}` : `s3rver on ${target.endpoint} (pid ${target.pid})`}`);
+  log(`S3: ${args.endpoint ? `endpoint ${target.endpoint}` : `s3rver on ${target.endpoint} (pid ${target.pid ?? 'unknown'})`}`);
   const watch = target.pid ? new ServerWatch(target.pid) : undefined;
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   const bucket = args.bucket;
@@ -323,7 +324,7 @@ async function main(): Promise<void> {
     server: args.endpoint ? `endpoint ${args.endpoint}` : 's3rver 4.0.4 (child process on loopback)',
     engine: await engineVersion(),
     tools: {
-      aws: (await sh(['aws', '--version']).catch((e: Error) => e.message)).trim().split(' ')[0] ?? '',
+      aws: (await sh(['aws', '--version']).catch((e: unknown) => messageOf(e))).trim().split(' ')[0] ?? '',
       zstd: (await sh(['zstd', '-V'])).trim(),
       tar: (await sh(['tar', '--version'])).split('\n')[0]!,
       timing: HAVE_GNU_TIME ? "/usr/bin/time -f '%e %U %S %M' per process; server via /proc/<pid>/stat and VmHWM" : 'bash times per process',

@@ -40,7 +40,7 @@ export async function startS3rver(parent: string = os.tmpdir()): Promise<S3Targe
       text += chunk.toString();
       if (text.includes('\n')) resolve((JSON.parse(text.split('\n')[0]!) as { port: number }).port);
     });
-    child.on('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+    child.on('exit', (code, signal) => reject(new Error(`s3rver exited with ${code === null ? `signal ${String(signal)}` : `code ${code}`}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_DEFAULT_REGION: 'us-east-1' };

@@ -7,7 +7,7 @@ interface S3rverInstance {
 }
 
 const directory = process.argv[2];
-const S3rver = (await import('@20minutes/s3rver' as string)).default as new (options: Record<string, unknown>) => S3rverInstance;
+const { default: S3rver } = (await import('@20minutes/s3rver' as string)) as { default: new (options: Record<string, unknown>) => S3rverInstance };
 const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, allowMismatchedSignatures: true });
 const { port } = await server.run();
 process.stdout.write(JSON.stringify({ port }) + '\n');

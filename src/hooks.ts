@@ -36,7 +36,7 @@ export async function runHook(hook: HookName, command: string, env: HookEnvironm
       ...(env.status ? { CASSETTE_STATUS: env.status } : {}),
     },
   });
-  const output = String(result.all ?? '').split('\n').slice(-20).join('\n').slice(-4000);
+  const output = (result.all ?? '').split('\n').slice(-20).join('\n').slice(-4000);
   return { hook, command, exitCode: result.exitCode ?? (result.signal ? 128 : 1), output, durationMs: Date.now() - started };
 }
 

@@ -54,6 +54,7 @@ export function interruptSignal(): AbortSignal {
 }
 
 /** Runs a command body; maps errors to a one-line message and the documented exit status. */
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- a body returns its exit status, or nothing for success
 export async function run(body: () => Promise<number | void>, json = false): Promise<void> {
   try {
     const code = await body();

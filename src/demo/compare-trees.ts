@@ -59,7 +59,7 @@ async function describeTree(root: string, options: CompareOptions): Promise<Map<
   const out = new Map<string, Snapshot>();
   // Names as bytes, so names that are not UTF-8 are compared exactly.
   const visit = async (rel: string, dir: Buffer): Promise<void> => {
-    const names = (await fs.readdir(dir, { encoding: 'buffer' })).sort(Buffer.compare);
+    const names = (await fs.readdir(dir, { encoding: 'buffer' })).sort((x, y) => Buffer.compare(x, y));
     for (const name of names) {
       const childRel = rel ? `${rel}/${printableName(name)}` : printableName(name);
       if (options.ignore?.(childRel)) continue;
@@ -93,10 +93,10 @@ export async function compareTrees(expected: string, actual: string, options: Co
       if (want.type !== 'symlink' && got.mode !== want.mode) diffs.push({ path: rel, what: `mode ${got.mode.toString(8)}, expected ${want.mode.toString(8)}` });
       if (got.size !== want.size) diffs.push({ path: rel, what: `size ${got.size}, expected ${want.size}` });
       if (got.hash !== want.hash) diffs.push({ path: rel, what: 'content differs' });
-      if (got.link !== want.link) diffs.push({ path: rel, what: `link ${got.link}, expected ${want.link}` });
+      if (got.link !== want.link) diffs.push({ path: rel, what: `link ${got.link ?? 'none'}, expected ${want.link ?? 'none'}` });
       if ((options.mtimes ?? true) && want.type !== 'symlink' && got.mtimeMs !== want.mtimeMs) diffs.push({ path: rel, what: `mtime ${got.mtimeMs}, expected ${want.mtimeMs}` });
       if (options.owners && (got.uid !== want.uid || got.gid !== want.gid)) diffs.push({ path: rel, what: `owner ${got.uid}:${got.gid}, expected ${want.uid}:${want.gid}` });
-      if (got.xattrs !== want.xattrs) diffs.push({ path: rel, what: `extended attributes "${got.xattrs}", expected "${want.xattrs}"` });
+      if (got.xattrs !== want.xattrs) diffs.push({ path: rel, what: `extended attributes "${got.xattrs ?? ''}", expected "${want.xattrs ?? ''}"` });
     }
   }
   for (const rel of b.keys()) if (!a.has(rel)) diffs.push({ path: rel, what: 'unexpected' });
@@ -110,6 +110,6 @@ export async function compareTrees(expected: string, actual: string, options: Co
   };
   const ga = groups(a);
   const gb = groups(b);
-  for (const [rel, group] of ga) if (b.has(rel) && gb.get(rel) !== group) diffs.push({ path: rel, what: `hard links ${gb.get(rel)}, expected ${group}` });
+  for (const [rel, group] of ga) if (b.has(rel) && gb.get(rel) !== group) diffs.push({ path: rel, what: `hard links ${gb.get(rel) ?? 'none'}, expected ${group}` });
   return diffs;
 }

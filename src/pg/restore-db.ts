@@ -78,7 +78,7 @@ export function findDatabaseArtifact(record: CommitRecord, database: string): Ar
 }
 
 /** The index's entry for the dump, and the tar size it covers. */
-async function dumpEntry(store: Pick<ObjectStore, 'get'>, artifact: ArtifactRecord): Promise<{ entry: IndexEntry; frames: Awaited<ReturnType<typeof openIndex>>['frames']; tarSize: number }> {
+async function dumpEntry(store: Pick<ObjectStore, 'get'>, artifact: ArtifactRecord): Promise<{ entry: IndexEntry & { sha256: string }; frames: Awaited<ReturnType<typeof openIndex>>['frames']; tarSize: number }> {
   const index = await openIndex(store, artifact);
   // Read to the end (one entry): that checks the entry count and lets the object stream close itself.
   let entry: IndexEntry | undefined;
@@ -94,7 +94,7 @@ async function dumpEntry(store: Pick<ObjectStore, 'get'>, artifact: ArtifactReco
   if (entry.dataOffset !== 0 || entry.size !== index.header.tarSize) {
     throw new CassetteError('E_FORMAT', `index ${artifact.index.key}: the dump entry (${entry.size} bytes at ${entry.dataOffset}) does not cover the artifact's ${index.header.tarSize} bytes`);
   }
-  return { entry, frames: index.frames, tarSize: index.header.tarSize };
+  return { entry: { ...entry, sha256: entry.sha256 }, frames: index.frames, tarSize: index.header.tarSize };
 }
 
 /** Waits until a writable can take more, has gone away, or `gone` settles. */
@@ -146,11 +146,12 @@ export async function restoreDatabase(options: RestoreDatabaseOptions): Promise<
       return undefined;
     };
 
-    if (options.dumpTo !== undefined) {
-      step('write-dump', options.dumpTo);
-      const bytes = await writeDumpFile(options.dumpTo, frameStream(options.signal), (b, h) => {
+    const { dumpTo } = options;
+    if (dumpTo !== undefined) {
+      step('write-dump', dumpTo);
+      const bytes = await writeDumpFile(dumpTo, frameStream(options.signal), (b, h) => {
         const problem = mismatch(b, h);
-        if (problem) throw new CassetteError('E_INTEGRITY', `dump of ${given.database} from snapshot ${options.record.id} does not match its index (${problem}); ${options.dumpTo} was not written`);
+        if (problem) throw new CassetteError('E_INTEGRITY', `dump of ${given.database} from snapshot ${options.record.id} does not match its index (${problem}); ${dumpTo} was not written`);
       });
       steps.push('write-dump');
       return { database: given.database, bytes, steps };

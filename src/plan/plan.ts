@@ -96,7 +96,7 @@ export function validatePlan(document: unknown, file = 'plan'): Plan {
   const sources = (document.sources ?? []) as unknown;
   if (!Array.isArray(sources)) throw bad('sources', 'must be a list');
   const plan: Plan = {
-    sources: sources.map((s, i): PlanSource => {
+    sources: (sources as unknown[]).map((s, i): PlanSource => {
       const where = `sources[${i}]`;
       const source = typeof s === 'string' ? { path: s } : s;
       if (!isObject(source)) throw bad(where, 'must be a path or a mapping with "path"');
@@ -116,7 +116,7 @@ export function validatePlan(document: unknown, file = 'plan'): Plan {
   };
   const databases = (document.databases ?? []) as unknown;
   if (!Array.isArray(databases)) throw bad('databases', 'must be a list');
-  plan.databases = databases.map((d, i): PlanDatabase => {
+  plan.databases = (databases as unknown[]).map((d, i): PlanDatabase => {
     const where = `databases[${i}]`;
     const db = typeof d === 'string' ? { connection: d } : d;
     if (!isObject(db)) throw bad(where, 'must be a database name, a URI, or a mapping with "connection"');

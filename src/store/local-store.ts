@@ -139,8 +139,8 @@ export class LocalStore implements ObjectStore {
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
     const file = this.pathFor(key);
-    const handle = await fs.open(file, 'r').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') throw new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
+    const handle = await fs.open(file, 'r').catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
       throw new CassetteError('E_STORAGE', `cannot read ${key} in ${this.url}: ${messageOf(error)}`, { cause: error });
     });
     const range = options.range;

@@ -384,7 +384,7 @@ export class S3Store implements ObjectStore {
         return new CassetteError('E_STORAGE', `${what}: connection dropped after ${received} bytes${total} (${messageOf(failure.dropped)}), and asking for the rest ${this.whatWentWrong(cause)}`, { cause });
       }
       case 'changed': {
-        const change = failure.now ? `its ETag is now ${failure.now}, was ${failure.etag}` : 'it no longer matches the ETag of the first response';
+        const change = failure.now ? `its ETag is now ${failure.now}, was ${failure.etag ?? 'none'}` : 'it no longer matches the ETag of the first response';
         return new CassetteError('E_INTEGRITY', `object ${key} in ${this.url} changed while it was read (${what}, after ${failure.received} bytes): ${change}`, { cause: failure.cause });
       }
       case 'gap':
@@ -444,7 +444,7 @@ export class S3Store implements ObjectStore {
             const first = failed[0]!;
             throw new CassetteError(
               'E_STORAGE',
-              `DELETE of ${failed.length} object(s) in s3://${this.bucket} failed, first ${first.Key}: ${first.Code}: ${first.Message}`,
+              `DELETE of ${failed.length} object(s) in s3://${this.bucket} failed, first ${first.Key ?? '(no key)'}: ${first.Code ?? '(no code)'}: ${first.Message ?? '(no message)'}`,
             );
           }
           continue;
@@ -632,6 +632,7 @@ class PartUploader {
 
   /** Throws the first failure, if any. */
   check(): void {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the first failure as it came, also an abort reason that is not an Error
     if (this.cause !== undefined) throw this.cause;
   }
 
