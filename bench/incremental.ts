@@ -15,6 +15,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { artifactNameFor } from '../src/backup/sources.js';
 import { writeImage } from '../src/demo/sample-tree.js';
+import { messageOf } from '../src/errors.js';
 import { CLI, engineVersion, repoRoot, summaryOf } from './cassette-cli.js';
 import { ensureTree, type BenchSize } from './dataset.js';
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type TimedResult } from './exec.js';
@@ -192,7 +193,7 @@ async function main(): Promise<void> {
 
   const target = args.endpoint ? externalEndpoint(args.endpoint) : await startS3rver(work);
   const env: NodeJS.ProcessEnv = { ...target.env, AWS_ENDPOINT_URL: target.endpoint };
-  log(`S3: ${args.endpoint ? `endpoint ${target.endpoint}` : `s3rver on ${target.endpoint} (pid ${target.pid})`}`);
+  log(`S3: ${args.endpoint ? `endpoint ${target.endpoint}` : `s3rver on ${target.endpoint} (pid ${String(target.pid)})`}`);
   const watch = target.pid ? new ServerWatch(target.pid) : undefined;
   const bucket = args.bucket;
   await ensureBucket(target.client, bucket);
@@ -356,7 +357,7 @@ async function main(): Promise<void> {
     notes.push(`The bench stopped early: ${error instanceof Error ? error.message : String(error)}`);
     log(`failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
   } finally {
-    if (args.endpoint) await deletePrefix(target.client, bucket, `${base}/`).catch((e: Error) => log(`could not delete s3://${bucket}/${base}/: ${e.message}`));
+    if (args.endpoint) await deletePrefix(target.client, bucket, `${base}/`).catch((e: unknown) => log(`could not delete s3://${bucket}/${base}/: ${messageOf(e)}`));
     await target.close().catch(() => undefined);
     log('removing the work directory …');
     await fs.rm(work, { recursive: true, force: true });

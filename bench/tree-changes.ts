@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { pseudoRandom } from '../src/demo/sample-tree.js';
 import { sh } from './exec.js';
 import type { TreeChangeInfo } from './incremental-report.js';
+import { messageOf } from '../src/errors.js';
 
 export interface ChangeOptions {
   /** Root of the tree to change (the bench's copy). */
@@ -138,7 +139,7 @@ export async function changeTree(options: ChangeOptions): Promise<TreeChange> {
  */
 export async function checkRestored(locate: (rel: string) => string, change: TreeChange, state: 'before' | 'after', what: string): Promise<void> {
   const image = locate(change.info.image.rel);
-  const digest = await fileDigest(image).catch((e: Error) => `unreadable (${e.message})`);
+  const digest = await fileDigest(image).catch((e: unknown) => `unreadable (${messageOf(e)})`);
   if (digest !== change.imageDigest[state]) throw new Error(`${what}: ${image} has SHA-256 ${digest}, expected the ${state}-change ${change.imageDigest[state]}`);
   for (const [rel, digests] of change.fileDigests) {
     const got = sha256(await fs.readFile(locate(rel)).catch(() => Buffer.alloc(0)));

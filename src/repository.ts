@@ -198,7 +198,7 @@ async function* streamed(body: AsyncIterable<Buffer>, what: string): AsyncGenera
 export async function openIndex(store: Pick<ObjectStore, 'get'>, artifact: ArtifactRecord): Promise<IndexReader> {
   const compressed = await store.get(artifact.index.key);
   const reader = await readIndex(decompressText(streamed(compressed, `index ${artifact.index.key}`), `index ${artifact.index.key}`), artifact.index.key);
-  const close = reader.close;
+  const close = reader.close.bind(reader);
   // Closing the reader must release the stored object's stream (a file handle for local stores) at once.
   reader.close = () => {
     close();

@@ -202,7 +202,7 @@ async function checkIndexObject(artifact: ArtifactRecord, run: Run): Promise<voi
   report.bytesRead += bytes;
   const digest = hash.digest('hex');
   if (bytes !== size) problem({ artifact: artifact.name, object: key, problem: `index object has ${bytes} bytes, commit record says ${size}` });
-  else if (digest !== sha256) problem({ artifact: artifact.name, object: key, problem: `index SHA-256 is ${digest}, commit record says ${sha256}` });
+  else if (digest !== sha256) problem({ artifact: artifact.name, object: key, problem: `index SHA-256 is ${digest}, commit record says ${String(sha256)}` });
 }
 
 /** One line of a recipe: an inclusive byte range of an object (FORMAT.md §7). */

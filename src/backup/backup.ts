@@ -190,7 +190,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw error;
   }
   try {
-    parents = options.full ? new Map() : await findParents(store, options.parent, host, level, jobs);
+    parents = options.full ? new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>() : await findParents(store, options.parent, host, level, jobs);
     if (parents.size > 0) {
       // The lease names the parents before anything is read from them, and they are looked up
       // again after: a prune that listed the lease keeps them; one that listed it earlier and

@@ -121,7 +121,7 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
   const open = async (rel: string, relBytes: Buffer | undefined, abs: string | Buffer): Promise<void> => {
     try {
       const names = fsSync.readdirSync(abs, { encoding: 'buffer' });
-      names.sort(Buffer.compare);
+      names.sort((a, b) => Buffer.compare(a, b));
       stack.push({ rel, relBytes, abs, names, next: 0 });
     } catch (error) {
       if (rel === '') throw new CassetteError('E_SOURCE', `cannot list source ${root}: ${messageOf(error)}`, { cause: error });

@@ -67,7 +67,7 @@ export async function readIndex(text: AsyncIterable<string | Buffer> | Iterable<
       return fail('not valid JSON');
     }
   };
-  const next = async (): Promise<unknown | undefined> => ((await more()) ? parsed() : undefined);
+  const next = async (): Promise<unknown> => ((await more()) ? parsed() : undefined);
 
   const header = (await next()) as IndexHeader | undefined;
   if (!header || header.format !== 'cassette-index') fail('missing index header');

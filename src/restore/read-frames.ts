@@ -37,7 +37,7 @@ export function planForRanges(frames: readonly FrameRecord[], ranges: readonly T
 }
 
 export async function* readFrames(ranges: readonly TarRange[], options: ReadFramesOptions): AsyncGenerator<DecodedFrame> {
-  const { store, artifact, frames, pool, signal } = options;
+  const { artifact, frames, pool, signal } = options;
   const plan = planForRanges(frames, ranges, options.plan);
   // Version 2: frames may lie in earlier snapshots' objects, numbered after this snapshot's volumes.
   const objects = objectsOf(artifact);

@@ -68,7 +68,7 @@ function compilePattern(raw: string, kind: Kind): CompiledPattern {
 
 function compileAll(patterns: readonly string[] | undefined, kind: Kind): CompiledPattern[] {
   if (patterns !== undefined && !Array.isArray(patterns)) throw new CassetteError('E_USAGE', `Expected \`${kind}\` to be an array of glob patterns`);
-  return (patterns ?? []).map((raw) => compilePattern(raw, kind));
+  return (patterns ?? []).map((raw: string) => compilePattern(raw, kind));
 }
 
 /** Compile once; returns a predicate over (artifact, entryPath). Throws CassetteError E_USAGE naming a bad pattern (e.g. empty string). */

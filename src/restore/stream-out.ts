@@ -46,7 +46,8 @@ export async function restoreFileToStream(options: StreamOutOptions): Promise<nu
       ? '--stdout: the selection matches no file in this snapshot'
       : `--stdout needs exactly one file; the selection matches ${matches[0]!.artifact.name}/${matches[0]!.entry.path}, ${matches[1]!.artifact.name}/${matches[1]!.entry.path} and maybe more`);
   }
-  let { artifact, entry } = matches[0]!;
+  const { artifact } = matches[0]!;
+  let { entry } = matches[0]!;
   if (entry.type === 'hardlink') {
     const index = await openIndex(options.store, artifact);
     for await (const candidate of index.entries) {

@@ -67,7 +67,7 @@ function integrity(zstdMessage: string, context?: string): IntegrityError {
 /** What to report of something thrown: its message, if it has one. */
 function messageOf(error: unknown): string {
   const message = (error as { message?: unknown } | null | undefined)?.message;
-  return message ? String(message) : String(error);
+  return typeof message === 'string' && message !== '' ? message : String(error);
 }
 
 // Walks the frames without decoding them: a truncated or garbled stream is named as such, and the

@@ -464,7 +464,7 @@ export async function* mapOrdered<T, R>(
         try {
           promise = Promise.resolve(fn(step.value, index++));
         } catch (error) {
-          promise = Promise.reject(error);
+          promise = Promise.reject(error instanceof Error ? error : new Error(String(error)));
         }
         // Note a failure at once (so nothing more starts); the rejection itself surfaces in order.
         promise.catch(() => {
@@ -474,7 +474,7 @@ export async function* mapOrdered<T, R>(
       }
       if (pending.length === 0) return;
       const result = await untilAborted(pending[0]!, signal);
-      pending.shift();
+      void pending.shift();
       yield result;
     }
   } finally {
@@ -511,7 +511,7 @@ function untilAborted<R>(promise: Promise<R>, signal: AbortSignal | undefined): 
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        reject(error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
   });

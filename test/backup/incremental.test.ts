@@ -103,7 +103,7 @@ describe('incremental backups through the library (LocalStore)', () => {
   // With attributes, the packer notices the vanished file when it lists them; without, only when it
   // reads the file into the rebuilt frame, and then takes it out of the frame (the members after it move up).
   it.each([true, false])('a frame with a changed member is rebuilt: its unchanged files are read then, and one that vanished meanwhile is left out with a warning (xattrs %s)', async (xattrs) => {
-    const root = path.join(work, `holes-${xattrs}`);
+    const root = path.join(work, `holes-${String(xattrs)}`);
     await fs.mkdir(root);
     // Few small files: they share one frame.
     const contents = new Map<string, Buffer>();
@@ -111,7 +111,7 @@ describe('incremental backups through the library (LocalStore)', () => {
       contents.set(name, randomBytes(3000));
       await fs.writeFile(path.join(root, name), contents.get(name)!);
     }
-    const store = new LocalStore(path.join(work, `repo-holes-${xattrs}`));
+    const store = new LocalStore(path.join(work, `repo-holes-${String(xattrs)}`));
     const { record } = await backup({ store, sources: [{ kind: 'tree', path: root, name: 'holes' }], threads: 1, xattrs });
     const parent = await ParentArtifact.open(store, record, record.artifacts[0]!);
     try {

@@ -99,7 +99,7 @@ async function decodeTar(stream: Buffer): Promise<Member[]> {
 /** A WalkItem for `absPath` whose stats are the real lstat but with `size` replaced (prototype kept, so isFile() etc. still work). */
 async function itemWithClaimedSize(absPath: string, relPath: string, size: bigint, statsOf = absPath): Promise<WalkItem> {
   const real = await fs.lstat(statsOf, { bigint: true });
-  const stats = Object.assign(Object.create(Object.getPrototypeOf(real)), real, { size }) as BigIntStats;
+  const stats = Object.assign(Object.create(Object.getPrototypeOf(real) as object) as object, real, { size }) as BigIntStats;
   return { path: relPath, absPath, stats, type: 'file' };
 }
 

@@ -104,8 +104,8 @@ describe.runIf(moto)('an ambiguous or refused commit (moto through the fault pro
     expect(await listSnapshotIds(direct)).toEqual([id]);
     const record = await readCommitRecord(direct, id!);
     // Everything the record names under its own prefix: volumes, index and recipe (objectKeysOf also has the references, none here).
-    const needed = objectKeysOf(record).filter((key) => key.startsWith(`data/${id}/`));
+    const needed = objectKeysOf(record).filter((key) => key.startsWith(`data/${id!}/`));
     expect(needed.some((key) => key.endsWith('.recipe'))).toBe(true);
-    expect((await collect(direct.list(`data/${id}/`))).map((o) => o.key).sort()).toEqual(needed.sort());
+    expect((await collect(direct.list(`data/${id!}/`))).map((o) => o.key).sort()).toEqual(needed.sort());
   });
 });

@@ -65,7 +65,7 @@ const ustarField = (header: Buffer, start: number, length: number): string => {
 };
 
 /** Names in a directory as bytes. */
-const listing = (dir: string | Buffer): Buffer[] => fsSync.readdirSync(dir, { encoding: 'buffer' }).sort(Buffer.compare);
+const listing = (dir: string | Buffer): Buffer[] => fsSync.readdirSync(dir, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
 
 describe('names as bytes', () => {
   const fileBytes = latin1('dir-\xff/latin1-\xe9.txt');
@@ -113,7 +113,7 @@ describe('names as bytes', () => {
     const { dir, warnings } = await gnuExtract(stream, 'bytes');
     expect(warnings).toBe(specs.length);
     const dirBuf = Buffer.from(dir);
-    expect(listing(dir)).toEqual([Buffer.from('ascii-link'), dirBytes, Buffer.from('hard')].sort(Buffer.compare));
+    expect(listing(dir)).toEqual([Buffer.from('ascii-link'), dirBytes, Buffer.from('hard')].sort((a, b) => Buffer.compare(a, b)));
     const inner = join(dir, dirBytes);
     expect(fsSync.lstatSync(inner).isDirectory()).toBe(true);
     expect(listing(inner)).toEqual([latin1('latin1-\xe9.txt'), Buffer.from('link')]);

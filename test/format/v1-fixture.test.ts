@@ -73,7 +73,7 @@ describe('format version 1 fixture', () => {
       }
     }
     const restored: string[] = [];
-    for (const name of await fs.readdir(root, { recursive: true })) restored.push(String(name));
+    for (const name of await fs.readdir(root, { recursive: true })) restored.push(name);
     expect(restored.sort()).toEqual(expected.map((e) => e.path).sort());
   });
 

@@ -138,7 +138,7 @@ export async function buildRepo(storeDir: string, members: HandBuiltMember[], op
     const parentFrames = new Map((options.parent?.frames ?? []).map((frame) => [frame.sha256, frame]));
     const reused = hashes.map((hash) => (version === 2 ? parentFrames.get(hash) : undefined));
     // The pool takes ownership of what it is given: hand it copies, never views of `tar`.
-    const compressed = await Promise.all(slices.map((slice, i) => (reused[i] ? undefined : pool.compress(Buffer.from(slice)))));
+    const compressed = await Promise.all(slices.map(async (slice, i) => (reused[i] ? undefined : pool.compress(Buffer.from(slice)))));
     const newFrames = compressed.filter((frame): frame is Buffer => frame !== undefined);
 
     // 3. This snapshot's volume: its new frames and their seek table (none when every frame is reused).

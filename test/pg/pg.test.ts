@@ -252,7 +252,7 @@ describe.runIf(serverUp)('PostgreSQL artifacts (real server)', () => {
 
     async function withFakePgDump(script: string, run: () => Promise<void>): Promise<void> {
       await fs.writeFile(path.join(fakeBin, 'pg_dump'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
-      process.env.PATH = `${fakeBin}:${savedPath}`;
+      process.env.PATH = `${fakeBin}:${savedPath ?? ''}`;
       try {
         await run();
       } finally {

@@ -234,7 +234,7 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     await c.store.put(leaseKey(S4), Buffer.from(JSON.stringify(lease)));
     const report = await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
     expect(report.leftovers).toEqual([]);
-    expect(report.referenced).toEqual([expect.objectContaining({ id: S2, keptObjects: 3, kept: [vol(S2), idx(S2), rcp(S2)].sort().map((key) => expect.objectContaining({ key, referencedBy: [S4] })) })]);
+    expect(report.referenced).toEqual([expect.objectContaining({ id: S2, keptObjects: 3, kept: [vol(S2), idx(S2), rcp(S2)].sort().map((key): unknown => expect.objectContaining({ key, referencedBy: [S4] })) })]);
     expect(await keys(c.store, `data/${S2}/`)).toEqual([vol(S2), idx(S2), rcp(S2)].sort());
   });
 

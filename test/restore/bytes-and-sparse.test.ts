@@ -137,7 +137,7 @@ describe('assertNoSymlinkParents on byte paths', () => {
   });
 
   it('refuses a non-UTF-8 parent that is a symlink', async () => {
-    const error = await assertNoSymlinkParents(root, latin1('a\xfe/payload'), new Set()).then(() => undefined, (e: Error) => e);
+    const error = await assertNoSymlinkParents(root, latin1('a\xfe/payload'), new Set()).then(() => undefined, (e: unknown) => e as Error);
     expect(error && isCassetteError(error, 'E_UNSAFE_PATH')).toBe(true);
     expect(error!.message).toMatch(/is a symlink/);
   });

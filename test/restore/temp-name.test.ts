@@ -85,7 +85,7 @@ describe('removeStaleTemps', () => {
     const child = spawn('sleep', ['600'], { stdio: 'ignore' });
     children.push(child);
     await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
-    const stat = parseProcStat(await fs.readFile(`/proc/${child.pid}/stat`, 'latin1'))!;
+    const stat = parseProcStat(await fs.readFile(`/proc/${String(child.pid)}/stat`, 'latin1'))!;
     return { child, maker: { ...currentRestorer()!, pid: child.pid!, start: stat.start } };
   }
 

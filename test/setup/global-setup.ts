@@ -129,7 +129,7 @@ function tail(child: ChildProcess): () => string {
 function exitFailure(child: ChildProcess, name: string, output: () => string): Promise<never> {
   return new Promise((_resolve, reject) => {
     child.once('error', (error) => reject(new Error(`${name} could not be started: ${error.message}`)));
-    child.once('exit', (code, signal) => reject(new Error(`${name} exited (${signal ?? `code ${code}`}) before it was ready:\n${output()}`)));
+    child.once('exit', (code, signal) => reject(new Error(`${name} exited (${signal ?? `code ${String(code)}`}) before it was ready:\n${output()}`)));
   });
 }
 
@@ -225,7 +225,7 @@ async function startRgw(): Promise<{ server: S3Server; stop: () => Promise<void>
     });
     const endpoint = stdout.trim().split('\n').at(-1) ?? '';
     if (code !== 0 || !/^http:\/\/127\.0\.0\.1:\d+$/.test(endpoint)) {
-      throw new Error(`Ceph RGW did not start (rgw.sh start ${dir} exited with code ${code}):\n${output()}`);
+      throw new Error(`Ceph RGW did not start (rgw.sh start ${dir} exited with code ${String(code)}):\n${output()}`);
     }
     return { server: { name: 'rgw', endpoint }, stop };
   } catch (error) {
@@ -263,6 +263,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     process.off('exit', killAll);
     await Promise.all(dirs.map((dir) => fs.rm(dir, { recursive: true, force: true })));
     for (const [name, value] of Object.entries(savedEnv)) {
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- an unset variable must be absent, not the string 'undefined'
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }

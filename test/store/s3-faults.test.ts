@@ -112,7 +112,7 @@ describe.each(s3Servers())('S3Store through a faulty connection to $name', ({ na
       expect(bytes.equals(object.subarray(1000, 2 * MiB + 1))).toBe(true);
       const [first, second] = gets(proxy);
       expect(first).toMatchObject({ range: `bytes=1000-${2 * MiB}`, fault: 'stall-body', ifMatch: undefined });
-      expect(second).toMatchObject({ range: `bytes=${101_000}-${2 * MiB}`, ifMatch: expect.stringMatching(/^"[^"]+"$/) });
+      expect(second).toMatchObject({ range: `bytes=101000-${2 * MiB}`, ifMatch: expect.stringMatching(/^"[^"]+"$/) });
       expect(second!.fault).toBeUndefined();
     });
 

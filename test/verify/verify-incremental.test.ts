@@ -244,7 +244,7 @@ describe('verify of incremental snapshots', () => {
     });
     expect(problemsOf((await verifySnapshot({ store: r.store, record })).problems)).toEqual([
       `${s2volume}: the index reads ${references![1]!.frames} frames (${references![1]!.bytes} bytes) from it, commit record says ${references![1]!.frames} (${references![1]!.bytes + 1} bytes)`,
-      `data/${S3}/etc.idx.zst: commit record says ${reusedFrames! + 1} reused frames, the index has ${reusedFrames}`,
+      `data/${S3}/etc.idx.zst: commit record says ${reusedFrames! + 1} reused frames, the index has ${String(reusedFrames)}`,
     ]);
     expect(reusedBytes).toBe(references!.reduce((sum, ref) => sum + ref.bytes, 0));
   });
@@ -262,7 +262,7 @@ describe('verify of incremental snapshots', () => {
     const record = await rewriteRecord(r, (rec) => (rec.artifacts[0]!.index = { key: indexKey, size: index.length, sha256: sha256(index) }));
     expect((await verifySnapshot({ store: r.store, record })).problems).toEqual([]);
     expect(problemsOf((await verifySnapshot({ store: r.store, record, readData: true })).problems)).toEqual([
-      `${s1volume}: frame 0 (bytes ${frame0.offset}-${frame0.offset + frame0.size - 1}) holds content whose SHA-256 is ${frame0.sha256}, the index says ${wrong}`,
+      `${s1volume}: frame 0 (bytes ${frame0.offset}-${frame0.offset + frame0.size - 1}) holds content whose SHA-256 is ${frame0.sha256!}, the index says ${wrong}`,
     ]);
   });
 

@@ -111,7 +111,7 @@ describe('verify', () => {
     expect((await verifySnapshot({ store, record })).problems).toEqual([]);
     const report = await verifySnapshot({ store, record, readData: true });
     expect(report.problems.length).toBeGreaterThan(0);
-    const text = report.problems.map((p) => `${p.object} ${p.path ?? ''} ${p.problem}`).join('\n');
+    const text = report.problems.map((p) => `${p.object ?? ''} ${p.path ?? ''} ${p.problem}`).join('\n');
     expect(text).toContain(record.artifacts[0]!.volumes[0]!.key);
     expect(text).toMatch(/object SHA-256 is [0-9a-f]{64}, commit record says/);
     expect(text).toMatch(/frame \d+ .* is corrupt|file hash mismatch/);
@@ -153,7 +153,7 @@ describe('verify', () => {
     expect((await verifySnapshot({ store, record })).problems).toEqual([]);
     const report = await verifySnapshot({ store, record, readData: true });
     const digest = createHash('sha256').update(replacement).digest('hex');
-    expect(report.problems).toEqual([{ artifact: 'tree', object: record.artifacts[0]!.index.key, problem: `index SHA-256 is ${digest}, commit record says ${record.artifacts[0]!.index.sha256}` }]);
+    expect(report.problems).toEqual([{ artifact: 'tree', object: record.artifacts[0]!.index.key, problem: `index SHA-256 is ${digest}, commit record says ${record.artifacts[0]!.index.sha256!}` }]);
     const cli = await cassette(['verify', 'latest', '--read-data', '--repo', repoDir]);
     expect(cli.exitCode).toBe(5);
     expect(cli.stderr).toContain(`(${record.artifacts[0]!.index.key}): index SHA-256 is ${digest}`);

@@ -145,7 +145,7 @@ describe('FramePool compress / decompress', () => {
     const live = Array.from({ length: 500 }, (_, i) => Buffer.from(`live-${i}`));
     const inputs: Buffer[] = [];
     for (let i = 0; i < 2000; i++) {
-      inputs.push(Buffer.from('abc' + i));
+      inputs.push(Buffer.from(`abc${i}`));
       if (i % 4 === 0) inputs.push(Buffer.concat([Buffer.from('x'), Buffer.from(String(i)), Buffer.from('y')]));
       if (i % 7 === 0) {
         const b = Buffer.allocUnsafe(40);

@@ -25,7 +25,7 @@ interface DemoFlags {
 async function startS3(directory: string): Promise<{ endpoint: string; close: () => Promise<void> } | undefined> {
   let S3rver: new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> };
   try {
-    S3rver = (await import('@20minutes/s3rver' as string)).default;
+    S3rver = ((await import('@20minutes/s3rver' as string)) as { default: typeof S3rver }).default;
   } catch {
     return undefined;
   }
@@ -45,7 +45,7 @@ export function demoCommand(): Command {
         const work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-demo-'));
         const tree = path.join(work, 'appliance');
         let s3: Awaited<ReturnType<typeof startS3>>;
-        let store: ObjectStore;
+        let store: ObjectStore | undefined;
         try {
           say(`1. generating a control-node-shaped tree in ${tree}`);
           const generated = await generateSampleTree({ root: tree, seed: 7, ...SAMPLE_SIZES.demo });
@@ -94,7 +94,7 @@ export function demoCommand(): Command {
           }
           say(`done. Try: npx cassette --help${flags.keep ? `; files kept in ${work}` : ''}`);
         } finally {
-          await store!?.close();
+          await store?.close();
           await s3?.close();
           if (!flags.keep) await fs.rm(work, { recursive: true, force: true });
         }
