@@ -102,7 +102,15 @@ async function main(): Promise<void> {
         const busy0 = machineBusySeconds();
         const backup = await runTimed([{ name: 'cassette', argv: ['node', variant.cli, 'backup', ...tree.dirs, '--repo', repo, '--json', ...variant.flags] }], { env });
         const own = backup.procs[0]!;
-        samples.push({ operation: 'backup', variant: variant.name, run, wallS: backup.wallS, cpuS: own.userS + own.sysS, maxRssMiB: own.maxRssKiB / 1024, othersCpuS: Math.max(0, machineBusySeconds() - busy0 - own.userS - own.sysS) });
+        samples.push({
+          operation: 'backup',
+          variant: variant.name,
+          run,
+          wallS: backup.wallS,
+          cpuS: own.userS + own.sysS,
+          maxRssMiB: own.maxRssKiB / 1024,
+          othersCpuS: Math.max(0, machineBusySeconds() - busy0 - own.userS - own.sysS),
+        });
         log(`run ${run} backup  ${variant.name.padEnd(18)} ${backup.wallS.toFixed(2)} s, ${(own.userS + own.sysS).toFixed(2)} CPU-s`);
         if (!variant.restore) {
           await fs.rm(repo, { recursive: true, force: true });
@@ -113,7 +121,15 @@ async function main(): Promise<void> {
         const busy1 = machineBusySeconds();
         const restore = await runTimed([{ name: 'cassette', argv: ['node', variant.cli, 'restore', 'latest', '--target', target, '--repo', repo, '--json'] }], { env });
         const r = restore.procs[0]!;
-        samples.push({ operation: 'restore', variant: variant.name, run, wallS: restore.wallS, cpuS: r.userS + r.sysS, maxRssMiB: r.maxRssKiB / 1024, othersCpuS: Math.max(0, machineBusySeconds() - busy1 - r.userS - r.sysS) });
+        samples.push({
+          operation: 'restore',
+          variant: variant.name,
+          run,
+          wallS: restore.wallS,
+          cpuS: r.userS + r.sysS,
+          maxRssMiB: r.maxRssKiB / 1024,
+          othersCpuS: Math.max(0, machineBusySeconds() - busy1 - r.userS - r.sysS),
+        });
         log(`run ${run} restore ${variant.name.padEnd(18)} ${restore.wallS.toFixed(2)} s, ${(r.userS + r.sysS).toFixed(2)} CPU-s`);
         await fs.rm(target, { recursive: true, force: true });
         await fs.rm(repo, { recursive: true, force: true });
@@ -138,11 +154,25 @@ async function main(): Promise<void> {
       const rss = median(mine.map((s) => s.maxRssMiB));
       const others = median(mine.map((s) => s.othersCpuS));
       // Each run's own ratio to the base of the same run, then their median.
-      const paired = (key: 'wallS' | 'cpuS'): number => median(mine.map((s) => s[key] / samples.find((b) => b.operation === operation && b.variant === 'base' && b.run === s.run)![key]));
+      const paired = (key: 'wallS' | 'cpuS'): number =>
+        median(mine.map((s) => s[key] / samples.find((b) => b.operation === operation && b.variant === 'base' && b.run === s.run)![key]));
       const wallPaired = paired('wallS');
       const cpuPaired = paired('cpuS');
-      summary.push({ operation, variant: variant.name, wallS: wall, cpuS: cpu, maxRssMiB: rss, othersCpuS: others, wallRatio: wall / baseWall, cpuRatio: cpu / baseCpu, wallRatioPaired: wallPaired, cpuRatioPaired: cpuPaired });
-      rows.push(`| ${operation} | ${variant.name} | ${wall.toFixed(2)} s (${mine.map((s) => s.wallS.toFixed(2)).join(', ')}) | ${wallPaired.toFixed(3)} (${(wall / baseWall).toFixed(3)}) | ${cpu.toFixed(2)} (${mine.map((s) => s.cpuS.toFixed(1)).join(', ')}) | ${cpuPaired.toFixed(3)} (${(cpu / baseCpu).toFixed(3)}) | ${rss.toFixed(0)} MiB | ${others.toFixed(1)} |`);
+      summary.push({
+        operation,
+        variant: variant.name,
+        wallS: wall,
+        cpuS: cpu,
+        maxRssMiB: rss,
+        othersCpuS: others,
+        wallRatio: wall / baseWall,
+        cpuRatio: cpu / baseCpu,
+        wallRatioPaired: wallPaired,
+        cpuRatioPaired: cpuPaired,
+      });
+      rows.push(
+        `| ${operation} | ${variant.name} | ${wall.toFixed(2)} s (${mine.map((s) => s.wallS.toFixed(2)).join(', ')}) | ${wallPaired.toFixed(3)} (${(wall / baseWall).toFixed(3)}) | ${cpu.toFixed(2)} (${mine.map((s) => s.cpuS.toFixed(1)).join(', ')}) | ${cpuPaired.toFixed(3)} (${(cpu / baseCpu).toFixed(3)}) | ${rss.toFixed(0)} MiB | ${others.toFixed(1)} |`,
+      );
     }
   }
   const date = new Date().toISOString().slice(0, 10);
@@ -161,7 +191,10 @@ async function main(): Promise<void> {
   process.stdout.write(md);
   const out = path.join(PROJECT, 'bench/results', `${date}-ab-${args.size}`);
   await fs.writeFile(`${out}.md`, md);
-  await fs.writeFile(`${out}.json`, JSON.stringify({ title, args, head, dirty, base: base.commit, tree: { files: tree.files, bytes: tree.bytes }, summary, samples }, null, 2) + '\n');
+  await fs.writeFile(
+    `${out}.json`,
+    JSON.stringify({ title, args, head, dirty, base: base.commit, tree: { files: tree.files, bytes: tree.bytes }, summary, samples }, null, 2) + '\n',
+  );
   log(`wrote ${out}.md and .json`);
 }
 

@@ -36,7 +36,10 @@ export async function ensureTree(dataDir: string, size: BenchSize, seed: number,
   const key = JSON.stringify({ size, seed, sizes });
   let reused = false;
   let counts: { files: number; bytes: number };
-  const marker = await fs.readFile(markerFile, 'utf8').then((t) => JSON.parse(t) as { key: string; files: number; bytes: number }, () => undefined);
+  const marker = await fs.readFile(markerFile, 'utf8').then(
+    (t) => JSON.parse(t) as { key: string; files: number; bytes: number },
+    () => undefined,
+  );
   if (marker && marker.key === key && (await fs.stat(root).catch(() => undefined))) {
     counts = marker;
     reused = true;
@@ -50,7 +53,10 @@ export async function ensureTree(dataDir: string, size: BenchSize, seed: number,
     await fs.writeFile(markerFile, JSON.stringify({ key, ...counts }, null, 2) + '\n');
     log(`data set: ${counts.files} files, ${(counts.bytes / 1e6).toFixed(0)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
-  const dirs = (await fs.readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => path.join(root, d.name)).sort();
+  const dirs = (await fs.readdir(root, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => path.join(root, d.name))
+    .sort();
   const small = nineKbConfig(sizes.configFiles);
   return { root, dirs, files: counts.files, bytes: counts.bytes, smallFile: small.rel, largeFile: 'cassatt/images/app1/disk.img', largeFileBytes: sizes.imageBytes, reused };
 }

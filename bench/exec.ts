@@ -126,7 +126,11 @@ export class ServerWatch {
 
 function parseGnuTime(text: string): Omit<ProcTimes, 'name'> {
   // `time -o` writes "Command exited with non-zero status N" or "Command terminated by signal" first.
-  const line = text.trim().split('\n').filter((l) => /^[\d.]+ [\d.]+ [\d.]+ \d+$/.test(l.trim())).pop();
+  const line = text
+    .trim()
+    .split('\n')
+    .filter((l) => /^[\d.]+ [\d.]+ [\d.]+ \d+$/.test(l.trim()))
+    .pop();
   if (!line) return { wallS: NaN, userS: NaN, sysS: NaN, maxRssKiB: 0 };
   const [e, u, s, m] = line.trim().split(' ').map(Number);
   return { wallS: e!, userS: u!, sysS: s!, maxRssKiB: m! };
@@ -162,9 +166,7 @@ export async function runTimed(stages: Stage[], options: RunOptions = {}): Promi
   const files = stages.map((_, i) => path.join(dir, `t${i}`));
   const parts = stages.map((stage, i) => {
     const cmd = stage.argv.map(shellQuote).join(' ');
-    return HAVE_GNU_TIME
-      ? `${GNU_TIME} -f '%e %U %S %M' -o ${shellQuote(files[i]!)} ${cmd}`
-      : `{ ${cmd}; rc=$?; times > ${shellQuote(files[i]!)}; exit $rc; }`;
+    return HAVE_GNU_TIME ? `${GNU_TIME} -f '%e %U %S %M' -o ${shellQuote(files[i]!)} ${cmd}` : `{ ${cmd}; rc=$?; times > ${shellQuote(files[i]!)}; exit $rc; }`;
   });
   let script = `set -o pipefail; ${parts.join(' | ')}`;
   if (options.stdinFile) script += ` < ${shellQuote(options.stdinFile)}`;

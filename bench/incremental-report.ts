@@ -115,7 +115,8 @@ export interface Target {
 const MB = (b: number | undefined): string => (b !== undefined && Number.isFinite(b) ? (b / 1e6).toFixed(b < 10e6 ? 2 : 1) : '–');
 const MiB = (kib: number | undefined): string => (kib !== undefined && Number.isFinite(kib) && kib > 0 ? (kib / 1024).toFixed(0) : '–');
 const num = (x: number | undefined, digits = 2): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : '–');
-const pct = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${((a / b) * 100).toFixed(a / b < 0.1 ? 2 : 1)}%` : '–');
+const pct = (a: number | undefined, b: number | undefined): string =>
+  a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${((a / b) * 100).toFixed(a / b < 0.1 ? 2 : 1)}%` : '–';
 const noise = (m: StepMeasurement): string => `others ${num(m.otherCpuS, 1)} CPU-s, load ${num(m.load1)}`;
 
 /** The one measurement of a step (the first run's, for backups). */
@@ -131,29 +132,46 @@ export function incrementalTargets(report: Pick<IncrementalReport, 'measurements
   const changed = find(ms, 'changed backup');
   const out: Target[] = [];
   const add = (target: string, parts: Array<StepMeasurement | undefined>, f: () => [string, boolean]): void => {
-    if (parts.some((p) => p === undefined || p.exitCode !== undefined && p.exitCode !== 0 && p.exitCode !== 3)) out.push({ target, measured: 'not measured', met: undefined });
+    if (parts.some((p) => p === undefined || (p.exitCode !== undefined && p.exitCode !== 0 && p.exitCode !== 3))) out.push({ target, measured: 'not measured', met: undefined });
     else {
       const [measured, met] = f();
       out.push({ target, measured, met });
     }
   };
-  add('unchanged tree: backup wall ≤ 10% of the full backup’s', [full, unchanged], () => [`${pct(unchanged!.wallS, full!.wallS)} (${num(unchanged!.wallS)} s vs ${num(full!.wallS)} s; ${noise(unchanged!)})`, unchanged!.wallS <= 0.1 * full!.wallS]);
-  add('unchanged tree: bytes uploaded ≤ 1% of the full backup’s', [full, unchanged], () => [`${pct(unchanged!.uploadedBytes, full!.uploadedBytes)} (${MB(unchanged!.uploadedBytes)} MB vs ${MB(full!.uploadedBytes)} MB; indexes ${MB(unchanged!.objects?.indexes)} MB, recipes ${MB(unchanged!.objects?.recipes)} MB, volumes ${MB(unchanged!.objects?.volumes)} MB)`, unchanged!.uploadedBytes! <= 0.01 * full!.uploadedBytes!]);
+  add('unchanged tree: backup wall ≤ 10% of the full backup’s', [full, unchanged], () => [
+    `${pct(unchanged!.wallS, full!.wallS)} (${num(unchanged!.wallS)} s vs ${num(full!.wallS)} s; ${noise(unchanged!)})`,
+    unchanged!.wallS <= 0.1 * full!.wallS,
+  ]);
+  add('unchanged tree: bytes uploaded ≤ 1% of the full backup’s', [full, unchanged], () => [
+    `${pct(unchanged!.uploadedBytes, full!.uploadedBytes)} (${MB(unchanged!.uploadedBytes)} MB vs ${MB(full!.uploadedBytes)} MB; indexes ${MB(unchanged!.objects?.indexes)} MB, recipes ${MB(unchanged!.objects?.recipes)} MB, volumes ${MB(unchanged!.objects?.volumes)} MB)`,
+    unchanged!.uploadedBytes! <= 0.01 * full!.uploadedBytes!,
+  ]);
   const c = report.change;
   add('100 files + 8 MiB changed: bytes uploaded ≤ 3 × zstd -3 of what changed + the snapshot’s indexes and recipes', [changed], () => {
     if (!c || !changed!.objects) return ['no change measured', false];
     const allowed = 3 * c.compressedBytes + changed!.objects.indexes + changed!.objects.recipes;
-    return [`${MB(changed!.uploadedBytes)} MB ≤ 3 × ${MB(c.compressedBytes)} + ${MB(changed!.objects.indexes)} + ${MB(changed!.objects.recipes)} = ${MB(allowed)} MB? (volumes ${MB(changed!.objects.volumes)} MB = ${(changed!.objects.volumes / c.compressedBytes).toFixed(2)} × the compressed change)`, changed!.uploadedBytes! <= allowed];
+    return [
+      `${MB(changed!.uploadedBytes)} MB ≤ 3 × ${MB(c.compressedBytes)} + ${MB(changed!.objects.indexes)} + ${MB(changed!.objects.recipes)} = ${MB(allowed)} MB? (volumes ${MB(changed!.objects.volumes)} MB = ${(changed!.objects.volumes / c.compressedBytes).toFixed(2)} × the compressed change)`,
+      changed!.uploadedBytes! <= allowed,
+    ];
   });
-  add('100 files + 8 MiB changed: backup wall ≤ 25% of the full backup’s', [full, changed], () => [`${pct(changed!.wallS, full!.wallS)} (${num(changed!.wallS)} s vs ${num(full!.wallS)} s; ${noise(changed!)})`, changed!.wallS <= 0.25 * full!.wallS]);
+  add('100 files + 8 MiB changed: backup wall ≤ 25% of the full backup’s', [full, changed], () => [
+    `${pct(changed!.wallS, full!.wallS)} (${num(changed!.wallS)} s vs ${num(full!.wallS)} s; ${noise(changed!)})`,
+    changed!.wallS <= 0.25 * full!.wallS,
+  ]);
   const restores = (step: Step): StepMeasurement[] => ms.filter((m) => m.step === step && m.tool === 'cassette');
   const inc = restores('restore changed');
   const fullRestore = restores('restore full');
-  if (inc.length === 0 || fullRestore.length === 0) out.push({ target: 'full restore of the incremental snapshot within ±5% of the full snapshot’s (medians)', measured: 'not measured', met: undefined });
+  if (inc.length === 0 || fullRestore.length === 0)
+    out.push({ target: 'full restore of the incremental snapshot within ±5% of the full snapshot’s (medians)', measured: 'not measured', met: undefined });
   else {
     const a = median(inc.map((m) => m.wallS));
     const b = median(fullRestore.map((m) => m.wallS));
-    out.push({ target: 'full restore of the incremental snapshot within ±5% of the full snapshot’s (medians)', measured: `${((a / b - 1) * 100).toFixed(1)}% (${num(a)} s vs ${num(b)} s, ${inc.length} + ${fullRestore.length} runs)`, met: a >= 0.95 * b && a <= 1.05 * b });
+    out.push({
+      target: 'full restore of the incremental snapshot within ±5% of the full snapshot’s (medians)',
+      measured: `${((a / b - 1) * 100).toFixed(1)}% (${num(a)} s vs ${num(b)} s, ${inc.length} + ${fullRestore.length} runs)`,
+      met: a >= 0.95 * b && a <= 1.05 * b,
+    });
   }
   for (const step of ['scale: full backup', 'scale: incremental backup'] as const) {
     const m = find(ms, step);
@@ -171,14 +189,26 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
   const lines: string[] = [];
   lines.push(`# Cassette incremental bench: ${report.size} (${report.date.slice(0, 19).replace('T', ' ')} UTC)`);
   lines.push('');
-  lines.push(`- data: a copy of ${d.root} (seed ${report.seed}: ${d.files} files, ${MB(d.bytes)} MB) made with \`${d.copy.method}\` in ${num(d.copy.seconds, 1)} s (not in any timing), plus one ${MB(d.image.bytes)} MB disk image ${d.image.rel} (writeImage: zero runs, random and text blocks; ${num(d.image.seconds, 1)} s): ${d.copy.files} files, ${MB(d.copy.bytes)} MB`);
+  lines.push(
+    `- data: a copy of ${d.root} (seed ${report.seed}: ${d.files} files, ${MB(d.bytes)} MB) made with \`${d.copy.method}\` in ${num(d.copy.seconds, 1)} s (not in any timing), plus one ${MB(d.image.bytes)} MB disk image ${d.image.rel} (writeImage: zero runs, random and text blocks; ${num(d.image.seconds, 1)} s): ${d.copy.files} files, ${MB(d.copy.bytes)} MB`,
+  );
   lines.push(`- sources: the copy's top-level directories, one artifact each: ${d.sources.join(', ')}`);
   lines.push(`- S3: ${report.server}; every tool in the same bucket, each under its own fresh prefix`);
-  lines.push(`- machine: ${cores} × ${report.machine.cpuModel}, ${report.machine.memMiB} MiB, Node ${report.machine.node}, load average ${report.machine.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start, ${report.machine.loadAvgAtEnd.map((x) => x.toFixed(2)).join(' ')} at end`);
+  lines.push(
+    `- machine: ${cores} × ${report.machine.cpuModel}, ${report.machine.memMiB} MiB, Node ${report.machine.node}, load average ${report.machine.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start, ${report.machine.loadAvgAtEnd.map((x) => x.toFixed(2)).join(' ')} at end`,
+  );
   lines.push(`- engine: ${report.engine} (dist/ as built when the run started)`);
-  lines.push(`- tools: ${Object.entries(report.tools).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-  lines.push(`- restic: ${report.restic.version ? `${report.restic.version}${report.restic.repository ? `, ${report.restic.repository}` : ''}` : `not measured: ${report.restic.skipped ?? '?'}`}`);
-  lines.push('- every step: `sync`, a 2 s settle, then the command under `/usr/bin/time` (wall, user+sys of the process and its threads, peak RSS); “others CPU s” is what every other process on the machine used meanwhile, “load” the 1-minute load average when the step began');
+  lines.push(
+    `- tools: ${Object.entries(report.tools)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
+  );
+  lines.push(
+    `- restic: ${report.restic.version ? `${report.restic.version}${report.restic.repository ? `, ${report.restic.repository}` : ''}` : `not measured: ${report.restic.skipped ?? '?'}`}`,
+  );
+  lines.push(
+    '- every step: `sync`, a 2 s settle, then the command under `/usr/bin/time` (wall, user+sys of the process and its threads, peak RSS); “others CPU s” is what every other process on the machine used meanwhile, “load” the 1-minute load average when the step began',
+  );
   lines.push('');
 
   lines.push('## Targets (issue 15)');
@@ -190,9 +220,13 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
 
   lines.push('## Backups');
   lines.push('');
-  lines.push('In order: cassette full, restic full, cassette unchanged, restic unchanged, *the change*, cassette changed, restic changed. “uploaded” is cassette’s summary `bytesUploaded` (volumes + indexes + recipes) and restic’s `data_added` (before compression); “data/<id>/” is the cassette snapshot’s objects listed through the S3 client (volumes / indexes / recipes); “added to bucket” is the growth of the tool’s prefix (commit records, restic’s index and snapshot files included), the figure to compare across tools. “read” is cassette’s `bytesRead` and restic’s `total_bytes_processed` (which counts unmodified files it did not read). Percentages are of the same tool’s full backup.');
+  lines.push(
+    'In order: cassette full, restic full, cassette unchanged, restic unchanged, *the change*, cassette changed, restic changed. “uploaded” is cassette’s summary `bytesUploaded` (volumes + indexes + recipes) and restic’s `data_added` (before compression); “data/<id>/” is the cassette snapshot’s objects listed through the S3 client (volumes / indexes / recipes); “added to bucket” is the growth of the tool’s prefix (commit records, restic’s index and snapshot files included), the figure to compare across tools. “read” is cassette’s `bytesRead` and restic’s `total_bytes_processed` (which counts unmodified files it did not read). Percentages are of the same tool’s full backup.',
+  );
   lines.push('');
-  lines.push('| step | tool | wall s | % of full | uploaded MB | % of full | data/<id>/ MB (vol / idx / recipe) | added to bucket MB | % of full | read MB | reused MB | client CPU s | server CPU s | others CPU s | load | peak RSS MiB | server RSS MiB |');
+  lines.push(
+    '| step | tool | wall s | % of full | uploaded MB | % of full | data/<id>/ MB (vol / idx / recipe) | added to bucket MB | % of full | read MB | reused MB | client CPU s | server CPU s | others CPU s | load | peak RSS MiB | server RSS MiB |',
+  );
   lines.push('|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const step of ['full backup', 'unchanged backup', 'changed backup'] as const) {
     for (const tool of ['cassette', 'restic'] as const) {
@@ -200,7 +234,9 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
       if (!m) continue;
       const f = find(ms, 'full backup', tool);
       const o = m.objects;
-      lines.push(`| ${step}${m.exitCode ? ` (exit ${m.exitCode})` : ''} | ${tool} | ${num(m.wallS)} | ${step === 'full backup' ? '' : pct(m.wallS, f?.wallS)} | ${MB(m.uploadedBytes)} | ${step === 'full backup' ? '' : pct(m.uploadedBytes, f?.uploadedBytes)} | ${o ? `${MB(o.volumes + o.indexes + o.recipes + o.other)} (${MB(o.volumes)} / ${MB(o.indexes)} / ${MB(o.recipes)})` : ''} | ${MB(m.addedBytes)} | ${step === 'full backup' ? '' : pct(m.addedBytes, f?.addedBytes)} | ${MB(m.readBytes)} | ${MB(m.reusedBytes)} | ${num(m.clientCpuS, 1)} | ${num(m.serverCpuS, 1)} | ${num(m.otherCpuS, 1)} | ${num(m.load1)} | ${MiB(m.peakRssKiB)} | ${MiB(m.serverPeakRssKiB)} |`);
+      lines.push(
+        `| ${step}${m.exitCode ? ` (exit ${m.exitCode})` : ''} | ${tool} | ${num(m.wallS)} | ${step === 'full backup' ? '' : pct(m.wallS, f?.wallS)} | ${MB(m.uploadedBytes)} | ${step === 'full backup' ? '' : pct(m.uploadedBytes, f?.uploadedBytes)} | ${o ? `${MB(o.volumes + o.indexes + o.recipes + o.other)} (${MB(o.volumes)} / ${MB(o.indexes)} / ${MB(o.recipes)})` : ''} | ${MB(m.addedBytes)} | ${step === 'full backup' ? '' : pct(m.addedBytes, f?.addedBytes)} | ${MB(m.readBytes)} | ${MB(m.reusedBytes)} | ${num(m.clientCpuS, 1)} | ${num(m.serverCpuS, 1)} | ${num(m.otherCpuS, 1)} | ${num(m.load1)} | ${MiB(m.peakRssKiB)} | ${MiB(m.serverPeakRssKiB)} |`,
+      );
     }
   }
   lines.push('');
@@ -211,7 +247,13 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
   if (snapshotLines.length > 0) lines.push(`Cassette snapshots: ${snapshotLines.join('; ')}.`);
   const resticCounts = (['full backup', 'unchanged backup', 'changed backup'] as const).flatMap((step) => {
     const m = find(ms, step, 'restic');
-    return m?.counts ? [`${step}: ${Object.entries(m.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`] : [];
+    return m?.counts
+      ? [
+          `${step}: ${Object.entries(m.counts)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        ]
+      : [];
   });
   if (resticCounts.length > 0) lines.push(`restic’s summaries: ${resticCounts.join('; ')}.`);
   lines.push('');
@@ -220,7 +262,9 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
   if (c) {
     lines.push('## The change (between the second and third backups)');
     lines.push('');
-    lines.push(`- ${c.files} config files rewritten in place with new text of the same size (${MB(c.fileBytes)} MB): every ${c.every}th of the ${c.configFiles} \`.conf\` files under etc/ in natural path order, ${c.firstFile} … ${c.lastFile}`);
+    lines.push(
+      `- ${c.files} config files rewritten in place with new text of the same size (${MB(c.fileBytes)} MB): every ${c.every}th of the ${c.configFiles} \`.conf\` files under etc/ in natural path order, ${c.firstFile} … ${c.lastFile}`,
+    );
     lines.push(`- ${MB(c.image.bytes)} MB of random bytes written in place at offset ${c.image.offset} (4 KiB aligned, the middle) of ${c.image.rel}`);
     lines.push(`- compressed size of what changed: ${MB(c.compressedBytes)} MB (${c.method}; ${MB(c.changedBytes)} MB before compression)`);
     lines.push('');
@@ -228,15 +272,37 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
 
   lines.push('## Full restores');
   lines.push('');
-  lines.push(`Cassette: the changed (incremental) snapshot and the full one, alternating, ${report.runs} runs each, each into a fresh directory on the copy’s file system (kept until the bench ends: bench/trash.ts). restic: its latest snapshot (the changed tree), once, after them.`);
+  lines.push(
+    `Cassette: the changed (incremental) snapshot and the full one, alternating, ${report.runs} runs each, each into a fresh directory on the copy’s file system (kept until the bench ends: bench/trash.ts). restic: its latest snapshot (the changed tree), once, after them.`,
+  );
   lines.push('');
-  lines.push('| restore | tool | runs | wall s (median) | client CPU s | server CPU s | others CPU s | peak RSS MiB | downloaded MB | GET requests | every run: wall s (others CPU s, load) |');
+  lines.push(
+    '| restore | tool | runs | wall s (median) | client CPU s | server CPU s | others CPU s | peak RSS MiB | downloaded MB | GET requests | every run: wall s (others CPU s, load) |',
+  );
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
-  for (const [step, tool, label] of [['restore changed', 'cassette', 'incremental (changed) snapshot'], ['restore full', 'cassette', 'full snapshot'], ['restore changed', 'restic', 'latest (changed) snapshot']] as const) {
+  for (const [step, tool, label] of [
+    ['restore changed', 'cassette', 'incremental (changed) snapshot'],
+    ['restore full', 'cassette', 'full snapshot'],
+    ['restore changed', 'restic', 'latest (changed) snapshot'],
+  ] as const) {
     const rows = ms.filter((m) => m.step === step && m.tool === tool);
     if (rows.length === 0) continue;
     const med = (f: (m: StepMeasurement) => number | undefined): number => median(rows.map((m) => f(m) ?? NaN));
-    lines.push(`| ${label} | ${tool} | ${rows.length} | ${num(med((m) => m.wallS))} | ${num(med((m) => m.clientCpuS), 1)} | ${num(med((m) => m.serverCpuS), 1)} | ${num(med((m) => m.otherCpuS), 1)} | ${MiB(med((m) => m.peakRssKiB))} | ${MB(med((m) => m.downloadBytes))} | ${num(med((m) => m.counts?.requests), 0)} | ${rows.map((m) => `${num(m.wallS)} (${num(m.otherCpuS, 1)}, ${num(m.load1)})`).join(', ')} |`);
+    lines.push(
+      `| ${label} | ${tool} | ${rows.length} | ${num(med((m) => m.wallS))} | ${num(
+        med((m) => m.clientCpuS),
+        1,
+      )} | ${num(
+        med((m) => m.serverCpuS),
+        1,
+      )} | ${num(
+        med((m) => m.otherCpuS),
+        1,
+      )} | ${MiB(med((m) => m.peakRssKiB))} | ${MB(med((m) => m.downloadBytes))} | ${num(
+        med((m) => m.counts?.requests),
+        0,
+      )} | ${rows.map((m) => `${num(m.wallS)} (${num(m.otherCpuS, 1)}, ${num(m.load1)})`).join(', ')} |`,
+    );
   }
   lines.push('');
 
@@ -245,13 +311,18 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
   lines.push('');
   if (!scale || 'skipped' in scale) lines.push(`Not measured${scale && 'skipped' in scale ? `: ${scale.skipped}` : ''}.`);
   else {
-    lines.push(`${scale.files.toLocaleString('en')} files of 100-1,100 bytes (${scale.root}, 1,000 per directory), backed up into a fresh repository, then again with the first as parent (default flags).`);
+    lines.push(
+      `${scale.files.toLocaleString('en')} files of 100-1,100 bytes (${scale.root}, 1,000 per directory), backed up into a fresh repository, then again with the first as parent (default flags).`,
+    );
     lines.push('');
     lines.push('| backup | wall s | client CPU s | server CPU s | others CPU s | load | peak RSS MiB | uploaded MB (vol / idx / recipe) | reused MB |');
     lines.push('|---|---:|---:|---:|---:|---:|---:|---|---:|');
     for (const step of ['scale: full backup', 'scale: incremental backup'] as const) {
       const m = find(ms, step);
-      if (m) lines.push(`| ${step.slice('scale: '.length)}${m.parents?.length ? ` (parent ${m.parents.join(', ')})` : ''} | ${num(m.wallS)} | ${num(m.clientCpuS, 1)} | ${num(m.serverCpuS, 1)} | ${num(m.otherCpuS, 1)} | ${num(m.load1)} | ${MiB(m.peakRssKiB)} | ${MB(m.uploadedBytes)}${m.objects ? ` (${MB(m.objects.volumes)} / ${MB(m.objects.indexes)} / ${MB(m.objects.recipes)})` : ''} | ${MB(m.reusedBytes)} |`);
+      if (m)
+        lines.push(
+          `| ${step.slice('scale: '.length)}${m.parents?.length ? ` (parent ${m.parents.join(', ')})` : ''} | ${num(m.wallS)} | ${num(m.clientCpuS, 1)} | ${num(m.serverCpuS, 1)} | ${num(m.otherCpuS, 1)} | ${num(m.load1)} | ${MiB(m.peakRssKiB)} | ${MB(m.uploadedBytes)}${m.objects ? ` (${MB(m.objects.volumes)} / ${MB(m.objects.indexes)} / ${MB(m.objects.recipes)})` : ''} | ${MB(m.reusedBytes)} |`,
+        );
     }
   }
   lines.push('');

@@ -181,15 +181,23 @@ async function main(): Promise<void> {
   await writeImageNamed(image, args.seed, IMAGE_BYTES);
   const imageSeconds = seconds(at);
   log(`copy: ${copySeconds.toFixed(1)} s; ${IMAGE_BYTES / GiB} GiB image: ${imageSeconds.toFixed(1)} s`);
-  const sources = (await fs.readdir(copyRoot, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => path.join(copyRoot, d.name)).sort();
+  const sources = (await fs.readdir(copyRoot, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => path.join(copyRoot, d.name))
+    .sort();
   const copyBytes = tree.bytes + IMAGE_BYTES;
   /** Where a file of the copy (relative to its root) lands in a cassette restore: under its artifact's name. */
-  const inCassetteRestore = (dir: string) => (rel: string): string => {
-    const top = rel.split('/')[0]!;
-    return path.join(dir, artifactNameFor(path.join(copyRoot, top)), rel.slice(top.length + 1));
-  };
+  const inCassetteRestore =
+    (dir: string) =>
+    (rel: string): string => {
+      const top = rel.split('/')[0]!;
+      return path.join(dir, artifactNameFor(path.join(copyRoot, top)), rel.slice(top.length + 1));
+    };
   /** restic restores the absolute paths it backed up under the target. */
-  const inResticRestore = (dir: string) => (rel: string): string => path.join(dir, copyRoot, rel);
+  const inResticRestore =
+    (dir: string) =>
+    (rel: string): string =>
+      path.join(dir, copyRoot, rel);
 
   const target = args.endpoint ? externalEndpoint(args.endpoint) : await startS3rver(work);
   const env: NodeJS.ProcessEnv = { ...target.env, AWS_ENDPOINT_URL: target.endpoint };
@@ -209,7 +217,10 @@ async function main(): Promise<void> {
   const cliFlags = ['--endpoint', target.endpoint, '--json'];
   // Restored trees are kept until the end (bench/trash.ts); room for them and for the servers' copies of both tools' backups.
   const trash = await Trash.create(work, Math.ceil((2 * args.runs + (restic.version ? 1 : 0) + 2) * copyBytes));
-  if (!trash.keeping) notes.push('Not enough free disk to keep every restored tree until the end: each was deleted right after it was measured, so a restore that followed a deletion may include ext4\'s scan of recently freed inodes (bench/trash.ts).');
+  if (!trash.keeping)
+    notes.push(
+      "Not enough free disk to keep every restored tree until the end: each was deleted right after it was measured, so a restore that followed a deletion may include ext4's scan of recently freed inodes (bench/trash.ts).",
+    );
 
   /** `sync`, a settle, then one command timed; the measurement is recorded by the caller. */
   const timed = async (step: Step, tool: Tool, run: number, argv: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<{ result: TimedResult; m: StepMeasurement }> => {
@@ -219,7 +230,9 @@ async function main(): Promise<void> {
     const result = await runTimed([{ name: tool, argv }], { env: options.env ?? env, server: watch, check: false });
     const clientCpuS = result.procs.reduce((s, p) => s + p.userS + p.sysS, 0);
     const m: StepMeasurement = {
-      step, tool, run,
+      step,
+      tool,
+      run,
       wallS: result.wallS,
       clientCpuS,
       serverCpuS: result.server?.cpuS,
@@ -234,9 +247,16 @@ async function main(): Promise<void> {
   };
   const record = (m: StepMeasurement): StepMeasurement => {
     measurements.push(m);
-    const bytes = m.uploadedBytes !== undefined ? `, uploaded ${(m.uploadedBytes / 1e6).toFixed(2)} MB` : m.downloadBytes !== undefined ? `, downloaded ${(m.downloadBytes / 1e6).toFixed(1)} MB` : '';
+    const bytes =
+      m.uploadedBytes !== undefined
+        ? `, uploaded ${(m.uploadedBytes / 1e6).toFixed(2)} MB`
+        : m.downloadBytes !== undefined
+          ? `, downloaded ${(m.downloadBytes / 1e6).toFixed(1)} MB`
+          : '';
     const added = m.addedBytes !== undefined ? `, bucket +${(m.addedBytes / 1e6).toFixed(2)} MB` : '';
-    log(`${m.tool} ${m.step}${m.run > 1 || m.step.startsWith('restore') ? ` (run ${m.run})` : ''}: ${m.wallS.toFixed(2)} s, CPU ${m.clientCpuS.toFixed(1)} s${m.serverCpuS !== undefined ? ` + server ${m.serverCpuS.toFixed(1)} s` : ''}, peak RSS ${(m.peakRssKiB / 1024).toFixed(0)} MiB${bytes}${added} (others ${m.otherCpuS.toFixed(1)} CPU-s, load ${m.load1.toFixed(2)})`);
+    log(
+      `${m.tool} ${m.step}${m.run > 1 || m.step.startsWith('restore') ? ` (run ${m.run})` : ''}: ${m.wallS.toFixed(2)} s, CPU ${m.clientCpuS.toFixed(1)} s${m.serverCpuS !== undefined ? ` + server ${m.serverCpuS.toFixed(1)} s` : ''}, peak RSS ${(m.peakRssKiB / 1024).toFixed(0)} MiB${bytes}${added} (others ${m.otherCpuS.toFixed(1)} CPU-s, load ${m.load1.toFixed(2)})`,
+    );
     return m;
   };
   const failed = (what: string, result: TimedResult): Error => new Error(`${what} failed (exit ${result.exitCode}): ${result.stderr.trim().slice(-2000)}`);
@@ -264,7 +284,10 @@ async function main(): Promise<void> {
   /** The parent a backup names must be the previous snapshot of its chain (none for the first into a fresh repository). */
   const expectParent = (m: StepMeasurement, parent: StepMeasurement | null): void => {
     const expected = parent ? [parent.snapshot!] : [];
-    if (JSON.stringify(m.parents ?? []) !== JSON.stringify(expected)) notes.push(`Suspicious: cassette ${m.step} (${m.snapshot}) names parents [${(m.parents ?? []).join(', ')}], expected [${expected.join(', ')}]${parent ? ` (the ${parent.step})` : ' (a fresh repository)'}.`);
+    if (JSON.stringify(m.parents ?? []) !== JSON.stringify(expected))
+      notes.push(
+        `Suspicious: cassette ${m.step} (${m.snapshot}) names parents [${(m.parents ?? []).join(', ')}], expected [${expected.join(', ')}]${parent ? ` (the ${parent.step})` : ' (a fresh repository)'}.`,
+      );
   };
 
   /** restic steps never stop the bench: a failure is noted and later restic steps are skipped. */
@@ -279,19 +302,20 @@ async function main(): Promise<void> {
       log(`restic ${what} failed: ${error instanceof Error ? error.message : String(error)}`);
     }
   };
-  const resticBackup = (step: Step): Promise<void> => resticStep(step, async () => {
-    const before = (await listPrefix(target.client, bucket, `${rPrefix}/`)).bytes;
-    const { result, m } = await timed(step, 'restic', 1, resticArgv(rRepo, rCache, ['backup', '--json', ...sources]), { env: rEnv });
-    if (result.exitCode !== 0) throw failed(`restic ${step}`, result);
-    const summary = parseResticSummary(result.stdout);
-    if (!summary) throw new Error(`restic ${step}: no summary line in its --json output`);
-    m.snapshot = summary.snapshotId;
-    m.uploadedBytes = summary.dataAdded;
-    m.readBytes = summary.totalBytesProcessed;
-    m.counts = { ...summary.counts, ...(summary.dataAddedPacked !== undefined ? { data_added_packed: summary.dataAddedPacked } : {}) };
-    m.addedBytes = (await listPrefix(target.client, bucket, `${rPrefix}/`)).bytes - before;
-    record(m);
-  });
+  const resticBackup = (step: Step): Promise<void> =>
+    resticStep(step, async () => {
+      const before = (await listPrefix(target.client, bucket, `${rPrefix}/`)).bytes;
+      const { result, m } = await timed(step, 'restic', 1, resticArgv(rRepo, rCache, ['backup', '--json', ...sources]), { env: rEnv });
+      if (result.exitCode !== 0) throw failed(`restic ${step}`, result);
+      const summary = parseResticSummary(result.stdout);
+      if (!summary) throw new Error(`restic ${step}: no summary line in its --json output`);
+      m.snapshot = summary.snapshotId;
+      m.uploadedBytes = summary.dataAdded;
+      m.readBytes = summary.totalBytesProcessed;
+      m.counts = { ...summary.counts, ...(summary.dataAddedPacked !== undefined ? { data_added_packed: summary.dataAddedPacked } : {}) };
+      m.addedBytes = (await listPrefix(target.client, bucket, `${rPrefix}/`)).bytes - before;
+      record(m);
+    });
 
   let change: TreeChange | undefined;
   let scaleInfo: IncrementalReport['scale'] = scaleRoot ? { files: args.files, root: path.relative(repoRoot, scaleRoot) } : { skipped: '--skip-scale' };
@@ -322,7 +346,10 @@ async function main(): Promise<void> {
 
     // 4. Full restores: the incremental snapshot and the full one, alternating.
     for (let run = 1; run <= args.runs; run++) {
-      for (const [step, snapshot, state] of [['restore changed', changed.snapshot!, 'after'], ['restore full', full.snapshot!, 'before']] as const) {
+      for (const [step, snapshot, state] of [
+        ['restore changed', changed.snapshot!, 'after'],
+        ['restore full', full.snapshot!, 'before'],
+      ] as const) {
         const dir = path.join(work, `${step.replace(' ', '-')}-${run}`);
         const { result, m } = await timed(step, 'cassette', run, ['node', CLI, 'restore', snapshot, '--repo', cRepo, '--target', dir, ...cliFlags]);
         if (result.exitCode !== 0) throw failed(`cassette ${step} ${snapshot}`, result);
@@ -355,7 +382,7 @@ async function main(): Promise<void> {
   } catch (error) {
     failure = error;
     notes.push(`The bench stopped early: ${error instanceof Error ? error.message : String(error)}`);
-    log(`failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   } finally {
     if (args.endpoint) await deletePrefix(target.client, bucket, `${base}/`).catch((e: unknown) => log(`could not delete s3://${bucket}/${base}/: ${messageOf(e)}`));
     await target.close().catch(() => undefined);
@@ -366,17 +393,29 @@ async function main(): Promise<void> {
   const loadEnd = os.loadavg();
   const cores = os.cpus().length;
   if (Math.max(loadAtStart[0]!, loadEnd[0]!) > cores) {
-    notes.push(`The machine was busy with other work (load average ${loadAtStart[0]!.toFixed(1)} at start, ${loadEnd[0]!.toFixed(1)} at end, ${cores} cores): read each figure with its "others CPU s" and load.`);
+    notes.push(
+      `The machine was busy with other work (load average ${loadAtStart[0]!.toFixed(1)} at start, ${loadEnd[0]!.toFixed(1)} at end, ${cores} cores): read each figure with its "others CPU s" and load.`,
+    );
   }
-  if (args.endpoint) notes.push('With --endpoint the server is not a child of the bench: its CPU and memory are not measured apart, and its processes\' CPU is part of "others CPU s".');
-  notes.push('The copy was written just before the first backups: with enough memory its files are still in the page cache, for both tools\' full backups alike (cassette reads first, restic second).');
+  if (args.endpoint)
+    notes.push('With --endpoint the server is not a child of the bench: its CPU and memory are not measured apart, and its processes\' CPU is part of "others CPU s".');
+  notes.push(
+    "The copy was written just before the first backups: with enough memory its files are still in the page cache, for both tools' full backups alike (cassette reads first, restic second).",
+  );
   if (scaleInfo && !('skipped' in scaleInfo) && !find(measurements, 'scale: incremental backup')) scaleInfo = { skipped: 'not reached' };
   const report: IncrementalReport = {
     date: started.toISOString(),
     size: args.size,
     seed: args.seed,
     runs: args.runs,
-    machine: { cpus: cores, cpuModel: os.cpus()[0]?.model ?? '?', memMiB: Math.round(os.totalmem() / 2 ** 20), node: process.version, loadAvgAtStart: loadAtStart, loadAvgAtEnd: loadEnd },
+    machine: {
+      cpus: cores,
+      cpuModel: os.cpus()[0]?.model ?? '?',
+      memMiB: Math.round(os.totalmem() / 2 ** 20),
+      node: process.version,
+      loadAvgAtStart: loadAtStart,
+      loadAvgAtEnd: loadEnd,
+    },
     server: args.endpoint ? `endpoint ${args.endpoint}` : 's3rver 4.0.4 (child process on loopback)',
     engine: await engineVersion(),
     tools: {
@@ -410,6 +449,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`incremental bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`incremental bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

@@ -47,7 +47,16 @@ export interface BenchReport {
   /** git commit of the engine measured. */
   engine: string;
   tools: Record<string, string>;
-  dataset: { root: string; files: number; bytes: number; tarBytes: number; tarZstBytes: number; smallFile: string; largeFile: string; database?: { name: string; bytes: number; dumpBytes: number } };
+  dataset: {
+    root: string;
+    files: number;
+    bytes: number;
+    tarBytes: number;
+    tarZstBytes: number;
+    smallFile: string;
+    largeFile: string;
+    database?: { name: string; bytes: number; dumpBytes: number };
+  };
   notes: string[];
   measurements: Measurement[];
   stages: StageMeasurement[];
@@ -87,7 +96,9 @@ export function summarize(ms: Measurement[]): Summary[] {
       const pick = (f: (m: Measurement) => number | undefined): number => median(rows.map((m) => f(m) ?? NaN));
       const names = [...new Set(rows.flatMap((m) => m.procs.map((p) => p.name)))];
       out.push({
-        op, tool, runs: rows.length,
+        op,
+        tool,
+        runs: rows.length,
         wallS: pick((m) => m.wallS),
         mbps: pick((m) => m.mbps),
         storedBytes: pick((m) => m.storedBytes),
@@ -124,7 +135,16 @@ export function summarizeStages(stages: StageMeasurement[]): StageSummary[] {
   return keys.map((key) => {
     const [kind, name, tool] = key.split('\0') as [StageMeasurement['kind'], string, 'cassette' | 'baseline'];
     const rows = stages.filter((s) => s.kind === kind && s.name === name && s.tool === tool);
-    return { name, tool, kind, wallS: median(rows.map((r) => r.wallS)), sourceMBps: median(rows.map((r) => r.sourceMBps)), cpuS: median(rows.map((r) => r.cpuS)), otherCpuS: median(rows.map((r) => r.otherCpuS)), peakRssKiB: median(rows.map((r) => r.peakRssKiB)) };
+    return {
+      name,
+      tool,
+      kind,
+      wallS: median(rows.map((r) => r.wallS)),
+      sourceMBps: median(rows.map((r) => r.sourceMBps)),
+      cpuS: median(rows.map((r) => r.cpuS)),
+      otherCpuS: median(rows.map((r) => r.otherCpuS)),
+      peakRssKiB: median(rows.map((r) => r.peakRssKiB)),
+    };
   });
 }
 
@@ -150,13 +170,17 @@ export function boundOf(s: Summary, stages: StageSummary[], cores: number): stri
     own = [...own, ...stages.filter((x) => x.kind === kind && x.tool !== s.tool && !own.some((o) => o.name === x.name))];
     if (own.length > 0) {
       const slowest = own.reduce((a, b) => (b.sourceMBps < a.sourceMBps ? b : a));
-      parts.push(`${slowest.name} (${slowest.sourceMBps.toFixed(0)} MB/s alone${slowest.tool !== s.tool ? `, ${slowest.tool}'s` : ''}; run at ${((s.mbps / slowest.sourceMBps) * 100).toFixed(0)}% of it)`);
+      parts.push(
+        `${slowest.name} (${slowest.sourceMBps.toFixed(0)} MB/s alone${slowest.tool !== s.tool ? `, ${slowest.tool}'s` : ''}; run at ${((s.mbps / slowest.sourceMBps) * 100).toFixed(0)}% of it)`,
+      );
     }
   } else {
     parts.push(s.tool === 'baseline' ? 'whole download + decompression' : 'latency (index + ranged GETs)');
   }
   const total = cpuShare + (Number.isFinite(s.otherCpuS) ? s.otherCpuS : 0) / (s.wallS * cores);
-  parts.push(`CPU ${(cpuShare * 100).toFixed(0)}% of ${cores} cores${cpuShare >= 0.85 ? ': CPU-bound' : total >= 0.85 ? ` (${(total * 100).toFixed(0)}% with other load: machine saturated)` : ''}`);
+  parts.push(
+    `CPU ${(cpuShare * 100).toFixed(0)}% of ${cores} cores${cpuShare >= 0.85 ? ': CPU-bound' : total >= 0.85 ? ` (${(total * 100).toFixed(0)}% with other load: machine saturated)` : ''}`,
+  );
   return parts.join('; ');
 }
 
@@ -182,17 +206,35 @@ export function targets(sums: Summary[]): Target[] {
     const [measured, met] = f(c, b);
     out.push({ target, measured, met });
   };
-  add('tree backup ≥ 1.15× faster than the pipeline', get('tree backup', 'cassette'), get('tree backup', 'baseline'), (c, b) => [`${(b.wallS / c.wallS).toFixed(2)}× (${num(c.wallS)} s vs ${num(b.wallS)} s)`, b.wallS / c.wallS >= 1.15]);
-  add('stored bytes ≤ 1.05× the pipeline’s (zstd -3)', get('tree backup', 'cassette'), get('tree backup', 'baseline'), (c, b) => [`${(c.storedBytes / b.storedBytes).toFixed(3)}× (${MB(c.storedBytes)} MB vs ${MB(b.storedBytes)} MB)`, c.storedBytes / b.storedBytes <= 1.05]);
+  add('tree backup ≥ 1.15× faster than the pipeline', get('tree backup', 'cassette'), get('tree backup', 'baseline'), (c, b) => [
+    `${(b.wallS / c.wallS).toFixed(2)}× (${num(c.wallS)} s vs ${num(b.wallS)} s)`,
+    b.wallS / c.wallS >= 1.15,
+  ]);
+  add('stored bytes ≤ 1.05× the pipeline’s (zstd -3)', get('tree backup', 'cassette'), get('tree backup', 'baseline'), (c, b) => [
+    `${(c.storedBytes / b.storedBytes).toFixed(3)}× (${MB(c.storedBytes)} MB vs ${MB(b.storedBytes)} MB)`,
+    c.storedBytes / b.storedBytes <= 1.05,
+  ]);
   add('client CPU-s per GB backed up ≤ the pipeline’s', get('tree backup', 'cassette'), get('tree backup', 'baseline'), (c, b) => {
     const gb = (s: Summary): number => s.clientCpuS / ((s.mbps * s.wallS) / 1000);
     return [`${gb(c).toFixed(1)} vs ${gb(b).toFixed(1)} CPU-s/GB`, gb(c) <= gb(b)];
   });
-  add('full restore ≥ 1.25× faster than the pipeline', get('full restore', 'cassette'), get('full restore', 'baseline'), (c, b) => [`${(b.wallS / c.wallS).toFixed(2)}× (${num(c.wallS)} s vs ${num(b.wallS)} s)`, b.wallS / c.wallS >= 1.25]);
+  add('full restore ≥ 1.25× faster than the pipeline', get('full restore', 'cassette'), get('full restore', 'baseline'), (c, b) => [
+    `${(b.wallS / c.wallS).toFixed(2)}× (${num(c.wallS)} s vs ${num(b.wallS)} s)`,
+    b.wallS / c.wallS >= 1.25,
+  ]);
   add('one small file restored in < 0.6 s', get('small file restore', 'cassette'), get('small file restore', 'baseline'), (c) => [`${num(c.wallS)} s`, c.wallS < 0.6]);
-  add('one small file: < 8 MiB downloaded', get('small file restore', 'cassette'), get('small file restore', 'baseline'), (c) => [`${MB(c.downloadBytes)} MB`, c.downloadBytes < 8 * 2 ** 20]);
-  add('one large image faster than restic (restic not installed: vs the pipeline)', get('large image restore', 'cassette'), get('large image restore', 'baseline'), (c, b) => [`${num(c.wallS)} s vs pipeline ${num(b.wallS)} s`, c.wallS < b.wallS]);
-  add('database backup no slower than the pipeline', get('database backup', 'cassette'), get('database backup', 'baseline'), (c, b) => [`${num(c.wallS)} s vs ${num(b.wallS)} s (${(c.wallS / b.wallS).toFixed(2)}×)`, c.wallS <= b.wallS]);
+  add('one small file: < 8 MiB downloaded', get('small file restore', 'cassette'), get('small file restore', 'baseline'), (c) => [
+    `${MB(c.downloadBytes)} MB`,
+    c.downloadBytes < 8 * 2 ** 20,
+  ]);
+  add('one large image faster than restic (restic not installed: vs the pipeline)', get('large image restore', 'cassette'), get('large image restore', 'baseline'), (c, b) => [
+    `${num(c.wallS)} s vs pipeline ${num(b.wallS)} s`,
+    c.wallS < b.wallS,
+  ]);
+  add('database backup no slower than the pipeline', get('database backup', 'cassette'), get('database backup', 'baseline'), (c, b) => [
+    `${num(c.wallS)} s vs ${num(b.wallS)} s (${(c.wallS / b.wallS).toFixed(2)}×)`,
+    c.wallS <= b.wallS,
+  ]);
   add('peak RSS ≤ 300 MiB for backup', get('tree backup', 'cassette'), get('tree backup', 'baseline'), (c) => [`${MiB(c.peakRssKiB)} MiB`, c.peakRssKiB <= 300 * 1024]);
   add('peak RSS ≤ 300 MiB for restore', get('full restore', 'cassette'), get('full restore', 'baseline'), (c) => [`${MiB(c.peakRssKiB)} MiB`, c.peakRssKiB <= 300 * 1024]);
   return out;
@@ -206,7 +248,11 @@ export function targets(sums: Summary[]): Target[] {
  */
 export function whatItWouldTake(sums: Summary[], cores: number): string[] {
   const get = (op: string, tool: 'cassette' | 'baseline'): Summary | undefined => sums.find((s) => s.op === op && s.tool === tool);
-  const goals: Array<[string, number]> = [['tree backup', 1.15], ['full restore', 1.25], ['database backup', 1]];
+  const goals: Array<[string, number]> = [
+    ['tree backup', 1.15],
+    ['full restore', 1.25],
+    ['database backup', 1],
+  ];
   const lines: string[] = [];
   for (const [op, factor] of goals) {
     const c = get(op, 'cassette');
@@ -219,9 +265,10 @@ export function whatItWouldTake(sums: Summary[], cores: number): string[] {
     const needed = cpu / (goal * cores);
     const others = Number.isFinite(c.otherCpuS) ? (cpu + c.otherCpuS) / (c.wallS * cores) : measured;
     const reached = `this run reached ${(measured * 100).toFixed(0)}%${others - measured >= 0.05 ? ` (${(others * 100).toFixed(0)}% counting every other process on the machine: writeback threads, the database server)` : ''}`;
-    const what = needed <= 1
-      ? `it would take the same ${num(cpu, 1)} CPU-s (client + server) in ${num(goal)} s: ${(needed * 100).toFixed(0)}% of the ${cores} cores for the whole run, where ${reached}`
-      : `even at 100% of the ${cores} cores it would take ${num(cpu - goal * cores, 1)} CPU-s less than the ${num(cpu, 1)} CPU-s (client + server) this run used`;
+    const what =
+      needed <= 1
+        ? `it would take the same ${num(cpu, 1)} CPU-s (client + server) in ${num(goal)} s: ${(needed * 100).toFixed(0)}% of the ${cores} cores for the whole run, where ${reached}`
+        : `even at 100% of the ${cores} cores it would take ${num(cpu - goal * cores, 1)} CPU-s less than the ${num(cpu, 1)} CPU-s (client + server) this run used`;
     lines.push(`${op}: ${factor === 1 ? 'no slower than' : `${factor}× faster than`} ${num(b.wallS)} s is ${num(goal)} s (measured ${num(c.wallS)} s); ${what}.`);
   }
   return lines;
@@ -235,17 +282,30 @@ export function renderMarkdown(report: BenchReport): string {
   const lines: string[] = [];
   lines.push(`# Cassette bench: ${report.size} (${report.date.slice(0, 19).replace('T', ' ')} UTC)`);
   lines.push('');
-  lines.push(`- data set: ${d.root}, seed ${report.seed}: ${d.files} files, ${MB(d.bytes)} MB (tar ${MB(d.tarBytes)} MB, zstd -3 ${MB(d.tarZstBytes)} MB); small file ${d.smallFile}, large file ${d.largeFile}`);
-  if (d.database) lines.push(`- database: ${d.database.name}, ${MB(d.database.bytes)} MB on disk, pg_dump -Ft -b ${MB(d.database.dumpBytes)} MB (the source bytes of the database rows)`);
+  lines.push(
+    `- data set: ${d.root}, seed ${report.seed}: ${d.files} files, ${MB(d.bytes)} MB (tar ${MB(d.tarBytes)} MB, zstd -3 ${MB(d.tarZstBytes)} MB); small file ${d.smallFile}, large file ${d.largeFile}`,
+  );
+  if (d.database)
+    lines.push(`- database: ${d.database.name}, ${MB(d.database.bytes)} MB on disk, pg_dump -Ft -b ${MB(d.database.dumpBytes)} MB (the source bytes of the database rows)`);
   lines.push(`- S3: ${report.server}; ${report.runs} runs interleaved (cassette, baseline, cassette, baseline …), medians below`);
-  lines.push(`- machine: ${cores} × ${report.machine.cpuModel}, ${report.machine.memMiB} MiB, Node ${report.machine.node}, load average ${report.machine.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start, ${report.machine.loadAvgAtEnd.map((x) => x.toFixed(2)).join(' ')} at end`);
+  lines.push(
+    `- machine: ${cores} × ${report.machine.cpuModel}, ${report.machine.memMiB} MiB, Node ${report.machine.node}, load average ${report.machine.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start, ${report.machine.loadAvgAtEnd.map((x) => x.toFixed(2)).join(' ')} at end`,
+  );
   lines.push(`- engine: ${report.engine} (dist/ as built when the run started)`);
-  lines.push(`- tools: ${Object.entries(report.tools).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-  lines.push('- baseline: `tar -cf - -C ROOT . | zstd -3 -T0 | aws s3 cp - s3://…/tree.tar.zst` and back; `pg_dump -Ft -b DB | zstd -3 -T0 | aws s3 cp -`; `createdb` + `aws s3 cp - | zstd -dc | pg_restore -d NEW`');
+  lines.push(
+    `- tools: ${Object.entries(report.tools)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
+  );
+  lines.push(
+    '- baseline: `tar -cf - -C ROOT . | zstd -3 -T0 | aws s3 cp - s3://…/tree.tar.zst` and back; `pg_dump -Ft -b DB | zstd -3 -T0 | aws s3 cp -`; `createdb` + `aws s3 cp - | zstd -dc | pg_restore -d NEW`',
+  );
   lines.push('');
   lines.push('## Results (medians)');
   lines.push('');
-  lines.push('MB/s is of source bytes (files, or the pg_dump output). CPU is user+sys of every client process; the server’s CPU is separate. RSS is the largest client process. “others CPU s” is what every other process on the machine used meanwhile (/proc/stat, including kernel writeback threads flushing our writes): noise, on a shared machine. Ratio rows are cassette ÷ baseline: below 1 is better for time, bytes, CPU and RSS, above 1 for MB/s.');
+  lines.push(
+    'MB/s is of source bytes (files, or the pg_dump output). CPU is user+sys of every client process; the server’s CPU is separate. RSS is the largest client process. “others CPU s” is what every other process on the machine used meanwhile (/proc/stat, including kernel writeback threads flushing our writes): noise, on a shared machine. Ratio rows are cassette ÷ baseline: below 1 is better for time, bytes, CPU and RSS, above 1 for MB/s.',
+  );
   lines.push('');
   lines.push('| operation | tool | wall s | MB/s | stored MB | downloaded MB | client CPU s | server CPU s | others CPU s | peak RSS MiB | server RSS MiB | bound by |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
@@ -254,10 +314,14 @@ export function renderMarkdown(report: BenchReport): string {
     const b = sums.find((s) => s.op === op && s.tool === 'baseline');
     for (const s of [c, b]) {
       if (!s) continue;
-      lines.push(`| ${op} | ${s.tool} | ${num(s.wallS)} | ${num(s.mbps, s.mbps < 10 ? 2 : 0)} | ${MB(s.storedBytes)} | ${MB(s.downloadBytes)} | ${num(s.clientCpuS, 1)} | ${num(s.serverCpuS, 1)} | ${num(s.otherCpuS, 1)} | ${MiB(s.peakRssKiB)} | ${MiB(s.serverPeakRssKiB)} | ${boundOf(s, stageSums, cores)} |`);
+      lines.push(
+        `| ${op} | ${s.tool} | ${num(s.wallS)} | ${num(s.mbps, s.mbps < 10 ? 2 : 0)} | ${MB(s.storedBytes)} | ${MB(s.downloadBytes)} | ${num(s.clientCpuS, 1)} | ${num(s.serverCpuS, 1)} | ${num(s.otherCpuS, 1)} | ${MiB(s.peakRssKiB)} | ${MiB(s.serverPeakRssKiB)} | ${boundOf(s, stageSums, cores)} |`,
+      );
     }
     if (c && b) {
-      lines.push(`| ${op} | **cassette/baseline** | **${ratio(c.wallS, b.wallS)}** | ${ratio(c.mbps, b.mbps)} | ${ratio(c.storedBytes, b.storedBytes)} | ${ratio(c.downloadBytes, b.downloadBytes)} | ${ratio(c.clientCpuS, b.clientCpuS)} | ${ratio(c.serverCpuS, b.serverCpuS)} | | ${ratio(c.peakRssKiB, b.peakRssKiB)} | ${ratio(c.serverPeakRssKiB, b.serverPeakRssKiB)} | |`);
+      lines.push(
+        `| ${op} | **cassette/baseline** | **${ratio(c.wallS, b.wallS)}** | ${ratio(c.mbps, b.mbps)} | ${ratio(c.storedBytes, b.storedBytes)} | ${ratio(c.downloadBytes, b.downloadBytes)} | ${ratio(c.clientCpuS, b.clientCpuS)} | ${ratio(c.serverCpuS, b.serverCpuS)} | | ${ratio(c.peakRssKiB, b.peakRssKiB)} | ${ratio(c.serverPeakRssKiB, b.serverPeakRssKiB)} | |`,
+      );
     }
   }
   lines.push('');
@@ -276,7 +340,9 @@ export function renderMarkdown(report: BenchReport): string {
   }
   lines.push('## Stage limits (medians, each stage alone, same run)');
   lines.push('');
-  lines.push('Throughput in MB/s of the source bytes each stage stands for (upload/download move the zstd -3 tar of the tree). Cassette stages run in-process (dist/bench/stage.js): their time and CPU exclude Node start-up.');
+  lines.push(
+    'Throughput in MB/s of the source bytes each stage stands for (upload/download move the zstd -3 tar of the tree). Cassette stages run in-process (dist/bench/stage.js): their time and CPU exclude Node start-up.',
+  );
   lines.push('');
   lines.push('| for | stage | tool | command | wall s | MB/s of source | CPU s | others CPU s | peak RSS MiB |');
   lines.push('|---|---|---|---|---:|---:|---:|---:|---:|');
@@ -295,7 +361,10 @@ export function renderMarkdown(report: BenchReport): string {
     'pg_dump/baseline': '`pg_dump -Ft -b DB > /dev/null`',
     'pg_restore/baseline': '`pg_restore -d NEW db.tar` (local file, after createdb)',
   };
-  for (const s of stageSums) lines.push(`| ${s.kind} | ${s.name} | ${s.tool} | ${(COMMANDS[`${s.name}/${s.tool}`] ?? '').replace(/\|/g, '\\|')} | ${num(s.wallS)} | ${num(s.sourceMBps, 0)} | ${num(s.cpuS, 1)} | ${num(s.otherCpuS, 1)} | ${MiB(s.peakRssKiB)} |`);
+  for (const s of stageSums)
+    lines.push(
+      `| ${s.kind} | ${s.name} | ${s.tool} | ${(COMMANDS[`${s.name}/${s.tool}`] ?? '').replace(/\|/g, '\\|')} | ${num(s.wallS)} | ${num(s.sourceMBps, 0)} | ${num(s.cpuS, 1)} | ${num(s.otherCpuS, 1)} | ${MiB(s.peakRssKiB)} |`,
+    );
   lines.push('');
   lines.push('## Every run (wall s; others CPU s in parentheses)');
   lines.push('');
@@ -317,7 +386,10 @@ export function renderMarkdown(report: BenchReport): string {
   lines.push('');
   lines.push('| operation | tool | processes |');
   lines.push('|---|---|---|');
-  for (const s of sums) lines.push(`| ${s.op} | ${s.tool} | ${s.procs.map((p) => `${p.name} ${num(p.cpuS, 1)} s / ${MiB(p.maxRssKiB)} MiB`).join(', ')}${Number.isFinite(s.serverCpuS) ? `; server ${num(s.serverCpuS, 1)} s / ${MiB(s.serverPeakRssKiB)} MiB` : ''} |`);
+  for (const s of sums)
+    lines.push(
+      `| ${s.op} | ${s.tool} | ${s.procs.map((p) => `${p.name} ${num(p.cpuS, 1)} s / ${MiB(p.maxRssKiB)} MiB`).join(', ')}${Number.isFinite(s.serverCpuS) ? `; server ${num(s.serverCpuS, 1)} s / ${MiB(s.serverPeakRssKiB)} MiB` : ''} |`,
+    );
   if (report.notes.length > 0) {
     lines.push('');
     lines.push('## Notes');

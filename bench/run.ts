@@ -53,7 +53,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--bucket') args.bucket = value();
     else if (a === '--render') args.render = value();
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--size small|default] [--runs 3] [--endpoint URL] [--skip-db] [--seed 1] [--bucket cassette-bench]\n       npm run bench -- --render bench/results/DATE-SIZE.json   (rewrite the .md of that run from its measurements)\n');
+      process.stdout.write(
+        'usage: npm run bench -- [--size small|default] [--runs 3] [--endpoint URL] [--skip-db] [--seed 1] [--bucket cassette-bench]\n       npm run bench -- --render bench/results/DATE-SIZE.json   (rewrite the .md of that run from its measurements)\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -116,7 +118,9 @@ async function main(): Promise<void> {
   // Extracted trees (the extract stage, both full restores) are kept until the end: see trash.ts.
   const trash = await Trash.create(work, Math.ceil(args.runs * 3.1 * tree.bytes));
   if (!trash.keeping) {
-    notes.push('Not enough free disk to keep every extracted tree until the end: each was deleted right after it was measured, so a restore that followed a deletion may include ext4\'s scan of recently freed inodes (bench/trash.ts).');
+    notes.push(
+      "Not enough free disk to keep every extracted tree until the end: each was deleted right after it was measured, so a restore that followed a deletion may include ext4's scan of recently freed inodes (bench/trash.ts).",
+    );
   }
   if (db && !hasPg) notes.push('`cassette backup --pg` does not exist in this build: the cassette side of the database rows is skipped.');
 
@@ -148,7 +152,9 @@ async function main(): Promise<void> {
   const record = (op: string, tool: 'cassette' | 'baseline', run: number, result: TimedResult, extra: Partial<Measurement> & { sourceBytes: number }): Measurement => {
     const clientCpuS = result.procs.reduce((s, p) => s + p.userS + p.sysS, 0);
     const m: Measurement = {
-      op, tool, run,
+      op,
+      tool,
+      run,
       wallS: result.wallS,
       mbps: extra.sourceBytes / 1e6 / result.wallS,
       clientCpuS,
@@ -160,15 +166,36 @@ async function main(): Promise<void> {
       ...extra,
     };
     measurements.push(m);
-    log(`run ${run} ${op} ${tool}: ${m.wallS.toFixed(2)} s, ${m.mbps.toFixed(0)} MB/s, CPU ${clientCpuS.toFixed(1)} s + server ${(m.serverCpuS ?? 0).toFixed(1)} s (others on the machine ${m.otherCpuS.toFixed(1)} s)${m.storedBytes !== undefined ? `, stored ${(m.storedBytes / 1e6).toFixed(1)} MB` : ''}${m.downloadBytes !== undefined ? `, downloaded ${(m.downloadBytes / 1e6).toFixed(2)} MB` : ''}`);
+    log(
+      `run ${run} ${op} ${tool}: ${m.wallS.toFixed(2)} s, ${m.mbps.toFixed(0)} MB/s, CPU ${clientCpuS.toFixed(1)} s + server ${(m.serverCpuS ?? 0).toFixed(1)} s (others on the machine ${m.otherCpuS.toFixed(1)} s)${m.storedBytes !== undefined ? `, stored ${(m.storedBytes / 1e6).toFixed(1)} MB` : ''}${m.downloadBytes !== undefined ? `, downloaded ${(m.downloadBytes / 1e6).toFixed(2)} MB` : ''}`,
+    );
     return m;
   };
 
-  const stage = (name: string, tool: 'cassette' | 'baseline', kind: StageMeasurement['kind'], run: number, sourceBytes: number, result: TimedResult, inProcess?: { seconds: number; cpuS: number }): void => {
+  const stage = (
+    name: string,
+    tool: 'cassette' | 'baseline',
+    kind: StageMeasurement['kind'],
+    run: number,
+    sourceBytes: number,
+    result: TimedResult,
+    inProcess?: { seconds: number; cpuS: number },
+  ): void => {
     const wallS = inProcess?.seconds ?? result.wallS;
     const cpuS = inProcess?.cpuS ?? result.procs.reduce((s, p) => s + p.userS + p.sysS, 0);
     const ownCpuS = result.procs.reduce((s, p) => s + p.userS + p.sysS, 0);
-    stages.push({ name, tool, kind, run, wallS, sourceMBps: sourceBytes / 1e6 / wallS, cpuS, serverCpuS: result.server?.cpuS, otherCpuS: Math.max(0, result.machineBusyS - ownCpuS - (result.server?.cpuS ?? 0)), peakRssKiB: Math.max(0, ...result.procs.map((p) => p.maxRssKiB)) });
+    stages.push({
+      name,
+      tool,
+      kind,
+      run,
+      wallS,
+      sourceMBps: sourceBytes / 1e6 / wallS,
+      cpuS,
+      serverCpuS: result.server?.cpuS,
+      otherCpuS: Math.max(0, result.machineBusyS - ownCpuS - (result.server?.cpuS ?? 0)),
+      peakRssKiB: Math.max(0, ...result.procs.map((p) => p.maxRssKiB)),
+    });
     log(`run ${run} stage ${name}: ${wallS.toFixed(2)} s, ${(sourceBytes / 1e6 / wallS).toFixed(0)} MB/s of source, CPU ${cpuS.toFixed(1)} s`);
   };
   const stageJson = (result: TimedResult): { seconds: number; cpuS: number } => JSON.parse(result.stdout.trim().split('\n').pop()!) as { seconds: number; cpuS: number };
@@ -180,16 +207,60 @@ async function main(): Promise<void> {
       await fs.mkdir(out, { recursive: true });
 
       // Stage limits, interleaved tool by tool. All throughputs are in MB/s of *source* bytes.
-      stage('read+tar', 'baseline', 'backup', run, tree.bytes, await timed([{ name: 'tar', argv: ['tar', '-cf', '-', '-C', tree.root, '.'] }, { name: 'cat', argv: ['cat'] }], { stdoutFile: '/dev/null' }));
-      { const r = await timed([{ name: 'node(pack)', argv: ['node', STAGE, 'pack', ...tree.dirs] }]); stage('read+tar', 'cassette', 'backup', run, tree.bytes, r, stageJson(r)); }
+      stage(
+        'read+tar',
+        'baseline',
+        'backup',
+        run,
+        tree.bytes,
+        await timed(
+          [
+            { name: 'tar', argv: ['tar', '-cf', '-', '-C', tree.root, '.'] },
+            { name: 'cat', argv: ['cat'] },
+          ],
+          { stdoutFile: '/dev/null' },
+        ),
+      );
+      {
+        const r = await timed([{ name: 'node(pack)', argv: ['node', STAGE, 'pack', ...tree.dirs] }]);
+        stage('read+tar', 'cassette', 'backup', run, tree.bytes, r, stageJson(r));
+      }
       stage('compress', 'baseline', 'backup', run, tree.bytes, await timed([{ name: 'zstd', argv: ['zstd', '-q', '-3', '-T0', '-c', tarFile] }], { stdoutFile: '/dev/null' }));
-      { const r = await timed([{ name: 'node(pool)', argv: ['node', STAGE, 'compress', tarFile] }]); stage('compress', 'cassette', 'backup', run, tree.bytes, r, stageJson(r)); }
-      stage('upload', 'baseline', 'backup', run, tree.bytes, await timed([{ name: 'aws', argv: ['aws', 's3', 'cp', '--only-show-errors', tarZst, `s3://${bucket}/${prefix}/stage/aws.tar.zst`, '--endpoint-url', target.endpoint] }]));
-      { const r = await timed([{ name: 'node(put)', argv: ['node', STAGE, 'put', tarZst, `s3://${bucket}/${prefix}/stage/cassette.tar.zst`] }]); stage('upload', 'cassette', 'backup', run, tree.bytes, r, stageJson(r)); }
-      stage('download', 'baseline', 'restore', run, tree.bytes, await timed([{ name: 'aws', argv: ['aws', 's3', 'cp', '--only-show-errors', `s3://${bucket}/${prefix}/stage/aws.tar.zst`, '-', '--endpoint-url', target.endpoint] }], { stdoutFile: '/dev/null' }));
-      { const r = await timed([{ name: 'node(get)', argv: ['node', STAGE, 'get', `s3://${bucket}/${prefix}/stage/cassette.tar.zst`] }]); stage('download', 'cassette', 'restore', run, tree.bytes, r, stageJson(r)); }
+      {
+        const r = await timed([{ name: 'node(pool)', argv: ['node', STAGE, 'compress', tarFile] }]);
+        stage('compress', 'cassette', 'backup', run, tree.bytes, r, stageJson(r));
+      }
+      stage(
+        'upload',
+        'baseline',
+        'backup',
+        run,
+        tree.bytes,
+        await timed([{ name: 'aws', argv: ['aws', 's3', 'cp', '--only-show-errors', tarZst, `s3://${bucket}/${prefix}/stage/aws.tar.zst`, '--endpoint-url', target.endpoint] }]),
+      );
+      {
+        const r = await timed([{ name: 'node(put)', argv: ['node', STAGE, 'put', tarZst, `s3://${bucket}/${prefix}/stage/cassette.tar.zst`] }]);
+        stage('upload', 'cassette', 'backup', run, tree.bytes, r, stageJson(r));
+      }
+      stage(
+        'download',
+        'baseline',
+        'restore',
+        run,
+        tree.bytes,
+        await timed([{ name: 'aws', argv: ['aws', 's3', 'cp', '--only-show-errors', `s3://${bucket}/${prefix}/stage/aws.tar.zst`, '-', '--endpoint-url', target.endpoint] }], {
+          stdoutFile: '/dev/null',
+        }),
+      );
+      {
+        const r = await timed([{ name: 'node(get)', argv: ['node', STAGE, 'get', `s3://${bucket}/${prefix}/stage/cassette.tar.zst`] }]);
+        stage('download', 'cassette', 'restore', run, tree.bytes, r, stageJson(r));
+      }
       stage('decompress', 'baseline', 'restore', run, tree.bytes, await timed([{ name: 'zstd', argv: ['zstd', '-q', '-dc', tarZst] }], { stdoutFile: '/dev/null' }));
-      { const r = await timed([{ name: 'node(pool)', argv: ['node', STAGE, 'decompress', tarFile] }]); stage('decompress', 'cassette', 'restore', run, tree.bytes, r, stageJson(r)); }
+      {
+        const r = await timed([{ name: 'node(pool)', argv: ['node', STAGE, 'decompress', tarFile] }]);
+        stage('decompress', 'cassette', 'restore', run, tree.bytes, r, stageJson(r));
+      }
       await fs.mkdir(path.join(out, 'untar'));
       await sh(['sync']);
       stage('extract', 'baseline', 'restore', run, tree.bytes, await timed([{ name: 'tar', argv: ['tar', '-xf', tarFile, '-C', path.join(out, 'untar')] }]));
@@ -240,7 +311,10 @@ async function main(): Promise<void> {
       await trash.discard(bFull);
 
       // Selective restores: one ≈9 KB config, one disk image.
-      for (const [op, rel] of [['small file restore', tree.smallFile], ['large image restore', tree.largeFile]] as const) {
+      for (const [op, rel] of [
+        ['small file restore', tree.smallFile],
+        ['large image restore', tree.largeFile],
+      ] as const) {
         const sourceBytes = (await fs.stat(path.join(tree.root, rel))).size;
         const cDir = path.join(out, 'c-sel');
         const bDir = path.join(out, 'b-sel');
@@ -310,7 +384,9 @@ async function main(): Promise<void> {
   const loadEnd = os.loadavg();
   const cores = os.cpus().length;
   if (Math.max(loadAtStart[0]!, loadEnd[0]!) > cores) {
-    notes.push(`The machine was busy with other work (load average ${loadAtStart[0]!.toFixed(1)} at start, ${loadEnd[0]!.toFixed(1)} at end, ${cores} cores): see the "others CPU s" column — CPU seconds other processes used during each measurement — before reading small differences.`);
+    notes.push(
+      `The machine was busy with other work (load average ${loadAtStart[0]!.toFixed(1)} at start, ${loadEnd[0]!.toFixed(1)} at end, ${cores} cores): see the "others CPU s" column — CPU seconds other processes used during each measurement — before reading small differences.`,
+    );
   }
   if (!args.skipDb && db) {
     notes.push('The cassette database restore also runs ANALYZE (the runbook step); the baseline pipeline does not.');
@@ -320,7 +396,14 @@ async function main(): Promise<void> {
     size: args.size,
     seed: args.seed,
     runs: args.runs,
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memMiB: Math.round(os.totalmem() / 2 ** 20), node: process.version, loadAvgAtStart: loadAtStart, loadAvgAtEnd: loadEnd },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? '?',
+      memMiB: Math.round(os.totalmem() / 2 ** 20),
+      node: process.version,
+      loadAvgAtStart: loadAtStart,
+      loadAvgAtEnd: loadEnd,
+    },
     server: args.endpoint ? `endpoint ${args.endpoint}` : 's3rver 4.0.4 (child process on loopback)',
     engine: await engineVersion(),
     tools: {
@@ -329,7 +412,16 @@ async function main(): Promise<void> {
       tar: (await sh(['tar', '--version'])).split('\n')[0]!,
       timing: HAVE_GNU_TIME ? "/usr/bin/time -f '%e %U %S %M' per process; server via /proc/<pid>/stat and VmHWM" : 'bash times per process',
     },
-    dataset: { root: path.relative(repoRoot, tree.root), files: tree.files, bytes: tree.bytes, tarBytes, tarZstBytes, smallFile: tree.smallFile, largeFile: tree.largeFile, database: db ? { name: db.name, bytes: db.bytes, dumpBytes } : undefined },
+    dataset: {
+      root: path.relative(repoRoot, tree.root),
+      files: tree.files,
+      bytes: tree.bytes,
+      tarBytes,
+      tarZstBytes,
+      smallFile: tree.smallFile,
+      largeFile: tree.largeFile,
+      database: db ? { name: db.name, bytes: db.bytes, dumpBytes } : undefined,
+    },
     notes,
     measurements,
     stages,
@@ -370,11 +462,12 @@ async function checkDb(name: string, db: DbInfo, env: NodeJS.ProcessEnv): Promis
     sh(['psql', '-X', '-At', '-d', db.name, '-c', 'SELECT count(*) FROM events'], { env }),
     sh(['psql', '-X', '-At', '-d', db.name, '-c', 'SELECT count(*) FROM pg_largeobject_metadata'], { env }),
   ]);
-  if (events.trim() !== srcEvents.trim() || los.trim() !== srcLos.trim()) throw new Error(`restored database ${name} differs: ${events.trim()} events / ${los.trim()} large objects, expected ${srcEvents.trim()} / ${srcLos.trim()}`);
+  if (events.trim() !== srcEvents.trim() || los.trim() !== srcLos.trim())
+    throw new Error(`restored database ${name} differs: ${events.trim()} events / ${los.trim()} large objects, expected ${srcEvents.trim()} / ${srcLos.trim()}`);
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });
 

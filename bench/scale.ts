@@ -119,13 +119,28 @@ async function main(): Promise<void> {
     // Written pages of the last case must not be flushed on this one's time.
     await runTimed([{ name: 'sync', argv: ['sync'] }]);
     const heapFile = path.join(work, 'heap-watch.json');
-    const result = await runTimed([{ name: 'cassette', argv: ['node', ...nodeFlags, '--import', HEAP_WATCH, CLI, ...argv] }], { env: { ...env, CASSETTE_HEAP_WATCH: heapFile }, stdoutFile: '/dev/null' });
+    const result = await runTimed([{ name: 'cassette', argv: ['node', ...nodeFlags, '--import', HEAP_WATCH, CLI, ...argv] }], {
+      env: { ...env, CASSETTE_HEAP_WATCH: heapFile },
+      stdoutFile: '/dev/null',
+    });
     if (result.exitCode !== 0) throw new Error(`${name} ${command} failed (exit ${result.exitCode}): ${result.stderr.slice(-2000)}`);
     const proc = result.procs[0]!;
     const heap = JSON.parse(await fs.readFile(heapFile, 'utf8')) as HeapWatch;
-    const row: Row = { case: name, command, sourceBytes, files, wallS: result.wallS, cpuS: proc.userS + proc.sysS, peakRssMiB: proc.maxRssKiB / 1024, youngMiB: heap.young / MiB, oldMiB: heap.old / MiB };
+    const row: Row = {
+      case: name,
+      command,
+      sourceBytes,
+      files,
+      wallS: result.wallS,
+      cpuS: proc.userS + proc.sysS,
+      peakRssMiB: proc.maxRssKiB / 1024,
+      youngMiB: heap.young / MiB,
+      oldMiB: heap.old / MiB,
+    };
     rows.push(row);
-    log(`${name} ${command}: ${row.wallS.toFixed(2)} s, CPU ${row.cpuS.toFixed(1)} s, peak RSS ${row.peakRssMiB.toFixed(0)} MiB (V8 young ${row.youngMiB.toFixed(0)}, old ${row.oldMiB.toFixed(0)} MiB)`);
+    log(
+      `${name} ${command}: ${row.wallS.toFixed(2)} s, CPU ${row.cpuS.toFixed(1)} s, peak RSS ${row.peakRssMiB.toFixed(0)} MiB (V8 young ${row.youngMiB.toFixed(0)}, old ${row.oldMiB.toFixed(0)} MiB)`,
+    );
     return result;
   };
 
@@ -176,7 +191,10 @@ async function main(): Promise<void> {
   const table = [
     '| case | command | wall s | CPU s | peak RSS MiB | V8 young / old MiB (largest) | MB/s of source |',
     '|---|---|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.case} | ${r.command} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.youngMiB.toFixed(0)} / ${r.oldMiB.toFixed(0)} | ${r.sourceBytes ? (r.sourceBytes / 1e6 / r.wallS).toFixed(0) : (r.files! / r.wallS).toFixed(0) + ' files/s'} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.command} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(1)} | ${r.peakRssMiB.toFixed(0)} | ${r.youngMiB.toFixed(0)} / ${r.oldMiB.toFixed(0)} | ${r.sourceBytes ? (r.sourceBytes / 1e6 / r.wallS).toFixed(0) : (r.files! / r.wallS).toFixed(0) + ' files/s'} |`,
+    ),
   ];
   const markdown = [
     `# Scale bench ${started.toISOString()}`,

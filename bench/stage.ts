@@ -67,7 +67,12 @@ switch (op) {
     await measure(async () => {
       let bytes = 0;
       for (const root of args) {
-        const frames = packFrames(prefetch(matchParent(walk({ root }), undefined, false), { maxFileSize: DEFAULTS.prefetchFileSize }), { frameSize: DEFAULTS.frameSize, smallFrames: DEFAULTS.smallFrames, chunks: DEFAULTS.chunks, onWarning() {} });
+        const frames = packFrames(prefetch(matchParent(walk({ root }), undefined, false), { maxFileSize: DEFAULTS.prefetchFileSize }), {
+          frameSize: DEFAULTS.frameSize,
+          smallFrames: DEFAULTS.smallFrames,
+          chunks: DEFAULTS.chunks,
+          onWarning() {},
+        });
         for await (const frame of frames) if (frame.kind === 'new') bytes += frame.data.length;
       }
       return { bytes };

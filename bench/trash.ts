@@ -17,7 +17,10 @@ export class Trash {
   private count = 0;
   private readonly dir: string;
 
-  private constructor(work: string, readonly keeping: boolean) {
+  private constructor(
+    work: string,
+    readonly keeping: boolean,
+  ) {
     this.dir = path.join(work, 'trash');
   }
 

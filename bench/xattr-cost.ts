@@ -43,9 +43,18 @@ async function main(): Promise<void> {
     const kinds: Array<[string, Array<[string, Buffer]>]> = [
       ['no attribute', []],
       ['1 attribute (security.selinux)', [['security.selinux', LABEL]]],
-      ['3 attributes', [['security.selinux', LABEL], ['security.capability', CAPABILITY], ['user.origin', Buffer.from('control-node-1')]]],
+      [
+        '3 attributes',
+        [
+          ['security.selinux', LABEL],
+          ['security.capability', CAPABILITY],
+          ['user.origin', Buffer.from('control-node-1')],
+        ],
+      ],
     ];
-    process.stdout.write(`${files} files per kind in ${dir} (${os.cpus()[0]?.model ?? ''}); µs per entry, median of 7 passes\n\n| entries with | readXattrs | lstatSync |\n|---|---:|---:|\n`);
+    process.stdout.write(
+      `${files} files per kind in ${dir} (${os.cpus()[0]?.model ?? ''}); µs per entry, median of 7 passes\n\n| entries with | readXattrs | lstatSync |\n|---|---:|---:|\n`,
+    );
     for (const [kind, attributes] of kinds) {
       const sub = path.join(work, kind.replace(/\W+/g, '_'));
       fs.mkdirSync(sub);

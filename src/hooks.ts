@@ -44,7 +44,10 @@ export async function runHook(hook: HookName, command: string, env: HookEnvironm
 export async function runRequiredHook(hook: HookName, command: string, env: HookEnvironment, signal?: AbortSignal): Promise<HookResult> {
   const result = await runHook(hook, command, env, signal);
   if (result.exitCode !== 0) {
-    throw new CassetteError('E_HOOK', `${hook} hook \`${command}\` failed with exit ${result.exitCode}${result.output ? `: ${result.output.trim()}` : ''}; nothing was ${hook.endsWith('backup') ? 'read' : 'restored'}`);
+    throw new CassetteError(
+      'E_HOOK',
+      `${hook} hook \`${command}\` failed with exit ${result.exitCode}${result.output ? `: ${result.output.trim()}` : ''}; nothing was ${hook.endsWith('backup') ? 'read' : 'restored'}`,
+    );
   }
   return result;
 }

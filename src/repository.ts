@@ -47,7 +47,14 @@ export function objectKeysOf(record: Pick<CommitRecord, 'artifacts'>): string[] 
 
 /** Whether `key` is `<prefix><name>` with a name of safe segments (no empty, `.` or `..` segment, no control character). */
 function safeKeyUnder(key: string, prefix: string): boolean {
-  return key.startsWith(prefix) && key.slice(prefix.length).split('/').every((part) => part !== '' && part !== '.' && part !== '..') && !/[\x00-\x1f\x7f]/.test(key);
+  return (
+    key.startsWith(prefix) &&
+    key
+      .slice(prefix.length)
+      .split('/')
+      .every((part) => part !== '' && part !== '.' && part !== '..') &&
+    !/[\x00-\x1f\x7f]/.test(key)
+  );
 }
 
 /** The snapshot id whose data prefix holds `key`, or undefined when it is not `data/<id>/<name>`. */
@@ -102,7 +109,8 @@ export function unsafeCommitRecord(record: Pick<CommitRecord, 'id' | 'artifacts'
       const objectKey = reference?.key;
       if (typeof objectKey !== 'string') return `artifact ${name} has a reference without a key`;
       const owner = snapshotIdOfKey(objectKey);
-      if (owner === undefined || owner === record.id) return `artifact ${name} references the object ${JSON.stringify(objectKey)}, which is not a key under another snapshot's data/<id>/`;
+      if (owner === undefined || owner === record.id)
+        return `artifact ${name} references the object ${JSON.stringify(objectKey)}, which is not a key under another snapshot's data/<id>/`;
     }
   }
   return undefined;
@@ -138,7 +146,7 @@ const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
  * alone.
  */
 export function compareSnapshots(a: Pick<CommitRecord, 'id' | 'startedAt'>, b: Pick<CommitRecord, 'id' | 'startedAt'>): number {
-  return byteOrder(a.id.slice(0, ID_TIME_LENGTH), b.id.slice(0, ID_TIME_LENGTH)) || (Date.parse(a.startedAt) - Date.parse(b.startedAt) || 0) || byteOrder(a.id, b.id);
+  return byteOrder(a.id.slice(0, ID_TIME_LENGTH), b.id.slice(0, ID_TIME_LENGTH)) || Date.parse(a.startedAt) - Date.parse(b.startedAt) || 0 || byteOrder(a.id, b.id);
 }
 
 /** Every committed snapshot's record, oldest first (compareSnapshots). */

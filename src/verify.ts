@@ -83,7 +83,8 @@ async function verifyArtifact(artifact: ArtifactRecord, run: Run): Promise<void>
   const indexInfo = await store.head(artifact.index.key);
   report.objects++;
   if (!indexInfo) return problem({ artifact: name, object: artifact.index.key, problem: 'index object is missing' });
-  if (indexInfo.size !== artifact.index.size) problem({ artifact: name, object: artifact.index.key, problem: `index size is ${indexInfo.size}, commit record says ${artifact.index.size}` });
+  if (indexInfo.size !== artifact.index.size)
+    problem({ artifact: name, object: artifact.index.key, problem: `index size is ${indexInfo.size}, commit record says ${artifact.index.size}` });
   else if (options.readData && artifact.index.sha256) await checkIndexObject(artifact, run);
   let index;
   try {
@@ -91,14 +92,19 @@ async function verifyArtifact(artifact: ArtifactRecord, run: Run): Promise<void>
   } catch (error) {
     return problem({ artifact: name, object: artifact.index.key, problem: `index cannot be read: ${messageOf(error)}` });
   }
-  if (index.frames.length !== artifact.frameCount) problem({ artifact: name, object: artifact.index.key, problem: `index has ${index.frames.length} frames, commit record says ${artifact.frameCount}` });
+  if (index.frames.length !== artifact.frameCount)
+    problem({ artifact: name, object: artifact.index.key, problem: `index has ${index.frames.length} frames, commit record says ${artifact.frameCount}` });
 
   // Version 2: frame `volume` v is objectsOf(artifact)[v], the volumes followed by the references; version 1 has volumes only.
   const objects: FrameObject[] = objectsOf(artifact);
   let objectsOk = true;
   const astray = index.frames.find((f) => !Number.isInteger(f.volume) || f.volume < 0 || f.volume >= objects.length);
   if (astray) {
-    problem({ artifact: name, object: artifact.index.key, problem: `frame ${astray.frame} is in object ${astray.volume}, but the commit record names ${objects.length} object(s) for this artifact` });
+    problem({
+      artifact: name,
+      object: artifact.index.key,
+      problem: `frame ${astray.frame} is in object ${astray.volume}, but the commit record names ${objects.length} object(s) for this artifact`,
+    });
     objectsOk = false;
   }
 
@@ -123,7 +129,8 @@ async function verifyArtifact(artifact: ArtifactRecord, run: Run): Promise<void>
       const mismatch = table.length !== frames.length || table.some((t, i) => t.compressedSize !== frames[i]!.size || t.decompressedSize !== frames[i]!.tarSize);
       if (mismatch) problem({ artifact: name, object: volume.key, problem: `seek table (${table.length} frames) does not match the index (${frames.length} frames)` });
       const last = frames.at(-1);
-      if (last && last.offset + last.size + footer.tableSize !== volume.size) problem({ artifact: name, object: volume.key, problem: 'frames and seek table do not add up to the object size' });
+      if (last && last.offset + last.size + footer.tableSize !== volume.size)
+        problem({ artifact: name, object: volume.key, problem: 'frames and seek table do not add up to the object size' });
     } catch (error) {
       problem({ artifact: name, object: volume.key, problem: `seek table unreadable: ${messageOf(error)}` });
       objectsOk = false;
@@ -147,12 +154,20 @@ async function verifyArtifact(artifact: ArtifactRecord, run: Run): Promise<void>
     const frames = index.frames.filter((f) => f.volume === artifact.volumes.length + r);
     const beyond = frames.find((f) => f.offset < 0 || f.offset + f.size > reference.size);
     if (beyond) {
-      problem({ artifact: name, object: reference.key, problem: `frame ${beyond.frame} (bytes ${beyond.offset}-${beyond.offset + beyond.size - 1}) lies beyond the end of the object (${reference.size} bytes)` });
+      problem({
+        artifact: name,
+        object: reference.key,
+        problem: `frame ${beyond.frame} (bytes ${beyond.offset}-${beyond.offset + beyond.size - 1}) lies beyond the end of the object (${reference.size} bytes)`,
+      });
       objectsOk = false;
     }
     const bytes = frames.reduce((sum, f) => sum + f.size, 0);
     if (frames.length !== reference.frames || bytes !== reference.bytes) {
-      problem({ artifact: name, object: reference.key, problem: `the index reads ${frames.length} frames (${bytes} bytes) from it, commit record says ${reference.frames} (${reference.bytes} bytes)` });
+      problem({
+        artifact: name,
+        object: reference.key,
+        problem: `the index reads ${frames.length} frames (${bytes} bytes) from it, commit record says ${reference.frames} (${reference.bytes} bytes)`,
+      });
     }
   }
   checkFrameCounts(artifact, index.frames, run);
@@ -176,7 +191,8 @@ function checkFrameCounts(artifact: ArtifactRecord, frames: readonly FrameRecord
     ['reused bytes', artifact.reusedBytes, reused.reduce((sum, f) => sum + f.size, 0)],
   ];
   for (const [what, recorded, actual] of counts) {
-    if (recorded !== undefined && recorded !== actual) run.problem({ artifact: artifact.name, object: artifact.index.key, problem: `commit record says ${recorded} ${what}, the index has ${actual}` });
+    if (recorded !== undefined && recorded !== actual)
+      run.problem({ artifact: artifact.name, object: artifact.index.key, problem: `commit record says ${recorded} ${what}, the index has ${actual}` });
   }
 }
 
@@ -293,7 +309,8 @@ async function checkRecipe(artifact: ArtifactRecord, frames: readonly FrameRecor
   const { options, report, problem } = run;
   const recipe = artifact.recipe;
   if (!recipe) {
-    if ((artifact.references ?? []).length > 0) problem({ artifact: artifact.name, problem: 'the commit record names no recipe, and the artifact reads frames of other snapshots' });
+    if ((artifact.references ?? []).length > 0)
+      problem({ artifact: artifact.name, problem: 'the commit record names no recipe, and the artifact reads frames of other snapshots' });
     return;
   }
   report.objects++;
@@ -344,13 +361,7 @@ async function hashObject(artifact: ArtifactRecord, object: FrameObject, run: Ru
  * hash, unless this run has already, and its runs are then fetched with ranged reads: such bytes
  * are read twice.
  */
-async function readAllData(
-  artifact: ArtifactRecord,
-  frames: FrameRecord[],
-  entries: AsyncIterable<IndexEntry>,
-  objects: readonly FrameObject[],
-  run: Run,
-): Promise<void> {
+async function readAllData(artifact: ArtifactRecord, frames: FrameRecord[], entries: AsyncIterable<IndexEntry>, objects: readonly FrameObject[], run: Run): Promise<void> {
   const { options, report, problem } = run;
   const pool = run.pool!;
   const name = artifact.name;
@@ -397,7 +408,8 @@ async function readAllData(
       if (current.done < entry.size) return;
       report.files++;
       const digest = current.hash.digest('hex');
-      if (entry.sha256 && digest !== entry.sha256) problem({ artifact: name, path: entry.path, object: [...current.objects].join(', '), problem: `file hash mismatch (expected ${entry.sha256}, got ${digest})` });
+      if (entry.sha256 && digest !== entry.sha256)
+        problem({ artifact: name, path: entry.path, object: [...current.objects].join(', '), problem: `file hash mismatch (expected ${entry.sha256}, got ${digest})` });
       current = undefined;
     }
   };
@@ -425,7 +437,8 @@ async function readAllData(
         }
         if (frame.sha256 !== undefined) {
           const digest = createHash('sha256').update(result.data!).digest('hex');
-          if (digest !== frame.sha256) problem({ artifact: name, object: object.key, problem: `${where} holds content whose SHA-256 is ${digest}, the index says ${frame.sha256}` });
+          if (digest !== frame.sha256)
+            problem({ artifact: name, object: object.key, problem: `${where} holds content whose SHA-256 is ${digest}, the index says ${frame.sha256}` });
         }
         await consume(frame, result.data!, object.key);
       }
@@ -443,7 +456,12 @@ async function readAllData(
           const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
           const start = frame.offset - position;
           const slice = Buffer.from(all.subarray(start, start + frame.size));
-          decoded.push(pool.decompress(slice, frame.tarSize).then((data) => ({ frame, data }), (error: unknown) => ({ frame, error: messageOf(error) })));
+          decoded.push(
+            pool.decompress(slice, frame.tarSize).then(
+              (data) => ({ frame, data }),
+              (error: unknown) => ({ frame, error: messageOf(error) }),
+            ),
+          );
           const rest = all.subarray(start + frame.size);
           chunks = rest.length > 0 ? [rest] : [];
           buffered = rest.length;
@@ -459,7 +477,11 @@ async function readAllData(
     }
     if (next < runFrames.length) {
       const frame = runFrames[next]!;
-      problem({ artifact: name, object: object.key, problem: `ends at byte ${position + buffered}, before the end of frame ${frame.frame} (bytes ${frame.offset}-${frame.offset + frame.size - 1})` });
+      problem({
+        artifact: name,
+        object: object.key,
+        problem: `ends at byte ${position + buffered}, before the end of frame ${frame.frame} (bytes ${frame.offset}-${frame.offset + frame.size - 1})`,
+      });
       return;
     }
     if (hash) {

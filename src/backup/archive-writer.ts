@@ -80,7 +80,7 @@ export class ArchiveWriter {
   private async open(): Promise<OpenVolume> {
     const number = this.volumes.length;
     const key = this.options.keyFor(number);
-    const partSize = this.nextPartSize ??= planPartSize(await this.sizeHint, this.options.partPlan);
+    const partSize = (this.nextPartSize ??= planPartSize(await this.sizeHint, this.options.partPlan));
     const writer = this.options.store.openWriter(key, {
       partSize,
       queueSize: this.options.queueSize ?? uploadQueueSize(partSize, this.options.concurrentUploads),
@@ -113,7 +113,14 @@ export class ArchiveWriter {
     const reference = this.references[number]!;
     reference.frames++;
     reference.bytes += frame.record.size;
-    const record: FrameRecord = { frame: this.frames.length, volume: -1 - number, offset: frame.record.offset, size: frame.record.size, tarOffset: this.tarOffset, tarSize: frame.record.tarSize };
+    const record: FrameRecord = {
+      frame: this.frames.length,
+      volume: -1 - number,
+      offset: frame.record.offset,
+      size: frame.record.size,
+      tarOffset: this.tarOffset,
+      tarSize: frame.record.tarSize,
+    };
     if (frame.record.sha256) record.sha256 = frame.record.sha256;
     this.frames.push(record);
     this.tarOffset += frame.record.tarSize;
@@ -124,7 +131,7 @@ export class ArchiveWriter {
     if (tarSize > 0xffffffff || compressed.length > 0xffffffff) {
       throw new CassetteError('E_FORMAT', `frame of ${tarSize} bytes exceeds the seek table's 4 GiB limit`);
     }
-    let volume = this.volume ??= await this.open();
+    let volume = (this.volume ??= await this.open());
     if (volume.seek.length > 0 && volume.bytes + compressed.length + seekTableSize(volume.seek.length + 1) > volume.capacity) {
       await this.close(volume);
       this.nextPartSize = nextVolumePartSize(volume.partSize, this.options.partPlan);

@@ -111,7 +111,15 @@ export async function storeArtifact(job: ArtifactJob, options: StoreArtifactOpti
       await spool.flush();
     }
     const volumes = await writer.finish();
-    const header = { format: 'cassette-index' as const, version: FORMAT_VERSION, artifact: job.name, kind: job.kind, source: job.source, tarSize: writer.tarBytes, hash: 'sha256' as const };
+    const header = {
+      format: 'cassette-index' as const,
+      version: FORMAT_VERSION,
+      artifact: job.name,
+      kind: job.kind,
+      source: job.source,
+      tarSize: writer.tarBytes,
+      hash: 'sha256' as const,
+    };
     const index = await storeIndex(store, indexKey(id, job.name), spool.lines(header, writer.frames), pool, signal, options.concurrentUploads);
     const recipe = await storeRecipe(store, recipeKey(id, job.name), writer.recipe(), signal);
     const record: ArtifactRecord = {

@@ -242,7 +242,16 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     }
     try {
       const record = await storeArtifact(job, {
-        store, snapshotId: id, pool, frameSize, catalog, parent, partPlan: options.partPlan, uploadQueueSize: options.uploadQueueSize, concurrentUploads: artifactConcurrency, signal,
+        store,
+        snapshotId: id,
+        pool,
+        frameSize,
+        catalog,
+        parent,
+        partPlan: options.partPlan,
+        uploadQueueSize: options.uploadQueueSize,
+        concurrentUploads: artifactConcurrency,
+        signal,
         onWarning: (warning: BackupWarning) => progress.event({ type: 'warning', artifact: job.name, warning }),
         onBytesRead: (bytes) => {
           totals.bytesRead += bytes;
@@ -266,14 +275,18 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   };
 
   try {
-    const settled = await Promise.allSettled(jobs.map((job) => limit(async () => {
-      try {
-        return await runJob(job);
-      } catch (error) {
-        controller.abort(error);
-        throw error;
-      }
-    })));
+    const settled = await Promise.allSettled(
+      jobs.map((job) =>
+        limit(async () => {
+          try {
+            return await runJob(job);
+          } catch (error) {
+            controller.abort(error);
+            throw error;
+          }
+        }),
+      ),
+    );
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {
       // The first real error, not the aborts it caused in the other artifacts.
@@ -324,7 +337,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
 function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] {
   const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
   const nested = nestedSources(trees.map((t) => t.path));
-  const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? s.name ?? artifactNameFor(s.path) : s.name)));
+  const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? (s.name ?? artifactNameFor(s.path)) : s.name)));
   return options.sources.map((source, i): ArtifactJob => {
     if (source.kind === 'stream') {
       return {
@@ -373,11 +386,25 @@ async function* newFrames(buffers: AsyncIterable<Buffer>): AsyncGenerator<Packed
  * whose frames cannot be reused), or by default the newest suitable one (chooseParents). Reads
  * commit records from the newest id down, and stops once every artifact has one.
  */
-async function findParents(store: Pick<ObjectStore, 'list' | 'getBuffer'>, ref: string | undefined, host: string, level: number, artifacts: readonly ArtifactIdentity[]): Promise<Map<string, { record: CommitRecord; artifact: ArtifactRecord }>> {
+async function findParents(
+  store: Pick<ObjectStore, 'list' | 'getBuffer'>,
+  ref: string | undefined,
+  host: string,
+  level: number,
+  artifacts: readonly ArtifactIdentity[],
+): Promise<Map<string, { record: CommitRecord; artifact: ArtifactRecord }>> {
   if (ref !== undefined) {
     const record = await resolveSnapshot(store, ref);
-    if (record.version < 2) throw new CassetteError('E_USAGE', `--parent ${ref}: snapshot ${record.id} has format version ${record.version}, whose frames cannot be reused; back up without --parent (or with --full)`);
-    if (record.compressionLevel !== level) throw new CassetteError('E_USAGE', `--parent ${ref}: snapshot ${record.id} was compressed at level ${record.compressionLevel}, and this backup's level is ${level}: frames of another level are not reused; give --level ${record.compressionLevel}, or --full`);
+    if (record.version < 2)
+      throw new CassetteError(
+        'E_USAGE',
+        `--parent ${ref}: snapshot ${record.id} has format version ${record.version}, whose frames cannot be reused; back up without --parent (or with --full)`,
+      );
+    if (record.compressionLevel !== level)
+      throw new CassetteError(
+        'E_USAGE',
+        `--parent ${ref}: snapshot ${record.id} was compressed at level ${record.compressionLevel}, and this backup's level is ${level}: frames of another level are not reused; give --level ${record.compressionLevel}, or --full`,
+      );
     const parents = new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>();
     for (const wanted of artifacts) {
       const artifact = record.artifacts.find((a) => a.name === wanted.name && a.kind === wanted.kind && a.source === wanted.source);
@@ -404,7 +431,13 @@ async function estimateTreeBytes(trees: TreeSource[], options: BackupOptions, si
   let total = 0;
   try {
     for (const [i, tree] of trees.entries()) {
-      for await (const item of walk({ root: path.resolve(tree.path), exclude: [...(options.exclude ?? []), ...(tree.exclude ?? [])], oneFileSystem: options.oneFileSystem ?? true, skip: nested[i], signal })) {
+      for await (const item of walk({
+        root: path.resolve(tree.path),
+        exclude: [...(options.exclude ?? []), ...(tree.exclude ?? [])],
+        oneFileSystem: options.oneFileSystem ?? true,
+        skip: nested[i],
+        signal,
+      })) {
         if (item.type === 'file') total += Number(item.stats.size);
       }
     }

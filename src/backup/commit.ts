@@ -30,7 +30,10 @@ export async function checkStored(store: Pick<ObjectStore, 'list' | 'head' | 'ur
     else if (found !== size) problems.push(`${key} (stored by an earlier snapshot, and reused) has ${found} bytes, not ${size}`);
   }
   if (problems.length > 0) {
-    throw new CassetteError('E_STORAGE', `snapshot ${id} not committed: ${problems.length} of the objects it needs ${problems.length === 1 ? 'is' : 'are'} not as stored in ${store.url} (${problems.join('; ')}); a prune may have removed them (one that ran while this backup's lease was not being refreshed, one that removed the parent snapshot, or a Cassette version without leases); nothing was committed and the rest of its data was removed`);
+    throw new CassetteError(
+      'E_STORAGE',
+      `snapshot ${id} not committed: ${problems.length} of the objects it needs ${problems.length === 1 ? 'is' : 'are'} not as stored in ${store.url} (${problems.join('; ')}); a prune may have removed them (one that ran while this backup's lease was not being refreshed, one that removed the parent snapshot, or a Cassette version without leases); nothing was committed and the rest of its data was removed`,
+    );
   }
 }
 
@@ -66,7 +69,10 @@ export async function commit(store: Pick<ObjectStore, 'put' | 'getBuffer'>, id: 
       stored = await store.getBuffer(key);
     } catch (readError) {
       if (isCassetteError(readError, 'E_NOT_FOUND')) throw notCommitted(id, error);
-      throw new CommitOutcomeUnknown(`${error.message}; reading ${key} back to learn whether it was stored failed too (${messageOf(readError)}): snapshot ${id} may or may not be committed (\`cassette snapshots\` lists it if it is); its data is kept, and a prune removes it after the grace period if it is not`, error);
+      throw new CommitOutcomeUnknown(
+        `${error.message}; reading ${key} back to learn whether it was stored failed too (${messageOf(readError)}): snapshot ${id} may or may not be committed (\`cassette snapshots\` lists it if it is); its data is kept, and a prune removes it after the grace period if it is not`,
+        error,
+      );
     }
     if (stored.equals(body)) return 'read back';
     throw new CommitOutcomeUnknown(`${error.message}; ${key} was read back and holds other bytes than this backup wrote: its data is kept`, error);
@@ -83,4 +89,3 @@ export async function removeSnapshotData(store: ObjectStore, id: string): Promis
     // Left for prune.
   }
 }
-

@@ -8,8 +8,7 @@ import type { PackedFrame } from './pack.js';
 
 /** A frame ready for the archive writer. */
 export type ReadyFrame =
-  | { kind: 'reused'; frame: StoredFrameRef; entries: IndexEntry[] }
-  | { kind: 'compressed'; data: Buffer; tarSize: number; digest: string; entries: IndexEntry[] };
+  { kind: 'reused'; frame: StoredFrameRef; entries: IndexEntry[] } | { kind: 'compressed'; data: Buffer; tarSize: number; digest: string; entries: IndexEntry[] };
 
 /** Frames stored by earlier snapshots, by the SHA-256 of their uncompressed bytes: every copy, in the order they are stored. */
 export type FrameCatalog = ReadonlyMap<string, readonly StoredFrameRef[]>;
@@ -25,13 +24,18 @@ export interface CompressOrReuseOptions {
 
 /** In frame order. A compressed frame's `data` is the pool's: give it back with pool.release() once written. */
 export async function* compressOrReuse(frames: AsyncIterable<PackedFrame>, options: CompressOrReuseOptions): AsyncGenerator<ReadyFrame> {
-  const ready = mapOrdered(frames, async (frame): Promise<ReadyFrame | { kind: 'known'; digest: string; entries: IndexEntry[] }> => {
-    if (frame.kind === 'reuse') return { kind: 'reused', frame: frame.frame, entries: frame.entries };
-    const tarSize = frame.data.length;
-    const result = await options.pool.compressFrame(frame.data);
-    if (result.data) return { kind: 'compressed', data: result.data, tarSize, digest: result.digest, entries: frame.entries };
-    return { kind: 'known', digest: result.digest, entries: frame.entries };
-  }, options.concurrency, options.signal);
+  const ready = mapOrdered(
+    frames,
+    async (frame): Promise<ReadyFrame | { kind: 'known'; digest: string; entries: IndexEntry[] }> => {
+      if (frame.kind === 'reuse') return { kind: 'reused', frame: frame.frame, entries: frame.entries };
+      const tarSize = frame.data.length;
+      const result = await options.pool.compressFrame(frame.data);
+      if (result.data) return { kind: 'compressed', data: result.data, tarSize, digest: result.digest, entries: frame.entries };
+      return { kind: 'known', digest: result.digest, entries: frame.entries };
+    },
+    options.concurrency,
+    options.signal,
+  );
   // Where the previous frame ended in its object: of several stored copies of a frame (runs of
   // zeros in an image), the one that follows it keeps a restore's reads sequential and downloads
   // each copy once, where always the first copy would be fetched again for every occurrence.

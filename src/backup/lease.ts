@@ -22,7 +22,16 @@ export interface LeaseOptions {
 }
 
 /** The lease's content for one refresh. Pure. */
-export function leaseRecord(fields: { id: string; host: string; pid: number; started: Date; refreshed: Date; refreshMs: number; ttlMs: number; parents?: readonly string[] }): LeaseRecord {
+export function leaseRecord(fields: {
+  id: string;
+  host: string;
+  pid: number;
+  started: Date;
+  refreshed: Date;
+  refreshMs: number;
+  ttlMs: number;
+  parents?: readonly string[];
+}): LeaseRecord {
   const record: LeaseRecord = {
     format: 'cassette-lease',
     version: 1,
@@ -134,7 +143,16 @@ export class BackupLease {
   }
 
   private async write(): Promise<void> {
-    const record = leaseRecord({ id: this.options.id, host: this.options.host, pid: process.pid, started: this.started, refreshed: this.clock(), refreshMs: this.refreshMs, ttlMs: this.ttlMs, parents: this.parents });
+    const record = leaseRecord({
+      id: this.options.id,
+      host: this.options.host,
+      pid: process.pid,
+      started: this.started,
+      refreshed: this.clock(),
+      refreshMs: this.refreshMs,
+      ttlMs: this.ttlMs,
+      parents: this.parents,
+    });
     await this.options.store.put(this.key, Buffer.from(JSON.stringify(record, null, 2) + '\n'), { signal: this.options.signal });
   }
 

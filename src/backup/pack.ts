@@ -61,9 +61,7 @@ export interface PackOptions {
 }
 
 /** A frame of the new archive, with the index entries of the members that end in it (in tar order). */
-export type PackedFrame =
-  | { kind: 'reuse'; frame: ParentFrame; entries: IndexEntry[] }
-  | { kind: 'new'; data: Buffer; entries: IndexEntry[] };
+export type PackedFrame = { kind: 'reuse'; frame: ParentFrame; entries: IndexEntry[] } | { kind: 'new'; data: Buffer; entries: IndexEntry[] };
 
 /** A member waiting in the current frame; its bytes are at `start` in the frame buffer. */
 interface Pending {
@@ -124,7 +122,27 @@ function entryOf(member: TarMember): IndexEntry {
 }
 
 /** Fields of an entry that its tar bytes depend on, or that a restore uses; offsets excluded. */
-const COMPARED: ReadonlyArray<keyof IndexEntry> = ['path', 'pathBytes', 'type', 'size', 'mode', 'uid', 'gid', 'uname', 'gname', 'mtime', 'link', 'linkBytes', 'devmajor', 'devminor', 'sha256', 'sparse', 'dev', 'ino', 'ctime'];
+const COMPARED: ReadonlyArray<keyof IndexEntry> = [
+  'path',
+  'pathBytes',
+  'type',
+  'size',
+  'mode',
+  'uid',
+  'gid',
+  'uname',
+  'gname',
+  'mtime',
+  'link',
+  'linkBytes',
+  'devmajor',
+  'devminor',
+  'sha256',
+  'sparse',
+  'dev',
+  'ino',
+  'ctime',
+];
 
 function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
   for (const key of COMPARED) if (a[key] !== b[key]) return false;
@@ -193,7 +211,11 @@ export async function* packFrames(items: AsyncIterable<PrefetchedItem>, options:
         member.link = target.toString();
         if (!isUtf8(target)) member.linkBytes = target;
       } catch (error) {
-        onWarning({ code: error && (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: `cannot read link: ${messageOf(error)}` });
+        onWarning({
+          code: error && (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE',
+          path: item.path,
+          message: `cannot read link: ${messageOf(error)}`,
+        });
         continue;
       }
     } else if (item.type === 'chardev' || item.type === 'blockdev') {
@@ -216,8 +238,13 @@ export async function* packFrames(items: AsyncIterable<PrefetchedItem>, options:
             handle = await fs.open(item.absPath, OPEN_LISTED_FILE);
           } catch (error) {
             const code = (error as NodeJS.ErrnoException).code;
-            onWarning(replacedSinceListed(item, { code })
-              ?? { code: code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: code === 'ENOENT' ? 'vanished before it was read' : `cannot open: ${messageOf(error)}` });
+            onWarning(
+              replacedSinceListed(item, { code }) ?? {
+                code: code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE',
+                path: item.path,
+                message: code === 'ENOENT' ? 'vanished before it was read' : `cannot open: ${messageOf(error)}`,
+              },
+            );
             continue;
           }
           const replaced = replacedSinceListed(item, { stats: await handle.stat({ bigint: true }) });
@@ -293,7 +320,9 @@ export async function* packFrames(items: AsyncIterable<PrefetchedItem>, options:
           // Vanished since the fast path judged it: its headers are out; the content is zeros.
           onWarning({ code: 'W_CHANGED', path: item.path, message: 'vanished before its content was read; stored as zeros' });
         }
-        for await (const chunk of readChunks(handle, item, member.size, padding, options, allocate, (digest) => { entry.sha256 = digest; })) {
+        for await (const chunk of readChunks(handle, item, member.size, padding, options, allocate, (digest) => {
+          entry.sha256 = digest;
+        })) {
           tarStart += chunk.length;
           yield { kind: 'new', data: chunk.data, entries: chunk.last ? [entry] : [] };
         }
@@ -429,7 +458,13 @@ function readHole(item: WalkItem, target: Buffer): string | BackupWarning {
     fd = fsSync.openSync(item.absPath, OPEN_LISTED_FILE);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return replacedSinceListed(item, { code }) ?? { code: code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE', path: item.path, message: code === 'ENOENT' ? 'vanished before it was read' : `cannot open: ${messageOf(error)}` };
+    return (
+      replacedSinceListed(item, { code }) ?? {
+        code: code === 'ENOENT' ? 'W_VANISHED' : 'W_UNREADABLE',
+        path: item.path,
+        message: code === 'ENOENT' ? 'vanished before it was read' : `cannot open: ${messageOf(error)}`,
+      }
+    );
   }
   try {
     const replaced = replacedSinceListed(item, { stats: fsSync.fstatSync(fd, { bigint: true }) });
@@ -483,7 +518,10 @@ async function changedWhileRead(handle: fs.FileHandle, item: WalkItem, size: num
   return {
     code: 'W_CHANGED',
     path: item.path,
-    message: after.size > item.stats.size ? `grew while read (${item.stats.size} → ${after.size} bytes); the first ${size} bytes are stored` : 'changed while read; the stored content may mix old and new data',
+    message:
+      after.size > item.stats.size
+        ? `grew while read (${item.stats.size} → ${after.size} bytes); the first ${size} bytes are stored`
+        : 'changed while read; the stored content may mix old and new data',
   };
 }
 
@@ -508,7 +546,15 @@ const READ_PIECE = 1024 * 1024;
  * of its own. Zeros stand in for what cannot be read (a file that shrank, a read error, no handle),
  * with a warning. `onDigest` gets the SHA-256 of the stored content before the last chunk is yielded.
  */
-async function* readChunks(handle: fs.FileHandle | undefined, item: WalkItem, size: number, padding: number, options: PackOptions, allocate: (size: number) => Buffer, onDigest: (digest: string) => void): AsyncGenerator<{ data: Buffer; length: number; last: boolean }> {
+async function* readChunks(
+  handle: fs.FileHandle | undefined,
+  item: WalkItem,
+  size: number,
+  padding: number,
+  options: PackOptions,
+  allocate: (size: number) => Buffer,
+  onDigest: (digest: string) => void,
+): AsyncGenerator<{ data: Buffer; length: number; last: boolean }> {
   const limits = chunkLimits(options.frameSize, options.chunks);
   const hash = createHash('sha256');
   let problem: BackupWarning | undefined = handle ? undefined : { code: 'W_UNREADABLE', path: item.path, message: 'could not be opened; stored as zeros' };

@@ -51,9 +51,17 @@ export function compareWalkOrder(a: Buffer, b: Buffer): number {
  * ctime changes with any write, chmod, chown or xattr change, and cannot be set from user space.
  */
 export function unchangedSince(stats: BigIntStats, parent: IndexEntry | undefined): parent is IndexEntry & { sha256: string } {
-  return parent !== undefined && parent.type === 'file' && parent.sha256 !== undefined && parent.ctime !== undefined
-    && parent.size === Number(stats.size) && parent.mtime === mtimeFromNs(stats.mtimeNs) && parent.ctime === mtimeFromNs(stats.ctimeNs)
-    && parent.ino === String(stats.ino) && parent.dev === String(stats.dev);
+  return (
+    parent !== undefined &&
+    parent.type === 'file' &&
+    parent.sha256 !== undefined &&
+    parent.ctime !== undefined &&
+    parent.size === Number(stats.size) &&
+    parent.mtime === mtimeFromNs(stats.mtimeNs) &&
+    parent.ctime === mtimeFromNs(stats.ctimeNs) &&
+    parent.ino === String(stats.ino) &&
+    parent.dev === String(stats.dev)
+  );
 }
 
 export class ParentArtifact {
@@ -66,7 +74,11 @@ export class ParentArtifact {
   private current: { entry: IndexEntry; key: Buffer } | undefined;
   private ended = false;
 
-  private constructor(snapshot: string, artifact: ArtifactRecord, private readonly index: IndexReader) {
+  private constructor(
+    snapshot: string,
+    artifact: ArtifactRecord,
+    private readonly index: IndexReader,
+  ) {
     this.snapshot = snapshot;
     this.artifact = artifact;
     this.framesTable = index.frames;
@@ -171,8 +183,16 @@ export interface ArtifactIdentity {
  * same host, written with the same compression level, that has an artifact of the same name, kind
  * and source. Pure: `records` are the committed snapshots' commit records, any order.
  */
-export function chooseParents(records: readonly CommitRecord[], host: string, level: number, artifacts: readonly ArtifactIdentity[]): Map<string, { record: CommitRecord; artifact: ArtifactRecord }> {
-  const candidates = records.filter((r) => r.version >= 2 && r.host === host && r.compressionLevel === level).sort(compareSnapshots).reverse();
+export function chooseParents(
+  records: readonly CommitRecord[],
+  host: string,
+  level: number,
+  artifacts: readonly ArtifactIdentity[],
+): Map<string, { record: CommitRecord; artifact: ArtifactRecord }> {
+  const candidates = records
+    .filter((r) => r.version >= 2 && r.host === host && r.compressionLevel === level)
+    .sort(compareSnapshots)
+    .reverse();
   const parents = new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>();
   for (const wanted of artifacts) {
     for (const record of candidates) {

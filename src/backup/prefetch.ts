@@ -32,7 +32,13 @@ function readSmall(item: WalkItem, scratch: Buffer): PrefetchedItem {
     const code = (error as NodeJS.ErrnoException).code;
     const replaced = replacedSinceListed(item, { code });
     if (replaced) return { item, skip: replaced };
-    return { item, skip: code === 'ENOENT' ? { code: 'W_VANISHED', path: item.path, message: 'vanished before it was read' } : { code: 'W_UNREADABLE', path: item.path, message: `cannot open: ${messageOf(error)}` } };
+    return {
+      item,
+      skip:
+        code === 'ENOENT'
+          ? { code: 'W_VANISHED', path: item.path, message: 'vanished before it was read' }
+          : { code: 'W_UNREADABLE', path: item.path, message: `cannot open: ${messageOf(error)}` },
+    };
   }
   try {
     const replaced = replacedSinceListed(item, { stats: fs.fstatSync(fd, { bigint: true }) });

@@ -13,7 +13,14 @@ import { uploadQueueSize } from './part-size.js';
  * same memory rules as the archives: frames in the pool's shared buffers, a budgeted part queue.
  * The SHA-256 is of the stored bytes, hashed as they are written.
  */
-export async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: string, text: AsyncIterable<Buffer>, pool: FramePool, signal: AbortSignal, concurrentUploads: number): Promise<IndexObjectRecord> {
+export async function storeIndex(
+  store: Pick<ObjectStore, 'openWriter'>,
+  key: string,
+  text: AsyncIterable<Buffer>,
+  pool: FramePool,
+  signal: AbortSignal,
+  concurrentUploads: number,
+): Promise<IndexObjectRecord> {
   async function* frames(): AsyncGenerator<Buffer> {
     const filler = new FrameFiller(DEFAULTS.frameSize, (size) => pool.frameBuffer(size));
     for await (const piece of text) yield* filler.add(piece);
@@ -36,4 +43,3 @@ export async function storeIndex(store: Pick<ObjectStore, 'openWriter'>, key: st
     throw error;
   }
 }
-

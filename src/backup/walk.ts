@@ -51,10 +51,7 @@ export function compileExcludes(patterns: readonly string[]): (relPath: string, 
     else if (pattern.includes('/')) relative.push(matcher);
     else names.push(matcher);
   }
-  return (relPath, absPath) =>
-    absolute.some((m) => m(absPath)) ||
-    relative.some((m) => m(relPath)) ||
-    (names.length > 0 && names.some((m) => m(path.posix.basename(relPath))));
+  return (relPath, absPath) => absolute.some((m) => m(absPath)) || relative.some((m) => m(relPath)) || (names.length > 0 && names.some((m) => m(path.posix.basename(relPath))));
 }
 
 const SLASH = Buffer.from('/');
@@ -76,7 +73,8 @@ export function replacedSinceListed(item: Pick<WalkItem, 'path' | 'stats'>, open
   if (code === 'ELOOP') return { code: 'W_CHANGED', path: item.path, message: 'replaced by a symlink after it was listed; not stored' };
   if (!stats) return undefined;
   if (!stats.isFile()) return { code: 'W_CHANGED', path: item.path, message: `replaced by a ${entryTypeOf(stats) ?? 'special file'} after it was listed; not stored` };
-  if (stats.ino !== item.stats.ino || stats.dev !== item.stats.dev) return { code: 'W_CHANGED', path: item.path, message: 'replaced by another file after it was listed; not stored' };
+  if (stats.ino !== item.stats.ino || stats.dev !== item.stats.dev)
+    return { code: 'W_CHANGED', path: item.path, message: 'replaced by another file after it was listed; not stored' };
   return undefined;
 }
 

@@ -54,7 +54,12 @@ async function sampleFrames(options: BenchOptions, results: BenchResult[]): Prom
   let total = 0;
   if (options.path) {
     const started = process.hrtime.bigint();
-    for await (const packed of packFrames(prefetch(matchParent(walk({ root: options.path, oneFileSystem: true }), undefined, false), { maxFileSize: DEFAULTS.prefetchFileSize }), { frameSize: DEFAULTS.frameSize, smallFrames: DEFAULTS.smallFrames, chunks: DEFAULTS.chunks, onWarning: () => undefined })) {
+    for await (const packed of packFrames(prefetch(matchParent(walk({ root: options.path, oneFileSystem: true }), undefined, false), { maxFileSize: DEFAULTS.prefetchFileSize }), {
+      frameSize: DEFAULTS.frameSize,
+      smallFrames: DEFAULTS.smallFrames,
+      chunks: DEFAULTS.chunks,
+      onWarning: () => undefined,
+    })) {
       if (packed.kind !== 'new') continue;
       const frame = packed.data;
       frames.push(frame);
@@ -92,7 +97,12 @@ export async function runUserBench(options: BenchOptions): Promise<BenchReport> 
         await pool.compress(Buffer.alloc(1024)); // start the workers before timing
         const started = process.hrtime.bigint();
         let out = 0;
-        for await (const c of mapOrdered(frames.map((f) => Buffer.from(f)), (f) => pool.compress(f), threads * 2)) out += c.length;
+        for await (const c of mapOrdered(
+          frames.map((f) => Buffer.from(f)),
+          (f) => pool.compress(f),
+          threads * 2,
+        ))
+          out += c.length;
         push(result('compress', { level, threads }, sampleBytes, started, out / sampleBytes));
       } finally {
         await pool.close();
@@ -108,9 +118,11 @@ export async function runUserBench(options: BenchOptions): Promise<BenchReport> 
         const key = `${prefix}/p${partSize}-q${queueSize}`;
         keys.push(key);
         let started = process.hrtime.bigint();
-        const body = Readable.from((function* () {
-          for (let i = 0; i < payload.length; i += MiB) yield payload.subarray(i, i + MiB);
-        })());
+        const body = Readable.from(
+          (function* () {
+            for (let i = 0; i < payload.length; i += MiB) yield payload.subarray(i, i + MiB);
+          })(),
+        );
         await options.store.put(key, body, { partSize, queueSize });
         push(result('upload', { partSize: `${partSize / MiB} MiB`, concurrency: queueSize }, payload.length, started));
         started = process.hrtime.bigint();
@@ -134,7 +146,8 @@ export function recommend(results: BenchResult[], cores: number): BenchReport['r
   const bestUpload = uploads[0];
   const partSize = bestUpload ? Number(String(bestUpload.settings.partSize).split(' ')[0]) * MiB : DEFAULTS.minPartSize;
   const uploadConcurrency = bestUpload ? Number(bestUpload.settings.concurrency) : 4;
-  if (bestUpload) reasons.push(`uploads were fastest with ${bestUpload.settings.partSize} parts, ${bestUpload.settings.concurrency} at once (${bestUpload.mbPerSecond.toFixed(0)} MB/s)`);
+  if (bestUpload)
+    reasons.push(`uploads were fastest with ${bestUpload.settings.partSize} parts, ${bestUpload.settings.concurrency} at once (${bestUpload.mbPerSecond.toFixed(0)} MB/s)`);
   const compress = results.filter((r) => r.test === 'compress' && r.settings.threads === cores);
   // Compressed output must reach the store as fast as it is made: the best ratio whose output rate the upload sustains.
   const uploadRate = bestUpload?.mbPerSecond ?? Infinity;
@@ -143,6 +156,7 @@ export function recommend(results: BenchResult[], cores: number): BenchReport['r
   const level = pick ? Number(pick.settings.level) : DEFAULTS.compressionLevel;
   if (pick) reasons.push(`level ${level} compresses at ${pick.mbPerSecond.toFixed(0)} MB/s on ${cores} threads to ${((pick.ratio ?? 1) * 100).toFixed(1)}% of the input`);
   const read = results.find((r) => r.test === 'read');
-  if (read) reasons.push(`reading the path runs at ${read.mbPerSecond.toFixed(0)} MB/s${pick && read.mbPerSecond < pick.mbPerSecond ? ': the disk, not compression, bounds backups' : ''}`);
+  if (read)
+    reasons.push(`reading the path runs at ${read.mbPerSecond.toFixed(0)} MB/s${pick && read.mbPerSecond < pick.mbPerSecond ? ': the disk, not compression, bounds backups' : ''}`);
   return { compressionLevel: level, threads: cores, partSize, uploadConcurrency, reasons };
 }

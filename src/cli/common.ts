@@ -21,7 +21,12 @@ export function withRepoOptions(command: Command): Command {
     .addOption(new Option('-r, --repo <url>', 's3://bucket/prefix, file:///path or a directory (default: $CASSETTE_REPO, else ./cassette-repo)'))
     .addOption(new Option('--endpoint <url>', 'S3 endpoint for MinIO, Ceph, R2… (default: $AWS_ENDPOINT_URL); path-style addressing is used'))
     .addOption(new Option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)'))
-    .addOption(new Option('--timeout <seconds>', `give up a storage request after this long without a byte sent or received, and retry it (default: ${DEFAULTS.idleTimeoutMs / 1000}; connecting: at most ${DEFAULTS.connectTimeoutMs / 1000})`).argParser(parseSeconds('timeout', 0.1, 3600)))
+    .addOption(
+      new Option(
+        '--timeout <seconds>',
+        `give up a storage request after this long without a byte sent or received, and retry it (default: ${DEFAULTS.idleTimeoutMs / 1000}; connecting: at most ${DEFAULTS.connectTimeoutMs / 1000})`,
+      ).argParser(parseSeconds('timeout', 0.1, 3600)),
+    )
     .option('--json', 'machine-readable output (one JSON document, or NDJSON events for long commands)')
     .addHelpText('after', EXIT_CODES_HELP);
 }

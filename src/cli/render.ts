@@ -45,7 +45,16 @@ export function createRenderer(options: RendererOptions): Renderer {
     return {
       event: (event: ProgressEvent) => {
         if (event.type === 'artifact-done') {
-          process.stdout.write(JSON.stringify({ type: event.type, artifact: event.artifact, storedBytes: event.record.storedBytes, tarBytes: event.record.tarBytes, entries: event.record.entryCount, warnings: event.record.warningCount }) + '\n');
+          process.stdout.write(
+            JSON.stringify({
+              type: event.type,
+              artifact: event.artifact,
+              storedBytes: event.record.storedBytes,
+              tarBytes: event.record.tarBytes,
+              entries: event.record.entryCount,
+              warnings: event.record.warningCount,
+            }) + '\n',
+          );
           return;
         }
         process.stdout.write(JSON.stringify(event) + '\n');
@@ -65,14 +74,17 @@ export function createRenderer(options: RendererOptions): Renderer {
   if (!stream.isTTY) {
     return { event: warnings, stop: () => undefined };
   }
-  const bar = new cliProgress.SingleBar({
-    stream,
-    format: ' {phase} |{bar}| {read} read, {stored} stored | {rate}/s | ETA {eta_formatted}',
-    hideCursor: true,
-    clearOnComplete: true,
-    barsize: 24,
-    etaBuffer: 20,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      stream,
+      format: ' {phase} |{bar}| {read} read, {stored} stored | {rate}/s | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+      barsize: 24,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   let startTime = Date.now();
   let total = 0;

@@ -66,10 +66,22 @@ async function describeTree(root: string, options: CompareOptions): Promise<Map<
       const abs = Buffer.concat([dir, SLASH, name]);
       const st = await fs.lstat(abs);
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : 'other';
-      const entry: Snapshot = { type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0, mtimeMs: Math.floor(st.mtimeMs), uid: st.uid, gid: st.gid, inode: `${st.dev}:${st.ino}` };
+      const entry: Snapshot = {
+        type,
+        mode: st.mode & 0o7777,
+        size: type === 'file' ? st.size : 0,
+        mtimeMs: Math.floor(st.mtimeMs),
+        uid: st.uid,
+        gid: st.gid,
+        inode: `${st.dev}:${st.ino}`,
+      };
       if (type === 'symlink') entry.link = printableName(await fs.readlink(abs, { encoding: 'buffer' }));
       if (type === 'file') entry.hash = await sha256(abs);
-      if (options.xattrs) entry.xattrs = readXattrs(abs).xattrs.map(([n, v]) => `${n}=${v.toString('base64')}`).sort().join(' ');
+      if (options.xattrs)
+        entry.xattrs = readXattrs(abs)
+          .xattrs.map(([n, v]) => `${n}=${v.toString('base64')}`)
+          .sort()
+          .join(' ');
       out.set(childRel, entry);
       if (type === 'dir') await visit(childRel, abs);
     }

@@ -39,7 +39,24 @@ export function pseudoRandom(seed: number, label: string, length: number): Buffe
   return cipher.update(Buffer.alloc(length));
 }
 
-const WORDS = ['tier', 'image', 'controller', 'switch', 'provision', 'allocate', 'node', 'collage', 'network', 'storage', 'property', 'service', 'mount', 'vlan', 'agent', 'snapshot'];
+const WORDS = [
+  'tier',
+  'image',
+  'controller',
+  'switch',
+  'provision',
+  'allocate',
+  'node',
+  'collage',
+  'network',
+  'storage',
+  'property',
+  'service',
+  'mount',
+  'vlan',
+  'agent',
+  'snapshot',
+];
 
 function text(seed: number, label: string, length: number): Buffer {
   const random = pseudoRandom(seed, label, Math.ceil(length / 4) + 16);

@@ -92,8 +92,15 @@ export async function readIndex(text: AsyncIterable<string | Buffer> | Iterable<
     // Lines of a batch parse without awaiting anything: only a new batch waits for the stream.
     while (inBatch < batch.length || (await more())) {
       const entry = parsed() as IndexEntry;
-      if (typeof entry !== 'object' || entry === null || typeof entry.path !== 'string' || typeof entry.type !== 'string' || typeof entry.offset !== 'number'
-        || typeof entry.dataOffset !== 'number' || typeof entry.size !== 'number') {
+      if (
+        typeof entry !== 'object' ||
+        entry === null ||
+        typeof entry.path !== 'string' ||
+        typeof entry.type !== 'string' ||
+        typeof entry.offset !== 'number' ||
+        typeof entry.dataOffset !== 'number' ||
+        typeof entry.size !== 'number'
+      ) {
         fail('entry lacks path, type, size, offset or dataOffset');
       }
       if (entry.dataOffset + entry.size > header!.tarSize) fail(`entry ${entry.path} lies beyond the end of the archive`);

@@ -5,7 +5,10 @@ import { randomBytes } from 'node:crypto';
 const ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
 export function newSnapshotId(now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `${stamp}-${randomBytes(3).toString('hex')}`;
 }
 

@@ -210,10 +210,17 @@ function assertMember(member: TarMember): void {
   }
   if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`${path}: expected \`size\` to be an integer from 0 to Number.MAX_SAFE_INTEGER, got ${size}`);
   if (type !== 'file' && size !== 0) throw new RangeError(`${path}: a ${type} member has no content, expected \`size\` 0, got ${size}`);
-  for (const [field, value] of [['mode', mode], ['uid', uid], ['gid', gid]] as const) {
+  for (const [field, value] of [
+    ['mode', mode],
+    ['uid', uid],
+    ['gid', gid],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${path}: expected \`${field}\` to be a non-negative integer, got ${value}`);
   }
-  for (const [field, value] of [['devmajor', devmajor], ['devminor', devminor]] as const) {
+  for (const [field, value] of [
+    ['devmajor', devmajor],
+    ['devminor', devminor],
+  ] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > MAX_OCTAL_7)) {
       throw new RangeError(`${path}: expected \`${field}\` to be an integer from 0 to ${MAX_OCTAL_7}, got ${value}`);
     }
@@ -227,7 +234,8 @@ function assertMember(member: TarMember): void {
   }
   if (linkBytes && (linkBytes.length === 0 || linkBytes.includes(0))) throw new RangeError(`${path}: expected \`linkBytes\` to be non-empty, without NUL`);
   for (const [name] of xattrs ?? []) {
-    if (name === '' || name.includes('\0') || name.includes('\n')) throw new RangeError(`${path}: extended attribute name ${JSON.stringify(name)} is empty or holds NUL or a newline`);
+    if (name === '' || name.includes('\0') || name.includes('\n'))
+      throw new RangeError(`${path}: extended attribute name ${JSON.stringify(name)} is empty or holds NUL or a newline`);
   }
 }
 

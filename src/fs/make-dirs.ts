@@ -68,7 +68,11 @@ export function makeDirsSync(dir: string | Buffer): boolean {
 /** makeDirsSync on the thread pool, for a string path. */
 export async function makeDirs(dir: string): Promise<boolean> {
   const missing: string[] = [];
-  const isDirectory = (p: string): Promise<boolean> => fs.stat(p).then((s) => s.isDirectory(), () => false);
+  const isDirectory = (p: string): Promise<boolean> =>
+    fs.stat(p).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
   for (let current = dir; ;) {
     try {
       await fs.mkdir(current);

@@ -36,7 +36,10 @@ function load(): Addon {
       lastError = error;
     }
   }
-  throw new Error(`cannot load cassette's native addon build/Release/cassette_fs.node (build it with \`npm run install\`, which needs python3, make and a C compiler): ${lastError instanceof Error ? lastError.message : String(lastError)}`, { cause: lastError });
+  throw new Error(
+    `cannot load cassette's native addon build/Release/cassette_fs.node (build it with \`npm run install\`, which needs python3, make and a C compiler): ${lastError instanceof Error ? lastError.message : String(lastError)}`,
+    { cause: lastError },
+  );
 }
 
 /** The addon's error with a Node-style `code` ('ENOTSUP', 'EPERM'…) added. */

@@ -31,7 +31,11 @@ class NameTable {
   private readonly byId = new Map<number, string | undefined>();
   private readonly byName = new Map<string, number | undefined>();
 
-  constructor(private readonly kind: Kind, file: string, private readonly lookup: (kind: Kind, key: string) => string | undefined) {
+  constructor(
+    private readonly kind: Kind,
+    file: string,
+    private readonly lookup: (kind: Kind, key: string) => string | undefined,
+  ) {
     let text = '';
     try {
       text = fs.readFileSync(file, 'utf8');

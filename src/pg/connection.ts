@@ -49,7 +49,13 @@ function splitUri(uri: string): UriParts {
   const scheme = URI_PATTERN.exec(uri)![0];
   let rest = uri.slice(scheme.length);
   const q = rest.indexOf('?');
-  const params = q === -1 ? [] : rest.slice(q + 1).split('&').filter((p) => p !== '');
+  const params =
+    q === -1
+      ? []
+      : rest
+          .slice(q + 1)
+          .split('&')
+          .filter((p) => p !== '');
   if (q !== -1) rest = rest.slice(0, q);
   const slash = rest.indexOf('/');
   return { scheme, authority: slash === -1 ? rest : rest.slice(0, slash), path: slash === -1 ? '' : rest.slice(slash + 1), params };

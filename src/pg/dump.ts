@@ -41,7 +41,7 @@ interface ServerFacts {
 }
 
 const FACTS_SQL = [
-  'select pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, coalesce(r.rolname, \'\'),',
+  "select pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, coalesce(r.rolname, ''),",
   "pg_database_size(d.oid), current_setting('server_version')",
   'from pg_database d left join pg_roles r on r.oid = d.datdba where d.datname = current_database()',
 ].join(' ');
@@ -81,7 +81,10 @@ async function pgDumpVersion(signal?: AbortSignal): Promise<string | undefined> 
 class Tee {
   private closed = false;
 
-  constructor(private readonly stream: Writable, exited: Promise<unknown>) {
+  constructor(
+    private readonly stream: Writable,
+    exited: Promise<unknown>,
+  ) {
     stream.on('error', () => {
       this.closed = true;
     });
@@ -100,10 +103,7 @@ class Tee {
     if (this.stream.write(chunk)) return;
     const gone = new AbortController();
     try {
-      await Promise.race([
-        once(this.stream, 'drain', { signal: gone.signal }),
-        once(this.stream, 'close', { signal: gone.signal }),
-      ]);
+      await Promise.race([once(this.stream, 'drain', { signal: gone.signal }), once(this.stream, 'close', { signal: gone.signal })]);
     } catch {
       // Aborted wait or stream error: either way, stop waiting.
     } finally {

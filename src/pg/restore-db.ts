@@ -72,13 +72,19 @@ export function findDatabaseArtifact(record: CommitRecord, database: string): Ar
   const found = databases.find((a) => a.database?.name === database) ?? databases.find((a) => !a.database && a.source === database);
   if (!found) {
     const names = databases.map((a) => a.database?.name ?? a.source);
-    throw new CassetteError('E_USAGE', `snapshot ${record.id} has no dump of database ${database}${names.length > 0 ? ` (it has: ${names.join(', ')})` : ' (it has no database artifacts)'}`);
+    throw new CassetteError(
+      'E_USAGE',
+      `snapshot ${record.id} has no dump of database ${database}${names.length > 0 ? ` (it has: ${names.join(', ')})` : ' (it has no database artifacts)'}`,
+    );
   }
   return found;
 }
 
 /** The index's entry for the dump, and the tar size it covers. */
-async function dumpEntry(store: Pick<ObjectStore, 'get'>, artifact: ArtifactRecord): Promise<{ entry: IndexEntry & { sha256: string }; frames: Awaited<ReturnType<typeof openIndex>>['frames']; tarSize: number }> {
+async function dumpEntry(
+  store: Pick<ObjectStore, 'get'>,
+  artifact: ArtifactRecord,
+): Promise<{ entry: IndexEntry & { sha256: string }; frames: Awaited<ReturnType<typeof openIndex>>['frames']; tarSize: number }> {
   const index = await openIndex(store, artifact);
   // Read to the end (one entry): that checks the entry count and lets the object stream close itself.
   let entry: IndexEntry | undefined;
@@ -92,7 +98,10 @@ async function dumpEntry(store: Pick<ObjectStore, 'get'>, artifact: ArtifactReco
     throw new CassetteError('E_FORMAT', `index ${artifact.index.key} has no dump entry with a SHA-256`);
   }
   if (entry.dataOffset !== 0 || entry.size !== index.header.tarSize) {
-    throw new CassetteError('E_FORMAT', `index ${artifact.index.key}: the dump entry (${entry.size} bytes at ${entry.dataOffset}) does not cover the artifact's ${index.header.tarSize} bytes`);
+    throw new CassetteError(
+      'E_FORMAT',
+      `index ${artifact.index.key}: the dump entry (${entry.size} bytes at ${entry.dataOffset}) does not cover the artifact's ${index.header.tarSize} bytes`,
+    );
   }
   return { entry: { ...entry, sha256: entry.sha256 }, frames: index.frames, tarSize: index.header.tarSize };
 }
@@ -151,7 +160,8 @@ export async function restoreDatabase(options: RestoreDatabaseOptions): Promise<
       step('write-dump', dumpTo);
       const bytes = await writeDumpFile(dumpTo, frameStream(options.signal), (b, h) => {
         const problem = mismatch(b, h);
-        if (problem) throw new CassetteError('E_INTEGRITY', `dump of ${given.database} from snapshot ${options.record.id} does not match its index (${problem}); ${dumpTo} was not written`);
+        if (problem)
+          throw new CassetteError('E_INTEGRITY', `dump of ${given.database} from snapshot ${options.record.id} does not match its index (${problem}); ${dumpTo} was not written`);
       });
       steps.push('write-dump');
       return { database: given.database, bytes, steps };
@@ -169,11 +179,15 @@ export async function restoreDatabase(options: RestoreDatabaseOptions): Promise<
     // 1. Does the target exist, does the owner role exist here, which server version?
     step('check', target.display);
     const owner = info?.owner;
-    const checked = await psql(connectionArgs(maintenance), [
-      `select (select count(*) from pg_database where datname = ${sqlLiteral(target.database)}),`,
-      owner ? `(select count(*) from pg_roles where rolname = ${sqlLiteral(owner)}),` : '0,',
-      "current_setting('server_version_num')::int",
-    ].join(' '), run);
+    const checked = await psql(
+      connectionArgs(maintenance),
+      [
+        `select (select count(*) from pg_database where datname = ${sqlLiteral(target.database)}),`,
+        owner ? `(select count(*) from pg_roles where rolname = ${sqlLiteral(owner)}),` : '0,',
+        "current_setting('server_version_num')::int",
+      ].join(' '),
+      run,
+    );
     if (!checked.ok) fail(`checking database ${target.display} on ${maintenance.display}`, 'nothing was changed', checked);
     const [exists, ownerExists, versionNum] = checked.stdout.split(FIELD_SEPARATOR).map(Number);
     steps.push('check');
@@ -181,11 +195,18 @@ export async function restoreDatabase(options: RestoreDatabaseOptions): Promise<
 
     if (exists) {
       if (options.noDrop) {
-        throw new CassetteError('E_DATABASE', `database ${target.display} already exists and dropping was refused (--no-drop): nothing was changed; restore under another name with --pg-target`);
+        throw new CassetteError(
+          'E_DATABASE',
+          `database ${target.display} already exists and dropping was refused (--no-drop): nothing was changed; restore under another name with --pg-target`,
+        );
       }
       // 2. Other sessions would make dropdb fail.
       step('terminate', `other sessions on ${target.database}`);
-      const terminated = await psql(connectionArgs(maintenance), `select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = ${sqlLiteral(target.database)} and pid <> pg_backend_pid()`, run);
+      const terminated = await psql(
+        connectionArgs(maintenance),
+        `select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = ${sqlLiteral(target.database)} and pid <> pg_backend_pid()`,
+        run,
+      );
       if (!terminated.ok) fail(`terminating sessions on ${target.display}`, 'nothing was dropped', terminated);
       if (Number(terminated.stdout) > 0) step('terminate', `${terminated.stdout} session(s) terminated`);
       steps.push('terminate');
@@ -314,11 +335,18 @@ async function pgRestore(target: PgConnection, frames: (signal: AbortSignal) => 
     throw new CassetteError('E_ABORTED', `${options.describe} interrupted ${options.madeState}: the database is incomplete`, { cause: options.signal.reason });
   }
   if (problem !== undefined) {
-    throw new CassetteError('E_INTEGRITY', `dump from snapshot ${options.snapshot} does not match its index (${problem}): ${options.describe} was stopped ${options.madeState}; do not use the database`);
+    throw new CassetteError(
+      'E_INTEGRITY',
+      `dump from snapshot ${options.snapshot} does not match its index (${problem}): ${options.describe} was stopped ${options.madeState}; do not use the database`,
+    );
   }
   if (streamError !== undefined && !(result.failed && !result.isCanceled)) {
     const reason = isCassetteError(streamError) ? streamError.message : messageOf(streamError);
-    throw new CassetteError(isCassetteError(streamError) ? streamError.code : 'E_STORAGE', `reading the dump for ${options.describe} failed ${options.madeState}; the database is incomplete: ${reason}`, { cause: streamError });
+    throw new CassetteError(
+      isCassetteError(streamError) ? streamError.code : 'E_STORAGE',
+      `reading the dump for ${options.describe} failed ${options.madeState}; the database is incomplete: ${reason}`,
+      { cause: streamError },
+    );
   }
   if (result.failed) {
     throw new CassetteError('E_DATABASE', `${options.describe} failed (${describeEnd(result)}) ${options.madeState}; the database is incomplete: ${quoteStderr(errors.text)}`);

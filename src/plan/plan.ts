@@ -59,7 +59,22 @@ export interface Plan {
   roles: string[];
 }
 
-const TOP_KEYS = ['name', 'repository', 'endpoint', 'sources', 'databases', 'exclude', 'hooks', 'compressionLevel', 'concurrency', 'retention', 'tags', 'restoreExclude', 'restoreOrder', 'roles'];
+const TOP_KEYS = [
+  'name',
+  'repository',
+  'endpoint',
+  'sources',
+  'databases',
+  'exclude',
+  'hooks',
+  'compressionLevel',
+  'concurrency',
+  'retention',
+  'tags',
+  'restoreExclude',
+  'restoreOrder',
+  'roles',
+];
 const HOOKS: HookName[] = ['pre-backup', 'post-backup', 'pre-restore', 'post-restore'];
 const RETENTION_KEYS = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'];
 
@@ -103,8 +118,15 @@ export function validatePlan(document: unknown, file = 'plan'): Plan {
       unknownKeys(source, ['path', 'name', 'exclude', 'roles', 'optional'], where);
       if (source.optional !== undefined && typeof source.optional !== 'boolean') throw bad(`${where}.optional`, 'must be true or false');
       if (typeof source.path !== 'string' || !path.isAbsolute(source.path)) throw bad(`${where}.path`, 'must be an absolute path');
-      if (source.name !== undefined && (typeof source.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(source.name))) throw bad(`${where}.name`, 'must use only letters, digits, ".", "_" and "-"');
-      return { path: source.path, name: source.name as string | undefined, exclude: stringList(source.exclude, `${where}.exclude`), roles: source.roles === undefined ? undefined : stringList(source.roles, `${where}.roles`), ...(source.optional ? { optional: true } : {}) };
+      if (source.name !== undefined && (typeof source.name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(source.name)))
+        throw bad(`${where}.name`, 'must use only letters, digits, ".", "_" and "-"');
+      return {
+        path: source.path,
+        name: source.name as string | undefined,
+        exclude: stringList(source.exclude, `${where}.exclude`),
+        roles: source.roles === undefined ? undefined : stringList(source.roles, `${where}.roles`),
+        ...(source.optional ? { optional: true } : {}),
+      };
     }),
     databases: [],
     exclude: stringList(document.exclude, 'exclude'),
@@ -227,9 +249,13 @@ function renameDatabases(plan: Plan, pgNames: Readonly<Record<string, string>>):
   for (const [from, to] of Object.entries(pgNames)) {
     if (!named.some((n) => n.connection.database === from)) {
       const known = named.map((n) => n.connection.database);
-      throw new CassetteError('E_USAGE', `--pg-name ${from}=${to}: plan${plan.name ? ` ${plan.name}` : ''} has no database "${from}" (${known.length > 0 ? `its databases: ${known.join(', ')}` : 'it has none'})`);
+      throw new CassetteError(
+        'E_USAGE',
+        `--pg-name ${from}=${to}: plan${plan.name ? ` ${plan.name}` : ''} has no database "${from}" (${known.length > 0 ? `its databases: ${known.join(', ')}` : 'it has none'})`,
+      );
     }
-    if (to === '' || to.includes('://')) throw new CassetteError('E_USAGE', `--pg-name ${from}=${to}: Expected a database name after "=" (for another server, use a plan file with a postgres:// URI)`);
+    if (to === '' || to.includes('://'))
+      throw new CassetteError('E_USAGE', `--pg-name ${from}=${to}: Expected a database name after "=" (for another server, use a plan file with a postgres:// URI)`);
   }
   return named.map(({ database, connection }) => {
     const to = Object.hasOwn(pgNames, connection.database) ? pgNames[connection.database]! : undefined;

@@ -30,7 +30,10 @@ export async function plannedBackup(options: PlannedBackupOptions): Promise<Plan
   const env = { snapshot: id, root: options.root ?? '' };
   const sources: BackupSource[] = [];
   for (const source of plan.sources) {
-    const exists = await fs.lstat(source.path).then(() => true, () => false);
+    const exists = await fs.lstat(source.path).then(
+      () => true,
+      () => false,
+    );
     if (!exists && source.optional) {
       options.onNotice?.(`skipping ${source.path}: it does not exist (optional in plan ${plan.name ?? ''})`);
       continue;

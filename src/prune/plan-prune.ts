@@ -34,7 +34,8 @@ const BUCKETS: Array<[keyof Retention, string, (d: Date) => string]> = [
 /** Refuses an empty policy (it would remove everything). */
 export function checkPolicy(policy: Retention): void {
   const counts = Object.values(policy).filter((n) => typeof n === 'number' && n > 0);
-  if (counts.length === 0) throw new CassetteError('E_USAGE', 'prune needs a policy: give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly');
+  if (counts.length === 0)
+    throw new CassetteError('E_USAGE', 'prune needs a policy: give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly');
 }
 
 /**

@@ -97,7 +97,11 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
     // its lease is fresh, a parent stays whole, commit record included, so that what it references stays too.
     const inUse = parentsInUse(leases, storeNow);
     const pinned = new Map([...inUse].map(([parent, backups]) => [parent, `reused by running backup ${backups.join(', ')}`]));
-    const decision = planPrune(records.map((r) => ({ id: r.id, time: new Date(r.startedAt) })), options.policy, pinned);
+    const decision = planPrune(
+      records.map((r) => ({ id: r.id, time: new Date(r.startedAt) })),
+      options.policy,
+      pinned,
+    );
     const removing = new Set(decision.remove);
     let staying = records.filter((r) => !removing.has(r.id));
     if (!options.dryRun && removing.size > 0) {
@@ -116,8 +120,14 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
     const committed = new Set([...records, ...staying].map((r) => r.id));
     const leftovers = planLeftovers({ data, uploads, leases, committed, live, storeNow, graceMs: grace });
     const report: PruneReport = {
-      kept: decision.keep, removed: [], leftovers: [], referenced: leftovers.referenced.map((r) => ({ id: r.id, ...keptSummary(r.kept) })),
-      leased: leftovers.leased, abortedUploads: [], expiredLeases: [], dryRun: !!options.dryRun,
+      kept: decision.keep,
+      removed: [],
+      leftovers: [],
+      referenced: leftovers.referenced.map((r) => ({ id: r.id, ...keptSummary(r.kept) })),
+      leased: leftovers.leased,
+      abortedUploads: [],
+      expiredLeases: [],
+      dryRun: !!options.dryRun,
     };
 
     for (const id of decision.remove) {
@@ -149,7 +159,9 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
       if (!options.dryRun) await store.delete([leaseKey(id)]);
     }
     if (!options.dryRun) {
-      const staleMarkers = locks.filter((o) => isClockMarker(o.key) && o.key !== marker.key && o.lastModified && storeNow.getTime() - o.lastModified.getTime() >= DEFAULTS.clockMarkerMaxAgeMs);
+      const staleMarkers = locks.filter(
+        (o) => isClockMarker(o.key) && o.key !== marker.key && o.lastModified && storeNow.getTime() - o.lastModified.getTime() >= DEFAULTS.clockMarkerMaxAgeMs,
+      );
       await store.delete(staleMarkers.map((o) => o.key));
     }
     return report;
@@ -162,34 +174,50 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
 async function recordsCommittedSince(store: Pick<ObjectStore, 'list' | 'getBuffer'>, listed: readonly CommitRecord[]): Promise<CommitRecord[]> {
   const known = new Set(listed.map((r) => r.id));
   const limit = pLimit(8);
-  const records = await Promise.all((await listSnapshotIds(store)).filter((id) => !known.has(id)).map((id) => limit(async () => {
-    try {
-      return await readCommitRecord(store, id);
-    } catch (error) {
-      if (isCassetteError(error, 'E_NOT_FOUND')) return undefined;
-      throw error;
-    }
-  })));
+  const records = await Promise.all(
+    (await listSnapshotIds(store))
+      .filter((id) => !known.has(id))
+      .map((id) =>
+        limit(async () => {
+          try {
+            return await readCommitRecord(store, id);
+          } catch (error) {
+            if (isCassetteError(error, 'E_NOT_FOUND')) return undefined;
+            throw error;
+          }
+        }),
+      ),
+  );
   return records.filter((r): r is CommitRecord => r !== undefined);
 }
 
 /** The leases among the objects under locks/, with the TTL and holder their content gives. */
 async function readLeases(store: Pick<ObjectStore, 'getBuffer'>, locks: readonly ObjectInfo[]): Promise<ListedLease[]> {
   const limit = pLimit(8);
-  const leases = await Promise.all(locks.map((object) => limit(async (): Promise<ListedLease | undefined> => {
-    const name = object.key.slice(LOCKS_PREFIX.length);
-    if (!name.endsWith('.json') || !isSnapshotId(name.slice(0, -'.json'.length))) return undefined;
-    let content: Buffer | undefined;
-    try {
-      content = await store.getBuffer(object.key);
-    } catch (error) {
-      // Deleted since the listing: that backup has finished (committed, or failed and cleaned up).
-      if (isCassetteError(error, 'E_NOT_FOUND')) return undefined;
-      throw error;
-    }
-    const parents = leaseParents(content);
-    return { id: name.slice(0, -'.json'.length), lastModified: object.lastModified, ttlMs: leaseTtlMs(content), ...leaseHolder(content), ...(parents.length > 0 ? { parents } : {}) };
-  })));
+  const leases = await Promise.all(
+    locks.map((object) =>
+      limit(async (): Promise<ListedLease | undefined> => {
+        const name = object.key.slice(LOCKS_PREFIX.length);
+        if (!name.endsWith('.json') || !isSnapshotId(name.slice(0, -'.json'.length))) return undefined;
+        let content: Buffer | undefined;
+        try {
+          content = await store.getBuffer(object.key);
+        } catch (error) {
+          // Deleted since the listing: that backup has finished (committed, or failed and cleaned up).
+          if (isCassetteError(error, 'E_NOT_FOUND')) return undefined;
+          throw error;
+        }
+        const parents = leaseParents(content);
+        return {
+          id: name.slice(0, -'.json'.length),
+          lastModified: object.lastModified,
+          ttlMs: leaseTtlMs(content),
+          ...leaseHolder(content),
+          ...(parents.length > 0 ? { parents } : {}),
+        };
+      }),
+    ),
+  );
   return leases.filter((lease): lease is ListedLease => lease !== undefined);
 }
 

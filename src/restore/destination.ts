@@ -7,7 +7,17 @@ import { CassetteError, messageOf } from '../errors.js';
 import { entryLinkBytes, entryPathBytes } from '../format/entry-bytes.js';
 import type { ArtifactRecord, IndexEntry } from '../format/types.js';
 import { makeDirsSync } from '../fs/make-dirs.js';
-import { assertNoSymlinkParents, joinPath, normalizeEntryBytes, normalizeEntryPath, normalizeLinkTarget, parentPath, pathKey, type KeepDirectorySymlinks, type RelPath } from './safe-path.js';
+import {
+  assertNoSymlinkParents,
+  joinPath,
+  normalizeEntryBytes,
+  normalizeEntryPath,
+  normalizeLinkTarget,
+  parentPath,
+  pathKey,
+  type KeepDirectorySymlinks,
+  type RelPath,
+} from './safe-path.js';
 import { nextRestoreTempName, removeStaleTemps } from './temp-name.js';
 
 /** An entry kept for the end of its artifact (links, symlinks, special files): where it goes. */
@@ -69,7 +79,9 @@ export function linkTargetOf(entry: IndexEntry): RelPath {
     const bytes = entryLinkBytes(entry);
     return bytes ? normalizeEntryBytes(bytes, 'hard link target') : normalizeLinkTarget(entry.link ?? '');
   } catch (error) {
-    throw new CassetteError('E_UNSAFE_PATH', `refusing hard link "${entry.path}" to "${entry.link ?? ''}": ${(error as Error).message.replace(/^refusing entry "[^"]*": /, '')}`, { cause: error });
+    throw new CassetteError('E_UNSAFE_PATH', `refusing hard link "${entry.path}" to "${entry.link ?? ''}": ${(error as Error).message.replace(/^refusing entry "[^"]*": /, '')}`, {
+      cause: error,
+    });
   }
 }
 

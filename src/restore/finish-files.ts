@@ -46,7 +46,9 @@ function finishFile(file: PendingFile, digest: string, { state, metadata, temps 
   file.fd = undefined;
   try {
     if (entry.sha256 && digest !== entry.sha256) {
-      const volumes = objectsOf(state.artifact).map((v) => v.key).join(', ');
+      const volumes = objectsOf(state.artifact)
+        .map((v) => v.key)
+        .join(', ');
       throw new CassetteError('E_INTEGRITY', `${state.artifact.name}/${entry.path}: content hash mismatch (expected ${entry.sha256}, got ${digest}) reading ${volumes}`);
     }
     // A sparse file may end in a hole: nothing was written there, so give it its size.

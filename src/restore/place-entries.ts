@@ -85,7 +85,10 @@ function refuseBelowSymlink(state: ArtifactState, entry: IndexEntry, rel: string
   for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
     const parent = rel.slice(0, i);
     if (state.symlinkPaths.has(parent)) {
-      throw new CassetteError('E_UNSAFE_PATH', `refusing entry "${entry.path}": it lies below the symlink entry "${parent}" of the same archive, and nothing is written through symlinks`);
+      throw new CassetteError(
+        'E_UNSAFE_PATH',
+        `refusing entry "${entry.path}": it lies below the symlink entry "${parent}" of the same archive, and nothing is written through symlinks`,
+      );
     }
   }
 }
@@ -122,5 +125,8 @@ async function previewKeptSymlinks(state: ArtifactState, entry: IndexEntry, rel:
 }
 
 async function exists(p: string | Buffer): Promise<boolean> {
-  return fs.lstat(p).then(() => true, () => false);
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
 }

@@ -90,16 +90,23 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
     for await (const fetched of mapOrdered(plan, fetchRequest, options.concurrency, signal)) yield* fetched;
   }
   const decompressAhead = Math.max(2, pool.threads * 2);
-  yield* mapOrdered(compressedFrames(), async ({ frame, key, compressed, download }) => {
-    try {
-      // Shared: decompressed where the download put it, into shared memory; otherwise the pool
-      // gets a copy it may move.
-      const data = options.shared ? await pool.decompress(compressed, frame.tarSize, { shared: true }) : await pool.decompress(Buffer.from(compressed), frame.tarSize);
-      return { frame, data };
-    } catch (error) {
-      throw new CassetteError('E_INTEGRITY', `frame ${frame.frame} of ${key} (bytes ${frame.offset}-${frame.offset + frame.size - 1}) is corrupt: ${messageOf(error)}`, { cause: error });
-    } finally {
-      if (--download.framesLeft === 0) pool.release(download.bytes);
-    }
-  }, decompressAhead, signal);
+  yield* mapOrdered(
+    compressedFrames(),
+    async ({ frame, key, compressed, download }) => {
+      try {
+        // Shared: decompressed where the download put it, into shared memory; otherwise the pool
+        // gets a copy it may move.
+        const data = options.shared ? await pool.decompress(compressed, frame.tarSize, { shared: true }) : await pool.decompress(Buffer.from(compressed), frame.tarSize);
+        return { frame, data };
+      } catch (error) {
+        throw new CassetteError('E_INTEGRITY', `frame ${frame.frame} of ${key} (bytes ${frame.offset}-${frame.offset + frame.size - 1}) is corrupt: ${messageOf(error)}`, {
+          cause: error,
+        });
+      } finally {
+        if (--download.framesLeft === 0) pool.release(download.bytes);
+      }
+    },
+    decompressAhead,
+    signal,
+  );
 }

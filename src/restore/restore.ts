@@ -130,7 +130,10 @@ function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): str
 
 export async function restore(options: RestoreOptions): Promise<RestoreSummary> {
   if (!!options.inPlace === !!options.target) {
-    throw new CassetteError('E_USAGE', options.inPlace ? 'give either --target or --in-place, not both' : 'give a --target directory (or --in-place to restore onto the original paths)');
+    throw new CassetteError(
+      'E_USAGE',
+      options.inPlace ? 'give either --target or --in-place, not both' : 'give a --target directory (or --in-place to restore onto the original paths)',
+    );
   }
   const record = await resolveSnapshot(options.store, options.snapshot);
   return restoreRecord(record, options);
@@ -145,7 +148,13 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   const pool = options.pool ?? new FramePool({ threads: options.threads });
   const summary: RestoreSummary = { snapshot: record.id, entries: 0, files: 0, bytes: 0, downloadBytes: 0, requests: 0, skipped: 0, artifacts: [], refused: [] };
   let currentArtifact = '';
-  metadata.onRefused = (refused) => progress.event({ type: 'restore-warning', artifact: currentArtifact, path: refused.path, message: `the target refused ${refused.kind}; the restore goes on without them and exits 3` });
+  metadata.onRefused = (refused) =>
+    progress.event({
+      type: 'restore-warning',
+      artifact: currentArtifact,
+      path: refused.path,
+      message: `the target refused ${refused.kind}; the restore goes on without them and exits 3`,
+    });
   const throttle = new Throttle(DEFAULTS.progressIntervalMs);
   const report = (force = false): void => {
     if (force || throttle.ready()) progress.event({ type: 'restore-bytes', bytesWritten: summary.bytes, bytesDownloaded: summary.downloadBytes, files: summary.files });
@@ -154,8 +163,21 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   let writer: SliceWriter | undefined;
   const open = new OpenFiles();
   const run: RestoreRun = {
-    options, metadata, pool, summary, temps, report, open, sinceTurn: 0, createdLinks: new Set(), keptSymlinks: new Set(),
-    writer: () => (writer ??= new SliceWriter((id) => { const dest = open.get(id)?.dest; return dest === undefined ? `file #${id}` : shown(dest); })),
+    options,
+    metadata,
+    pool,
+    summary,
+    temps,
+    report,
+    open,
+    sinceTurn: 0,
+    createdLinks: new Set(),
+    keptSymlinks: new Set(),
+    writer: () =>
+      (writer ??= new SliceWriter((id) => {
+        const dest = open.get(id)?.dest;
+        return dest === undefined ? `file #${id}` : shown(dest);
+      })),
   };
   const allDirs: ArtifactState['dirs'] = [];
   const cleanDirs = new Set<string>();
@@ -168,8 +190,18 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       throwIfAborted(options.signal);
       const index = await openIndex(options.store, artifact);
       const state: ArtifactState = {
-        artifact, root: destinationRoot(options, artifact), safeDirs: new Set(), dirs: [], symlinks: [], links: [], specials: [],
-        orphanLinks: new Map(), symlinkPaths: new Set(), lastFrame: -1, keep: keepPolicy(run, artifact, progress), cleanDirs,
+        artifact,
+        root: destinationRoot(options, artifact),
+        safeDirs: new Set(),
+        dirs: [],
+        symlinks: [],
+        links: [],
+        specials: [],
+        orphanLinks: new Map(),
+        symlinkPaths: new Set(),
+        lastFrame: -1,
+        keep: keepPolicy(run, artifact, progress),
+        cleanDirs,
       };
       let matched = 0;
       let batch: IndexEntry[] = [];
@@ -221,7 +253,10 @@ export function orderArtifacts(artifacts: readonly ArtifactRecord[], order: read
     const i = order.indexOf(a.name);
     return i === -1 ? order.length : i;
   };
-  return artifacts.map((a, i) => ({ a, i })).sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i).map((x) => x.a);
+  return artifacts
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)
+    .map((x) => x.a);
 }
 
 /** In place, existing directory symlinks inside the root are kept (safe-path.ts); each is reported once per run. */
@@ -242,10 +277,23 @@ function keepPolicy(run: RestoreRun, artifact: ArtifactRecord, progress: Progres
  * download) make the empty files, and stream the others' bytes from the frames that hold them
  * through the stages, each file finished as soon as all of it is written.
  */
-async function restoreBatch(batch: IndexEntry[], frames: readonly FrameRecord[], state: ArtifactState, run: RestoreRun, selected: (artifact: string, path: string) => boolean): Promise<void> {
+async function restoreBatch(
+  batch: IndexEntry[],
+  frames: readonly FrameRecord[],
+  state: ArtifactState,
+  run: RestoreRun,
+  selected: (artifact: string, path: string) => boolean,
+): Promise<void> {
   const { options, metadata, pool, summary, temps } = run;
   const files = await placeEntries(batch, {
-    state, summary, selected, skipExisting: options.skipExisting, dryRun: options.dryRun, onEntry: options.onEntry, keptSymlinks: run.keptSymlinks, turn: () => turn(run),
+    state,
+    summary,
+    selected,
+    skipExisting: options.skipExisting,
+    dryRun: options.dryRun,
+    onEntry: options.onEntry,
+    keptSymlinks: run.keptSymlinks,
+    turn: () => turn(run),
   });
   const withData = files.filter((f) => f.entry.size > 0);
   const ranges = tarRangesOf(withData);
@@ -264,7 +312,13 @@ async function restoreBatch(batch: IndexEntry[], frames: readonly FrameRecord[],
   // reports as it is.
   await pipeline(
     readFrames(ranges, {
-      store: options.store, artifact: state.artifact, frames, pool, shared: true, plan: RESTORE_READS, signal: options.signal,
+      store: options.store,
+      artifact: state.artifact,
+      frames,
+      pool,
+      shared: true,
+      plan: RESTORE_READS,
+      signal: options.signal,
       concurrency: options.fetchConcurrency ?? DEFAULTS.fetchConcurrency,
       onDownloaded: (bytes) => {
         summary.downloadBytes += bytes;

@@ -205,7 +205,12 @@ export async function judgeExistingSymlink(root: string, link: string | Buffer, 
     // As bytes, so a target whose name is not UTF-8 is checked where it really is.
     const realBytes = await fs.realpath(link, { encoding: 'buffer' }).catch(() => undefined);
     const real = realBytes?.toString();
-    const isDirectory = realBytes !== undefined && (await fs.stat(realBytes).then((s) => s.isDirectory(), () => false));
+    const isDirectory =
+      realBytes !== undefined &&
+      (await fs.stat(realBytes).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ));
     resolved = { real, isDirectory, created: keep.created.has(await linkIdentity(link)) };
     realRoot = await fs.realpath(root);
   } catch (error) {
@@ -253,7 +258,8 @@ export async function assertNoSymlinkParents(root: string, relPath: RelPath, kno
     if (stats.isSymbolicLink()) {
       if (keep) {
         const { verdict, target } = await judgeExistingSymlink(root, current, keep);
-        if (!verdict.keep) throw unsafe(shown, `its parent ${current.toString()} is a symlink (to ${JSON.stringify(target)}) that ${verdict.reason}; nothing is written through it`);
+        if (!verdict.keep)
+          throw unsafe(shown, `its parent ${current.toString()} is a symlink (to ${JSON.stringify(target)}) that ${verdict.reason}; nothing is written through it`);
       } else {
         const target = await fs.readlink(current).catch(() => '?');
         throw unsafe(shown, `its parent ${current.toString()} is a symlink (to ${JSON.stringify(target)}); nothing is written through symlinks`);

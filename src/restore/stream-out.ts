@@ -42,9 +42,12 @@ export async function restoreFileToStream(options: StreamOutOptions): Promise<nu
     if (matches.length > 1) break;
   }
   if (matches.length !== 1) {
-    throw new CassetteError('E_USAGE', matches.length === 0
-      ? '--stdout: the selection matches no file in this snapshot'
-      : `--stdout needs exactly one file; the selection matches ${matches[0]!.artifact.name}/${matches[0]!.entry.path}, ${matches[1]!.artifact.name}/${matches[1]!.entry.path} and maybe more`);
+    throw new CassetteError(
+      'E_USAGE',
+      matches.length === 0
+        ? '--stdout: the selection matches no file in this snapshot'
+        : `--stdout needs exactly one file; the selection matches ${matches[0]!.artifact.name}/${matches[0]!.entry.path}, ${matches[1]!.artifact.name}/${matches[1]!.entry.path} and maybe more`,
+    );
   }
   const { artifact } = matches[0]!;
   let { entry } = matches[0]!;
@@ -68,9 +71,14 @@ export async function restoreFileToStream(options: StreamOutOptions): Promise<nu
       const start = entry.dataOffset;
       const end = start + entry.size;
       for await (const { frame, data } of readFrames([{ start, end }], {
-        store: options.store, artifact, frames: index.frames, pool, concurrency: DEFAULTS.fetchConcurrency,
+        store: options.store,
+        artifact,
+        frames: index.frames,
+        pool,
+        concurrency: DEFAULTS.fetchConcurrency,
         plan: { maxGapBytes: DEFAULTS.restoreMaxGapBytes, maxRequestBytes: DEFAULTS.restoreRequestBytes },
-        signal: options.signal, onDownloaded: options.onDownloaded,
+        signal: options.signal,
+        onDownloaded: options.onDownloaded,
       })) {
         const from = Math.max(start, frame.tarOffset) - frame.tarOffset;
         const to = Math.min(end, frame.tarOffset + frame.tarSize) - frame.tarOffset;
@@ -106,9 +114,14 @@ export async function restoreTarToStream(options: StreamOutOptions): Promise<num
         const files = batch.filter((e) => e.type === 'file' && e.size > 0);
         const ranges = files.map((e) => ({ start: e.dataOffset, end: e.dataOffset + e.size }));
         const frames = readFrames(ranges, {
-          store: options.store, artifact, frames: index.frames, pool, concurrency: DEFAULTS.fetchConcurrency,
+          store: options.store,
+          artifact,
+          frames: index.frames,
+          pool,
+          concurrency: DEFAULTS.fetchConcurrency,
           plan: { maxGapBytes: DEFAULTS.restoreMaxGapBytes, maxRequestBytes: DEFAULTS.restoreRequestBytes },
-          signal: options.signal, onDownloaded: options.onDownloaded,
+          signal: options.signal,
+          onDownloaded: options.onDownloaded,
         })[Symbol.asyncIterator]();
         let current: { frame: { frame: number; tarOffset: number; tarSize: number }; data: Buffer } | undefined;
         for (const entry of batch) {

@@ -7,14 +7,24 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
 import { makeDirs } from '../fs/make-dirs.js';
-import { GuardedWriter, readBody, writeStream, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import {
+  GuardedWriter,
+  readBody,
+  writeStream,
+  type GetOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type ObjectWriter,
+  type PendingUpload,
+  type PutOptions,
+} from './object-store.js';
 
 /** Name prefix of the temporary file a put writes before renaming it; listings skip such files. */
 export const TEMP_PREFIX = '.cassette-tmp-';
 
 /** Writes the whole chunk at the handle's current position (a write may store fewer bytes than asked). */
 async function writeAll(handle: fs.FileHandle, chunk: Buffer): Promise<void> {
-  for (let offset = 0; offset < chunk.length; ) {
+  for (let offset = 0; offset < chunk.length;) {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
   }

@@ -26,9 +26,7 @@ export interface OpenStoreOptions {
 const FORMS = 's3://bucket/prefix, file:///absolute/path, or a directory path';
 
 /** Where a repository URL points, before anything is opened. */
-export type RepositoryLocation =
-  | { kind: 's3'; bucket: string; prefix: string; url: string }
-  | { kind: 'local'; dir: string; url: string };
+export type RepositoryLocation = { kind: 's3'; bucket: string; prefix: string; url: string } | { kind: 'local'; dir: string; url: string };
 
 /**
  * Parses a repository URL: `s3://bucket[/prefix]` (the prefix may be empty), `file:///abs/path`,
@@ -64,14 +62,26 @@ export function parseRepositoryUrl(url: string): RepositoryLocation {
     }
     const rest = url.slice('s3://'.length);
     if (/[?#]/.test(rest)) {
-      throw new CassetteError('E_REPO', `repository "${url}" has a query or fragment; an S3 repository is s3://bucket/prefix (set the endpoint with --endpoint or AWS_ENDPOINT_URL)`);
+      throw new CassetteError(
+        'E_REPO',
+        `repository "${url}" has a query or fragment; an S3 repository is s3://bucket/prefix (set the endpoint with --endpoint or AWS_ENDPOINT_URL)`,
+      );
     }
     const slash = rest.indexOf('/');
     const bucket = slash === -1 ? rest : rest.slice(0, slash);
-    const prefix = slash === -1 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '').replace(/\/{2,}/g, '/');
+    const prefix =
+      slash === -1
+        ? ''
+        : rest
+            .slice(slash + 1)
+            .replace(/^\/+|\/+$/g, '')
+            .replace(/\/{2,}/g, '/');
     if (bucket === '') throw new CassetteError('E_REPO', `repository "${url}" has no valid bucket name (""): write s3://bucket/prefix`);
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-      throw new CassetteError('E_REPO', `repository "${url}" has no valid bucket name ("${bucket}"): bucket names are 3-63 lower-case letters, digits, dots and hyphens; write s3://bucket/prefix`);
+      throw new CassetteError(
+        'E_REPO',
+        `repository "${url}" has no valid bucket name ("${bucket}"): bucket names are 3-63 lower-case letters, digits, dots and hyphens; write s3://bucket/prefix`,
+      );
     }
     return { kind: 's3', bucket, prefix, url: `s3://${bucket}${prefix ? `/${prefix}` : ''}` };
   }
@@ -93,8 +103,9 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
   }
   const { bucket, prefix } = location;
   const timeouts = options.timeout === undefined ? {} : { idleTimeoutMs: options.timeout * 1000, connectTimeoutMs: Math.min(options.timeout * 1000, DEFAULTS.connectTimeoutMs) };
-  return new LazyStore(location.url, async () =>
-    new (await import('./s3-store.js')).S3Store({ bucket, prefix, endpoint, region: options.region, ...timeouts } satisfies S3StoreOptions),
+  return new LazyStore(
+    location.url,
+    async () => new (await import('./s3-store.js')).S3Store({ bucket, prefix, endpoint, region: options.region, ...timeouts } satisfies S3StoreOptions),
   );
 }
 
@@ -105,7 +116,10 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
 class LazyStore implements ObjectStore {
   private loaded: Promise<ObjectStore> | undefined;
 
-  constructor(readonly url: string, private readonly load: () => Promise<ObjectStore>) {}
+  constructor(
+    readonly url: string,
+    private readonly load: () => Promise<ObjectStore>,
+  ) {}
 
   private store(): Promise<ObjectStore> {
     this.loaded ??= this.load();

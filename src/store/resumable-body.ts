@@ -80,7 +80,10 @@ export class ResumableBody extends Readable {
   private timer: NodeJS.Timeout | undefined;
   private readonly cancel = new AbortController();
 
-  constructor(first: ServedBody, private readonly options: ResumableBodyOptions) {
+  constructor(
+    first: ServedBody,
+    private readonly options: ResumableBodyOptions,
+  ) {
     super({ highWaterMark: HIGH_WATER_MARK });
     this.position = options.start;
     this.etag = first.etag;

@@ -18,7 +18,18 @@ import {
 import { Readable } from 'node:stream';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, messageOf } from '../errors.js';
-import { GuardedWriter, readBody, writeStream, type ByteRange, type GetOptions, type ObjectInfo, type ObjectStore, type ObjectWriter, type PendingUpload, type PutOptions } from './object-store.js';
+import {
+  GuardedWriter,
+  readBody,
+  writeStream,
+  type ByteRange,
+  type GetOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type ObjectWriter,
+  type PendingUpload,
+  type PutOptions,
+} from './object-store.js';
 import { ResumableBody, type BodyFailure, type ServedBody } from './resumable-body.js';
 
 const MiB = 1024 * 1024;
@@ -266,10 +277,7 @@ export class S3Store implements ObjectStore {
   private async putSmall(key: string, body: Buffer, options: PutOptions): Promise<{ size: number }> {
     try {
       if (options.signal?.aborted) throw abortError();
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key), Body: body, ContentLength: body.length }),
-        { abortSignal: options.signal },
-      );
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key), Body: body, ContentLength: body.length }), { abortSignal: options.signal });
     } catch (error) {
       throw this.failure('PUT', key, error);
     }
@@ -373,7 +381,8 @@ export class S3Store implements ObjectStore {
     switch (failure.kind) {
       case 'dropped': {
         const { received, attempts, cause } = failure;
-        if (timeoutOf(cause) === 'idle') return new CassetteError('E_STORAGE', `${what}: no data for ${seconds(this.idleTimeoutMs)} after ${received} bytes${total}, ${attempts} attempts`, { cause });
+        if (timeoutOf(cause) === 'idle')
+          return new CassetteError('E_STORAGE', `${what}: no data for ${seconds(this.idleTimeoutMs)} after ${received} bytes${total}, ${attempts} attempts`, { cause });
         return new CassetteError('E_STORAGE', `${what}: connection dropped after ${received} bytes${total}, ${attempts} attempts (last: ${messageOf(cause)})`, { cause });
       }
       case 'refetch': {
@@ -381,11 +390,17 @@ export class S3Store implements ObjectStore {
         if (isPreconditionFailed(cause)) return this.bodyFailure(key, range, expected, { kind: 'changed', received, etag: undefined, now: undefined, cause });
         if (isAbortError(cause)) return new CassetteError('E_ABORTED', `GET ${this.url}/${key} interrupted`, { cause });
         if (isNotFound(cause)) return new CassetteError('E_NOT_FOUND', `object ${key} was deleted from ${this.url} while it was read (${what})`, { cause });
-        return new CassetteError('E_STORAGE', `${what}: connection dropped after ${received} bytes${total} (${messageOf(failure.dropped)}), and asking for the rest ${this.whatWentWrong(cause)}`, { cause });
+        return new CassetteError(
+          'E_STORAGE',
+          `${what}: connection dropped after ${received} bytes${total} (${messageOf(failure.dropped)}), and asking for the rest ${this.whatWentWrong(cause)}`,
+          { cause },
+        );
       }
       case 'changed': {
         const change = failure.now ? `its ETag is now ${failure.now}, was ${failure.etag ?? 'none'}` : 'it no longer matches the ETag of the first response';
-        return new CassetteError('E_INTEGRITY', `object ${key} in ${this.url} changed while it was read (${what}, after ${failure.received} bytes): ${change}`, { cause: failure.cause });
+        return new CassetteError('E_INTEGRITY', `object ${key} in ${this.url} changed while it was read (${what}, after ${failure.received} bytes): ${change}`, {
+          cause: failure.cause,
+        });
       }
       case 'gap':
         return new CassetteError('E_STORAGE', `${what}: asked for the bytes from ${failure.asked}, the store answered from ${failure.offset}`);
@@ -435,10 +450,12 @@ export class S3Store implements ObjectStore {
       const batch = keys.slice(i, i + DELETE_BATCH);
       if (multiDelete) {
         try {
-          const response = await this.client.send(new DeleteObjectsCommand({
-            Bucket: this.bucket,
-            Delete: { Objects: batch.map((key) => ({ Key: this.keyFor(key) })), Quiet: true },
-          }));
+          const response = await this.client.send(
+            new DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Objects: batch.map((key) => ({ Key: this.keyFor(key) })), Quiet: true },
+            }),
+          );
           const failed = (response.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
           if (failed.length > 0) {
             const first = failed[0]!;
@@ -695,7 +712,9 @@ class PartUploader {
     const promise = (async () => {
       const UploadId = await this.created();
       const response = await this.request('UploadPart of', () =>
-        this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: this.key, UploadId, PartNumber: number, Body: body, ContentLength: length }), { abortSignal: this.cancel.signal }),
+        this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: this.key, UploadId, PartNumber: number, Body: body, ContentLength: length }), {
+          abortSignal: this.cancel.signal,
+        }),
       );
       this.etags[number - 1] = response.ETag ?? '';
       this.stored += length;
@@ -718,7 +737,9 @@ class PartUploader {
     this.check();
     if (this.partCount === 0) {
       const Body = last.subarray(0, length);
-      await this.request('PUT', () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body, ContentLength: length }), { abortSignal: this.cancel.signal }));
+      await this.request('PUT', () =>
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body, ContentLength: length }), { abortSignal: this.cancel.signal }),
+      );
       this.onProgress?.(length);
       return length;
     }
@@ -731,12 +752,16 @@ class PartUploader {
       this.check();
     }
     const UploadId = await this.created();
-    await this.request('CompleteMultipartUpload of', () => this.client.send(new CompleteMultipartUploadCommand({
-      Bucket: this.bucket,
-      Key: this.key,
-      UploadId,
-      MultipartUpload: { Parts: this.etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-    })));
+    await this.request('CompleteMultipartUpload of', () =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          UploadId,
+          MultipartUpload: { Parts: this.etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        }),
+      ),
+    );
     this.free.length = 0;
     return this.stored;
   }

@@ -27,7 +27,8 @@ afterAll(async () => {
 async function makeTree(root: string): Promise<void> {
   await fs.mkdir(path.join(root, 'etc/conf.d'), { recursive: true });
   await fs.mkdir(path.join(root, 'images'), { recursive: true });
-  for (let i = 0; i < 300; i++) await fs.writeFile(path.join(root, 'etc/conf.d', `item${String(i).padStart(3, '0')}.conf`), `key${i} = ${randomBytes(200 + (i % 50) * 40).toString('base64')}\n`);
+  for (let i = 0; i < 300; i++)
+    await fs.writeFile(path.join(root, 'etc/conf.d', `item${String(i).padStart(3, '0')}.conf`), `key${i} = ${randomBytes(200 + (i % 50) * 40).toString('base64')}\n`);
   await fs.writeFile(path.join(root, 'images/disk.img'), randomBytes(24 * MiB));
   await fs.symlink('images/disk.img', path.join(root, 'current'));
 }
@@ -71,7 +72,12 @@ describe('incremental backups through the library (LocalStore)', () => {
     const second = await backup({ store, sources: [source], threads: 2 });
     const same = second.record.artifacts[0]!;
     expect(same.parent).toBe(first.record.id);
-    expect({ bytesRead: same.bytesRead, storedBytes: same.storedBytes, volumes: same.volumes.length, newFrames: same.newFrames }).toEqual({ bytesRead: 0, storedBytes: 0, volumes: 0, newFrames: 0 });
+    expect({ bytesRead: same.bytesRead, storedBytes: same.storedBytes, volumes: same.volumes.length, newFrames: same.newFrames }).toEqual({
+      bytesRead: 0,
+      storedBytes: 0,
+      volumes: 0,
+      newFrames: 0,
+    });
     expect(same.reusedFrames).toBe(full.frameCount);
     expect(same.references!.map((r) => r.key)).toEqual(full.volumes.map((v) => v.key));
 
@@ -102,45 +108,60 @@ describe('incremental backups through the library (LocalStore)', () => {
 
   // With attributes, the packer notices the vanished file when it lists them; without, only when it
   // reads the file into the rebuilt frame, and then takes it out of the frame (the members after it move up).
-  it.each([true, false])('a frame with a changed member is rebuilt: its unchanged files are read then, and one that vanished meanwhile is left out with a warning (xattrs %s)', async (xattrs) => {
-    const root = path.join(work, `holes-${String(xattrs)}`);
-    await fs.mkdir(root);
-    // Few small files: they share one frame.
-    const contents = new Map<string, Buffer>();
-    for (const name of ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt']) {
-      contents.set(name, randomBytes(3000));
-      await fs.writeFile(path.join(root, name), contents.get(name)!);
-    }
-    const store = new LocalStore(path.join(work, `repo-holes-${String(xattrs)}`));
-    const { record } = await backup({ store, sources: [{ kind: 'tree', path: root, name: 'holes' }], threads: 1, xattrs });
-    const parent = await ParentArtifact.open(store, record, record.artifacts[0]!);
-    try {
-      contents.set('d.txt', randomBytes(3000));
-      await fs.writeFile(path.join(root, 'd.txt'), contents.get('d.txt')!);
-      const items: WalkItem[] = await collect(walk({ root }));
-      // b.txt is unchanged by its metadata when walked, and gone when its frame is rebuilt.
-      await fs.rm(path.join(root, 'b.txt'));
-      contents.delete('b.txt');
-      const warnings: BackupWarning[] = [];
-      let read = 0;
-      const frames: PackedFrame[] = await collect(packFrames(prefetch(matchParent(fromArray(items), parent, false), { maxFileSize: DEFAULTS.prefetchFileSize }), {
-        frameSize: DEFAULTS.frameSize, smallFrames: DEFAULTS.smallFrames, chunks: DEFAULTS.chunks, parent, xattrs, onWarning: (w) => warnings.push(w), onBytesRead: (n) => (read += n),
-      }));
-      expect(warnings.map((w) => [w.code, w.path])).toEqual([['W_VANISHED', 'b.txt']]);
-      expect(frames.map((f) => f.kind)).toEqual(['new', 'new']); // the files' frame, rebuilt; the end-of-archive frame (same digest as the parent's, found later by the pool)
-      // d.txt was read by the prefetch; a, c and e as holes of the rebuilt frame.
-      expect(read).toBe(4 * 3000);
-      const stream = Buffer.concat(frames.map((f) => (f.kind === 'new' ? f.data : Buffer.alloc(0))));
-      const entries: IndexEntry[] = frames.flatMap((f) => f.entries);
-      expect(entries.map((e) => e.path)).toEqual(['', 'a.txt', 'c.txt', 'd.txt', 'e.txt'].filter((p) => p !== ''));
-      for (const entry of entries) {
-        const data = stream.subarray(entry.dataOffset, entry.dataOffset + entry.size);
-        expect({ path: entry.path, ok: data.equals(contents.get(entry.path)!), sha: entry.sha256 }).toEqual({ path: entry.path, ok: true, sha: createHash('sha256').update(data).digest('hex') });
+  it.each([true, false])(
+    'a frame with a changed member is rebuilt: its unchanged files are read then, and one that vanished meanwhile is left out with a warning (xattrs %s)',
+    async (xattrs) => {
+      const root = path.join(work, `holes-${String(xattrs)}`);
+      await fs.mkdir(root);
+      // Few small files: they share one frame.
+      const contents = new Map<string, Buffer>();
+      for (const name of ['a.txt', 'b.txt', 'c.txt', 'd.txt', 'e.txt']) {
+        contents.set(name, randomBytes(3000));
+        await fs.writeFile(path.join(root, name), contents.get(name)!);
       }
-      const members = await decodeTar(stream);
-      expect(members.map((m) => m.name)).toEqual(['a.txt', 'c.txt', 'd.txt', 'e.txt']);
-    } finally {
-      parent.close();
-    }
-  });
+      const store = new LocalStore(path.join(work, `repo-holes-${String(xattrs)}`));
+      const { record } = await backup({ store, sources: [{ kind: 'tree', path: root, name: 'holes' }], threads: 1, xattrs });
+      const parent = await ParentArtifact.open(store, record, record.artifacts[0]!);
+      try {
+        contents.set('d.txt', randomBytes(3000));
+        await fs.writeFile(path.join(root, 'd.txt'), contents.get('d.txt')!);
+        const items: WalkItem[] = await collect(walk({ root }));
+        // b.txt is unchanged by its metadata when walked, and gone when its frame is rebuilt.
+        await fs.rm(path.join(root, 'b.txt'));
+        contents.delete('b.txt');
+        const warnings: BackupWarning[] = [];
+        let read = 0;
+        const frames: PackedFrame[] = await collect(
+          packFrames(prefetch(matchParent(fromArray(items), parent, false), { maxFileSize: DEFAULTS.prefetchFileSize }), {
+            frameSize: DEFAULTS.frameSize,
+            smallFrames: DEFAULTS.smallFrames,
+            chunks: DEFAULTS.chunks,
+            parent,
+            xattrs,
+            onWarning: (w) => warnings.push(w),
+            onBytesRead: (n) => (read += n),
+          }),
+        );
+        expect(warnings.map((w) => [w.code, w.path])).toEqual([['W_VANISHED', 'b.txt']]);
+        expect(frames.map((f) => f.kind)).toEqual(['new', 'new']); // the files' frame, rebuilt; the end-of-archive frame (same digest as the parent's, found later by the pool)
+        // d.txt was read by the prefetch; a, c and e as holes of the rebuilt frame.
+        expect(read).toBe(4 * 3000);
+        const stream = Buffer.concat(frames.map((f) => (f.kind === 'new' ? f.data : Buffer.alloc(0))));
+        const entries: IndexEntry[] = frames.flatMap((f) => f.entries);
+        expect(entries.map((e) => e.path)).toEqual(['', 'a.txt', 'c.txt', 'd.txt', 'e.txt'].filter((p) => p !== ''));
+        for (const entry of entries) {
+          const data = stream.subarray(entry.dataOffset, entry.dataOffset + entry.size);
+          expect({ path: entry.path, ok: data.equals(contents.get(entry.path)!), sha: entry.sha256 }).toEqual({
+            path: entry.path,
+            ok: true,
+            sha: createHash('sha256').update(data).digest('hex'),
+          });
+        }
+        const members = await decodeTar(stream);
+        expect(members.map((m) => m.name)).toEqual(['a.txt', 'c.txt', 'd.txt', 'e.txt']);
+      } finally {
+        parent.close();
+      }
+    },
+  );
 });

@@ -39,7 +39,10 @@ describe('IndexSpool', () => {
       // Each piece is a view of a buffer that is refilled for the next: keep copies, as the upload does.
       const pieces: Buffer[] = [];
       const views = new Set<ArrayBufferLike>();
-      for await (const piece of spool.lines({ format: 'cassette-index', version: FORMAT_VERSION, artifact: 'etc', kind: 'tree', source: '/etc', tarSize, hash: 'sha256' }, frames)) {
+      for await (const piece of spool.lines(
+        { format: 'cassette-index', version: FORMAT_VERSION, artifact: 'etc', kind: 'tree', source: '/etc', tarSize, hash: 'sha256' },
+        frames,
+      )) {
         pieces.push(Buffer.from(piece));
         views.add(piece.buffer);
       }

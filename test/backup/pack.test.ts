@@ -54,7 +54,10 @@ function limitsFor(frameSize: number): Pick<PackOptions, 'smallFrames' | 'chunks
 }
 
 /** packFrames without a parent: every frame is new; yields their bytes and hands each member's entry to onEntry, in tar order. */
-async function* packBuffers(items: AsyncIterable<WalkItem>, options: { frameSize: number; onEntry: (entry: IndexEntry) => void; onWarning: (warning: BackupWarning) => void; onBytesRead?: (bytes: number) => void; recycle?: boolean }): AsyncGenerator<Buffer> {
+async function* packBuffers(
+  items: AsyncIterable<WalkItem>,
+  options: { frameSize: number; onEntry: (entry: IndexEntry) => void; onWarning: (warning: BackupWarning) => void; onBytesRead?: (bytes: number) => void; recycle?: boolean },
+): AsyncGenerator<Buffer> {
   const { frameSize, onWarning, onBytesRead } = options;
   // Gigabytes in fresh 4 MiB buffers keep the collector busy; a consumer that is done with each
   // frame before asking for the next can take them from a small ring (the packer holds at most two).
@@ -107,91 +110,87 @@ const sha256 = (data: Buffer): string => createHash('sha256').update(data).diges
 const padding = (size: number): number => (512 - (size % 512)) % 512;
 
 describe('packFrames: a file larger than 8 GiB', () => {
-  it(
-    'stores a sparse 8 GiB + 3 MiB + 5 B file with a pax size record, GNU base-256 size, exact offsets and SHA-256, in frames of at most 4 MiB',
-    async () => {
-      const dir = await freshDir('huge');
-      const size = 8 * GiB + 3 * MiB + 5;
-      const file = path.join(dir, 'huge.bin');
-      await fs.writeFile(file, '');
-      await fs.truncate(file, size);
-      try {
-        const frameSize = 4 * MiB;
-        const entries: IndexEntry[] = [];
-        const warnings: BackupWarning[] = [];
-        let first: Buffer | undefined;
-        let second: Buffer | undefined;
-        let frameCount = 0;
-        let total = 0;
-        let largest = 0;
-        let bytesRead = 0;
-        // Bytes read from the file but not yet handed to the consumer: the packer should hold
-        // about one frame (its doc: "the packer holds one frame buffer of this size").
-        let peakHeld = 0;
-        for await (const frame of packBuffers(walk({ root: dir }), {
-          frameSize,
-          recycle: true,
-          onEntry: (e) => entries.push(e),
-          onWarning: (w) => warnings.push(w),
-          onBytesRead: (n) => {
-            bytesRead += n;
-            peakHeld = Math.max(peakHeld, bytesRead - total);
-          },
-        })) {
-          if (first === undefined) first = Buffer.from(frame);
-          else if (second === undefined) second = Buffer.from(frame.subarray(0, 4096));
-          frameCount++;
-          total += frame.length;
-          largest = Math.max(largest, frame.length);
-        }
-        expect(warnings).toEqual([]);
-        expect(entries).toHaveLength(1);
-        const entry = entries[0]!;
-        expect(entry.path).toBe('huge.bin');
-        expect(entry.type).toBe('file');
-        expect(entry.size).toBe(size);
-        expect(entry.offset).toBe(0);
-        // pax header block + one block of records + ustar header.
-        expect(entry.dataOffset).toBe(1536);
-
-        const zeros = Buffer.alloc(4 * MiB);
-        const expected = createHash('sha256');
-        for (let left = size; left > 0; left -= zeros.length) expected.update(zeros.subarray(0, Math.min(left, zeros.length)));
-        expect(entry.sha256).toBe(expected.digest('hex'));
-
-        expect(bytesRead).toBe(size);
-        expect(largest).toBeLessThanOrEqual(frameSize);
-        expect(total).toBe(entry.dataOffset + size + padding(size) + 1024);
-        // Headers alone, then the content in chunks of at most a frame each.
-        expect(frameCount).toBeGreaterThanOrEqual(Math.ceil(total / frameSize));
-        expect(first!.length).toBe(entry.dataOffset);
-
-        // The first frame's bytes: pax header with a size record, then a ustar header holding GNU base-256.
-        const head = first!;
-        expect(head.toString('latin1', 156, 157)).toBe('x');
-        const paxLength = parseInt(head.toString('latin1', 124, 135), 8);
-        const records = head.toString('utf8', 512, 512 + paxLength);
-        expect(records).toContain(` size=${size}\n`);
-        const sizeRecord = records.split('\n').find((r) => r.includes(' size='))! + '\n';
-        expect(Number(sizeRecord.split(' ')[0])).toBe(Buffer.byteLength(sizeRecord));
-        const ustar = head.subarray(1024, 1536);
-        expect(ustar.toString('latin1', 257, 263)).toBe('ustar\0');
-        expect(ustar.toString('latin1', 156, 157)).toBe('0');
-        expect(ustar[124]).toBe(0x80);
-        let base256 = 0n;
-        for (let i = 125; i < 136; i++) base256 = (base256 << 8n) | BigInt(ustar[i]!);
-        expect(base256).toBe(BigInt(size));
-        // The content starts in the next frame and is all zeros.
-        expect(second!.every((b) => b === 0)).toBe(true);
-
-        // Memory bound: frames must be handed out while a large file is read, not after it.
-        expect.soft(peakHeld, 'bytes read but not yet yielded (whole file buffered in memory?)').toBeLessThanOrEqual(2 * frameSize);
-      } finally {
-        await fs.rm(file, { force: true });
+  it('stores a sparse 8 GiB + 3 MiB + 5 B file with a pax size record, GNU base-256 size, exact offsets and SHA-256, in frames of at most 4 MiB', async () => {
+    const dir = await freshDir('huge');
+    const size = 8 * GiB + 3 * MiB + 5;
+    const file = path.join(dir, 'huge.bin');
+    await fs.writeFile(file, '');
+    await fs.truncate(file, size);
+    try {
+      const frameSize = 4 * MiB;
+      const entries: IndexEntry[] = [];
+      const warnings: BackupWarning[] = [];
+      let first: Buffer | undefined;
+      let second: Buffer | undefined;
+      let frameCount = 0;
+      let total = 0;
+      let largest = 0;
+      let bytesRead = 0;
+      // Bytes read from the file but not yet handed to the consumer: the packer should hold
+      // about one frame (its doc: "the packer holds one frame buffer of this size").
+      let peakHeld = 0;
+      for await (const frame of packBuffers(walk({ root: dir }), {
+        frameSize,
+        recycle: true,
+        onEntry: (e) => entries.push(e),
+        onWarning: (w) => warnings.push(w),
+        onBytesRead: (n) => {
+          bytesRead += n;
+          peakHeld = Math.max(peakHeld, bytesRead - total);
+        },
+      })) {
+        if (first === undefined) first = Buffer.from(frame);
+        else if (second === undefined) second = Buffer.from(frame.subarray(0, 4096));
+        frameCount++;
+        total += frame.length;
+        largest = Math.max(largest, frame.length);
       }
-    },
-    180_000,
-  );
+      expect(warnings).toEqual([]);
+      expect(entries).toHaveLength(1);
+      const entry = entries[0]!;
+      expect(entry.path).toBe('huge.bin');
+      expect(entry.type).toBe('file');
+      expect(entry.size).toBe(size);
+      expect(entry.offset).toBe(0);
+      // pax header block + one block of records + ustar header.
+      expect(entry.dataOffset).toBe(1536);
+
+      const zeros = Buffer.alloc(4 * MiB);
+      const expected = createHash('sha256');
+      for (let left = size; left > 0; left -= zeros.length) expected.update(zeros.subarray(0, Math.min(left, zeros.length)));
+      expect(entry.sha256).toBe(expected.digest('hex'));
+
+      expect(bytesRead).toBe(size);
+      expect(largest).toBeLessThanOrEqual(frameSize);
+      expect(total).toBe(entry.dataOffset + size + padding(size) + 1024);
+      // Headers alone, then the content in chunks of at most a frame each.
+      expect(frameCount).toBeGreaterThanOrEqual(Math.ceil(total / frameSize));
+      expect(first!.length).toBe(entry.dataOffset);
+
+      // The first frame's bytes: pax header with a size record, then a ustar header holding GNU base-256.
+      const head = first!;
+      expect(head.toString('latin1', 156, 157)).toBe('x');
+      const paxLength = parseInt(head.toString('latin1', 124, 135), 8);
+      const records = head.toString('utf8', 512, 512 + paxLength);
+      expect(records).toContain(` size=${size}\n`);
+      const sizeRecord = records.split('\n').find((r) => r.includes(' size='))! + '\n';
+      expect(Number(sizeRecord.split(' ')[0])).toBe(Buffer.byteLength(sizeRecord));
+      const ustar = head.subarray(1024, 1536);
+      expect(ustar.toString('latin1', 257, 263)).toBe('ustar\0');
+      expect(ustar.toString('latin1', 156, 157)).toBe('0');
+      expect(ustar[124]).toBe(0x80);
+      let base256 = 0n;
+      for (let i = 125; i < 136; i++) base256 = (base256 << 8n) | BigInt(ustar[i]!);
+      expect(base256).toBe(BigInt(size));
+      // The content starts in the next frame and is all zeros.
+      expect(second!.every((b) => b === 0)).toBe(true);
+
+      // Memory bound: frames must be handed out while a large file is read, not after it.
+      expect.soft(peakHeld, 'bytes read but not yet yielded (whole file buffered in memory?)').toBeLessThanOrEqual(2 * frameSize);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  }, 180_000);
 });
 
 describe('packFrames: frames are yielded while a large file is read', () => {

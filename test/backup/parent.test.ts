@@ -44,7 +44,19 @@ type Identity = Pick<ArtifactRecord, 'name' | 'kind' | 'source'>;
 
 function record(id: string, fields: Omit<Partial<CommitRecord>, 'artifacts'> & { artifacts: Identity[] }): CommitRecord {
   const artifacts = fields.artifacts.map((a) => ({ ...a }) as ArtifactRecord);
-  return { format: 'cassette-snapshot', version: 2, id, host: 'h1', tags: [], startedAt: '2026-11-30T00:00:00Z', finishedAt: '2026-11-30T00:00:01Z', cassetteVersion: 't', compressionLevel: 3, ...fields, artifacts };
+  return {
+    format: 'cassette-snapshot',
+    version: 2,
+    id,
+    host: 'h1',
+    tags: [],
+    startedAt: '2026-11-30T00:00:00Z',
+    finishedAt: '2026-11-30T00:00:01Z',
+    cassetteVersion: 't',
+    compressionLevel: 3,
+    ...fields,
+    artifacts,
+  };
 }
 
 describe('chooseParents: the newest suitable snapshot per artifact', () => {

@@ -32,7 +32,12 @@ async function listThenReplace(name: string, size: number, replace: (file: strin
   await replace(file);
   const entries: IndexEntry[] = [];
   const warnings: BackupWarning[] = [];
-  const frames = packFrames(prefetch(matchParent(one(item), undefined, false), { maxFileSize: 64 * 1024 }), { frameSize: 1 << 20, smallFrames: DEFAULTS.smallFrames, chunks: DEFAULTS.chunks, onWarning: (w) => warnings.push(w) });
+  const frames = packFrames(prefetch(matchParent(one(item), undefined, false), { maxFileSize: 64 * 1024 }), {
+    frameSize: 1 << 20,
+    smallFrames: DEFAULTS.smallFrames,
+    chunks: DEFAULTS.chunks,
+    onWarning: (w) => warnings.push(w),
+  });
   for await (const frame of frames) {
     expect(frame.kind === 'new' && frame.data.length).toBeGreaterThan(0);
     entries.push(...frame.entries);
@@ -41,24 +46,39 @@ async function listThenReplace(name: string, size: number, replace: (file: strin
 }
 
 const replacements: Array<[string, (file: string) => Promise<void>, RegExp]> = [
-  ['a FIFO', async (file) => {
-    await fs.rm(file);
-    execFileSync('mkfifo', [file]);
-  }, /replaced by a fifo/],
-  ['a symlink', async (file) => {
-    await fs.rm(file);
-    await fs.symlink('/etc/hostname', file);
-  }, /replaced by a symlink/],
+  [
+    'a FIFO',
+    async (file) => {
+      await fs.rm(file);
+      execFileSync('mkfifo', [file]);
+    },
+    /replaced by a fifo/,
+  ],
+  [
+    'a symlink',
+    async (file) => {
+      await fs.rm(file);
+      await fs.symlink('/etc/hostname', file);
+    },
+    /replaced by a symlink/,
+  ],
   // Renamed over it while the old file still exists: a new inode for sure.
-  ['another regular file', async (file) => {
-    await fs.writeFile(`${file}.new`, 'new inode');
-    await fs.rename(`${file}.new`, file);
-  }, /replaced by another file/],
+  [
+    'another regular file',
+    async (file) => {
+      await fs.writeFile(`${file}.new`, 'new inode');
+      await fs.rename(`${file}.new`, file);
+    },
+    /replaced by another file/,
+  ],
 ];
 
 describe('a listed file replaced before it is opened', () => {
   for (const [what, replace, message] of replacements) {
-    for (const [size, reader] of [[100, 'prefetch (small file)'], [300 * 1024, 'pack (large file)']] as const) {
+    for (const [size, reader] of [
+      [100, 'prefetch (small file)'],
+      [300 * 1024, 'pack (large file)'],
+    ] as const) {
       it(`by ${what}: W_CHANGED, no member, and no hang — ${reader}`, async () => {
         const { entries, warnings } = await listThenReplace(`${what.replace(/ /g, '-')}-${size}`, size, replace);
         expect(entries).toEqual([]);

@@ -107,7 +107,10 @@ describe('walk on names that are not UTF-8', () => {
     // UTF-8 bytes: Z 5A, a 61, é C3 A9, ﬁ EF AC 81, U+FFFD EF BF BD, 😀 F0 9F 98 80, invalid FF.
     // UTF-16 puts 😀 (D83D DE00) before ﬁ (FB01) and U+FFFD: a sort of the decoded strings would too.
     const names = [utf8('\u{1F600}'), latin1('\xff'), utf8('\uFB01'), utf8('a'), utf8('\uFFFD'), utf8('\u00e9'), utf8('Z')];
-    const root = tree('order', names.map((n): [Buffer, string] => [n, 'x']));
+    const root = tree(
+      'order',
+      names.map((n): [Buffer, string] => [n, 'x']),
+    );
     const { items } = await run({ root });
     expect(items.map(bytesOf)).toEqual([utf8('Z'), utf8('a'), utf8('\u00e9'), utf8('\uFB01'), utf8('\uFFFD'), utf8('\u{1F600}'), latin1('\xff')]);
     const displayed = items.map((i) => i.path);
@@ -149,7 +152,11 @@ describe('excludes match the display path', () => {
     ['a name pattern', () => ['*-\uFFFD.txt'], ['dir-\uFFFD', 'dir-\uFFFD/child.txt', 'dir-\uFFFD/sub', 'dir-\uFFFD/sub/deep.txt', 'keep.txt', 'latin1-e.txt']],
     ['a relative path to a directory under a non-UTF-8 name', () => ['dir-\uFFFD/sub'], ['dir-\uFFFD', 'dir-\uFFFD/child.txt', 'keep.txt', 'latin1-e.txt', 'latin1-\uFFFD.txt']],
     ['a relative glob below a non-UTF-8 directory', () => ['dir-\uFFFD/**/*.txt'], ['dir-\uFFFD', 'dir-\uFFFD/sub', 'keep.txt', 'latin1-e.txt', 'latin1-\uFFFD.txt']],
-    ['an absolute path through a non-UTF-8 directory', (root) => [`${root}/dir-\uFFFD/child.txt`], ['dir-\uFFFD', 'dir-\uFFFD/sub', 'dir-\uFFFD/sub/deep.txt', 'keep.txt', 'latin1-e.txt', 'latin1-\uFFFD.txt']],
+    [
+      'an absolute path through a non-UTF-8 directory',
+      (root) => [`${root}/dir-\uFFFD/child.txt`],
+      ['dir-\uFFFD', 'dir-\uFFFD/sub', 'dir-\uFFFD/sub/deep.txt', 'keep.txt', 'latin1-e.txt', 'latin1-\uFFFD.txt'],
+    ],
     ['the non-UTF-8 directory by name', () => ['dir-?'], ['keep.txt', 'latin1-e.txt', 'latin1-\uFFFD.txt']],
   ])('%s', async (label, patterns, expected) => {
     const root = tree(`ex-${label.replace(/\W+/g, '-')}`, files);
@@ -171,7 +178,10 @@ describe('excludes match the display path', () => {
 
 describe('warnings: not stored, or skipped by design', () => {
   it('a socket is W_SKIPPED, which isNotStored does not count', async () => {
-    const root = tree('socket', [[latin1('a-\xe9'), 'a'], [utf8('z'), 'z']]);
+    const root = tree('socket', [
+      [latin1('a-\xe9'), 'a'],
+      [utf8('z'), 'z'],
+    ]);
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -194,14 +204,19 @@ describe('warnings: not stored, or skipped by design', () => {
     fsSync.mkdirSync(root);
     const component = `\xe9${'d'.repeat(240)}`;
     const depth = 20; // 20 × 242 bytes > 4096
-    execFileSync('python3', ['-c', `import os\nos.chdir(${JSON.stringify(root)})\nfor _ in range(${depth}):\n    os.mkdir(b'${'\\xe9' + 'd'.repeat(240)}')\n    os.chdir(b'${'\\xe9' + 'd'.repeat(240)}')\nopen('leaf', 'w').close()\n`]);
+    execFileSync('python3', [
+      '-c',
+      `import os\nos.chdir(${JSON.stringify(root)})\nfor _ in range(${depth}):\n    os.mkdir(b'${'\\xe9' + 'd'.repeat(240)}')\n    os.chdir(b'${'\\xe9' + 'd'.repeat(240)}')\nopen('leaf', 'w').close()\n`,
+    ]);
     const { items, warnings } = await run({ root });
     const nameBytes = latin1(component);
     // Every directory whose absolute path fits PATH_MAX (4096 with the NUL) is yielded, as bytes.
     const fits = Array.from({ length: depth }, (_, i) => i + 1).filter((n) => Buffer.byteLength(root) + n * (nameBytes.length + 1) < 4096);
     expect(fits.length).toBeGreaterThan(10);
     expect(fits.length).toBeLessThan(depth);
-    expect(items.map((i) => i.pathBytes)).toEqual(fits.map((n) => Buffer.concat(Array.from({ length: n }, (_, i) => (i === 0 ? nameBytes : Buffer.concat([Buffer.from('/'), nameBytes]))))));
+    expect(items.map((i) => i.pathBytes)).toEqual(
+      fits.map((n) => Buffer.concat(Array.from({ length: n }, (_, i) => (i === 0 ? nameBytes : Buffer.concat([Buffer.from('/'), nameBytes]))))),
+    );
     expect(items.every((i) => i.type === 'dir' && Buffer.isBuffer(i.absPath))).toBe(true);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ code: 'W_UNREADABLE' });
@@ -214,7 +229,11 @@ describe('warnings: not stored, or skipped by design', () => {
     // walk lists a directory, then checks each name (isUtf8) before its lstat: the removal is made
     // to happen at that check, through node:buffer's isUtf8 (syncBuiltinESMExports carries the
     // replacement to `import { isUtf8 }`), so the race happens on every run.
-    const root = tree('vanish', [[Buffer.from('a'), 'a'], [Buffer.from('gone'), 'g'], [Buffer.from('z'), 'z']]);
+    const root = tree('vanish', [
+      [Buffer.from('a'), 'a'],
+      [Buffer.from('gone'), 'g'],
+      [Buffer.from('z'), 'z'],
+    ]);
     const buffer = createRequire(import.meta.url)('node:buffer') as typeof import('node:buffer');
     const original = buffer.isUtf8;
     let removed = false;

@@ -44,10 +44,10 @@ describe('walk order', () => {
       'a/B.txt': 'B',
       'a.txt': 'a',
       'A.txt': 'A',
-      '_x': '_',
+      _x: '_',
       'a-b': '-',
       'é.txt': 'e',
-      'empty': null,
+      empty: null,
     });
     const { items, paths, warnings } = await run({ root });
     expect(warnings).toEqual([]);

@@ -71,15 +71,38 @@ describe('restic', () => {
 });
 
 describe('incrementalTargets', () => {
-  const m = (step: StepMeasurement['step'], fields: Partial<StepMeasurement>, run = 1): StepMeasurement => ({ step, tool: 'cassette', run, wallS: 1, clientCpuS: 1, otherCpuS: 0, load1: 0, peakRssKiB: 100 * 1024, procs: [], ...fields });
+  const m = (step: StepMeasurement['step'], fields: Partial<StepMeasurement>, run = 1): StepMeasurement => ({
+    step,
+    tool: 'cassette',
+    run,
+    wallS: 1,
+    clientCpuS: 1,
+    otherCpuS: 0,
+    load1: 0,
+    peakRssKiB: 100 * 1024,
+    procs: [],
+    ...fields,
+  });
   const objects = (volumes: number, indexes: number, recipes: number): StepMeasurement['objects'] => ({ volumes, indexes, recipes, other: 0, count: 3 });
-  const change: TreeChangeInfo = { files: 100, every: 16, configFiles: 1667, fileBytes: 470_000, firstFile: 'a', lastFile: 'b', image: { rel: 'i', offset: 0, bytes: 8 << 20 }, changedBytes: 8_860_000, compressedBytes: 8_000_000, method: 'zstd' };
+  const change: TreeChangeInfo = {
+    files: 100,
+    every: 16,
+    configFiles: 1667,
+    fileBytes: 470_000,
+    firstFile: 'a',
+    lastFile: 'b',
+    image: { rel: 'i', offset: 0, bytes: 8 << 20 },
+    changedBytes: 8_860_000,
+    compressedBytes: 8_000_000,
+    method: 'zstd',
+  };
   const backups = (unchanged: Partial<StepMeasurement>, changed: Partial<StepMeasurement>): StepMeasurement[] => [
     m('full backup', { wallS: 100, uploadedBytes: 1_000_000_000 }),
     m('unchanged backup', unchanged),
     m('changed backup', changed),
   ];
-  const verdicts = (ms: StepMeasurement[], c: TreeChangeInfo | undefined = change): Array<boolean | undefined> => incrementalTargets({ measurements: ms, change: c }).map((t) => t.met);
+  const verdicts = (ms: StepMeasurement[], c: TreeChangeInfo | undefined = change): Array<boolean | undefined> =>
+    incrementalTargets({ measurements: ms, change: c }).map((t) => t.met);
 
   it('meets the backup targets at their bounds and misses them just above', () => {
     // 10 s of 100 s, 10 MB of 1 GB; 3 × 8 MB + 2 MB + 1 MB = 27 MB; 25 s of 100 s.

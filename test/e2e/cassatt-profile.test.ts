@@ -11,7 +11,10 @@ import { listSnapshots, openIndex } from '../../src/repository.js';
 import { cassette } from '../helpers/cli.js';
 
 const PG = { PGHOST: '127.0.0.1', PGUSER: 'postgres', PGPORT: '5432' };
-const psql = (db: string, sql: string): string => execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...PG } }).toString().trim();
+const psql = (db: string, sql: string): string =>
+  execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: { ...process.env, ...PG } })
+    .toString()
+    .trim();
 const UTILITY = ['CollageIdle', 'CollageInventory', 'CollageDiagnostic'];
 /**
  * The profile's `collage` is the production database of a Cassatt control node: this test never
@@ -30,7 +33,12 @@ async function write(root: string, rel: string, data: string | Buffer, mode?: nu
 
 /** The controller's service script: logs each call with the snapshot id; `stop` fails when FAIL_STOP exists. */
 async function installService(root: string, log: string): Promise<void> {
-  await write(root, 'opt/cassatt/bin/cccoreservice', `#!/bin/sh\necho "$1 $CASSETTE_HOOK $CASSETTE_SNAPSHOT $CASSETTE_STATUS" >> "${log}"\n[ "$1" = stop ] && [ -e "${log}.fail-stop" ] && { echo "tier allocation in progress" >&2; exit 3; }\nexit 0\n`, 0o755);
+  await write(
+    root,
+    'opt/cassatt/bin/cccoreservice',
+    `#!/bin/sh\necho "$1 $CASSETTE_HOOK $CASSETTE_SNAPSHOT $CASSETTE_STATUS" >> "${log}"\n[ "$1" = stop ] && [ -e "${log}.fail-stop" ] && { echo "tier allocation in progress" >&2; exit 3; }\nexit 0\n`,
+    0o755,
+  );
 }
 
 async function buildControlNode(root: string, log: string): Promise<void> {
@@ -70,7 +78,10 @@ describe('cassette with --profile cassatt', () => {
     // No --if-exists drop first: if the name were taken, createdb fails and the database is left alone.
     execFileSync('createdb', [DB], { env: { ...process.env, ...PG } });
     created = true;
-    psql(DB, "create table tiers(id serial primary key, name text, props jsonb); insert into tiers(name, props) select 'tier' || g, jsonb_build_object('n', g) from generate_series(1, 500) g; select lo_from_bytea(424242, 'image matrix blob');");
+    psql(
+      DB,
+      "create table tiers(id serial primary key, name text, props jsonb); insert into tiers(name, props) select 'tier' || g, jsonb_build_object('n', g) from generate_series(1, 500) g; select lo_from_bytea(424242, 'image matrix blob');",
+    );
   });
 
   afterAll(async () => {
@@ -133,9 +144,14 @@ describe('cassette with --profile cassatt', () => {
     expect(await fs.readFile(path.join(rebuilt, 'cassatt/images/CollageIdle/disk.img'), 'utf8')).toBe('fresh install image\n');
     await expect(fs.access(path.join(rebuilt, 'cassatt/images/CollageInventory'))).rejects.toThrow();
     await expect(fs.access(path.join(rebuilt, 'cassatt/images/CollageDiagnostic'))).rejects.toThrow();
-    expect(psql(DB, 'select count(*), sum((props->>\'n\')::int) from tiers')).toBe('500|125250');
+    expect(psql(DB, "select count(*), sum((props->>'n')::int) from tiers")).toBe('500|125250');
     expect(psql(DB, "select convert_from(lo_get(424242), 'utf8')")).toBe('image matrix blob');
-    expect((await fs.readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['stop pre-restore', 'start post-restore']);
+    expect(
+      (await fs.readFile(log, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ').slice(0, 2).join(' ')),
+    ).toEqual(['stop pre-restore', 'start post-restore']);
   });
 
   it('--role secondary stores neither /cassatt nor /cassatt/database, --skip-images nothing under images', async () => {
@@ -177,7 +193,12 @@ describe('cassette with --profile cassatt', () => {
       expect(result.stderr).toContain('pre-backup hook');
       expect(result.stderr).toContain('tier allocation in progress');
       expect((await listSnapshots(store)).length).toBe(before);
-      expect((await fs.readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['stop pre-backup', 'start post-backup']);
+      expect(
+        (await fs.readFile(log, 'utf8'))
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(' ').slice(0, 2).join(' ')),
+      ).toEqual(['stop pre-backup', 'start post-backup']);
     } finally {
       await fs.rm(`${log}.fail-stop`);
     }
@@ -196,17 +217,20 @@ describe('cassette with --profile cassatt', () => {
 
 async function planFile(work: string, node: string, log: string): Promise<string> {
   const file = path.join(work, 'plan.yaml');
-  await fs.writeFile(file, [
-    'name: site',
-    'sources:',
-    `  - ${node}/etc`,
-    'databases:',
-    `  - ${DB}_missing`,
-    'hooks:',
-    `  pre-backup: ${node}/opt/cassatt/bin/cccoreservice stop`,
-    `  post-backup: ${node}/opt/cassatt/bin/cccoreservice start`,
-    '',
-  ].join('\n'));
+  await fs.writeFile(
+    file,
+    [
+      'name: site',
+      'sources:',
+      `  - ${node}/etc`,
+      'databases:',
+      `  - ${DB}_missing`,
+      'hooks:',
+      `  pre-backup: ${node}/opt/cassatt/bin/cccoreservice stop`,
+      `  post-backup: ${node}/opt/cassatt/bin/cccoreservice start`,
+      '',
+    ].join('\n'),
+  );
   void log;
   return file;
 }

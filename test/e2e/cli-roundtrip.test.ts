@@ -27,7 +27,11 @@ async function getObject(endpoint: string, bucket: string, key: string): Promise
 }
 
 function readIndexText(compressed: Buffer): { frames: FrameRecord[]; entries: IndexEntry[]; header: Record<string, unknown> } {
-  const lines = decompress(compressed).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = decompress(compressed)
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const header = lines[0]!;
   const frameCount = header.frameCount as number;
   return { header, frames: lines.slice(1, 1 + frameCount) as unknown as FrameRecord[], entries: lines.slice(1 + frameCount) as unknown as IndexEntry[] };
@@ -84,10 +88,23 @@ describe.each(servers)('backup and restore through the CLI ($name)', (server) =>
     const artifact = record.artifacts[0]!;
     const out = path.join(work, 'stock');
     await fs.mkdir(out);
-    execFileSync('bash', ['-o', 'pipefail', '-c', 'aws s3 cp "$1" - --endpoint-url "$2" | zstd -dc | tar -x --numeric-owner -C "$3"', 'stock-restore', `s3://${bucket}/backups/host1/${artifact.volumes[0]!.key}`, endpoint, out], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    execFileSync(
+      'bash',
+      [
+        '-o',
+        'pipefail',
+        '-c',
+        'aws s3 cp "$1" - --endpoint-url "$2" | zstd -dc | tar -x --numeric-owner -C "$3"',
+        'stock-restore',
+        `s3://${bucket}/backups/host1/${artifact.volumes[0]!.key}`,
+        endpoint,
+        out,
+      ],
+      {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     expect(await compareTrees(tree, out, { owners: true })).toEqual([]);
   });
 
@@ -118,7 +135,11 @@ describe.each(servers)('backup and restore through the CLI ($name)', (server) =>
     }
     // sha256 in the index is what sha256sum prints.
     const hosts = index.entries.find((e) => e.path === 'etc/hosts')!;
-    expect(hosts.sha256).toBe(createHash('sha256').update(await fs.readFile(path.join(tree, 'etc/hosts'))).digest('hex'));
+    expect(hosts.sha256).toBe(
+      createHash('sha256')
+        .update(await fs.readFile(path.join(tree, 'etc/hosts')))
+        .digest('hex'),
+    );
   });
 
   it('lists entries from the index with ls', async () => {
@@ -141,7 +162,10 @@ describe.each(servers)('backup and restore through the CLI ($name)', (server) =>
     const artifact = record.artifacts[0]!;
     const target = path.join(work, 'one');
     proxy.reset();
-    const result = await cassette(['restore', record.id.slice(0, 12), '--target', target, '--include', `${artifact.name}/etc/hosts`, '--repo', repo, '--endpoint', proxy.endpoint], { env });
+    const result = await cassette(
+      ['restore', record.id.slice(0, 12), '--target', target, '--include', `${artifact.name}/etc/hosts`, '--repo', repo, '--endpoint', proxy.endpoint],
+      { env },
+    );
     expect(result.exitCode).toBe(0);
     expect(await fs.readFile(path.join(target, artifact.name, 'etc/hosts'), 'utf8')).toBe(await fs.readFile(path.join(tree, 'etc/hosts'), 'utf8'));
     const archiveBytes = proxy.bytesServed((r) => r.path.includes('.tar.zst'));
@@ -184,15 +208,26 @@ describe.each(servers)('backup and restore through the CLI ($name)', (server) =>
   it('writes a selection as a plain tar stream that tar lists and extracts exactly', async () => {
     const artifact = record.artifacts[0]!;
     const tarFile = path.join(work, 'selection.tar');
-    const result = await cassette(['restore', 'latest', '--include', `${artifact.name}/etc/ssh`, '--include', `${artifact.name}/unicode/**`, '--tar', '--repo', repo], { env, binary: true });
+    const result = await cassette(['restore', 'latest', '--include', `${artifact.name}/etc/ssh`, '--include', `${artifact.name}/unicode/**`, '--tar', '--repo', repo], {
+      env,
+      binary: true,
+    });
     expect(result.exitCode).toBe(0);
     await fs.writeFile(tarFile, result.stdout as unknown as Buffer);
     const listed = execFileSync('tar', ['-tf', tarFile]).toString().trim().split('\n').sort();
-    expect(listed).toEqual([
-      `${artifact.name}/etc/ssh/`, `${artifact.name}/etc/ssh/ssh_host_key`, `${artifact.name}/etc/ssh/sshd_config`,
-      `${artifact.name}/unicode/`, `${artifact.name}/unicode/café/`, `${artifact.name}/unicode/café/naïve résumé.txt`, `${artifact.name}/unicode/emoji 🎞️.txt`,
-      `${artifact.name}/unicode/日本語/`, `${artifact.name}/unicode/日本語/ファイル.txt`,
-    ].sort());
+    expect(listed).toEqual(
+      [
+        `${artifact.name}/etc/ssh/`,
+        `${artifact.name}/etc/ssh/ssh_host_key`,
+        `${artifact.name}/etc/ssh/sshd_config`,
+        `${artifact.name}/unicode/`,
+        `${artifact.name}/unicode/café/`,
+        `${artifact.name}/unicode/café/naïve résumé.txt`,
+        `${artifact.name}/unicode/emoji 🎞️.txt`,
+        `${artifact.name}/unicode/日本語/`,
+        `${artifact.name}/unicode/日本語/ファイル.txt`,
+      ].sort(),
+    );
     const out = path.join(work, 'from-tar');
     await fs.mkdir(out);
     execFileSync('tar', ['-xf', tarFile, '-C', out]);

@@ -60,7 +60,11 @@ describe.runIf(moto)('an ambiguous or refused commit (moto through the fault pro
     proxy.setFaults(rules);
     const result = await cassette(['backup', tree, '--repo', `s3://${bucket}/p`, '--endpoint', proxy.endpoint, '--json'], { env: s3Env(moto!.endpoint) });
     proxy.setFaults([]);
-    const start = (result.stdout as string).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { type: string; snapshot?: string }).find((e) => e.type === 'backup-start');
+    const start = (result.stdout as string)
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; snapshot?: string })
+      .find((e) => e.type === 'backup-start');
     return { bucket, direct, result, id: start?.snapshot };
   }
 

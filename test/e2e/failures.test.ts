@@ -85,7 +85,10 @@ describe.runIf(moto)('failure paths against moto_server', () => {
     const inner = makeS3Store(moto!.endpoint, bucket, 'p');
     const store = new FaultyStore(inner, { failPutAfter: { match: (key) => key.endsWith('.tar.zst'), bytes: 20 * 1024 * 1024, message: 'connection reset by peer (injected)' } });
     try {
-      const error = await backup({ store, sources: [{ kind: 'tree', path: tree, name: 'data' }] }).then(() => undefined, (e: unknown) => e);
+      const error = await backup({ store, sources: [{ kind: 'tree', path: tree, name: 'data' }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(isCassetteError(error)).toBe(true);
       expect((error as Error).message).toContain('artifact data');
       expect((error as Error).message).toContain('connection reset by peer (injected)');

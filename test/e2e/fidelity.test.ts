@@ -52,7 +52,7 @@ async function makeFidelityTree(root: string): Promise<void> {
   run('setfacl', '-d', '-m', 'u:daemon:rwx', 'inbox');
   // 1 GiB with three 4 KiB blocks of data.
   const sparse = await fs.open(path.join(root, 'disk.img'), 'w');
-  for (const at of [0, 300 * 1024 * 1024, GiB - 4096]) await sparse.write(Buffer.alloc(4096, at % 251 + 1), 0, 4096, at);
+  for (const at of [0, 300 * 1024 * 1024, GiB - 4096]) await sparse.write(Buffer.alloc(4096, (at % 251) + 1), 0, 4096, at);
   await sparse.truncate(GiB);
   await sparse.close();
   // Owners: names that exist here, and numbers that have no name.
@@ -118,7 +118,10 @@ describe('fidelity: names, attributes, ACLs, owners and holes', () => {
   it('records names and owners losslessly in the index, and ls shows and selects them', async () => {
     const listed = await cassette(['ls', snapshot, '--json', '--repo', repo], { env });
     expect(listed.exitCode).toBe(0);
-    const entries = (listed.stdout as string).trim().split('\n').map((line) => JSON.parse(line) as IndexEntry);
+    const entries = (listed.stdout as string)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as IndexEntry);
     const byPath = new Map(entries.map((e) => [e.path, e]));
     const latinFile = entries.find((e) => e.pathBytes === latin1('latin1-\xe9t\xe9.txt').toString('base64'))!;
     expect(latinFile.path).toBe('latin1-\ufffdt\ufffd.txt');
@@ -132,7 +135,12 @@ describe('fidelity: names, attributes, ACLs, owners and holes', () => {
     expect(Object.keys(byPath.get('labelled.conf')!.xattrs!).sort()).toEqual(['security.selinux', 'trusted.md5', 'user.origin']);
     expect(Object.keys(byPath.get('inbox')!.xattrs!).sort()).toEqual(['system.posix_acl_access', 'system.posix_acl_default']);
     const long = await cassette(['ls', snapshot, `${artifact}/daemon-owned`, `${artifact}/nameless-owner`, '-l', '--repo', repo], { env });
-    expect((long.stdout as string).split('\n').filter(Boolean).map((line) => line.split(/\s+/).slice(1, 3).join(':'))).toEqual(['daemon:adm', '4242:4343']);
+    expect(
+      (long.stdout as string)
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split(/\s+/).slice(1, 3).join(':')),
+    ).toEqual(['daemon:adm', '4242:4343']);
     // A glob over the display name selects the file, and --stdout gets its bytes.
     const one = await cassette(['restore', snapshot, '--include', `${artifact}/latin1-*`, '--stdout', '--repo', repo], { env, binary: true });
     expect(one.exitCode).toBe(0);
@@ -144,7 +152,10 @@ describe('fidelity: names, attributes, ACLs, owners and holes', () => {
     expect(record.snapshots.map((s) => s.id)).toEqual([snapshot]);
     const target = path.join(work, 'stock');
     await fs.mkdir(target);
-    const { stdout: archive } = await execa('aws', ['s3', 'cp', `${repo}/data/${snapshot}/${artifact}.tar.zst`, '-', '--endpoint-url', server.endpoint], { env, encoding: 'buffer' });
+    const { stdout: archive } = await execa('aws', ['s3', 'cp', `${repo}/data/${snapshot}/${artifact}.tar.zst`, '-', '--endpoint-url', server.endpoint], {
+      env,
+      encoding: 'buffer',
+    });
     const tar = await execa('sh', ['-c', `zstd -dc | tar --xattrs --xattrs-include='*' --acls --selinux -xpf - -C '${target}'`], { input: archive, reject: false });
     expect(tar.exitCode, tar.stderr).toBe(0);
     // GNU tar 1.34 does not know the pax hdrcharset keyword: it says so and uses the raw bytes.

@@ -161,10 +161,12 @@ describe('incremental backups of a tree (file:// repository)', () => {
     expect(own).toEqual([artifact.index.key, artifact.recipe!.key, ...artifact.volumes.map((v) => v.key)].map((k) => path.basename(k)).sort());
     for (const volume of artifact.volumes) expect(sha256(await fs.readFile(path.join(repoDir, volume.key)))).toBe(volume.sha256);
     // The lease is gone (and with it, on a local store, the locks directory).
-    expect(await fs.readdir(path.join(repoDir, 'locks')).catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    })).toEqual([]);
+    expect(
+      await fs.readdir(path.join(repoDir, 'locks')).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }),
+    ).toEqual([]);
     id[name] = record.id;
     records[name] = record;
     indexes[name] = index;
@@ -209,7 +211,7 @@ describe('incremental backups of a tree (file:// repository)', () => {
     console.log(`first backup: ${artifact.storedBytes} bytes stored in ${artifact.frameCount} frames, ${artifact.bytesRead} read`);
   });
 
-  it('a second backup of the unchanged tree reads no file and stores no volume: every frame is the first one\'s', async () => {
+  it("a second backup of the unchanged tree reads no file and stores no volume: every frame is the first one's", async () => {
     const { summary, artifact, index } = await backupTree('b');
     const first = records.a!.artifacts[0]!;
     expect(artifact.parent).toBe(id.a);
@@ -251,7 +253,7 @@ describe('incremental backups of a tree (file:// repository)', () => {
     expect(index.frames.map((f) => [f.offset, f.size, f.sha256])).toEqual(indexes.a!.frames.map((f) => [f.offset, f.size, f.sha256]));
   });
 
-  it('after changes of every kind it stores only the frames that changed; the big file\'s unchanged chunks are reused', async () => {
+  it("after changes of every kind it stores only the frames that changed; the big file's unchanged chunks are reused", async () => {
     change = await changeIncrementalTree(tree);
     const { summary, artifact, index } = await backupTree('d');
     const first = records.a!.artifacts[0]!;
@@ -316,7 +318,9 @@ describe('incremental backups of a tree (file:// repository)', () => {
     // Read: the changed big file whole, not every file.
     expect(artifact.bytesRead).toBeGreaterThanOrEqual(big.size);
     expect(artifact.bytesRead).toBeLessThan(await fileBytes(tree));
-    console.log(`after changes: ${artifact.storedBytes} bytes stored (${((100 * artifact.storedBytes) / first.storedBytes).toFixed(1)}% of the first), ${artifact.newFrames ?? 0} new and ${artifact.reusedFrames ?? 0} reused frames, ${fresh.length} chunks (${newContent} bytes) of the big file stored again, ${artifact.bytesRead} bytes read`);
+    console.log(
+      `after changes: ${artifact.storedBytes} bytes stored (${((100 * artifact.storedBytes) / first.storedBytes).toFixed(1)}% of the first), ${artifact.newFrames ?? 0} new and ${artifact.reusedFrames ?? 0} reused frames, ${fresh.length} chunks (${newContent} bytes) of the big file stored again, ${artifact.bytesRead} bytes read`,
+    );
   });
 
   it('restores the changed snapshot fully and selectively, lists it, and writes a file and a tar stream', async () => {
@@ -327,7 +331,10 @@ describe('incremental backups of a tree (file:// repository)', () => {
     const changed = smallFile(5, 10);
     const unchanged = smallFile(9, 2);
     await restoreInto(id.d!, target, '--include', `${art}/${changed}`, '--include', `${art}/${unchanged}`);
-    const restored = (await fs.readdir(path.join(target, art), { recursive: true })).map(String).filter((p) => p.endsWith('.txt')).sort();
+    const restored = (await fs.readdir(path.join(target, art), { recursive: true }))
+      .map(String)
+      .filter((p) => p.endsWith('.txt'))
+      .sort();
     expect(restored).toEqual([changed, unchanged].sort());
     for (const rel of [changed, unchanged]) {
       expect(sha256(await fs.readFile(path.join(target, art, rel))), rel).toBe(sha256(await fs.readFile(path.join(tree, rel))));
@@ -356,8 +363,28 @@ describe('incremental backups of a tree (file:// repository)', () => {
     expect(Buffer.compare(stdout.stdout as unknown as Buffer, await fs.readFile(path.join(tree, sameSize)))).toBe(0);
 
     // --tar piped to tar -t, then extracted: the changed directory d00 (a new hard link) and an unchanged one.
-    const listed = execFileSync('bash', ['-o', 'pipefail', '-c', 'node "$0" restore "$1" --include "$2/conf/d00" --include "$2/conf/d10" --tar --repo "$3" | tar -t', CLI, id.d!, art, repo]).toString().trim().split('\n').sort();
-    const expected = ['conf/d00/', 'conf/d10/', ...(await fs.readdir(path.join(tree, 'conf/d00'))).map((n) => `conf/d00/${n}`), ...(await fs.readdir(path.join(tree, 'conf/d10'))).map((n) => `conf/d10/${n}`)].map((p) => `${art}/${p}`).sort();
+    const listed = execFileSync('bash', [
+      '-o',
+      'pipefail',
+      '-c',
+      'node "$0" restore "$1" --include "$2/conf/d00" --include "$2/conf/d10" --tar --repo "$3" | tar -t',
+      CLI,
+      id.d!,
+      art,
+      repo,
+    ])
+      .toString()
+      .trim()
+      .split('\n')
+      .sort();
+    const expected = [
+      'conf/d00/',
+      'conf/d10/',
+      ...(await fs.readdir(path.join(tree, 'conf/d00'))).map((n) => `conf/d00/${n}`),
+      ...(await fs.readdir(path.join(tree, 'conf/d10'))).map((n) => `conf/d10/${n}`),
+    ]
+      .map((p) => `${art}/${p}`)
+      .sort();
     expect(listed).toEqual(expected);
     const out = path.join(work, 'from-tar');
     await fs.mkdir(out);
@@ -365,14 +392,14 @@ describe('incremental backups of a tree (file:// repository)', () => {
     expect(await compareTrees(path.join(tree, 'conf/d00'), path.join(out, art, 'conf/d00'), { owners: true })).toEqual([]);
   });
 
-  it('restores a snapshot whose parent\'s commit record is gone', async () => {
+  it("restores a snapshot whose parent's commit record is gone", async () => {
     await fs.rm(path.join(repoDir, 'snapshots', `${id.c}.json`));
     const listed = await cassette(['snapshots', '--repo', repo, '--json']);
     expect((JSON.parse(String(listed.stdout)) as { snapshots: Array<{ id: string }> }).snapshots.map((s) => s.id)).toEqual([id.a, id.b, id.d]);
     await expectRestoredExactly(id.d!, 'd-without-c');
   });
 
-  it('a later snapshot names the objects that hold its frames, the first snapshot\'s and the changed one\'s, and restores without them listed', async () => {
+  it("a later snapshot names the objects that hold its frames, the first snapshot's and the changed one's, and restores without them listed", async () => {
     // conf/d09 changes; the big file's chunk around the earlier change stays as snapshot d stored it.
     await fs.appendFile(path.join(tree, smallFile(9, 5)), 'one more line\n');
     const { artifact, index } = await backupTree('e');
@@ -409,12 +436,23 @@ describe('incremental backups of a tree (file:// repository)', () => {
     const { file } = await formatRecipeLoops();
     const recipe = await fs.readFile(path.join(repoDir, records.e!.artifacts[0]!.recipe!.key), 'ascii');
     // Segments from three snapshots' objects: a's, d's and e's own.
-    expect(new Set(recipe.trim().split('\n').map((line) => line.split(' ')[0]!.split('/')[1]))).toEqual(new Set([id.a, id.d, id.e]));
+    expect(
+      new Set(
+        recipe
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' ')[0]!.split('/')[1]),
+      ),
+    ).toEqual(new Set([id.a, id.d, id.e]));
     const target = path.join(work, 'stock-file');
     await fs.mkdir(target);
     // Without pipefail, as FORMAT.md says (tail ends with SIGPIPE once head has its bytes); the
     // statuses of the loop, zstd and tar are checked instead.
-    const statuses = execFileSync('bash', ['-c', `set -eu\n${file}\necho "\${PIPESTATUS[*]}"`], { env: { ...process.env, R: repoDir, ID: id.e!, A: art, T: target }, cwd: work, stdio: ['ignore', 'pipe', 'inherit'] });
+    const statuses = execFileSync('bash', ['-c', `set -eu\n${file}\necho "\${PIPESTATUS[*]}"`], {
+      env: { ...process.env, R: repoDir, ID: id.e!, A: art, T: target },
+      cwd: work,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     expect(statuses.toString()).toBe('0 0 0\n');
     expect(await compareTrees(tree, target, { owners: true })).toEqual([]);
   });
@@ -479,9 +517,14 @@ describe('prune and verify keep to the objects incremental snapshots name (file:
     records[name] = record;
     return record;
   };
-  const keysIn = async (dir: string): Promise<string[]> => (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  const keysIn = async (dir: string): Promise<string[]> =>
+    (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+      .sort();
   /** Every key a commit record names: volumes, indexes, recipes and references. */
-  const named = (record: CommitRecord): string[] => record.artifacts.flatMap((a) => [...a.volumes.map((v) => v.key), a.index.key, a.recipe!.key, ...(a.references ?? []).map((r) => r.key)]);
+  const named = (record: CommitRecord): string[] =>
+    record.artifacts.flatMap((a) => [...a.volumes.map((v) => v.key), a.index.key, a.recipe!.key, ...(a.references ?? []).map((r) => r.key)]);
   const prune = async (...flags: string[]): Promise<void> => {
     const result = await cassette(['prune', '--keep-last', '1', '--repo', repo, ...flags]);
     expect(result.stderr).toBe('');
@@ -574,7 +617,8 @@ describe('a --frame-size below the content-defined chunk sizes', () => {
     await fs.writeFile(path.join(tree, 'disk.img'), random(3 * MiB, 'small frames'));
     await fs.writeFile(path.join(tree, 'notes.txt'), 'frames of 256 KiB\n');
     const first = await backupJson([tree, '--frame-size', '256KiB', '--repo', repo]);
-    const readRecord = async (snapshot: string): Promise<ArtifactRecord> => (JSON.parse(await fs.readFile(path.join(repoDir, 'snapshots', `${snapshot}.json`), 'utf8')) as CommitRecord).artifacts[0]!;
+    const readRecord = async (snapshot: string): Promise<ArtifactRecord> =>
+      (JSON.parse(await fs.readFile(path.join(repoDir, 'snapshots', `${snapshot}.json`), 'utf8')) as CommitRecord).artifacts[0]!;
     const a = await readRecord(first.snapshot);
     const index = parseIndex(await fs.readFile(path.join(repoDir, a.index.key)));
     expect(Math.max(...index.frames.map((f) => f.tarSize))).toBeLessThanOrEqual(256 * 1024);
@@ -683,7 +727,7 @@ describe.each(s3ForLoop)('incremental backups on S3 ($name) and the stock-tools 
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('the second snapshot stores only the changed frames and names the first one\'s volume', async () => {
+  it("the second snapshot stores only the changed frames and names the first one's volume", async () => {
     const artifact = second.artifacts[0]!;
     expect(artifact.parent).toBe(first.id);
     expect(artifact.references!.map((r) => r.key)).toEqual([first.artifacts[0]!.volumes[0]!.key]);
@@ -707,13 +751,31 @@ describe.each(s3ForLoop)('incremental backups on S3 ($name) and the stock-tools 
     // The documented commands verbatim; only the endpoint of the test server is added to each aws call.
     const script = `set -euo pipefail\naws() { command aws --endpoint-url "$ENDPOINT" "$@"; }\n${s3}`;
     execFileSync('bash', ['-c', script], {
-      env: { ...process.env, AWS_ACCESS_KEY_ID: TEST_AWS_ENV.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: TEST_AWS_ENV.AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION: TEST_AWS_ENV.AWS_REGION, ENDPOINT: endpoint, B: bucket, P: prefix, ID: second.id, A: artifact.name, T: target },
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: TEST_AWS_ENV.AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY: TEST_AWS_ENV.AWS_SECRET_ACCESS_KEY,
+        AWS_DEFAULT_REGION: TEST_AWS_ENV.AWS_REGION,
+        ENDPOINT: endpoint,
+        B: bucket,
+        P: prefix,
+        ID: second.id,
+        A: artifact.name,
+        T: target,
+      },
       cwd: scratch,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     // It fetched the segments of both snapshots' objects.
     const recipe = await fs.readFile(path.join(scratch, 'recipe.txt'), 'ascii');
-    expect(new Set(recipe.trim().split('\n').map((line) => line.split('/')[1]))).toEqual(new Set([first.id, second.id]));
+    expect(
+      new Set(
+        recipe
+          .trim()
+          .split('\n')
+          .map((line) => line.split('/')[1]),
+      ),
+    ).toEqual(new Set([first.id, second.id]));
     expect(await compareTrees(tree, target, { owners: true })).toEqual([]);
   });
 });
@@ -744,7 +806,11 @@ describe.runIf(serverUp)('a PostgreSQL database backed up again', () => {
   let repoDir: string;
   let repo: string;
   let records: CommitRecord[];
-  const fingerprint = (db: string): string => psql(db, "select (select count(*) || ' ' || md5(string_agg(id || body, ',' order by id)) from docs) || ' / ' || (select md5(string_agg(k || '=' || v, ',' order by k)) from counters)");
+  const fingerprint = (db: string): string =>
+    psql(
+      db,
+      "select (select count(*) || ' ' || md5(string_agg(id || body, ',' order by id)) from docs) || ' / ' || (select md5(string_agg(k || '=' || v, ',' order by k)) from counters)",
+    );
   let before: string;
   let after: string;
 
@@ -754,7 +820,10 @@ describe.runIf(serverUp)('a PostgreSQL database backed up again', () => {
     repo = `file://${repoDir}`;
     createDatabase(DB);
     // About 5 MB of table data: several 1 MiB frames lie wholly inside it.
-    psql(DB, "create table docs (id int primary key, body text); insert into docs select g, repeat(md5(g::text), 8) from generate_series(1, 20000) g; create table counters (k text primary key, v int); insert into counters select 'k' || g, g from generate_series(1, 100) g;");
+    psql(
+      DB,
+      "create table docs (id int primary key, body text); insert into docs select g, repeat(md5(g::text), 8) from generate_series(1, 20000) g; create table counters (k text primary key, v int); insert into counters select 'k' || g, g from generate_series(1, 100) g;",
+    );
     before = fingerprint(DB);
     const summaries = [await backupJson(['--pg', DB, '--frame-size', '1MiB', '--repo', repo], PG)];
     summaries.push(await backupJson(['--pg', DB, '--frame-size', '1MiB', '--repo', repo], PG));
@@ -770,7 +839,7 @@ describe.runIf(serverUp)('a PostgreSQL database backed up again', () => {
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('each later dump is compared with the one before, and the frames whose bytes the parent has are reused from the first snapshot\'s volume', async () => {
+  it("each later dump is compared with the one before, and the frames whose bytes the parent has are reused from the first snapshot's volume", async () => {
     const parsed = await Promise.all(records.map(async (r) => parseIndex(await fs.readFile(path.join(repoDir, r.artifacts[0]!.index.key)))));
     const lines: string[] = [];
     for (const [i, record] of records.entries()) {
@@ -815,7 +884,10 @@ describe.runIf(serverUp)('a PostgreSQL database backed up again', () => {
   });
 
   it('restores the first and the last snapshot as new databases with the contents they had', async () => {
-    for (const [record, expected] of [[records[0]!, before], [records[2]!, after]] as const) {
+    for (const [record, expected] of [
+      [records[0]!, before],
+      [records[2]!, after],
+    ] as const) {
       const copy = uniqueName('copy');
       createdDatabases.add(copy);
       const result = await cassette(['restore', record.id, '--pg', DB, '--pg-target', copy, '--repo', repo], { env: PG });
@@ -878,7 +950,9 @@ describe.runIf(serverUp)('the Cassatt profile backed up twice', () => {
       await backupJson(['--profile', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], PG),
       await backupJson(['--profile', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], PG),
     ];
-    const [first, second] = await Promise.all(summaries.map(async (s) => JSON.parse(await fs.readFile(path.join(repoDir, 'snapshots', `${s.snapshot}.json`), 'utf8')) as CommitRecord));
+    const [first, second] = await Promise.all(
+      summaries.map(async (s) => JSON.parse(await fs.readFile(path.join(repoDir, 'snapshots', `${s.snapshot}.json`), 'utf8')) as CommitRecord),
+    );
     expectSummaryOf(summaries[1]!, second!);
     expect(second!.profile).toBe('cassatt');
     expect(second!.artifacts.map((a) => a.name).sort()).toEqual(first!.artifacts.map((a) => a.name).sort());
@@ -894,7 +968,10 @@ describe.runIf(serverUp)('the Cassatt profile backed up twice', () => {
       // Reused by digest from any artifact of the parent snapshot: equal frames (the two zero
       // blocks that end every tar stream) may be named in another artifact's volume.
       const own = first!.artifacts.find((a) => a.name === artifact.name)!.volumes[0]!.key;
-      expect(artifact.references!.map((r) => r.key), artifact.name).toContain(own);
+      expect(
+        artifact.references!.map((r) => r.key),
+        artifact.name,
+      ).toContain(own);
       for (const reference of artifact.references!) expect(firstVolumes, artifact.name).toContain(reference.key);
     }
     const treeBytes = (r: CommitRecord): number => r.artifacts.filter((a) => a.kind === 'tree').reduce((s, a) => s + a.storedBytes, 0);
@@ -913,4 +990,3 @@ describe.runIf(serverUp)('the Cassatt profile backed up twice', () => {
     expect(psql(DB, 'select count(*), max(name) from tiers')).toBe('500|tier99');
   });
 });
-

@@ -69,10 +69,12 @@ function startRestore(repository: string, target: string): RunningRestore {
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let done = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('exit', (code, signal) => {
-    done = true;
-    resolve({ code, signal, stderr });
-  }));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      done = true;
+      resolve({ code, signal, stderr });
+    }),
+  );
   const until = async (ready: () => Promise<boolean>, what: string): Promise<void> => {
     const deadline = Date.now() + 60_000;
     while (!(await ready())) {
@@ -130,7 +132,9 @@ describe('a restore killed with SIGKILL', () => {
 
     const rerun = await cassette(['restore', 'latest', '--repo', repo, '--target', target]);
     expect(rerun.exitCode, rerun.stderr as string).toBe(0);
-    const plantedPaths = Object.values(planted).map((name) => `${artifact}/big/${name}`).sort();
+    const plantedPaths = Object.values(planted)
+      .map((name) => `${artifact}/big/${name}`)
+      .sort();
     expect((await temps(target)).map((t) => t.rel)).toEqual(plantedPaths);
     expect((await fs.lstat(path.join(bigDir, planted.symlink))).isSymbolicLink()).toBe(true);
     expect(await fs.readFile(victim, 'utf8')).toBe('kept\n');
@@ -166,7 +170,14 @@ describe('a restore interrupted where it makes no I/O of its own between entries
     const target = path.join(work, 'target-empty-files');
     const running = startRestore(repository, target);
     // Past the first few hundred files, in tar (name) order.
-    await running.until(() => fs.access(path.join(target, artifactName, 'e00500')).then(() => true, () => false), 'the 500th empty file appeared');
+    await running.until(
+      () =>
+        fs.access(path.join(target, artifactName, 'e00500')).then(
+          () => true,
+          () => false,
+        ),
+      'the 500th empty file appeared',
+    );
     running.child.kill('SIGTERM');
     const result = await running.exited;
     expect(result.code, result.stderr).toBe(130);
@@ -174,7 +185,7 @@ describe('a restore interrupted where it makes no I/O of its own between entries
     expect(await temps(target)).toEqual([]);
   });
 
-  it('SIGTERM while it sets the directories\' metadata: exits 130 (the loop over every directory ran to its end with the signal waiting, and exited 0)', async () => {
+  it("SIGTERM while it sets the directories' metadata: exits 130 (the loop over every directory ran to its end with the signal waiting, and exited 0)", async () => {
     // 20,000 directories: their metadata is set last, deepest first, by system calls in a loop.
     const tree = path.join(work, 'dirs');
     for (let i = 0; i < 100; i++) for (let j = 0; j < 200; j++) fsSync.mkdirSync(path.join(tree, `a${i}`, `b${j}`), { recursive: true });
@@ -186,7 +197,7 @@ describe('a restore interrupted where it makes no I/O of its own between entries
     const marker = path.join(work, 'target-dirs', artifactName, first);
     const running = startRestore(repository, path.join(work, 'target-dirs'));
     const modeOf = async (p: string): Promise<number> => ((await fs.stat(p).catch(() => undefined))?.mode ?? 0) & 0o777;
-    await running.until(async () => (await modeOf(marker)) === 0o711, 'the directories\' metadata phase began');
+    await running.until(async () => (await modeOf(marker)) === 0o711, "the directories' metadata phase began");
     running.child.kill('SIGTERM');
     const result = await running.exited;
     expect(result.code, result.stderr).toBe(130);

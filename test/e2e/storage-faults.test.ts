@@ -101,7 +101,11 @@ describe.runIf(moto)('storage faults in backup, restore, verify and ls (moto)', 
 
     it.each([
       ['every UploadPart answered 500', { ...uploadPart, fault: internalError }, /UploadPart of s3:\/\/.*\/data\.tar\.zst failed \(HTTP 500\): InternalError: .*, 3 attempts/],
-      ['every CompleteMultipartUpload answered 503', { ...completeUpload, fault: serviceUnavailable }, /CompleteMultipartUpload of s3:\/\/.*\/data\.tar\.zst failed \(HTTP 503\): ServiceUnavailable: .*, 3 attempts/],
+      [
+        'every CompleteMultipartUpload answered 503',
+        { ...completeUpload, fault: serviceUnavailable },
+        /CompleteMultipartUpload of s3:\/\/.*\/data\.tar\.zst failed \(HTTP 503\): ServiceUnavailable: .*, 3 attempts/,
+      ],
     ] as Array<[string, FaultRule, RegExp]>)('%s: the backup fails, aborts its multipart upload and commits nothing', async (_label, rule, message) => {
       const { store, direct } = await repository();
       proxy.setFaults([rule]);
@@ -148,7 +152,12 @@ describe.runIf(moto)('storage faults in backup, restore, verify and ls (moto)', 
       const target = path.join(work, 'restored');
       await restore({ store: reader(), snapshot: 'latest', target });
       expect(await compareTrees(tree, path.join(target, 'data'))).toEqual([]);
-      expect(proxy.requests().filter((r) => r.fault).map((r) => r.fault)).toEqual(['reset', 'truncate']);
+      expect(
+        proxy
+          .requests()
+          .filter((r) => r.fault)
+          .map((r) => r.fault),
+      ).toEqual(['reset', 'truncate']);
       // Each was asked again for the rest, not from the start.
       const [index, resumedIndex] = proxy.requests().filter((r) => r.path.includes('.idx.zst'));
       expect([index!.range, resumedIndex!.range]).toEqual([undefined, expect.stringMatching(/^bytes=[1-9]\d*-\d+$/)]);
@@ -176,7 +185,15 @@ describe.runIf(moto)('storage faults in backup, restore, verify and ls (moto)', 
       expect(result.exitCode, result.stderr as string).toBe(0);
       expect(result.stderr).toMatch(/^52 entries, \d+ bytes in snapshot \S+\n$/);
       expect((result.stdout as string).split('\n')).toContain('data/sub/file-49.txt');
-      expect(proxy.requests().filter((r) => r.path.includes('.idx.zst')).map((r) => [r.fault, r.range])).toEqual([['stall-body', undefined], [undefined, expect.stringMatching(/^bytes=100-\d+$/)]]);
+      expect(
+        proxy
+          .requests()
+          .filter((r) => r.path.includes('.idx.zst'))
+          .map((r) => [r.fault, r.range]),
+      ).toEqual([
+        ['stall-body', undefined],
+        [undefined, expect.stringMatching(/^bytes=100-\d+$/)],
+      ]);
     });
   });
 

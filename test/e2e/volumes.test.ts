@@ -42,7 +42,9 @@ describe.runIf(moto)('volume rollover (moto)', () => {
       const { record } = await backup({ store, sources: [{ kind: 'tree', path: tree, name: 'tree' }], partPlan: { minPartSize: 5 * MiB, maxPartSize: 5 * MiB, maxParts: 3 } });
       const artifact = record.artifacts[0]!;
       expect(artifact.volumes.length).toBeGreaterThanOrEqual(3);
-      expect(artifact.volumes.map((v) => v.key)).toEqual(artifact.volumes.map((_, i) => (i === 0 ? `data/${record.id}/tree.tar.zst` : `data/${record.id}/tree.vol${i + 1}.tar.zst`)));
+      expect(artifact.volumes.map((v) => v.key)).toEqual(
+        artifact.volumes.map((_, i) => (i === 0 ? `data/${record.id}/tree.tar.zst` : `data/${record.id}/tree.vol${i + 1}.tar.zst`)),
+      );
       const client = testClient(moto!.endpoint);
       const objects: Buffer[] = [];
       try {
@@ -67,7 +69,10 @@ describe.runIf(moto)('volume rollover (moto)', () => {
       // Stock tools read the volumes concatenated in order.
       const joined = path.join(work, 'joined.tar.zst');
       await fs.writeFile(joined, Buffer.concat(objects));
-      const listed = execFileSync('sh', ['-c', `zstd -dc "${joined}" | tar -t`]).toString().trim().split('\n');
+      const listed = execFileSync('sh', ['-c', `zstd -dc "${joined}" | tar -t`])
+        .toString()
+        .trim()
+        .split('\n');
       expect(listed).toContain('image.bin');
       expect(listed).toHaveLength(21);
       expect((await verifySnapshot({ store, record, readData: true })).problems).toEqual([]);

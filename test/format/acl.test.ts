@@ -33,25 +33,98 @@ function aclValue(entries: Entry[], version = 2): Buffer {
   return value;
 }
 
-const MINIMAL: Entry[] = [[USER_OBJ, 6], [GROUP_OBJ, 4], [OTHER, 4]];
+const MINIMAL: Entry[] = [
+  [USER_OBJ, 6],
+  [GROUP_OBJ, 4],
+  [OTHER, 4],
+];
 
 describe('aclText on values built byte by byte', () => {
   it.each<[string, Entry[], string]>([
     ['the three base entries', MINIMAL, 'user::rw-\ngroup::r--\nother::r--\n'],
-    ['every permission combination on one entry each', [[USER_OBJ, 7], [GROUP_OBJ, 5], [OTHER, 0]], 'user::rwx\ngroup::r-x\nother::---\n'],
-    ['w alone and x alone', [[USER_OBJ, 2], [GROUP_OBJ, 1], [OTHER, 3]], 'user::-w-\ngroup::--x\nother::-wx\n'],
+    [
+      'every permission combination on one entry each',
+      [
+        [USER_OBJ, 7],
+        [GROUP_OBJ, 5],
+        [OTHER, 0],
+      ],
+      'user::rwx\ngroup::r-x\nother::---\n',
+    ],
+    [
+      'w alone and x alone',
+      [
+        [USER_OBJ, 2],
+        [GROUP_OBJ, 1],
+        [OTHER, 3],
+      ],
+      'user::-w-\ngroup::--x\nother::-wx\n',
+    ],
     [
       'named user and group with a mask',
-      [[USER_OBJ, 6], [USER, 5, 1000], [GROUP_OBJ, 4], [GROUP, 7, 50], [MASK, 7], [OTHER, 4]],
+      [
+        [USER_OBJ, 6],
+        [USER, 5, 1000],
+        [GROUP_OBJ, 4],
+        [GROUP, 7, 50],
+        [MASK, 7],
+        [OTHER, 4],
+      ],
       'user::rw-\nuser:1000:r-x\ngroup::r--\ngroup:50:rwx\nmask::rwx\nother::r--\n',
     ],
-    ['qualifier 0 is printed, not dropped', [[USER_OBJ, 6], [USER, 4, 0], [GROUP_OBJ, 4], [GROUP, 4, 0], [MASK, 4], [OTHER, 0]], 'user::rw-\nuser:0:r--\ngroup::r--\ngroup:0:r--\nmask::r--\nother::---\n'],
-    ['the largest qualifier that is an id (0xFFFFFFFE)', [[USER_OBJ, 6], [USER, 4, 0xfffffffe], [GROUP_OBJ, 4], [MASK, 4], [OTHER, 4]], 'user::rw-\nuser:4294967294:r--\ngroup::r--\nmask::r--\nother::r--\n'],
+    [
+      'qualifier 0 is printed, not dropped',
+      [
+        [USER_OBJ, 6],
+        [USER, 4, 0],
+        [GROUP_OBJ, 4],
+        [GROUP, 4, 0],
+        [MASK, 4],
+        [OTHER, 0],
+      ],
+      'user::rw-\nuser:0:r--\ngroup::r--\ngroup:0:r--\nmask::r--\nother::---\n',
+    ],
+    [
+      'the largest qualifier that is an id (0xFFFFFFFE)',
+      [
+        [USER_OBJ, 6],
+        [USER, 4, 0xfffffffe],
+        [GROUP_OBJ, 4],
+        [MASK, 4],
+        [OTHER, 4],
+      ],
+      'user::rw-\nuser:4294967294:r--\ngroup::r--\nmask::r--\nother::r--\n',
+    ],
     // A stray id on an entry that takes none (the kernel writes UNDEFINED there) is not printed.
-    ['an id on USER_OBJ, GROUP_OBJ, MASK, OTHER is ignored', [[USER_OBJ, 6, 5], [GROUP_OBJ, 4, 6], [MASK, 4, 7], [OTHER, 4, 8]], 'user::rw-\ngroup::r--\nmask::r--\nother::r--\n'],
+    [
+      'an id on USER_OBJ, GROUP_OBJ, MASK, OTHER is ignored',
+      [
+        [USER_OBJ, 6, 5],
+        [GROUP_OBJ, 4, 6],
+        [MASK, 4, 7],
+        [OTHER, 4, 8],
+      ],
+      'user::rw-\ngroup::r--\nmask::r--\nother::r--\n',
+    ],
     // Only r, w, x count: higher permission bits are not part of the text form.
-    ['bits above rwx are ignored', [[USER_OBJ, 0xfff8 | 6], [GROUP_OBJ, 0x10 | 4], [OTHER, 0x8]], 'user::rw-\ngroup::r--\nother::---\n'],
-    ['entries are printed in stored order', [[OTHER, 4], [USER, 1, 7], [USER_OBJ, 6]], 'other::r--\nuser:7:--x\nuser::rw-\n'],
+    [
+      'bits above rwx are ignored',
+      [
+        [USER_OBJ, 0xfff8 | 6],
+        [GROUP_OBJ, 0x10 | 4],
+        [OTHER, 0x8],
+      ],
+      'user::rw-\ngroup::r--\nother::---\n',
+    ],
+    [
+      'entries are printed in stored order',
+      [
+        [OTHER, 4],
+        [USER, 1, 7],
+        [USER_OBJ, 6],
+      ],
+      'other::r--\nuser:7:--x\nuser::rw-\n',
+    ],
     ['no entries at all', [], ''],
   ])('%s', (_, entries, text) => {
     expect(aclText(aclValue(entries))).toBe(text);
@@ -59,7 +132,13 @@ describe('aclText on values built byte by byte', () => {
 });
 
 describe('aclText refuses what is not a version-2 ACL', () => {
-  const good = aclValue([[USER_OBJ, 6], [USER, 5, 1000], [GROUP_OBJ, 4], [MASK, 5], [OTHER, 4]]);
+  const good = aclValue([
+    [USER_OBJ, 6],
+    [USER, 5, 1000],
+    [GROUP_OBJ, 4],
+    [MASK, 5],
+    [OTHER, 4],
+  ]);
   it.each<[string, Buffer]>([
     ['an empty value', Buffer.alloc(0)],
     ['a value shorter than the version', Buffer.from([2, 0, 0])],
@@ -69,9 +148,29 @@ describe('aclText refuses what is not a version-2 ACL', () => {
     ['an entry cut short by one byte', good.subarray(0, good.length - 1)],
     ['an entry cut after its tag', good.subarray(0, 4 + 8 + 2)],
     ['one byte too many', Buffer.concat([good, Buffer.from([0])])],
-    ['an unknown tag (0x40)', aclValue([[USER_OBJ, 6], [0x40, 4], [OTHER, 4]])],
-    ['tag 0 (ACL_UNDEFINED_TAG)', aclValue([[USER_OBJ, 6], [0, 4], [OTHER, 4]])],
-    ['two tag bits at once (USER_OBJ | USER)', aclValue([[USER_OBJ | USER, 6], [OTHER, 4]])],
+    [
+      'an unknown tag (0x40)',
+      aclValue([
+        [USER_OBJ, 6],
+        [0x40, 4],
+        [OTHER, 4],
+      ]),
+    ],
+    [
+      'tag 0 (ACL_UNDEFINED_TAG)',
+      aclValue([
+        [USER_OBJ, 6],
+        [0, 4],
+        [OTHER, 4],
+      ]),
+    ],
+    [
+      'two tag bits at once (USER_OBJ | USER)',
+      aclValue([
+        [USER_OBJ | USER, 6],
+        [OTHER, 4],
+      ]),
+    ],
     ['an unknown tag as the last entry', aclValue([...MINIMAL, [0x8000, 7]])],
     ['text, not binary', Buffer.from('user::rw-\ngroup::r--\nother::r--\n')],
   ])('%s → undefined', (_, value) => {

@@ -4,9 +4,30 @@ import { indexLine, readIndex } from '../../src/format/index-file.js';
 import { FORMAT_VERSION, type FrameRecord, type IndexEntry, type IndexHeader } from '../../src/format/types.js';
 import { cut, rejection } from '../helpers/rejection.js';
 
-const header: IndexHeader = { format: 'cassette-index', version: FORMAT_VERSION, artifact: 'etc', kind: 'tree', source: '/etc', frameCount: 1, entryCount: 2, tarSize: 4096, hash: 'sha256' };
+const header: IndexHeader = {
+  format: 'cassette-index',
+  version: FORMAT_VERSION,
+  artifact: 'etc',
+  kind: 'tree',
+  source: '/etc',
+  frameCount: 1,
+  entryCount: 2,
+  tarSize: 4096,
+  hash: 'sha256',
+};
 const frame: FrameRecord = { frame: 0, volume: 0, offset: 0, size: 300, tarOffset: 0, tarSize: 4096 };
-const entry = (path: string, offset: number): IndexEntry => ({ path, type: 'file', size: 10, mode: 0o644, uid: 0, gid: 0, mtime: '1764170000', sha256: 'a'.repeat(64), offset, dataOffset: offset + 512 });
+const entry = (path: string, offset: number): IndexEntry => ({
+  path,
+  type: 'file',
+  size: 10,
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: '1764170000',
+  sha256: 'a'.repeat(64),
+  offset,
+  dataOffset: offset + 512,
+});
 const good = [indexLine(header), indexLine(frame), indexLine(entry('hosts', 0)), indexLine(entry('passwd', 1024))];
 
 async function entriesOf(lines: string[], size = 7): Promise<IndexEntry[]> {

@@ -119,7 +119,10 @@ describe('interop with the zstd CLI', () => {
 
 describe('seek table edge cases', () => {
   it('accepts the u32 limits and rejects fractions, NaN and > 2^32 - 1 with a RangeError naming the entry', () => {
-    const limits = [{ compressedSize: 0, decompressedSize: 0 }, { compressedSize: 0xffffffff, decompressedSize: 0xffffffff }];
+    const limits = [
+      { compressedSize: 0, decompressedSize: 0 },
+      { compressedSize: 0xffffffff, decompressedSize: 0xffffffff },
+    ];
     expect(parseSeekTable(encodeSeekTable(limits))).toEqual(limits);
     for (const bad of [1.5, Number.NaN, 0x100000000, Number.MAX_SAFE_INTEGER]) {
       expect(() => encodeSeekTable([limits[0]!, { compressedSize: 1, decompressedSize: bad }])).toThrow(/entry 1: expected `decompressedSize`/);
@@ -170,7 +173,15 @@ describe('seek table edge cases', () => {
     const b = Buffer.from('beta '.repeat(100));
     const fa = Buffer.from((await execa('zstd', ['-c', '-q'], { input: a, encoding: 'buffer' })).stdout);
     const fb = Buffer.from((await execa('zstd', ['-c', '-q'], { input: b, encoding: 'buffer' })).stdout);
-    const stream = Buffer.concat([fa, encodeSeekTable([]), fb, encodeSeekTable([{ compressedSize: fa.length, decompressedSize: a.length }, { compressedSize: fb.length, decompressedSize: b.length }])]);
+    const stream = Buffer.concat([
+      fa,
+      encodeSeekTable([]),
+      fb,
+      encodeSeekTable([
+        { compressedSize: fa.length, decompressedSize: a.length },
+        { compressedSize: fb.length, decompressedSize: b.length },
+      ]),
+    ]);
     const { stdout } = await execa('zstd', ['-dc'], { input: stream, encoding: 'buffer' });
     expect(Buffer.from(stdout).equals(Buffer.concat([a, b]))).toBe(true);
   });

@@ -53,7 +53,11 @@ async function pythonRead(stream: Buffer): Promise<Array<{ name: Buffer; type: s
     "print(json.dumps([{'name': enc(m.name), 'type': m.type.decode(), 'link': enc(m.linkname)} for m in t]))",
   ].join('\n');
   const { stdout } = await execa('python3', ['-c', script], { input: stream });
-  return (JSON.parse(stdout) as Array<{ name: string; type: string; link: string }>).map((m) => ({ name: Buffer.from(m.name, 'hex'), type: m.type, link: Buffer.from(m.link, 'hex') }));
+  return (JSON.parse(stdout) as Array<{ name: string; type: string; link: string }>).map((m) => ({
+    name: Buffer.from(m.name, 'hex'),
+    type: m.type,
+    link: Buffer.from(m.link, 'hex'),
+  }));
 }
 
 /** The pax records of the first member of a header, as [keyword, value]. */
@@ -166,8 +170,20 @@ function aclValue(entries: Array<[number, number, number?]>): Buffer {
 }
 
 describe('extended attribute records', () => {
-  const access = aclValue([[1, 6], [2, 5, 1000], [4, 4], [0x10, 5], [0x20, 4]]);
-  const deflt = aclValue([[1, 7], [8, 5, 50], [4, 5], [0x10, 5], [0x20, 0]]);
+  const access = aclValue([
+    [1, 6],
+    [2, 5, 1000],
+    [4, 4],
+    [0x10, 5],
+    [0x20, 4],
+  ]);
+  const deflt = aclValue([
+    [1, 7],
+    [8, 5, 50],
+    [4, 5],
+    [0x10, 5],
+    [0x20, 0],
+  ]);
   const label = Buffer.from('system_u:object_r:etc_t:s0\0');
 
   it('in GNU tar order: ACL texts, the SELinux label without its NUL, then every attribute raw as SCHILY.xattr', () => {
@@ -177,7 +193,13 @@ describe('extended attribute records', () => {
       type: 'file',
       // Default ACL listed before the access ACL and the label in the middle: the order of the
       // SCHILY.acl records is fixed, the SCHILY.xattr records keep the given order.
-      xattrs: [['user.bin', binary], ['system.posix_acl_default', deflt], ['security.selinux', label], ['system.posix_acl_access', access], ['trusted.t', Buffer.alloc(0)]],
+      xattrs: [
+        ['user.bin', binary],
+        ['system.posix_acl_default', deflt],
+        ['security.selinux', label],
+        ['system.posix_acl_access', access],
+        ['trusted.t', Buffer.alloc(0)],
+      ],
     });
     expect(records(m)).toEqual([
       ['SCHILY.acl.access', Buffer.from('user::rw-\nuser:1000:r-x\ngroup::r--\nmask::r-x\nother::r--\n')],
@@ -314,7 +336,19 @@ describe('end to end: attributes restored by GNU tar are the originals', () => {
 
   it('the source has every kind of attribute (so the comparison below compares something)', async () => {
     const source = await dump(root);
-    for (const name of ['user.plain', 'user.bin', 'trusted.t', 'security.selinux', 'security.capability', 'system.posix_acl_access', 'system.posix_acl_default', 'user.on-dir', 'trusted.on-link', 'user.x', 'user.a\\075b%c']) {
+    for (const name of [
+      'user.plain',
+      'user.bin',
+      'trusted.t',
+      'security.selinux',
+      'security.capability',
+      'system.posix_acl_access',
+      'system.posix_acl_default',
+      'user.on-dir',
+      'trusted.on-link',
+      'user.x',
+      'user.a\\075b%c',
+    ]) {
       expect(source).toContain(`\n${name}=0x`);
     }
   });
@@ -354,7 +388,10 @@ describe('end to end: attributes restored by GNU tar are the originals', () => {
         expect(rest, label).toEqual(theirs);
         continue;
       }
-      expect(ours.map(([k]) => k), label).toEqual(theirs.map(([k]) => k));
+      expect(
+        ours.map(([k]) => k),
+        label,
+      ).toEqual(theirs.map(([k]) => k));
       for (const [j, [keyword, value]] of ours.entries()) {
         if (keyword.startsWith('SCHILY.acl.')) {
           // We write numeric qualifiers (getfacl -n), GNU tar names where the id has one.
@@ -367,8 +404,14 @@ describe('end to end: attributes restored by GNU tar are the originals', () => {
     // The difference is real (not vacuous): f's ACL has group 0, d's default ACL user 0.
     const f = records(specs[0]!.member);
     expect(f.find(([k]) => k === 'SCHILY.acl.access')![1].toString()).toContain('group:0:r--');
-    expect(paxRecordsOf(gnu[0]!).find(([k]) => k === 'SCHILY.acl.access')![1].toString()).toContain('group:root:r--');
-    const d = paxRecordsOf(gnu[1]!).find(([k]) => k === 'SCHILY.acl.default')![1].toString();
+    expect(
+      paxRecordsOf(gnu[0]!)
+        .find(([k]) => k === 'SCHILY.acl.access')![1]
+        .toString(),
+    ).toContain('group:root:r--');
+    const d = paxRecordsOf(gnu[1]!)
+      .find(([k]) => k === 'SCHILY.acl.default')![1]
+      .toString();
     expect(d).toContain('user:root:r-x');
     expect(d).toContain(`group:${GID}:r-x`);
   });
@@ -386,7 +429,16 @@ describe('assertMember refuses bad bytes and attribute names', () => {
     ['an empty attribute name', { xattrs: [['', Buffer.from('v')]] }],
     ['an attribute name with NUL', { xattrs: [['user.a\0b', Buffer.from('v')]] }],
     ['an attribute name with a newline', { xattrs: [['user.a\nb', Buffer.from('v')]] }],
-    ['a bad name after good ones', { xattrs: [['user.ok', Buffer.from('v')], ['user.=ok%', Buffer.from('v')], ['\n', Buffer.from('v')]] }],
+    [
+      'a bad name after good ones',
+      {
+        xattrs: [
+          ['user.ok', Buffer.from('v')],
+          ['user.=ok%', Buffer.from('v')],
+          ['\n', Buffer.from('v')],
+        ],
+      },
+    ],
   ])('%s: RangeError', (_, change) => {
     const m = { ...member({ path: 'f\uFFFD', type: 'file' }), ...change } as TarMember;
     expect(() => encodeTarHeader(m)).toThrow(RangeError);

@@ -82,10 +82,24 @@ describe('encodeTarHeader: golden checks against tar-stream and GNU tar', () => 
   it('tar-stream reads every member with the right name, type, size, owner, link and content', async () => {
     const decoded = await decodeWithTarStream(stream);
     expect(decoded).toHaveLength(SPECS.length);
-    const typeNames: Record<TarMember['type'], string> = { file: 'file', dir: 'directory', symlink: 'symlink', hardlink: 'link', fifo: 'fifo', chardev: 'character-device', blockdev: 'block-device' };
+    const typeNames: Record<TarMember['type'], string> = {
+      file: 'file',
+      dir: 'directory',
+      symlink: 'symlink',
+      hardlink: 'link',
+      fifo: 'fifo',
+      chardev: 'character-device',
+      blockdev: 'block-device',
+    };
     for (const [i, { header, data }] of decoded.entries()) {
       const { member: m, content } = SPECS[i]!;
-      expect({ i, name: header.name, type: header.type, size: header.size, mode: header.mode }).toEqual({ i, name: expectedName(m), type: typeNames[m.type], size: m.size, mode: m.mode });
+      expect({ i, name: header.name, type: header.type, size: header.size, mode: header.mode }).toEqual({
+        i,
+        name: expectedName(m),
+        type: typeNames[m.type],
+        size: m.size,
+        mode: m.mode,
+      });
       expect(data.equals(content ?? Buffer.alloc(0))).toBe(true);
       if (m.link !== undefined) expect(header.linkname).toBe(m.link);
       if (m.type === 'chardev' || m.type === 'blockdev') expect([header.devmajor, header.devminor]).toEqual([m.devmajor, m.devminor]);
@@ -343,7 +357,10 @@ function differences(ours: Buffer, theirs: Buffer): string[] {
   const out: string[] = [];
   if (ours.length !== theirs.length) out.push(`length ${ours.length} != ${theirs.length}`);
   for (let i = 0; i < Math.min(ours.length, theirs.length); i++) {
-    if (ours[i] !== theirs[i]) out.push(`@${i} (block ${Math.floor(i / 512)}, field offset ${i % 512}): ours ${JSON.stringify(String.fromCharCode(ours[i]!))} gnu ${JSON.stringify(String.fromCharCode(theirs[i]!))}`);
+    if (ours[i] !== theirs[i])
+      out.push(
+        `@${i} (block ${Math.floor(i / 512)}, field offset ${i % 512}): ours ${JSON.stringify(String.fromCharCode(ours[i]!))} gnu ${JSON.stringify(String.fromCharCode(theirs[i]!))}`,
+      );
   }
   return out.slice(0, 20);
 }
@@ -389,7 +406,11 @@ describe('golden bytes: GNU tar 1.34 writes the same header blocks for the same 
     await fs.chmod(at('d'), 0o750);
     for (const m of expected) await setMtime(at(m.path), m.mtime);
 
-    const gnu = await gnuCreate(dir, ['--format=ustar', '--owner=0', '--group=0', '--numeric-owner'], expected.map((m) => m.path));
+    const gnu = await gnuCreate(
+      dir,
+      ['--format=ustar', '--owner=0', '--group=0', '--numeric-owner'],
+      expected.map((m) => m.path),
+    );
     const groups = headerGroups(gnu);
     expect(groups).toHaveLength(expected.length);
     for (const [i, m] of expected.entries()) {
@@ -420,7 +441,11 @@ describe('golden bytes: GNU tar 1.34 writes the same header blocks for the same 
       { path: longDir, type: 'dir', size: 0, mode: 0o755, uid: 0, gid: 0, mtime: T },
     ];
     for (const m of expected) await setMtime(at(m.path), m.mtime);
-    const gnu = await gnuCreate(dir, [...GNU_PAX, '--owner=0', '--group=0', '--numeric-owner'], expected.map((m) => m.path));
+    const gnu = await gnuCreate(
+      dir,
+      [...GNU_PAX, '--owner=0', '--group=0', '--numeric-owner'],
+      expected.map((m) => m.path),
+    );
     const groups = headerGroups(gnu);
     expect(groups).toHaveLength(expected.length);
     for (const [i, m] of expected.entries()) {
@@ -453,7 +478,10 @@ describe('golden bytes: GNU tar 1.34 writes the same header blocks for the same 
     const ustar = ours.length - 512;
     expect(ours.toString('latin1', ustar + 265, ustar + 297)).toBe('\0'.repeat(32));
     expect(namedGnu!.toString('latin1', ustar + 265, ustar + 297)).toBe(`${'u'.repeat(31)}\0`);
-    const mask = (b: Buffer): Buffer => Buffer.from(b).fill(0, ustar + 265, ustar + 297).fill(0, ustar + 148, ustar + 156);
+    const mask = (b: Buffer): Buffer =>
+      Buffer.from(b)
+        .fill(0, ustar + 265, ustar + 297)
+        .fill(0, ustar + 148, ustar + 156);
     expect(differences(mask(ours), mask(namedGnu!))).toEqual([]);
     expect(checksumValid(ours.subarray(ustar))).toBe(true);
   });
@@ -519,7 +547,11 @@ describe('sizes of 8 GiB and more', () => {
       await fs.chmod(file, 0o644);
       await setMtime(file, big.mtime);
       // Only the headers: head closes the pipe and tar stops reading the holes.
-      const { stdout } = await execa('sh', ['-c', `tar ${GNU_PAX.map((a) => `'${a}'`).join(' ')} --owner=0 --group=0 --numeric-owner -cf - big | head -c 1536`], { cwd: dir, encoding: 'buffer', env: ENV });
+      const { stdout } = await execa('sh', ['-c', `tar ${GNU_PAX.map((a) => `'${a}'`).join(' ')} --owner=0 --group=0 --numeric-owner -cf - big | head -c 1536`], {
+        cwd: dir,
+        encoding: 'buffer',
+        env: ENV,
+      });
       const gnu = Buffer.from(stdout);
       const ours = encodeTarHeader(big);
       expect(differences(ours.subarray(0, 1024), gnu.subarray(0, 1024))).toEqual([]);
@@ -553,13 +585,17 @@ describe('sizes of 8 GiB and more', () => {
   }
 
   // Streams 9 GiB through a pipe (about 5 s here, 2 cores); CASSETTE_SKIP_BIG_TAR=1 skips it.
-  it.skipIf(process.env.CASSETTE_SKIP_BIG_TAR === '1')('GNU tar reads a streamed 9 GiB member and the member after it', async () => {
-    const started = Date.now();
-    const { stdout, stderr } = await execa('tar', ['-tv', '--numeric-owner', '--full-time', '-f', '-'], { stdin: bigArchive(), env: ENV });
-    expect(stderr).toBe('');
-    expect(stdout.split('\n')).toEqual([`-rw-r--r-- 0/0      ${NINE_GIB} 2025-11-26 15:13:20 big`, '-rw------- 0/0               5 1970-01-01 00:00:00.5 after']);
-    console.log(`9 GiB streamed through tar -tv in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  }, 120_000);
+  it.skipIf(process.env.CASSETTE_SKIP_BIG_TAR === '1')(
+    'GNU tar reads a streamed 9 GiB member and the member after it',
+    async () => {
+      const started = Date.now();
+      const { stdout, stderr } = await execa('tar', ['-tv', '--numeric-owner', '--full-time', '-f', '-'], { stdin: bigArchive(), env: ENV });
+      expect(stderr).toBe('');
+      expect(stdout.split('\n')).toEqual([`-rw-r--r-- 0/0      ${NINE_GIB} 2025-11-26 15:13:20 big`, '-rw------- 0/0               5 1970-01-01 00:00:00.5 after']);
+      console.log(`9 GiB streamed through tar -tv in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    },
+    120_000,
+  );
 });
 
 describe('encoder details', () => {

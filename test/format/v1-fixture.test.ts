@@ -66,7 +66,12 @@ describe('format version 1 fixture', () => {
       if (entry.type === 'fifo') expect(stats.isFIFO(), entry.path).toBe(true);
       if (entry.type === 'symlink') expect(await fs.readlink(file), entry.path).toBe(entry.link);
       if (entry.type === 'file') {
-        expect(createHash('sha256').update(await fs.readFile(file)).digest('hex'), entry.path).toBe(entry.sha256);
+        expect(
+          createHash('sha256')
+            .update(await fs.readFile(file))
+            .digest('hex'),
+          entry.path,
+        ).toBe(entry.sha256);
         for (const other of entry.hardlinks ?? []) {
           expect((await fs.stat(path.join(root, other))).ino, `${entry.path} = ${other}`).toBe(Number(stats.ino));
         }
@@ -80,9 +85,17 @@ describe('format version 1 fixture', () => {
   it('lists the entries from the old index', async () => {
     const result = await cassette(['ls', SNAPSHOT, `${ARTIFACT}/data/**`, '--json', '--repo', repo]);
     expect(result.exitCode).toBe(0);
-    const entries = (result.stdout as string).trim().split('\n').map((line) => JSON.parse(line) as { path: string; type: string });
+    const entries = (result.stdout as string)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { path: string; type: string });
     expect(entries.map((e) => `${e.path} ${e.type}`)).toEqual([
-      'data dir', 'data/fifo fifo', 'data/random.bin file', 'data/text.hardlink file', 'data/text.log hardlink', 'data/tool file',
+      'data dir',
+      'data/fifo fifo',
+      'data/random.bin file',
+      'data/text.hardlink file',
+      'data/text.log hardlink',
+      'data/tool file',
     ]);
   });
 
@@ -95,7 +108,7 @@ describe('format version 1 fixture', () => {
   it.runIf(serverUp)('restores the old database artifact under a new name', async () => {
     const result = await cassette(['restore', SNAPSHOT, '--pg', 'cassette_fixture_v1', '--pg-target', database, '--repo', repo], { env: PG });
     expect(result.exitCode, result.stderr as string).toBe(0);
-    const rows = await execa('psql', ['-XAtq', '-d', database, '-c', "select count(*), sum(id), min(name), max(name) from t"], { env: PG });
+    const rows = await execa('psql', ['-XAtq', '-d', database, '-c', 'select count(*), sum(id), min(name), max(name) from t'], { env: PG });
     expect(rows.stdout.trim()).toBe('100|5050|row 1|row 99');
   });
 });
@@ -148,7 +161,12 @@ describe('format version 1 fixture with the members of 2026-11-30', () => {
       expect(xattrs, shown).toEqual(entry.xattrs ?? {});
       if (entry.type === 'symlink') expect((await fs.readlink(file, { encoding: 'buffer' })).toString('base64'), shown).toBe(entry.linkBase64);
       if (entry.type === 'file') {
-        expect(createHash('sha256').update(await fs.readFile(file)).digest('hex'), shown).toBe(entry.sha256);
+        expect(
+          createHash('sha256')
+            .update(await fs.readFile(file))
+            .digest('hex'),
+          shown,
+        ).toBe(entry.sha256);
         if (entry.sparse) expect(Number(stats.blocks) * 512, shown).toBeLessThan(64 * 1024);
       }
     }

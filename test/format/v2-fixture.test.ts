@@ -27,10 +27,17 @@ async function checkTree(root: string, expected: readonly FixtureEntry[]): Promi
   for (const entry of expected) {
     const file = path.join(root, entry.path);
     const stats = await fs.lstat(file, { bigint: true });
-    const actual: FixtureEntry = { path: entry.path, type: stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : 'file', mode: Number(stats.mode & 0o7777n), mtimeNs: String(stats.mtimeNs) };
+    const actual: FixtureEntry = {
+      path: entry.path,
+      type: stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : 'file',
+      mode: Number(stats.mode & 0o7777n),
+      mtimeNs: String(stats.mtimeNs),
+    };
     if (actual.type === 'file') {
       actual.size = Number(stats.size);
-      actual.sha256 = createHash('sha256').update(await fs.readFile(file)).digest('hex');
+      actual.sha256 = createHash('sha256')
+        .update(await fs.readFile(file))
+        .digest('hex');
     }
     if (actual.type === 'symlink') actual.link = await fs.readlink(file);
     // Times to the microsecond (restore sets them through utimes); a symlink's own mtime is not compared.
@@ -56,7 +63,7 @@ describe('format version 2 fixture: a full and an incremental snapshot', () => {
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('the second snapshot reads frames from the first one\'s volume', async () => {
+  it("the second snapshot reads frames from the first one's volume", async () => {
     const second = JSON.parse(await fs.readFile(path.join(repo, 'snapshots', `${SNAPSHOTS[1]}.json`), 'utf8')) as CommitRecord;
     expect(second.version).toBe(2);
     const artifact = second.artifacts[0]!;
@@ -89,11 +96,18 @@ describe('format version 2 fixture: a full and an incremental snapshot', () => {
   it('lists, selects and verifies the incremental snapshot', async () => {
     const ls = await cassette(['ls', SNAPSHOTS[1], '--repo', repo, '--json']);
     expect(ls.exitCode).toBe(0);
-    const paths = (ls.stdout as string).trim().split('\n').map((line) => (JSON.parse(line) as { path: string }).path);
+    const paths = (ls.stdout as string)
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { path: string }).path);
     expect(paths).toEqual(expect.arrayContaining(['etc/f5.conf', 'img/disk.img', 'current']));
     const one = await cassette(['restore', SNAPSHOTS[1], '--repo', repo, '--include', `${ARTIFACT}/img/disk.img`, '--stdout'], { binary: true });
     expect(one.exitCode).toBe(0);
-    expect(createHash('sha256').update(one.stdout as unknown as Buffer).digest('hex')).toBe(expected[1]!.find((e) => e.path === 'img/disk.img')!.sha256);
+    expect(
+      createHash('sha256')
+        .update(one.stdout as unknown as Buffer)
+        .digest('hex'),
+    ).toBe(expected[1]!.find((e) => e.path === 'img/disk.img')!.sha256);
     const verify = await cassette(['verify', SNAPSHOTS[1], '--repo', repo, '--read-data']);
     expect(verify.exitCode, verify.stderr as string).toBe(0);
   });

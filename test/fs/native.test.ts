@@ -149,7 +149,13 @@ describe('a symlink itself, not its target', () => {
     const link = at('sl-user');
     fsSync.symlinkSync('sl-target', link);
     expect(thrown(() => setXattr(link, 'user.x', Buffer.from('x'))).code).toBe('EPERM');
-    expect(writeXattrs(link, [['trusted.ok', Buffer.from('1')], ['user.x', Buffer.from('x')], ['trusted.ok2', Buffer.from('2')]])).toEqual([{ name: 'user.x', code: 'EPERM' }]);
+    expect(
+      writeXattrs(link, [
+        ['trusted.ok', Buffer.from('1')],
+        ['user.x', Buffer.from('x')],
+        ['trusted.ok2', Buffer.from('2')],
+      ]),
+    ).toEqual([{ name: 'user.x', code: 'EPERM' }]);
     expect(names(link).sort()).toEqual(['trusted.ok', 'trusted.ok2']);
   });
 });
@@ -177,14 +183,22 @@ describe('values', () => {
     const p = file('growing');
     const big = Buffer.alloc(3000, 'V');
     setXattr(p, 'user.grow', Buffer.alloc(0));
-    const flipper = execa('python3', ['-c', [
-      'import os, sys',
-      "p, big = sys.argv[1], b'V' * 3000",
-      'print("ready", flush=True)',
-      'while True:',
-      "    os.setxattr(p, 'user.grow', b'')",
-      "    os.setxattr(p, 'user.grow', big)",
-    ].join('\n'), p.toString()], { reject: false });
+    const flipper = execa(
+      'python3',
+      [
+        '-c',
+        [
+          'import os, sys',
+          "p, big = sys.argv[1], b'V' * 3000",
+          'print("ready", flush=True)',
+          'while True:',
+          "    os.setxattr(p, 'user.grow', b'')",
+          "    os.setxattr(p, 'user.grow', big)",
+        ].join('\n'),
+        p.toString(),
+      ],
+      { reject: false },
+    );
     try {
       await new Promise<void>((resolve) => flipper.stdout!.once('data', () => resolve()));
       const seen = { empty: 0, full: 0, other: 0 };
@@ -365,7 +379,13 @@ describe('readXattrs', () => {
     }
     expect(removed).toBe(true);
     expect(names(p).sort()).toEqual(['user.after', 'user.before']);
-    expect(result).toEqual({ xattrs: [['user.before', Buffer.from('b')], ['user.after', Buffer.from('a')]], problems: [] });
+    expect(result).toEqual({
+      xattrs: [
+        ['user.before', Buffer.from('b')],
+        ['user.after', Buffer.from('a')],
+      ],
+      problems: [],
+    });
   });
 });
 

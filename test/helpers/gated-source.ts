@@ -38,7 +38,7 @@ export function gatedSource(name: string, before: number, after: number): GatedS
       const hash = createHash('sha256');
       const frames = new FrameFiller(context.frameSize, context.allocate);
       const chunk = 1024 * 1024;
-      for (let done = 0; done < before + after; ) {
+      for (let done = 0; done < before + after;) {
         if (done === before) {
           reached();
           await gate;

@@ -92,7 +92,10 @@ async function writeObject(storeDir: string, key: string, data: Buffer): Promise
 
 /** A name the tar header encoder accepts for a member whose index path it would refuse. */
 function tarPathFor(indexPath: string): string {
-  const stripped = indexPath.replace(/^[/\\]+/, '').replace(/\0/g, '_').replace(/\/+$/, '');
+  const stripped = indexPath
+    .replace(/^[/\\]+/, '')
+    .replace(/\0/g, '_')
+    .replace(/\/+$/, '');
   return stripped === '' ? 'unnamed' : stripped;
 }
 
@@ -108,15 +111,28 @@ export async function buildRepo(storeDir: string, members: HandBuiltMember[], op
   const entries: IndexEntry[] = [];
   let offset = 0;
   for (const member of members) {
-    const content = member.type === 'file' ? member.content ?? Buffer.alloc(0) : Buffer.alloc(0);
+    const content = member.type === 'file' ? (member.content ?? Buffer.alloc(0)) : Buffer.alloc(0);
     const mode = member.mode ?? (member.type === 'dir' ? 0o755 : member.type === 'symlink' ? 0o777 : 0o644);
     const header = encodeTarHeader({
-      path: tarPathFor(member.path), type: member.type, size: content.length, mode, uid, gid, mtime: MTIME,
+      path: tarPathFor(member.path),
+      type: member.type,
+      size: content.length,
+      mode,
+      uid,
+      gid,
+      mtime: MTIME,
       link: member.link,
     });
     const entry: IndexEntry = {
-      path: member.path, type: member.type, size: content.length, mode, uid, gid, mtime: MTIME,
-      offset, dataOffset: offset + header.length,
+      path: member.path,
+      type: member.type,
+      size: content.length,
+      mode,
+      uid,
+      gid,
+      mtime: MTIME,
+      offset,
+      dataOffset: offset + header.length,
     };
     if (member.link !== undefined) entry.link = member.link;
     if (member.type === 'file') entry.sha256 = sha256(content);
@@ -170,14 +186,26 @@ export async function buildRepo(storeDir: string, members: HandBuiltMember[], op
     }
     const objectKeys = [...(volume ? [volume.key] : []), ...references.map((r) => r.key)];
     const frames: FrameRecord[] = located.map((frame, i) => ({
-      frame: i, volume: objectKeys.indexOf(frame.object.key), offset: frame.offset, size: frame.size, tarOffset: frame.tarOffset, tarSize: frame.tarSize,
+      frame: i,
+      volume: objectKeys.indexOf(frame.object.key),
+      offset: frame.offset,
+      size: frame.size,
+      tarOffset: frame.tarOffset,
+      tarSize: frame.tarSize,
       ...(version === 2 ? { sha256: frame.sha256 } : {}),
     }));
 
     // 4. The index: header, frame lines, entry lines.
     const header: IndexHeader = {
-      format: 'cassette-index', version, artifact, kind: 'tree', source: `/nonexistent/${artifact}`,
-      frameCount: frames.length, entryCount: entries.length, tarSize: tar.length, hash: 'sha256',
+      format: 'cassette-index',
+      version,
+      artifact,
+      kind: 'tree',
+      source: `/nonexistent/${artifact}`,
+      frameCount: frames.length,
+      entryCount: entries.length,
+      tarSize: tar.length,
+      hash: 'sha256',
     };
     const text = [header, ...frames, ...entries].map((record) => indexLine(record)).join('');
     const index = await pool.compress(Buffer.from(text, 'utf8'));
@@ -198,13 +226,18 @@ export async function buildRepo(storeDir: string, members: HandBuiltMember[], op
     if (version === 2) await writeObject(storeDir, recipeKey(id, artifact), recipe);
     const startedAt = options.startedAt ?? '2026-11-26T12:00:00.000Z';
     const artifactRecord: ArtifactRecord = {
-      name: artifact, kind: 'tree', source: `/nonexistent/${artifact}`,
+      name: artifact,
+      kind: 'tree',
+      source: `/nonexistent/${artifact}`,
       volumes: volume ? [{ ...volume, frames: newFrames.length }] : [],
       index: { key: iKey, size: index.length, ...(version === 2 ? { sha256: sha256(index) } : {}) },
-      bytesRead: members.reduce((sum, m) => sum + (m.type === 'file' ? m.content?.length ?? 0 : 0), 0),
-      tarBytes: tar.length, storedBytes: volume?.size ?? 0,
-      frameCount: frames.length, entryCount: entries.length,
-      warnings: [], warningCount: 0,
+      bytesRead: members.reduce((sum, m) => sum + (m.type === 'file' ? (m.content?.length ?? 0) : 0), 0),
+      tarBytes: tar.length,
+      storedBytes: volume?.size ?? 0,
+      frameCount: frames.length,
+      entryCount: entries.length,
+      warnings: [],
+      warningCount: 0,
     };
     if (version === 2) {
       Object.assign(artifactRecord, {
@@ -217,9 +250,15 @@ export async function buildRepo(storeDir: string, members: HandBuiltMember[], op
       });
     }
     const record: CommitRecord = {
-      format: 'cassette-snapshot', version, id, host: 'hand-built', tags: [],
-      startedAt, finishedAt: new Date(Date.parse(startedAt) + 1000).toISOString(),
-      cassetteVersion: 'test', compressionLevel: 3,
+      format: 'cassette-snapshot',
+      version,
+      id,
+      host: 'hand-built',
+      tags: [],
+      startedAt,
+      finishedAt: new Date(Date.parse(startedAt) + 1000).toISOString(),
+      cassetteVersion: 'test',
+      compressionLevel: 3,
       artifacts: [artifactRecord],
     };
     await writeObject(storeDir, commitKey(id), Buffer.from(JSON.stringify(record, null, 2)));

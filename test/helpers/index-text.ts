@@ -10,7 +10,11 @@ export interface IndexText {
 }
 
 export function parseIndex(compressed: Buffer): IndexText {
-  const lines = decompress(compressed).toString('utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = decompress(compressed)
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   const header = lines[0] as IndexText['header'];
   return {
     header,

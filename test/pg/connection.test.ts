@@ -35,7 +35,11 @@ describe('parsePgConnection', () => {
 describe('withDatabase and maintenance connections', () => {
   it('replaces the database of a URI, keeping credentials for the tools but not the display', () => {
     const target = withDatabase(parsePgConnection('postgres://u:pw@db1:5433/inventory?sslmode=require'), 'inv_check');
-    expect(target).toMatchObject({ database: 'inv_check', display: 'postgres://u@db1:5433/inv_check?sslmode=require', dbname: 'postgres://u:pw@db1:5433/inv_check?sslmode=require' });
+    expect(target).toMatchObject({
+      database: 'inv_check',
+      display: 'postgres://u@db1:5433/inv_check?sslmode=require',
+      dbname: 'postgres://u:pw@db1:5433/inv_check?sslmode=require',
+    });
     expect(connectionArgs(target)).toEqual(['-d', 'postgres://u:pw@db1:5433/inv_check?sslmode=require']);
     expect(maintenanceArgs(target)).toEqual(['--maintenance-db', 'postgres://u:pw@db1:5433/postgres?sslmode=require']);
   });

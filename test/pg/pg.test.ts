@@ -47,10 +47,10 @@ async function fingerprint(database: string): Promise<Record<string, string>> {
   for (const table of TABLES) {
     out[table] = await sql(database, `select count(*) || ' ' || md5(string_agg(md5(t::text), '' order by md5(t::text))) from ${table} t`);
   }
-  out.largeObjects = await sql(database, 'select string_agg(oid::text || \':\' || length(lo_get(oid)) || \':\' || md5(lo_get(oid)), \',\' order by oid) from pg_largeobject_metadata');
-  out.sequence = await sql(database, 'select last_value || \' \' || is_called from ticket_numbers');
-  out.serial = await sql(database, "select last_value from documents_id_seq");
-  out.view = await sql(database, 'select count(*) || \' \' || sum(total) from measure_totals');
+  out.largeObjects = await sql(database, "select string_agg(oid::text || ':' || length(lo_get(oid)) || ':' || md5(lo_get(oid)), ',' order by oid) from pg_largeobject_metadata");
+  out.sequence = await sql(database, "select last_value || ' ' || is_called from ticket_numbers");
+  out.serial = await sql(database, 'select last_value from documents_id_seq');
+  out.view = await sql(database, "select count(*) || ' ' || sum(total) from measure_totals");
   out.index = await sql(database, "select indexdef from pg_indexes where indexname = 'events_at_idx'");
   return out;
 }
@@ -89,7 +89,9 @@ describe.runIf(serverUp)('PostgreSQL artifacts (real server)', () => {
     store = new LocalStore(path.join(work, 'repo'));
     pool = new FramePool({ threads: 2 });
     await createDatabase(SOURCE);
-    await sql(SOURCE, `
+    await sql(
+      SOURCE,
+      `
       create table documents (id serial primary key, title text not null, body text, price numeric(12,4), doc json, meta jsonb, created timestamptz);
       insert into documents (title, body, price, doc, meta, created)
         select 'doc ' || i, repeat(md5(i::text), 1 + i % 7), (i * 3.14159)::numeric(12,4),
@@ -111,7 +113,8 @@ describe.runIf(serverUp)('PostgreSQL artifacts (real server)', () => {
       select lo_from_bytea(0, decode('48656c6c6f2c206c6172676520776f726c6421', 'hex'));
       select lo_from_bytea(0, (select string_agg(sha256(i::text::bytea), ''::bytea) from generate_series(1, 100000) i));
       select lo_from_bytea(0, ''::bytea);
-    `);
+    `,
+    );
     original = await fingerprint(SOURCE);
     expect(original.largeObjects.split(',')).toHaveLength(3);
     expect(original.sequence).toBe('4242 true');
@@ -158,12 +161,24 @@ describe.runIf(serverUp)('PostgreSQL artifacts (real server)', () => {
 
   it('backs up with -Fc and restores through a postgres:// URI', async () => {
     const local = new LocalStore(path.join(work, 'repo-custom'));
-    const { record: custom } = await backup({ store: local, sources: [pgDumpSource({ connection: `postgresql://postgres@127.0.0.1:5432/${SOURCE}?connect_timeout=10`, format: 'custom' })], pool, threads: 2 });
+    const { record: custom } = await backup({
+      store: local,
+      sources: [pgDumpSource({ connection: `postgresql://postgres@127.0.0.1:5432/${SOURCE}?connect_timeout=10`, format: 'custom' })],
+      pool,
+      threads: 2,
+    });
     const artifact = custom.artifacts[0]!;
     expect(artifact.source).toBe(`postgresql://postgres@127.0.0.1:5432/${SOURCE}?connect_timeout=10`);
     expect(artifact.database).toMatchObject({ name: SOURCE, dumpFormat: 'custom' });
     expect(artifact.database!.tocEntries).toBe(record.artifacts[0]!.database!.tocEntries);
-    const result = await restoreDatabase({ store: local, record: custom, database: SOURCE, target: COPY_CUSTOM, connection: 'postgres://postgres:unused@127.0.0.1:5432/postgres', pool });
+    const result = await restoreDatabase({
+      store: local,
+      record: custom,
+      database: SOURCE,
+      target: COPY_CUSTOM,
+      connection: 'postgres://postgres:unused@127.0.0.1:5432/postgres',
+      pool,
+    });
     created.add(COPY_CUSTOM);
     expect(result.steps).toEqual(['check', 'createdb', 'pg_restore', 'analyze']);
     expect(await fingerprint(COPY_CUSTOM)).toEqual(original);
@@ -202,7 +217,7 @@ describe.runIf(serverUp)('PostgreSQL artifacts (real server)', () => {
     const bytes = await fs.readFile(file);
     expect(bytes.length).toBe(record.artifacts[0]!.tarBytes);
     expect(result.bytes).toBe(bytes.length);
-    expect((await fs.readdir(path.dirname(file)))).toEqual(['source.tar']);
+    expect(await fs.readdir(path.dirname(file))).toEqual(['source.tar']);
     const listing = await execa('pg_restore', ['-l', file]);
     expect(listing.stdout).toMatch(/Format: TAR/);
     expect(listing.stdout).toMatch(/BLOBS|LARGE OBJECT/);

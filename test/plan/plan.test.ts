@@ -27,9 +27,16 @@ describe('validatePlan', () => {
 
   it('accepts a complete plan', () => {
     const plan = validatePlan({
-      name: 'site', repository: 's3://b/p', sources: ['/etc', { path: '/srv', exclude: ['*.tmp'], roles: ['primary'] }],
-      databases: ['collage'], hooks: { 'pre-backup': 'true' }, compressionLevel: 6, concurrency: 3,
-      retention: { keepLast: 7 }, tags: ['nightly'], roles: ['primary', 'secondary'],
+      name: 'site',
+      repository: 's3://b/p',
+      sources: ['/etc', { path: '/srv', exclude: ['*.tmp'], roles: ['primary'] }],
+      databases: ['collage'],
+      hooks: { 'pre-backup': 'true' },
+      compressionLevel: 6,
+      concurrency: 3,
+      retention: { keepLast: 7 },
+      tags: ['nightly'],
+      roles: ['primary', 'secondary'],
     });
     expect(plan.sources).toHaveLength(2);
     expect(plan.databases[0]!.connection).toBe('collage');
@@ -85,17 +92,56 @@ describe('the cassatt profile', () => {
   });
 });
 
-describe('--pg-name: a plan\'s database under another name', () => {
-  const site = (...connections: string[]) => validatePlan({ name: 'site', sources: ['/etc'], databases: connections.map((connection) => ({ connection, format: 'custom', roles: ['primary'] })), roles: ['primary', 'secondary'] });
+describe("--pg-name: a plan's database under another name", () => {
+  const site = (...connections: string[]) =>
+    validatePlan({
+      name: 'site',
+      sources: ['/etc'],
+      databases: connections.map((connection) => ({ connection, format: 'custom', roles: ['primary'] })),
+      roles: ['primary', 'secondary'],
+    });
 
   it.each<{ name: string; plan: ReturnType<typeof profile>; options: EffectivePlanOptions; databases: PlanDatabase[] }>([
-    { name: 'the cassatt profile\'s collage, renamed', plan: profile('cassatt'), options: { pgNames: { collage: 'collage_test' } }, databases: [{ connection: 'collage_test', format: 'tar', roles: ['primary'] }] },
+    {
+      name: "the cassatt profile's collage, renamed",
+      plan: profile('cassatt'),
+      options: { pgNames: { collage: 'collage_test' } },
+      databases: [{ connection: 'collage_test', format: 'tar', roles: ['primary'] }],
+    },
     { name: 'no renames: the plan as it is', plan: profile('cassatt'), options: { pgNames: {} }, databases: [{ connection: 'collage', format: 'tar', roles: ['primary'] }] },
-    { name: 'a role without the database: nothing to rename, no error', plan: profile('cassatt'), options: { role: 'secondary', pgNames: { collage: 'collage_test' } }, databases: [] },
-    { name: 'only the named one of two', plan: site('collage', 'inventory'), options: { pgNames: { inventory: 'inventory_copy' } }, databases: [{ connection: 'collage', format: 'custom', roles: ['primary'] }, { connection: 'inventory_copy', format: 'custom', roles: ['primary'] }] },
-    { name: 'a URI keeps its server, credentials and parameters', plan: site('postgres://backup:pw@db1:5433/collage?sslmode=require'), options: { pgNames: { collage: 'collage test' } }, databases: [{ connection: 'postgres://backup:pw@db1:5433/collage%20test?sslmode=require', format: 'custom', roles: ['primary'] }] },
-    { name: 'a URI naming its database with ?dbname=', plan: site('postgres://db1/?dbname=collage'), options: { pgNames: { collage: 'c2' } }, databases: [{ connection: 'postgres://db1/c2?dbname=c2', format: 'custom', roles: ['primary'] }] },
-    { name: 'a name with "=" stays a name', plan: site('collage'), options: { pgNames: { collage: 'a=b' } }, databases: [{ connection: 'a=b', format: 'custom', roles: ['primary'] }] },
+    {
+      name: 'a role without the database: nothing to rename, no error',
+      plan: profile('cassatt'),
+      options: { role: 'secondary', pgNames: { collage: 'collage_test' } },
+      databases: [],
+    },
+    {
+      name: 'only the named one of two',
+      plan: site('collage', 'inventory'),
+      options: { pgNames: { inventory: 'inventory_copy' } },
+      databases: [
+        { connection: 'collage', format: 'custom', roles: ['primary'] },
+        { connection: 'inventory_copy', format: 'custom', roles: ['primary'] },
+      ],
+    },
+    {
+      name: 'a URI keeps its server, credentials and parameters',
+      plan: site('postgres://backup:pw@db1:5433/collage?sslmode=require'),
+      options: { pgNames: { collage: 'collage test' } },
+      databases: [{ connection: 'postgres://backup:pw@db1:5433/collage%20test?sslmode=require', format: 'custom', roles: ['primary'] }],
+    },
+    {
+      name: 'a URI naming its database with ?dbname=',
+      plan: site('postgres://db1/?dbname=collage'),
+      options: { pgNames: { collage: 'c2' } },
+      databases: [{ connection: 'postgres://db1/c2?dbname=c2', format: 'custom', roles: ['primary'] }],
+    },
+    {
+      name: 'a name with "=" stays a name',
+      plan: site('collage'),
+      options: { pgNames: { collage: 'a=b' } },
+      databases: [{ connection: 'a=b', format: 'custom', roles: ['primary'] }],
+    },
   ])('$name', ({ plan, options, databases }) => {
     const before = structuredClone(plan);
     expect(effectivePlan(plan, options).databases).toEqual(databases);

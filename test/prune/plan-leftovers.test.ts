@@ -21,7 +21,13 @@ function objects(id: string, minutesAgo: number): ObjectInfo[] {
   ];
 }
 
-const lease = (id: string, minutesAgo: number | undefined, ttlMs = TTL): ListedLease => ({ id, lastModified: minutesAgo === undefined ? undefined : ago(minutesAgo), ttlMs, host: 'db1', pid: 42 });
+const lease = (id: string, minutesAgo: number | undefined, ttlMs = TTL): ListedLease => ({
+  id,
+  lastModified: minutesAgo === undefined ? undefined : ago(minutesAgo),
+  ttlMs,
+  host: 'db1',
+  pid: 42,
+});
 const upload = (id: string, initiated: Date | undefined): PendingUpload => ({ key: `data/${id}/pg.tar.zst`, uploadId: `u-${id}`, initiated });
 /** What moto reports as every upload's Initiated. */
 const MOTO_2010 = new Date('2010-11-10T20:48:33Z');
@@ -48,29 +54,107 @@ function planWithLive(input: Partial<LeftoverInput>): { removed: Array<[string, 
 
 describe('planLeftovers', () => {
   it.each<[string, Partial<LeftoverInput>, ReturnType<typeof plan>]>([
-    ['data without a lease, newest object 25 h old by the store: removed', { data: new Map([[A, objects(A, 25 * HOUR)]]) }, { removed: [A], leased: [], aborted: [], expiredLeases: [] }],
-    ['data without a lease, 23 h old: kept (grace), whatever the id says', { data: new Map([[A, objects(A, 23 * HOUR)]]) }, { removed: [], leased: [], aborted: [], expiredLeases: [] }],
-    ['an id of a minute ago whose objects are 25 h old by the store (a host clock ahead): removed', { data: new Map([[B, objects(B, 25 * HOUR)]]) }, { removed: [B], leased: [], aborted: [], expiredLeases: [] }],
-    ['grace 0 and a fresh lease: kept, reported as leased', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 5)], graceMs: 0 }, { removed: [], leased: [A], aborted: [], expiredLeases: [] }],
-    ['grace 0 and a lease 29 min old (TTL 30): kept', { data: new Map([[A, objects(A, 60)]]), leases: [lease(A, 29)], graceMs: 0 }, { removed: [], leased: [A], aborted: [], expiredLeases: [] }],
-    ['grace 0 and a lease 31 min old (TTL 30): data and lease removed', { data: new Map([[A, objects(A, 60)]]), leases: [lease(A, 31)], graceMs: 0 }, { removed: [A], leased: [], aborted: [], expiredLeases: [A] }],
-    ['an expired lease 2 h old, data 1 h old, grace 24 h: kept with its lease (the last sign of life is recent)', { data: new Map([[A, objects(A, 60)]]), leases: [lease(A, 2 * HOUR)] }, { removed: [], leased: [], aborted: [], expiredLeases: [] }],
-    ['an expired lease 25 h old, data 25 h old: both removed', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 25 * HOUR)] }, { removed: [A], leased: [], aborted: [], expiredLeases: [A] }],
-    ['a lease whose time the store does not report: fresh', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, undefined)], graceMs: 0 }, { removed: [], leased: [A], aborted: [], expiredLeases: [] }],
-    ['a lease TTL of one second, written two seconds ago: expired', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 2 / 60, 1000)], graceMs: 0 }, { removed: [A], leased: [], aborted: [], expiredLeases: [A] }],
-    ['an upload initiated "in 2010" (moto) under a fresh lease: not aborted', { uploads: [upload(A, MOTO_2010)], leases: [lease(A, 1)], graceMs: 0 }, { removed: [], leased: [], aborted: [], expiredLeases: [] }],
-    ['an upload initiated "in 2010" without a lease, its snapshot\'s other objects a minute old: kept (grace)', { data: new Map([[A, objects(A, 1)]]), uploads: [upload(A, MOTO_2010)] }, { removed: [], leased: [], aborted: [], expiredLeases: [] }],
-    ['an upload initiated 25 h ago, no lease, no other object: aborted', { uploads: [upload(A, ago(25 * HOUR))] }, { removed: [], leased: [], aborted: [`u-${A}`], expiredLeases: [] }],
-    ['an upload initiated 25 h ago under an expired lease: aborted, lease removed', { uploads: [upload(A, ago(25 * HOUR))], leases: [lease(A, 25 * HOUR)] }, { removed: [], leased: [], aborted: [`u-${A}`], expiredLeases: [A] }],
-    ['a committed snapshot: its data is never a leftover; its expired lease goes', { data: new Map([[A, objects(A, 48 * HOUR)]]), leases: [lease(A, 48 * HOUR)], committed: new Set([A]) }, { removed: [], leased: [], aborted: [], expiredLeases: [A] }],
-    ['a committed snapshot with a fresh lease (the backup died between commit and release): lease kept until it expires', { data: new Map([[A, objects(A, 1)]]), leases: [lease(A, 1)], committed: new Set([A]) }, { removed: [], leased: [], aborted: [], expiredLeases: [] }],
-    ['an object whose time the store does not report counts as new', { data: new Map([[A, [{ key: `data/${A}/x`, size: 1 }]]]), graceMs: 60_000 }, { removed: [], leased: [], aborted: [], expiredLeases: [] }],
+    [
+      'data without a lease, newest object 25 h old by the store: removed',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]) },
+      { removed: [A], leased: [], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'data without a lease, 23 h old: kept (grace), whatever the id says',
+      { data: new Map([[A, objects(A, 23 * HOUR)]]) },
+      { removed: [], leased: [], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'an id of a minute ago whose objects are 25 h old by the store (a host clock ahead): removed',
+      { data: new Map([[B, objects(B, 25 * HOUR)]]) },
+      { removed: [B], leased: [], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'grace 0 and a fresh lease: kept, reported as leased',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 5)], graceMs: 0 },
+      { removed: [], leased: [A], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'grace 0 and a lease 29 min old (TTL 30): kept',
+      { data: new Map([[A, objects(A, 60)]]), leases: [lease(A, 29)], graceMs: 0 },
+      { removed: [], leased: [A], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'grace 0 and a lease 31 min old (TTL 30): data and lease removed',
+      { data: new Map([[A, objects(A, 60)]]), leases: [lease(A, 31)], graceMs: 0 },
+      { removed: [A], leased: [], aborted: [], expiredLeases: [A] },
+    ],
+    [
+      'an expired lease 2 h old, data 1 h old, grace 24 h: kept with its lease (the last sign of life is recent)',
+      { data: new Map([[A, objects(A, 60)]]), leases: [lease(A, 2 * HOUR)] },
+      { removed: [], leased: [], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'an expired lease 25 h old, data 25 h old: both removed',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 25 * HOUR)] },
+      { removed: [A], leased: [], aborted: [], expiredLeases: [A] },
+    ],
+    [
+      'a lease whose time the store does not report: fresh',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, undefined)], graceMs: 0 },
+      { removed: [], leased: [A], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'a lease TTL of one second, written two seconds ago: expired',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 2 / 60, 1000)], graceMs: 0 },
+      { removed: [A], leased: [], aborted: [], expiredLeases: [A] },
+    ],
+    [
+      'an upload initiated "in 2010" (moto) under a fresh lease: not aborted',
+      { uploads: [upload(A, MOTO_2010)], leases: [lease(A, 1)], graceMs: 0 },
+      { removed: [], leased: [], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'an upload initiated "in 2010" without a lease, its snapshot\'s other objects a minute old: kept (grace)',
+      { data: new Map([[A, objects(A, 1)]]), uploads: [upload(A, MOTO_2010)] },
+      { removed: [], leased: [], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'an upload initiated 25 h ago, no lease, no other object: aborted',
+      { uploads: [upload(A, ago(25 * HOUR))] },
+      { removed: [], leased: [], aborted: [`u-${A}`], expiredLeases: [] },
+    ],
+    [
+      'an upload initiated 25 h ago under an expired lease: aborted, lease removed',
+      { uploads: [upload(A, ago(25 * HOUR))], leases: [lease(A, 25 * HOUR)] },
+      { removed: [], leased: [], aborted: [`u-${A}`], expiredLeases: [A] },
+    ],
+    [
+      'a committed snapshot: its data is never a leftover; its expired lease goes',
+      { data: new Map([[A, objects(A, 48 * HOUR)]]), leases: [lease(A, 48 * HOUR)], committed: new Set([A]) },
+      { removed: [], leased: [], aborted: [], expiredLeases: [A] },
+    ],
+    [
+      'a committed snapshot with a fresh lease (the backup died between commit and release): lease kept until it expires',
+      { data: new Map([[A, objects(A, 1)]]), leases: [lease(A, 1)], committed: new Set([A]) },
+      { removed: [], leased: [], aborted: [], expiredLeases: [] },
+    ],
+    [
+      'an object whose time the store does not report counts as new',
+      { data: new Map([[A, [{ key: `data/${A}/x`, size: 1 }]]]), graceMs: 60_000 },
+      { removed: [], leased: [], aborted: [], expiredLeases: [] },
+    ],
   ])('%s', (_label, input, expected) => {
     expect(plan(input)).toEqual(expected);
   });
 
   it('reports the holder of the lease and sums the bytes it removes', () => {
-    const result = planLeftovers({ data: new Map([[A, objects(A, 60)], [B, objects(B, 60)]]), uploads: [], leases: [lease(A, 1)], committed: new Set(), storeNow: NOW, graceMs: 0 });
+    const result = planLeftovers({
+      data: new Map([
+        [A, objects(A, 60)],
+        [B, objects(B, 60)],
+      ]),
+      uploads: [],
+      leases: [lease(A, 1)],
+      committed: new Set(),
+      storeNow: NOW,
+      graceMs: 0,
+    });
     expect(result.leased).toEqual([{ id: A, host: 'db1', pid: 42 }]);
     expect(result.remove).toEqual([{ id: B, keys: [`data/${B}/etc.tar.zst`, `data/${B}/etc.idx.zst`], bytes: 110, kept: [] }]);
   });
@@ -80,18 +164,50 @@ describe('planLeftovers with objects that committed snapshots name', () => {
   const volume = `data/${A}/etc.tar.zst`;
   const index = `data/${A}/etc.idx.zst`;
   it.each<[string, Partial<LeftoverInput>, ReturnType<typeof planWithLive>]>([
-    ['what is left of a pruned snapshot, its volume referenced, 25 h old: nothing goes, reported as referenced', { data: new Map([[A, objects(A, 25 * HOUR).slice(0, 1)]]), live: liveFor(volume) }, { removed: [], referenced: [[A, [`kept ${volume}`]]], leased: [], expiredLeases: [] }],
-    ['an uncommitted id whose volume is referenced and whose index is not, 25 h old: the index goes, the volume stays', { data: new Map([[A, objects(A, 25 * HOUR)]]), live: liveFor(volume) }, { removed: [[A, [index, `kept ${volume}`]]], referenced: [], leased: [], expiredLeases: [] }],
-    ['referenced objects under an id within its grace period: nothing goes, nothing reported', { data: new Map([[A, objects(A, 23 * HOUR)]]), live: liveFor(volume, index) }, { removed: [], referenced: [], leased: [], expiredLeases: [] }],
-    ['referenced objects under a leased id: reported as leased', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 1)], live: liveFor(volume) }, { removed: [], referenced: [], leased: [A], expiredLeases: [] }],
-    ['an expired lease beside referenced data goes; the data stays', { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 25 * HOUR)], live: liveFor(volume, index) }, { removed: [], referenced: [[A, [`kept ${volume}`, `kept ${index}`]]], leased: [], expiredLeases: [A] }],
-    ['objects named by live snapshots of another id do not protect this one', { data: new Map([[A, objects(A, 25 * HOUR)]]), live: liveFor(`data/${B}/etc.tar.zst`) }, { removed: [[A, [volume, index]]], referenced: [], leased: [], expiredLeases: [] }],
+    [
+      'what is left of a pruned snapshot, its volume referenced, 25 h old: nothing goes, reported as referenced',
+      { data: new Map([[A, objects(A, 25 * HOUR).slice(0, 1)]]), live: liveFor(volume) },
+      { removed: [], referenced: [[A, [`kept ${volume}`]]], leased: [], expiredLeases: [] },
+    ],
+    [
+      'an uncommitted id whose volume is referenced and whose index is not, 25 h old: the index goes, the volume stays',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), live: liveFor(volume) },
+      { removed: [[A, [index, `kept ${volume}`]]], referenced: [], leased: [], expiredLeases: [] },
+    ],
+    [
+      'referenced objects under an id within its grace period: nothing goes, nothing reported',
+      { data: new Map([[A, objects(A, 23 * HOUR)]]), live: liveFor(volume, index) },
+      { removed: [], referenced: [], leased: [], expiredLeases: [] },
+    ],
+    [
+      'referenced objects under a leased id: reported as leased',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 1)], live: liveFor(volume) },
+      { removed: [], referenced: [], leased: [A], expiredLeases: [] },
+    ],
+    [
+      'an expired lease beside referenced data goes; the data stays',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), leases: [lease(A, 25 * HOUR)], live: liveFor(volume, index) },
+      { removed: [], referenced: [[A, [`kept ${volume}`, `kept ${index}`]]], leased: [], expiredLeases: [A] },
+    ],
+    [
+      'objects named by live snapshots of another id do not protect this one',
+      { data: new Map([[A, objects(A, 25 * HOUR)]]), live: liveFor(`data/${B}/etc.tar.zst`) },
+      { removed: [[A, [volume, index]]], referenced: [], leased: [], expiredLeases: [] },
+    ],
   ])('%s', (_label, input, expected) => {
     expect(planWithLive(input)).toEqual(expected);
   });
 
   it('reports the whole size of a kept object and the bytes in use', () => {
-    const result = planLeftovers({ data: new Map([[A, objects(A, 25 * HOUR)]]), uploads: [], leases: [], committed: new Set(), live: liveFor(volume), storeNow: NOW, graceMs: GRACE });
+    const result = planLeftovers({
+      data: new Map([[A, objects(A, 25 * HOUR)]]),
+      uploads: [],
+      leases: [],
+      committed: new Set(),
+      live: liveFor(volume),
+      storeNow: NOW,
+      graceMs: GRACE,
+    });
     expect(result.remove).toEqual([{ id: A, keys: [index], bytes: 10, kept: [{ key: volume, size: 100, usedBytes: 40, referencedBy: [C] }] }]);
   });
 });

@@ -17,12 +17,20 @@ const rcp = (id: string, artifact = 'etc'): string => `data/${id}/${artifact}.re
 function artifact(id: string, options: { name?: string; volumes?: number; references?: Array<[string, number]>; v1?: boolean } = {}): ArtifactRecord {
   const name = options.name ?? 'etc';
   return {
-    name, kind: 'tree', source: `/${name}`,
+    name,
+    kind: 'tree',
+    source: `/${name}`,
     volumes: Array.from({ length: options.volumes ?? 1 }, (_, i) => ({ key: vol(id, name, i + 1), size: 1000, sha256: 'a'.repeat(64), frames: 4 })),
     index: { key: idx(id, name), size: 10 },
     ...(options.v1 ? {} : { recipe: { key: rcp(id, name), size: 5, sha256: 'b'.repeat(64) } }),
     ...(options.references ? { references: options.references.map(([key, bytes]) => ({ key, size: 1000, sha256: 'c'.repeat(64), frames: 1, bytes })) } : {}),
-    bytesRead: 0, tarBytes: 0, storedBytes: 1000, frameCount: 4, entryCount: 1, warnings: [], warningCount: 0,
+    bytesRead: 0,
+    tarBytes: 0,
+    storedBytes: 1000,
+    frameCount: 4,
+    entryCount: 1,
+    warnings: [],
+    warningCount: 0,
   };
 }
 
@@ -35,7 +43,16 @@ describe('liveObjects', () => {
   it('names every volume, index, recipe and reference of the snapshots given, with who names it and the bytes in use', () => {
     const live = liveObjects([
       snapshot(S2, artifact(S2, { references: [[vol(S1), 300]] })),
-      snapshot(S3, artifact(S3, { references: [[vol(S1), 200], [vol(S2), 700]] }), artifact(S3, { name: 'srv', v1: true })),
+      snapshot(
+        S3,
+        artifact(S3, {
+          references: [
+            [vol(S1), 200],
+            [vol(S2), 700],
+          ],
+        }),
+        artifact(S3, { name: 'srv', v1: true }),
+      ),
     ]);
     expect(Object.fromEntries(live)).toEqual({
       [vol(S2)]: { namedBy: [S2, S3], usedBytes: 1000 },
@@ -64,7 +81,15 @@ describe('splitObjects', () => {
   // Three snapshots: S2 reads 300 bytes of S1's volume; S3 reads 200 of S1's and 700 of S2's second volume.
   const s1 = snapshot(S1, artifact(S1));
   const s2 = snapshot(S2, artifact(S2, { volumes: 2, references: [[vol(S1), 300]] }));
-  const s3 = snapshot(S3, artifact(S3, { references: [[vol(S1), 200], [vol(S2, 'etc', 2), 700]] }));
+  const s3 = snapshot(
+    S3,
+    artifact(S3, {
+      references: [
+        [vol(S1), 200],
+        [vol(S2, 'etc', 2), 700],
+      ],
+    }),
+  );
   const s4 = snapshot(S4, artifact(S4));
   const data: Record<string, ObjectInfo[]> = {
     [S1]: listed(vol(S1), idx(S1), rcp(S1)),
@@ -77,7 +102,7 @@ describe('splitObjects', () => {
 
   it.each<[string, string, Array<Pick<CommitRecord, 'id' | 'artifacts'>>, { remove: string[]; keep: KeptObject[] }]>([
     ['S1 removed, S2 and S3 stay: its volume stays for both, at the larger use', S1, [s2, s3], { remove: [idx(S1), rcp(S1)], keep: [kept(vol(S1), 300, S2, S3)] }],
-    ['S1 and S2 removed, S3 stays: S1\'s volume stays for S3 alone, at its use', S1, [s3], { remove: [idx(S1), rcp(S1)], keep: [kept(vol(S1), 200, S3)] }],
+    ["S1 and S2 removed, S3 stays: S1's volume stays for S3 alone, at its use", S1, [s3], { remove: [idx(S1), rcp(S1)], keep: [kept(vol(S1), 200, S3)] }],
     ['S2 removed, S3 stays: only the volume S3 reads stays', S2, [s1, s3], { remove: [vol(S2), idx(S2), rcp(S2)], keep: [kept(vol(S2, 'etc', 2), 700, S3)] }],
     ['S3 removed: nothing of it is referenced', S3, [s1, s2, s4], { remove: [vol(S3), idx(S3), rcp(S3)], keep: [] }],
     ['S1 removed, only an unrelated S4 stays: all of S1 goes', S1, [s4], { remove: [vol(S1), idx(S1), rcp(S1)], keep: [] }],

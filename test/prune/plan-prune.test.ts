@@ -6,19 +6,25 @@ function snapshots(times: string[]): DatedSnapshot[] {
 }
 
 // Two a day for 20 days (00:30 and 12:30 UTC), 2026-11-01 .. 2026-11-20.
-const TWICE_DAILY = snapshots(Array.from({ length: 40 }, (_, i) => {
-  const day = String(1 + Math.floor(i / 2)).padStart(2, '0');
-  return `2026-11-${day}T${i % 2 === 0 ? '00' : '12'}:30:00Z`;
-}));
+const TWICE_DAILY = snapshots(
+  Array.from({ length: 40 }, (_, i) => {
+    const day = String(1 + Math.floor(i / 2)).padStart(2, '0');
+    return `2026-11-${day}T${i % 2 === 0 ? '00' : '12'}:30:00Z`;
+  }),
+);
 
-const kept = (policy: Parameters<typeof planPrune>[1], list = TWICE_DAILY): string[] => planPrune(list, policy).keep.map((k) => k.id.slice(4)).sort();
+const kept = (policy: Parameters<typeof planPrune>[1], list = TWICE_DAILY): string[] =>
+  planPrune(list, policy)
+    .keep.map((k) => k.id.slice(4))
+    .sort();
 
 describe('planPrune', () => {
-  it.each([
-    [{ keepLast: 3 }, ['2026-11-19T00:30:00Z', '2026-11-19T12:30:00Z', '2026-11-20T12:30:00Z', '2026-11-20T00:30:00Z'].slice(0, 3)],
-  ])('keep-last keeps the newest', (policy) => {
-    expect(kept(policy)).toEqual(['2026-11-19T12:30:00Z', '2026-11-20T00:30:00Z', '2026-11-20T12:30:00Z']);
-  });
+  it.each([[{ keepLast: 3 }, ['2026-11-19T00:30:00Z', '2026-11-19T12:30:00Z', '2026-11-20T12:30:00Z', '2026-11-20T00:30:00Z'].slice(0, 3)]])(
+    'keep-last keeps the newest',
+    (policy) => {
+      expect(kept(policy)).toEqual(['2026-11-19T12:30:00Z', '2026-11-20T00:30:00Z', '2026-11-20T12:30:00Z']);
+    },
+  );
 
   it('keep-daily keeps the newest snapshot of each of the last n days', () => {
     expect(kept({ keepDaily: 3 })).toEqual(['2026-11-18T12:30:00Z', '2026-11-19T12:30:00Z', '2026-11-20T12:30:00Z']);
@@ -31,7 +37,13 @@ describe('planPrune', () => {
 
   it('rules combine: a snapshot kept by any rule is kept, with every reason', () => {
     const decision = planPrune(TWICE_DAILY, { keepLast: 2, keepDaily: 3, keepWeekly: 2 });
-    expect(decision.keep.map((k) => k.id.slice(4))).toEqual(['2026-11-20T12:30:00Z', '2026-11-20T00:30:00Z', '2026-11-19T12:30:00Z', '2026-11-18T12:30:00Z', '2026-11-15T12:30:00Z']);
+    expect(decision.keep.map((k) => k.id.slice(4))).toEqual([
+      '2026-11-20T12:30:00Z',
+      '2026-11-20T00:30:00Z',
+      '2026-11-19T12:30:00Z',
+      '2026-11-18T12:30:00Z',
+      '2026-11-15T12:30:00Z',
+    ]);
     expect(decision.keep[0]!.reasons).toEqual(['last 1', 'daily 2026-11-20', 'weekly 2026-W47']);
     expect(decision.remove).toHaveLength(35);
   });
@@ -60,8 +72,18 @@ describe('planPrune', () => {
   });
 
   it.each<[string, Map<string, string>, string[], string[]]>([
-    ['an old snapshot a running backup reuses: kept, in age order, with the reason', new Map([[TWICE_DAILY[4]!.id, 'reused by running backup b1']]), ['last 1', 'reused by running backup b1'], [TWICE_DAILY[39]!.id, TWICE_DAILY[4]!.id]],
-    ['the newest, also kept by the policy: both reasons', new Map([[TWICE_DAILY[39]!.id, 'reused by running backup b1']]), ['last 1, reused by running backup b1'], [TWICE_DAILY[39]!.id]],
+    [
+      'an old snapshot a running backup reuses: kept, in age order, with the reason',
+      new Map([[TWICE_DAILY[4]!.id, 'reused by running backup b1']]),
+      ['last 1', 'reused by running backup b1'],
+      [TWICE_DAILY[39]!.id, TWICE_DAILY[4]!.id],
+    ],
+    [
+      'the newest, also kept by the policy: both reasons',
+      new Map([[TWICE_DAILY[39]!.id, 'reused by running backup b1']]),
+      ['last 1, reused by running backup b1'],
+      [TWICE_DAILY[39]!.id],
+    ],
     ['a pinned id that is not among the snapshots: nothing more kept', new Map([['20260101T000000Z-000000', 'reused by running backup b1']]), ['last 1'], [TWICE_DAILY[39]!.id]],
   ])('pinned snapshots: %s', (_label, pinned, reasons, keptIds) => {
     const decision = planPrune(TWICE_DAILY, { keepLast: 1 }, pinned);

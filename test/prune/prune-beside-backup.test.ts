@@ -76,7 +76,10 @@ const s3Repo = (server: S3Server) => async (): Promise<Repo> => {
   return { store, listsUploads: true, openUpload };
 };
 
-const repos: Array<[string, () => Promise<Repo>]> = [['a directory', localRepo], ...s3Servers().map((server): [string, () => Promise<Repo>] => [`S3 on ${server.name}`, s3Repo(server)])];
+const repos: Array<[string, () => Promise<Repo>]> = [
+  ['a directory', localRepo],
+  ...s3Servers().map((server): [string, () => Promise<Repo>] => [`S3 on ${server.name}`, s3Repo(server)]),
+];
 
 let tree: string;
 beforeAll(async () => {
@@ -126,7 +129,7 @@ async function pausedBackup(repo: Repo, options: Partial<BackupOptions> = {}): P
   );
   await Promise.race([Promise.all([gated.paused, etcStored]), ended]);
   if (repo.listsUploads) {
-    await until('the slow artifact\'s upload to be open', async () => (await collect(repo.store.listPendingUploads(`data/${id}/`))).length > 0);
+    await until("the slow artifact's upload to be open", async () => (await collect(repo.store.listPendingUploads(`data/${id}/`))).length > 0);
   }
   return { id, running, resume: gated.resume };
 }
@@ -215,7 +218,9 @@ describe.each(repos)('prune beside a running backup: %s', (_name, makeRepo) => {
     } else {
       // S3 sets LastModified itself: a lease of one second expires a second after it is written, by the store's clock.
       await write(crashed, 1000);
-      await until('the one-second lease to expire by the store\'s clock', async () => (await prune({ store, policy: { keepLast: 10 }, graceMs: 0, dryRun: true })).leftovers.some((l) => l.id === crashed));
+      await until("the one-second lease to expire by the store's clock", async () =>
+        (await prune({ store, policy: { keepLast: 10 }, graceMs: 0, dryRun: true })).leftovers.some((l) => l.id === crashed),
+      );
     }
     const report = await prune({ store, policy: { keepLast: 10 }, graceMs: 0 });
     expect(report.leftovers.map((l) => l.id)).toEqual([crashed]);

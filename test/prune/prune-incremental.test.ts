@@ -109,9 +109,25 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     expect(dry.exitCode).toBe(0);
     const planned = JSON.parse(dry.stdout as string) as PruneReport;
     expect(planned.removed).toEqual([
-      { id: S2, objects: 3, bytes: (await sizeOf(idx(S2))) + (await sizeOf(rcp(S2))), keptObjects: 1, keptBytes: await sizeOf(vol(S2)), keptUsedBytes: bytesOf(vol(S2)), kept: [{ key: vol(S2), size: await sizeOf(vol(S2)), usedBytes: bytesOf(vol(S2)), referencedBy: [S3] }] },
+      {
+        id: S2,
+        objects: 3,
+        bytes: (await sizeOf(idx(S2))) + (await sizeOf(rcp(S2))),
+        keptObjects: 1,
+        keptBytes: await sizeOf(vol(S2)),
+        keptUsedBytes: bytesOf(vol(S2)),
+        kept: [{ key: vol(S2), size: await sizeOf(vol(S2)), usedBytes: bytesOf(vol(S2)), referencedBy: [S3] }],
+      },
       // S2 reads the same four frames of S1's volume as S3: in use is the larger of the two, the same.
-      { id: S1, objects: 3, bytes: (await sizeOf(idx(S1))) + (await sizeOf(rcp(S1))), keptObjects: 1, keptBytes: await sizeOf(vol(S1)), keptUsedBytes: bytesOf(vol(S1)), kept: [{ key: vol(S1), size: await sizeOf(vol(S1)), usedBytes: bytesOf(vol(S1)), referencedBy: [S3] }] },
+      {
+        id: S1,
+        objects: 3,
+        bytes: (await sizeOf(idx(S1))) + (await sizeOf(rcp(S1))),
+        keptObjects: 1,
+        keptBytes: await sizeOf(vol(S1)),
+        keptUsedBytes: bytesOf(vol(S1)),
+        kept: [{ key: vol(S1), size: await sizeOf(vol(S1)), usedBytes: bytesOf(vol(S1)), referencedBy: [S3] }],
+      },
     ]);
     // Part of each kept volume is dead weight: S2's frame with the old `c`, S1's frames of the old `b` and `c`.
     for (const r of planned.removed) expect(r.keptUsedBytes).toBeLessThan(r.keptBytes);
@@ -132,7 +148,9 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     await c.store.put(`data/${S1}/etc.tar.zst.part`, Buffer.from('an upload that never finished'));
     const later = await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
     expect(removedIds(later)).toEqual([]);
-    expect(later.leftovers).toEqual([expect.objectContaining({ id: S1, objects: 1, bytes: 29, keptObjects: 1, kept: [expect.objectContaining({ key: vol(S1), referencedBy: [S3] })] })]);
+    expect(later.leftovers).toEqual([
+      expect.objectContaining({ id: S1, objects: 1, bytes: 29, keptObjects: 1, kept: [expect.objectContaining({ key: vol(S1), referencedBy: [S3] })] }),
+    ]);
     expect(later.referenced).toEqual([expect.objectContaining({ id: S2, keptObjects: 1, kept: [expect.objectContaining({ key: vol(S2), referencedBy: [S3] })] })]);
     expect(await keys(c.store)).toEqual([vol(S1), vol(S2), rcp(S3), idx(S3), vol(S3), commitKey(S3)].sort());
     expect((await verifySnapshot({ store: c.store, record: c.s3.record, readData: true })).problems).toEqual([]);
@@ -169,7 +187,10 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     expect(removedIds(report)).toEqual([S3]);
     expect(report.removed[0]).toEqual(expect.objectContaining({ objects: 4, keptObjects: 0 }));
     // The leftover pass sees S1's and S2's volumes named by no snapshot that stays: they go now.
-    expect(report.leftovers.map((l) => [l.id, l.objects, l.keptObjects])).toEqual([[S1, 1, 0], [S2, 1, 0]]);
+    expect(report.leftovers.map((l) => [l.id, l.objects, l.keptObjects])).toEqual([
+      [S1, 1, 0],
+      [S2, 1, 0],
+    ]);
     expect(await keys(c.store)).toEqual([rcp(S4), idx(S4), vol(S4), commitKey(S4)].sort());
     expect((await verifySnapshot({ store: c.store, record: s4.record, readData: true })).problems).toEqual([]);
   });
@@ -209,7 +230,10 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     await c.store.put(`data/${S4}/etc.idx.zst`, Buffer.from('the running backup wrote its index already'));
     const everything = await keys(c.store);
     const report = await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
-    expect(report.kept).toEqual([{ id: S3, reasons: ['last 1'] }, { id: S2, reasons: [`reused by running backup ${S4}`] }]);
+    expect(report.kept).toEqual([
+      { id: S3, reasons: ['last 1'] },
+      { id: S2, reasons: [`reused by running backup ${S4}`] },
+    ]);
     expect(removedIds(report)).toEqual([S1]);
     // S1's volume stays for S2 and S3; its index and recipe go; S2 is whole; the running backup's data stays.
     expect(report.removed[0]).toEqual(expect.objectContaining({ objects: 3, kept: [expect.objectContaining({ key: vol(S1), referencedBy: [S2, S3] })] }));
@@ -234,7 +258,9 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     await c.store.put(leaseKey(S4), Buffer.from(JSON.stringify(lease)));
     const report = await prune({ store: c.store, policy: { keepLast: 1 }, graceMs: 0 });
     expect(report.leftovers).toEqual([]);
-    expect(report.referenced).toEqual([expect.objectContaining({ id: S2, keptObjects: 3, kept: [vol(S2), idx(S2), rcp(S2)].sort().map((key): unknown => expect.objectContaining({ key, referencedBy: [S4] })) })]);
+    expect(report.referenced).toEqual([
+      expect.objectContaining({ id: S2, keptObjects: 3, kept: [vol(S2), idx(S2), rcp(S2)].sort().map((key): unknown => expect.objectContaining({ key, referencedBy: [S4] })) }),
+    ]);
     expect(await keys(c.store, `data/${S2}/`)).toEqual([vol(S2), idx(S2), rcp(S2)].sort());
   });
 
@@ -265,7 +291,8 @@ describe('prune of incremental snapshots (three snapshots, the 2nd and 3rd refer
     expect((await verifySnapshot({ store, record: third, readData: true })).problems).toEqual([]);
     const target = path.join(dir, 'restored');
     await restoreRecord(third, { store, snapshot: third.id, target });
-    for (const name of ['big', 'sub/f3', 'sub/new', 'sub/f19']) expect((await fs.readFile(path.join(target, 'tree', name))).equals(await fs.readFile(path.join(source, name)))).toBe(true);
+    for (const name of ['big', 'sub/f3', 'sub/new', 'sub/f19'])
+      expect((await fs.readFile(path.join(target, 'tree', name))).equals(await fs.readFile(path.join(source, name)))).toBe(true);
     expect((await prune({ store, policy: { keepLast: 1 }, graceMs: 0 })).leftovers).toEqual([]);
     expect(await keys(store, 'data/')).toEqual(left);
   });
@@ -283,7 +310,9 @@ describe('snapshots lists what each snapshot stored and reused', () => {
     expect(rows.map((r) => r.id)).toEqual([V1, S1, S2, S3]);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const v1 = JSON.parse(await fs.readFile(path.join(c.dir, commitKey(V1)), 'utf8')) as CommitRecord;
-    expect(byId.get(V1)!.artifacts.map((a) => [a.storedBytes, a.reusedBytes, a.newFrames, a.reusedFrames, a.parent])).toEqual(v1.artifacts.map((a) => [a.storedBytes, 0, a.frameCount, 0, null]));
+    expect(byId.get(V1)!.artifacts.map((a) => [a.storedBytes, a.reusedBytes, a.newFrames, a.reusedFrames, a.parent])).toEqual(
+      v1.artifacts.map((a) => [a.storedBytes, 0, a.frameCount, 0, null]),
+    );
     expect(byId.get(V1)).toEqual(expect.objectContaining({ version: 1, reusedBytes: 0, reusedFrames: 0, storedBytes: v1.artifacts.reduce((s, a) => s + a.storedBytes, 0) }));
     for (const repo of [c.s1, c.s2, c.s3]) {
       const a = repo.record.artifacts[0]!;

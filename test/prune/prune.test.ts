@@ -17,8 +17,16 @@ import { createBucket, makeS3Store, s3Server, testClient } from '../helpers/s3.j
 /** A minimal committed snapshot at a given time (prune only reads records and lists data). */
 async function fakeSnapshot(store: ObjectStore, id: string, time: string): Promise<void> {
   const record: CommitRecord = {
-    format: 'cassette-snapshot', version: 1, id, host: 'h', tags: [], startedAt: time, finishedAt: time,
-    cassetteVersion: 'test', compressionLevel: 3, artifacts: [],
+    format: 'cassette-snapshot',
+    version: 1,
+    id,
+    host: 'h',
+    tags: [],
+    startedAt: time,
+    finishedAt: time,
+    cassetteVersion: 'test',
+    compressionLevel: 3,
+    artifacts: [],
   };
   await store.put(`data/${id}/etc.tar.zst`, Buffer.from('archive'));
   await store.put(`data/${id}/etc.idx.zst`, Buffer.from('index'));

@@ -23,7 +23,6 @@ afterAll(async () => {
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 
-
 /** The reason of an E_UNSAFE_PATH message, without the entry it names: `refusing entry "…": <reason>`. */
 const reasonOf = (error: Error): string => error.message.slice(error.message.lastIndexOf('": ') + 3);
 
@@ -64,7 +63,12 @@ describe('normalizeEntryBytes refuses hostile byte paths exactly like their stri
     expect(isCassetteError(asTarget, 'E_UNSAFE_PATH')).toBe(true);
     expect(reasonOf(asTarget)).toBe(reasonOf(thrown(() => normalizeLinkTarget(asString))));
     // resolveInside goes through the same check for byte paths.
-    expect(isCassetteError(thrown(() => resolveInside('/restore', bytes)), 'E_UNSAFE_PATH')).toBe(true);
+    expect(
+      isCassetteError(
+        thrown(() => resolveInside('/restore', bytes)),
+        'E_UNSAFE_PATH',
+      ),
+    ).toBe(true);
   });
 });
 
@@ -75,7 +79,11 @@ describe('normalizeEntryBytes keeps the bytes exact', () => {
     ['a trailing slash and a trailing . dropped', latin1('\xff/x/./'), latin1('\xff/x')],
     ['names that start with dots kept', latin1('..\xff/.\xfe/...'), latin1('..\xff/.\xfe/...')],
     // Overlong encodings of '.' and '/' (C0 AE, C0 AF) are ordinary bytes to the kernel: no ".." here.
-    ['overlong-encoded .. and / kept as they are', Buffer.from([0xc0, 0xae, 0xc0, 0xae, 0x2f, 0x61, 0xc0, 0xaf, 0x62]), Buffer.from([0xc0, 0xae, 0xc0, 0xae, 0x2f, 0x61, 0xc0, 0xaf, 0x62])],
+    [
+      'overlong-encoded .. and / kept as they are',
+      Buffer.from([0xc0, 0xae, 0xc0, 0xae, 0x2f, 0x61, 0xc0, 0xaf, 0x62]),
+      Buffer.from([0xc0, 0xae, 0xc0, 0xae, 0x2f, 0x61, 0xc0, 0xaf, 0x62]),
+    ],
     ['a byte that decodes to U+FFFD before a colon is not a drive letter', latin1('\xff:x'), latin1('\xff:x')],
     ['a backslash inside a name kept', latin1('a\\\xff\\b'), latin1('a\\\xff\\b')],
     ['valid UTF-8 among invalid bytes kept', Buffer.concat([Buffer.from('日本/'), latin1('\xff')]), Buffer.concat([Buffer.from('日本/'), latin1('\xff')])],
@@ -137,7 +145,10 @@ describe('assertNoSymlinkParents on byte paths', () => {
   });
 
   it('refuses a non-UTF-8 parent that is a symlink', async () => {
-    const error = await assertNoSymlinkParents(root, latin1('a\xfe/payload'), new Set()).then(() => undefined, (e: unknown) => e as Error);
+    const error = await assertNoSymlinkParents(root, latin1('a\xfe/payload'), new Set()).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(error && isCassetteError(error, 'E_UNSAFE_PATH')).toBe(true);
     expect(error!.message).toMatch(/is a symlink/);
   });
@@ -196,7 +207,7 @@ describe('writeSparse', () => {
   /** A `size`-byte file content: zero but for `blocks` ([offset, length] runs of non-zero bytes). */
   function content(size: number, runs: Array<[number, number]>): Buffer {
     const buf = Buffer.alloc(size);
-    for (const [offset, length] of runs) for (let i = 0; i < length; i++) buf[offset + i] = ((offset + i) * 131 + 7) % 255 + 1;
+    for (const [offset, length] of runs) for (let i = 0; i < length; i++) buf[offset + i] = (((offset + i) * 131 + 7) % 255) + 1;
     return buf;
   }
 
@@ -242,10 +253,37 @@ describe('writeSparse', () => {
     ['unaligned slices of odd sizes', content(SIZE, layout), 0, SIZE, [1, 4095, 4097, 12345, 65539, 3 * B + 1, 777_777]],
     ['slices that split data blocks in two', content(SIZE, layout), 0, SIZE, [100 * B + B - 1, 1, 900 * B - 1, 2, 500 * B + 1000, 1500, MiB]],
     // Zero blocks at both ends and in the middle of the written range.
-    ['data in the middle of zeros', content(SIZE, [[3 * MiB + 5, 3 * B], [5 * MiB, 10]]), 0, SIZE, [1 * MiB + 3]],
+    [
+      'data in the middle of zeros',
+      content(SIZE, [
+        [3 * MiB + 5, 3 * B],
+        [5 * MiB, 10],
+      ]),
+      0,
+      SIZE,
+      [1 * MiB + 3],
+    ],
     // The range starts mid-block, with zeros first: that block stays a hole.
-    ['a slice starting mid-block with zeros first', content(SIZE, [[6 * B + 100, 50], [2 * MiB, B]]), 5 * B + 2048, 4 * MiB, [B * 10 + 7]],
-    ['a slice starting mid-block with data first', content(SIZE, [[5 * B + 2048, 10], [7 * B, B]]), 5 * B + 2048, 4 * MiB, [B * 2 + 1]],
+    [
+      'a slice starting mid-block with zeros first',
+      content(SIZE, [
+        [6 * B + 100, 50],
+        [2 * MiB, B],
+      ]),
+      5 * B + 2048,
+      4 * MiB,
+      [B * 10 + 7],
+    ],
+    [
+      'a slice starting mid-block with data first',
+      content(SIZE, [
+        [5 * B + 2048, 10],
+        [7 * B, B],
+      ]),
+      5 * B + 2048,
+      4 * MiB,
+      [B * 2 + 1],
+    ],
     // A first slice of one byte at the end of a block, then the rest: the first block holds data.
     ['a one-byte slice at the end of a block', content(SIZE, [[B - 1, 1]]), B - 1, SIZE, [1, MiB]],
     ['all zeros', Buffer.alloc(SIZE), 0, SIZE, [12345]],

@@ -67,7 +67,10 @@ async function damagedCopy(): Promise<{ dir: string; store: LocalStore; target: 
 const objectFile = (dir: string, key: string): string => path.join(dir, ...key.split('/'));
 
 function readIndexLines(compressed: Buffer): { header: Record<string, unknown>; frames: FrameRecord[]; entries: IndexEntry[] } {
-  const lines = decompress(compressed).toString('utf8').split('\n').filter((line) => line !== '');
+  const lines = decompress(compressed)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '');
   const header = JSON.parse(lines[0]!) as { frameCount: number };
   return {
     header,
@@ -169,10 +172,13 @@ describe('restore from a damaged repository', () => {
   });
 
   it.each<[string, (bytes: Buffer) => Buffer]>([
-    ['a flipped byte', (bytes) => {
-      bytes[Math.floor(bytes.length / 2)]! ^= 0x20;
-      return bytes;
-    }],
+    [
+      'a flipped byte',
+      (bytes) => {
+        bytes[Math.floor(bytes.length / 2)]! ^= 0x20;
+        return bytes;
+      },
+    ],
     ['its last 10 bytes cut', (bytes) => bytes.subarray(0, bytes.length - 10)],
   ])('refuses an index with %s (E_INTEGRITY naming the index)', async (_damage, damage) => {
     const { dir, store, target } = await damagedCopy();
@@ -200,7 +206,9 @@ describe('restore from a damaged repository', () => {
   it("refuses a file whose index sha256 was altered (E_INTEGRITY naming the file's path)", async () => {
     const { dir, store, target } = await damagedCopy();
     const file = objectFile(dir, artifact.index.key);
-    const lines = decompress(await fs.readFile(file)).toString('utf8').split('\n');
+    const lines = decompress(await fs.readFile(file))
+      .toString('utf8')
+      .split('\n');
     const at = lines.findIndex((line) => line.includes('"path":"sub/b.bin"'));
     expect(at).toBeGreaterThan(0);
     const entry = JSON.parse(lines[at]!) as IndexEntry;

@@ -107,7 +107,10 @@ describe('in-place restore onto a target where lib -> usr/lib', () => {
     expect(await read(path.join(root, 'opt/modules/6.1/x.ko'))).toBe(MODULE);
     expect((await fs.lstat(path.join(root, 'usr/lib/modules'))).isSymbolicLink()).toBe(true);
     expect(await mode(path.join(root, 'opt/modules'))).toBe(0o711);
-    expect(kept.map((e) => [e.path, e.target])).toEqual([[path.join(root, 'lib'), 'usr/lib'], [path.join(root, 'lib/modules'), '../../opt/modules']]);
+    expect(kept.map((e) => [e.path, e.target])).toEqual([
+      [path.join(root, 'lib'), 'usr/lib'],
+      [path.join(root, 'lib/modules'), '../../opt/modules'],
+    ]);
   });
 
   it('a dry run reports the symlink it would keep and writes nothing', async () => {
@@ -165,7 +168,7 @@ describe('in-place restore onto symlinks it must not write through', () => {
     expect(await restoreInPlace(relative.root, { dryRun: true })).toHaveLength(1);
   });
 
-  it('a --target restore (a fresh tree) keeps today\'s rule: any symlink parent is refused', async () => {
+  it("a --target restore (a fresh tree) keeps today's rule: any symlink parent is refused", async () => {
     const dir = path.join(work, `target-${targets++}`);
     await fs.mkdir(path.join(dir, 'rootfs/usr/lib'), { recursive: true });
     await fs.symlink('usr/lib', path.join(dir, 'rootfs/lib'));
@@ -226,7 +229,10 @@ describe('symlinks made by the restore itself are never kept', () => {
     await fs.mkdir(path.join(outside, 'lib/modules'), { recursive: true });
     await fs.chmod(path.join(outside, 'lib/modules'), 0o755);
     const dir = path.join(work, `repo-${targets++}`);
-    const { record: rec } = await buildRepo(dir, [{ path: 'lib/modules', type: 'dir', mode: 0o700 }, { path: 'usr', type: 'symlink', link: outside }]);
+    const { record: rec } = await buildRepo(dir, [
+      { path: 'lib/modules', type: 'dir', mode: 0o700 },
+      { path: 'usr', type: 'symlink', link: outside },
+    ]);
     const kept = await restoreInPlace(root, {}, rec, new LocalStore(dir));
     expect(kept.map((e) => e.path)).toEqual([path.join(root, 'lib')]);
     expect(await fs.readlink(path.join(root, 'usr'))).toBe(outside);
@@ -261,7 +267,11 @@ describe('cassette restore --in-place reports kept directory symlinks', () => {
     expect(lines.indexOf(line)).toBeGreaterThan(lines.findIndex((l) => l.startsWith('would write dir') && l.endsWith(path.join(node, 'lib'))));
     const json = await cassette(['restore', 'latest', '--in-place', '--dry-run', '--json', '--repo', repo]);
     expect(json.exitCode, json.stderr as string).toBe(0);
-    const events = (json.stdout as string).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.type === 'keep-symlink');
+    const events = (json.stdout as string)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.type === 'keep-symlink');
     expect(events).toEqual([{ type: 'keep-symlink', artifact: expect.any(String), path: path.join(node, 'lib'), target: 'usr/lib' }]);
   });
 

@@ -34,8 +34,16 @@ function makeFrames(specs: ReadonlyArray<readonly [volume: number, size: number,
 //    8    1   350..499   8000..9000
 //    9    1   500..999   9000..9500
 const FRAMES = makeFrames([
-  [0, 100, 1000], [0, 200, 1000], [0, 50, 1000], [0, 400, 1000], [0, 100, 1000], [0, 300, 1000],
-  [1, 100, 1000], [1, 250, 1000], [1, 150, 1000], [1, 500, 500],
+  [0, 100, 1000],
+  [0, 200, 1000],
+  [0, 50, 1000],
+  [0, 400, 1000],
+  [0, 100, 1000],
+  [0, 300, 1000],
+  [1, 100, 1000],
+  [1, 250, 1000],
+  [1, 150, 1000],
+  [1, 500, 500],
 ]);
 
 const req = (volume: number, start: number, end: number, firstFrame: number, lastFrame: number): ReadRequest => ({ volume, start, end, firstFrame, lastFrame });
@@ -56,7 +64,14 @@ describe('framesForRanges', () => {
     { name: 'the whole archive', ranges: [{ start: 0, end: 9500 }], expected: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] },
     {
       name: 'unsorted, overlapping and duplicate ranges give sorted unique frames',
-      ranges: [{ start: 8100, end: 8200 }, { start: 10, end: 20 }, { start: 3500, end: 5500 }, { start: 4500, end: 4600 }, { start: 10, end: 20 }, { start: 3000, end: 3000 }],
+      ranges: [
+        { start: 8100, end: 8200 },
+        { start: 10, end: 20 },
+        { start: 3500, end: 5500 },
+        { start: 4500, end: 4600 },
+        { start: 10, end: 20 },
+        { start: 3000, end: 3000 },
+      ],
       expected: [0, 3, 4, 5, 8],
     },
   ])('$name', ({ ranges, expected }) => {
@@ -91,14 +106,23 @@ describe('framesForRanges', () => {
   });
 
   it('skips frames that hold no tar bytes', () => {
-    const frames = makeFrames([[0, 10, 100], [0, 10, 0], [0, 10, 100]]);
+    const frames = makeFrames([
+      [0, 10, 100],
+      [0, 10, 0],
+      [0, 10, 100],
+    ]);
     expect(framesForRanges(frames, [{ start: 50, end: 150 }])).toEqual([0, 2]);
     expect(framesForRanges(frames, [{ start: 100, end: 101 }])).toEqual([2]);
   });
 
   it('maps 500,000 ranges over 250,000 frames into requests of at most the default size', () => {
     const frames: FrameRecord[] = Array.from({ length: 250_000 }, (_, i) => ({
-      frame: i, volume: Math.floor(i / 100_000), offset: (i % 100_000) * 1000, size: 1000, tarOffset: i * 4096, tarSize: 4096,
+      frame: i,
+      volume: Math.floor(i / 100_000),
+      offset: (i % 100_000) * 1000,
+      size: 1000,
+      tarOffset: i * 4096,
+      tarSize: 4096,
     }));
     const total = 250_000 * 4096;
     let seed = 42;
@@ -128,8 +152,18 @@ describe('planReads', () => {
     { name: 'a gap exactly at maxGapBytes merges', needed: [0, 2], options: { maxGapBytes: 200 }, expected: [req(0, 0, 349, 0, 2)] },
     { name: 'a gap one byte over maxGapBytes does not merge', needed: [0, 2], options: { maxGapBytes: 199 }, expected: [req(0, 0, 99, 0, 0), req(0, 300, 349, 2, 2)] },
     { name: 'maxGapBytes 0 merges only adjacent frames', needed: [0, 1, 3, 4], options: { maxGapBytes: 0 }, expected: [req(0, 0, 299, 0, 1), req(0, 350, 849, 3, 4)] },
-    { name: 'never merges across volumes, whatever the gap allowance', needed: [5, 6], options: { maxGapBytes: Number.POSITIVE_INFINITY }, expected: [req(0, 850, 1149, 5, 5), req(1, 0, 99, 6, 6)] },
-    { name: 'an unlimited gap merges a whole volume', needed: [0, 5, 6, 9], options: { maxGapBytes: Number.POSITIVE_INFINITY }, expected: [req(0, 0, 1149, 0, 5), req(1, 0, 999, 6, 9)] },
+    {
+      name: 'never merges across volumes, whatever the gap allowance',
+      needed: [5, 6],
+      options: { maxGapBytes: Number.POSITIVE_INFINITY },
+      expected: [req(0, 850, 1149, 5, 5), req(1, 0, 99, 6, 6)],
+    },
+    {
+      name: 'an unlimited gap merges a whole volume',
+      needed: [0, 5, 6, 9],
+      options: { maxGapBytes: Number.POSITIVE_INFINITY },
+      expected: [req(0, 0, 1149, 0, 5), req(1, 0, 999, 6, 9)],
+    },
     { name: 'unsorted needed frames with duplicates', needed: [2, 0, 2, 0], expected: [req(0, 0, 349, 0, 2)] },
     {
       name: 'splits above maxRequestBytes at frame boundaries',
@@ -139,7 +173,12 @@ describe('planReads', () => {
     },
     { name: 'a request exactly at maxRequestBytes is not split', needed: [4, 5], options: { maxRequestBytes: 400 }, expected: [req(0, 750, 1149, 4, 5)] },
     { name: 'a single frame larger than maxRequestBytes is still one request', needed: [9], options: { maxRequestBytes: 300 }, expected: [req(1, 500, 999, 9, 9)] },
-    { name: 'merging across a gap counts the gap towards the size limit', needed: [2, 4], options: { maxRequestBytes: 499 }, expected: [req(0, 300, 349, 2, 2), req(0, 750, 849, 4, 4)] },
+    {
+      name: 'merging across a gap counts the gap towards the size limit',
+      needed: [2, 4],
+      options: { maxRequestBytes: 499 },
+      expected: [req(0, 300, 349, 2, 2), req(0, 750, 849, 4, 4)],
+    },
     {
       name: 'one big file spanning frames 2..7 becomes one request per volume',
       needed: [2, 3, 4, 5, 6, 7],
@@ -171,20 +210,55 @@ describe('planReads', () => {
 
   it('sorts requests by volume then offset', () => {
     const plan = planReads(FRAMES, [9, 0, 6, 3], { maxGapBytes: 0 });
-    expect(plan.map((r) => [r.volume, r.start])).toEqual([[0, 0], [0, 350], [1, 0], [1, 500]]);
+    expect(plan.map((r) => [r.volume, r.start])).toEqual([
+      [0, 0],
+      [0, 350],
+      [1, 0],
+      [1, 500],
+    ]);
   });
 });
 
 describe('framesForRanges + planReads: files to requests', () => {
   // Files as (dataOffset, size), the way restore turns index entries into ranges.
   const plan = (files: Array<[number, number]>, options?: { maxGapBytes?: number; maxRequestBytes?: number }): ReadRequest[] =>
-    planReads(FRAMES, framesForRanges(FRAMES, files.map(([dataOffset, size]) => ({ start: dataOffset, end: dataOffset + size }))), options);
+    planReads(
+      FRAMES,
+      framesForRanges(
+        FRAMES,
+        files.map(([dataOffset, size]) => ({ start: dataOffset, end: dataOffset + size })),
+      ),
+      options,
+    );
 
   it.each<{ name: string; files: Array<[number, number]>; options?: { maxGapBytes?: number }; expected: ReadRequest[] }>([
-    { name: 'only zero-size files: no requests', files: [[512, 0], [2048, 0], [6000, 0]], expected: [] },
+    {
+      name: 'only zero-size files: no requests',
+      files: [
+        [512, 0],
+        [2048, 0],
+        [6000, 0],
+      ],
+      expected: [],
+    },
     { name: 'one small file: one frame', files: [[7100, 300]], expected: [req(1, 100, 349, 7, 7)] },
-    { name: 'two small files in far-apart frames of one volume, small gap allowance', files: [[100, 10], [5100, 10]], options: { maxGapBytes: 100 }, expected: [req(0, 0, 99, 0, 0), req(0, 850, 1149, 5, 5)] },
-    { name: 'two small files in far-apart frames of one volume, default gap allowance', files: [[100, 10], [5100, 10]], expected: [req(0, 0, 1149, 0, 5)] },
+    {
+      name: 'two small files in far-apart frames of one volume, small gap allowance',
+      files: [
+        [100, 10],
+        [5100, 10],
+      ],
+      options: { maxGapBytes: 100 },
+      expected: [req(0, 0, 99, 0, 0), req(0, 850, 1149, 5, 5)],
+    },
+    {
+      name: 'two small files in far-apart frames of one volume, default gap allowance',
+      files: [
+        [100, 10],
+        [5100, 10],
+      ],
+      expected: [req(0, 0, 1149, 0, 5)],
+    },
   ])('$name', ({ files, options, expected }) => {
     expect(plan(files, options)).toEqual(expected);
   });

@@ -3,9 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCassetteError } from '../../src/errors.js';
-import { assertNoSymlinkParents, judgeExistingSymlink, keptSymlinkVerdict, linkIdentity, normalizeEntryPath, normalizeLinkTarget, resolveInside, type KeepDirectorySymlinks } from '../../src/restore/safe-path.js';
+import {
+  assertNoSymlinkParents,
+  judgeExistingSymlink,
+  keptSymlinkVerdict,
+  linkIdentity,
+  normalizeEntryPath,
+  normalizeLinkTarget,
+  resolveInside,
+  type KeepDirectorySymlinks,
+} from '../../src/restore/safe-path.js';
 import { thrown } from '../helpers/rejection.js';
-
 
 async function rejected(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
@@ -71,7 +79,11 @@ const accepted: Array<{ name: string; path: string; expected: string }> = [
   { name: 'accepts unicode names', path: 'données/日本語/ß/😀.txt', expected: 'données/日本語/ß/😀.txt' },
   { name: 'accepts decomposed unicode as is (no normalization)', path: 'cafe\u0301', expected: 'cafe\u0301' },
   { name: 'accepts spaces, newlines and control characters other than NUL', path: 'a b/c\nd/\te', expected: 'a b/c\nd/\te' },
-  { name: 'accepts a very long path (4096 bytes) when otherwise safe', path: `${'d'.repeat(200)}/`.repeat(20) + 'f'.repeat(76), expected: `${'d'.repeat(200)}/`.repeat(20) + 'f'.repeat(76) },
+  {
+    name: 'accepts a very long path (4096 bytes) when otherwise safe',
+    path: `${'d'.repeat(200)}/`.repeat(20) + 'f'.repeat(76),
+    expected: `${'d'.repeat(200)}/`.repeat(20) + 'f'.repeat(76),
+  },
   { name: 'accepts a very long single name (4096 bytes: the file system, not this check, limits names)', path: 'n'.repeat(4096), expected: 'n'.repeat(4096) },
 ];
 
@@ -121,7 +133,12 @@ describe('resolveInside', () => {
     { name: 'refuses an absolute entry path', rel: '/etc/passwd' },
     { name: 'refuses the root itself', rel: '.' },
   ])('$name', ({ rel }) => {
-    expect(isCassetteError(thrown(() => resolveInside('/restore', rel)), 'E_UNSAFE_PATH')).toBe(true);
+    expect(
+      isCassetteError(
+        thrown(() => resolveInside('/restore', rel)),
+        'E_UNSAFE_PATH',
+      ),
+    ).toBe(true);
   });
 
   it('refuses a relative root with E_USAGE', () => {
@@ -230,10 +247,28 @@ describe('keptSymlinkVerdict (may an in-place restore write through an existing 
     { name: 'keeps anything that is a directory when the root is /', root: '/', link: dir('/usr/lib'), keep: true },
     { name: 'refuses a link to the parent of the root', root: '/r', link: dir('/'), keep: false, reason: /resolves to \/, outside the restore root \/r$/ },
     { name: 'refuses a link to a sibling whose name extends the root (/r2 is not inside /r)', root: '/r', link: dir('/r2/lib'), keep: false, reason: /outside the restore root/ },
-    { name: 'refuses a link outside the root even when it is a directory (/usr/lib for a re-rooted /mnt/sysimage)', root: '/mnt/sysimage', link: dir('/usr/lib'), keep: false, reason: /resolves to \/usr\/lib, outside the restore root \/mnt\/sysimage/ },
-    { name: 'refuses a link to a file inside the root', root: '/r', link: { real: '/r/etc/hostname', isDirectory: false, created: false }, keep: false, reason: /which is not a directory/ },
+    {
+      name: 'refuses a link outside the root even when it is a directory (/usr/lib for a re-rooted /mnt/sysimage)',
+      root: '/mnt/sysimage',
+      link: dir('/usr/lib'),
+      keep: false,
+      reason: /resolves to \/usr\/lib, outside the restore root \/mnt\/sysimage/,
+    },
+    {
+      name: 'refuses a link to a file inside the root',
+      root: '/r',
+      link: { real: '/r/etc/hostname', isDirectory: false, created: false },
+      keep: false,
+      reason: /which is not a directory/,
+    },
     { name: 'refuses a dangling link (or a loop)', root: '/r', link: { isDirectory: false, created: false }, keep: false, reason: /does not resolve/ },
-    { name: 'refuses a link the restore made from an archive entry, even to a directory inside the root', root: '/r', link: { real: '/r/usr/lib', isDirectory: true, created: true }, keep: false, reason: /made by this restore/ },
+    {
+      name: 'refuses a link the restore made from an archive entry, even to a directory inside the root',
+      root: '/r',
+      link: { real: '/r/usr/lib', isDirectory: true, created: true },
+      keep: false,
+      reason: /made by this restore/,
+    },
   ])('$name', ({ root, link, keep, reason }) => {
     const verdict = keptSymlinkVerdict(root, link);
     expect(verdict.keep).toBe(keep);
@@ -344,7 +379,10 @@ describe('judgeExistingSymlink and assertNoSymlinkParents with keep (real direct
   it('judges each kept link below another: lib -> usr/lib, then usr/lib/modules -> ../../opt/modules', async () => {
     kept.length = 0;
     await assertNoSymlinkParents(root, 'lib/modules/6.1/x.ko', new Set(), policy());
-    expect(kept).toEqual([[path.join(root, 'lib'), 'usr/lib'], [path.join(root, 'lib/modules'), '../../opt/modules']]);
+    expect(kept).toEqual([
+      [path.join(root, 'lib'), 'usr/lib'],
+      [path.join(root, 'lib/modules'), '../../opt/modules'],
+    ]);
   });
 
   it.each([

@@ -54,7 +54,11 @@ describe('compileSelector', () => {
       options: { include: ['etc'] },
       expected: ENTRIES.filter((e) => e.startsWith('etc/')),
     },
-    { name: 'a single star stays within one component', options: { include: ['etc/ssh/*'] }, expected: ['etc/ssh/sshd_config', 'etc/ssh/ssh_host_rsa_key', 'etc/ssh/sshd_config.d/50-cloud.conf'] },
+    {
+      name: 'a single star stays within one component',
+      options: { include: ['etc/ssh/*'] },
+      expected: ['etc/ssh/sshd_config', 'etc/ssh/ssh_host_rsa_key', 'etc/ssh/sshd_config.d/50-cloud.conf'],
+    },
     { name: 'globstar finds files at any depth', options: { include: ['**/*.conf'] }, expected: ['etc/ssh/sshd_config.d/50-cloud.conf', 'etc/nginx/nginx.conf'] },
     { name: 'patterns are anchored at the artifact name (*.conf matches no entry)', options: { include: ['*.conf'] }, expected: [] },
     { name: 'stars match dot files', options: { include: ['etc/*'] }, expected: ENTRIES.filter((e) => e.startsWith('etc/')) },
@@ -78,7 +82,11 @@ describe('compileSelector', () => {
       options: { include: ['etc/ssh'], exclude: ['**/*_key'] },
       expected: ['etc/ssh', 'etc/ssh/sshd_config', 'etc/ssh/sshd_config.d/50-cloud.conf'],
     },
-    { name: 'excluding dot files by glob', options: { include: ['etc'], exclude: ['**/.*'] }, expected: ['etc/passwd', 'etc/ssh', 'etc/ssh/sshd_config', 'etc/ssh/ssh_host_rsa_key', 'etc/ssh/sshd_config.d/50-cloud.conf', 'etc/sshd-not-ssh', 'etc/nginx/nginx.conf'] },
+    {
+      name: 'excluding dot files by glob',
+      options: { include: ['etc'], exclude: ['**/.*'] },
+      expected: ['etc/passwd', 'etc/ssh', 'etc/ssh/sshd_config', 'etc/ssh/ssh_host_rsa_key', 'etc/ssh/sshd_config.d/50-cloud.conf', 'etc/sshd-not-ssh', 'etc/nginx/nginx.conf'],
+    },
     { name: 'an include that matches nothing selects nothing', options: { include: ['nope/**'] }, expected: [] },
     { name: 'a lone slash means everything', options: { include: ['/'] }, expected: ENTRIES },
   ])('$name', ({ options, expected }) => {
@@ -148,8 +156,13 @@ describe('artifactMayMatch', () => {
 
   it('never skips an artifact that has a selected entry (agrees with compileSelector)', () => {
     const cases: SelectOptions[] = [
-      { include: ['etc/ssh'] }, { include: ['**/*.conf'] }, { include: ['{etc/passwd,var/log}'] }, { include: ['c*'] },
-      { include: ['etc'], exclude: ['etc/ssh'] }, { exclude: ['var'] }, { include: ['var/*'], exclude: ['e*'] },
+      { include: ['etc/ssh'] },
+      { include: ['**/*.conf'] },
+      { include: ['{etc/passwd,var/log}'] },
+      { include: ['c*'] },
+      { include: ['etc'], exclude: ['etc/ssh'] },
+      { exclude: ['var'] },
+      { include: ['var/*'], exclude: ['e*'] },
     ];
     for (const options of cases) {
       const selected = compileSelector(options);

@@ -46,8 +46,19 @@ describe('sliceFrames', () => {
   it.each<{ name: string; files: Array<[string, number, number]>; expected: Piece[][] }>([
     {
       name: 'small files inside one frame: one whole piece each, in tar order',
-      files: [['a', 100, 100], ['b', 300, 50]],
-      expected: [[['a', 100, 100, 0, true], ['b', 300, 50, 0, true]], [], [], []],
+      files: [
+        ['a', 100, 100],
+        ['b', 300, 50],
+      ],
+      expected: [
+        [
+          ['a', 100, 100, 0, true],
+          ['b', 300, 50, 0, true],
+        ],
+        [],
+        [],
+        [],
+      ],
     },
     {
       name: 'a file over three frames: a piece in each, at its place in the file, the last one last',
@@ -56,13 +67,31 @@ describe('sliceFrames', () => {
     },
     {
       name: 'a file that ends on a frame boundary is complete in that frame',
-      files: [['d', 1500, 500], ['e', 2000, 10]],
+      files: [
+        ['d', 1500, 500],
+        ['e', 2000, 10],
+      ],
       expected: [[], [['d', 500, 500, 0, true]], [['e', 0, 10, 0, true]], []],
     },
     {
       name: 'a frame shared by the end of one file and the start of the next',
-      files: [['f', 200, 1000], ['g', 1700, 1500], ['h', 3300, 200]],
-      expected: [[['f', 200, 800, 0, false]], [['f', 0, 200, 800, true], ['g', 700, 300, 0, false]], [['g', 0, 1000, 300, false]], [['g', 0, 200, 1300, true], ['h', 300, 200, 0, true]]],
+      files: [
+        ['f', 200, 1000],
+        ['g', 1700, 1500],
+        ['h', 3300, 200],
+      ],
+      expected: [
+        [['f', 200, 800, 0, false]],
+        [
+          ['f', 0, 200, 800, true],
+          ['g', 700, 300, 0, false],
+        ],
+        [['g', 0, 1000, 300, false]],
+        [
+          ['g', 0, 200, 1300, true],
+          ['h', 300, 200, 0, true],
+        ],
+      ],
     },
   ])('$name', async ({ files, expected }) => {
     const pending = files.map(([path, dataOffset, size]) => fileAt(path, dataOffset, size));

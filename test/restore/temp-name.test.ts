@@ -8,7 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../helpers/cli.js';
-import { currentRestorer, isStaleTemp, nextRestoreTempName, parseProcStat, parseRestoreTempName, removeStaleTemps, restoreTempName, type ProcessState, type Restorer } from '../../src/restore/temp-name.js';
+import {
+  currentRestorer,
+  isStaleTemp,
+  nextRestoreTempName,
+  parseProcStat,
+  parseRestoreTempName,
+  removeStaleTemps,
+  restoreTempName,
+  type ProcessState,
+  type Restorer,
+} from '../../src/restore/temp-name.js';
 
 const BOOT = '06676765ef6c473e84dc190ec37fa5f8';
 const SELF: Restorer = { boot: BOOT, pidNamespace: '4026531836', timeNamespace: '4026531834', pid: 4242, start: '414910' };
@@ -132,7 +142,7 @@ describe('removeStaleTemps', () => {
     expect(removeStaleTemps(dir)).toBe(0);
   });
 
-  it('as an ordinary user, removes only that user\'s stale files (with /proc mounted hidepid, other users\' restores look gone)', async () => {
+  it("as an ordinary user, removes only that user's stale files (with /proc mounted hidepid, other users' restores look gone)", async () => {
     const dir = path.join(work, 'shared');
     await fs.mkdir(dir, { mode: 0o777 });
     await fs.chmod(dir, 0o777);
@@ -145,8 +155,19 @@ describe('removeStaleTemps', () => {
     await fs.writeFile(path.join(dir, nobodyOwned), 'nobody\n');
     await fs.chown(path.join(dir, nobodyOwned), 65534, 65534);
     const module = path.join(PROJECT_ROOT, 'dist/src/restore/temp-name.js');
-    const result = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', '--input-type=module', '-e',
-      `const { removeStaleTemps } = await import(${JSON.stringify(module)}); console.log(removeStaleTemps(${JSON.stringify(dir)}));`], { reject: false });
+    const result = await execa(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        'node',
+        '--input-type=module',
+        '-e',
+        `const { removeStaleTemps } = await import(${JSON.stringify(module)}); console.log(removeStaleTemps(${JSON.stringify(dir)}));`,
+      ],
+      { reject: false },
+    );
     expect(result.stdout, result.stderr).toBe('1');
     expect(await fs.readdir(dir)).toEqual([rootOwned]);
   });

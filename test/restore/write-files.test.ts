@@ -33,7 +33,19 @@ afterEach(async () => {
 
 function stateFor(dir: string): ArtifactState {
   const artifact = { name: 'tree', kind: 'tree', source: dir, volumes: [] } as unknown as ArtifactRecord;
-  return { artifact, root: dir, safeDirs: new Set(), dirs: [], symlinks: [], links: [], specials: [], orphanLinks: new Map(), symlinkPaths: new Set(), cleanDirs: new Set(), lastFrame: -1 };
+  return {
+    artifact,
+    root: dir,
+    safeDirs: new Set(),
+    dirs: [],
+    symlinks: [],
+    links: [],
+    specials: [],
+    orphanLinks: new Map(),
+    symlinkPaths: new Set(),
+    cleanDirs: new Set(),
+    lastFrame: -1,
+  };
 }
 
 /**
@@ -84,19 +96,22 @@ class WriterStandIn {
     const part = this.parts++;
     this.pending++;
     return new Promise((resolve, reject) => {
-      setTimeout(() => {
-        this.pending--;
-        this.events.push(`written ${this.frameOf(data)}`);
-        if (part === this.options.fail) return reject(new CassetteError('E_TARGET', `cannot write part ${part}: disk full`));
-        const digests = new Map<number, string>();
-        for (const s of slices) {
-          let hash = this.hashes.get(s.file);
-          if (!hash) this.hashes.set(s.file, (hash = createHash('sha256')));
-          hash.update(data.subarray(s.start, s.start + s.length));
-          if (s.last) digests.set(s.file, hash.digest('hex'));
-        }
-        resolve(digests);
-      }, this.options.delayMs?.(part) ?? 0);
+      setTimeout(
+        () => {
+          this.pending--;
+          this.events.push(`written ${this.frameOf(data)}`);
+          if (part === this.options.fail) return reject(new CassetteError('E_TARGET', `cannot write part ${part}: disk full`));
+          const digests = new Map<number, string>();
+          for (const s of slices) {
+            let hash = this.hashes.get(s.file);
+            if (!hash) this.hashes.set(s.file, (hash = createHash('sha256')));
+            hash.update(data.subarray(s.start, s.start + s.length));
+            if (s.last) digests.set(s.file, hash.digest('hex'));
+          }
+          resolve(digests);
+        },
+        this.options.delayMs?.(part) ?? 0,
+      );
     });
   }
 }
@@ -133,7 +148,11 @@ function run(sizes: Array<[string, number]>, frameSize: number, writerOptions?: 
   const writer = new WriterStandIn(events, frameOf, writerOptions);
   const open = new OpenFiles();
   const written: WrittenFile[] = [];
-  const sliced = sliceFrames(source(), files.filter((f) => f.entry.size > 0), { artifact: 'tree', pool });
+  const sliced = sliceFrames(
+    source(),
+    files.filter((f) => f.entry.size > 0),
+    { artifact: 'tree', pool },
+  );
   const done = (async () => {
     try {
       for await (const file of writeFiles(sliced, { state: stateFor(root), temps: new Set(), open, writer: () => writer, report: () => undefined })) {

@@ -42,7 +42,14 @@ beforeAll(async () => {
   repo = path.join(work, 'repo');
   // 64 MiB frames: the 1500 small files share one frame, the 700 middle-sized ones (180 MB of
   // repeated text) fill three, so hundreds of them are open at once on the writer's side.
-  record = (await backup({ store: new LocalStore(repo), sources: [{ kind: 'tree', path: source }], frameSize: 64 * 1024 * 1024, smallFrames: { min: 16 * 1024 * 1024, average: 64 * 1024 * 1024 } })).record;
+  record = (
+    await backup({
+      store: new LocalStore(repo),
+      sources: [{ kind: 'tree', path: source }],
+      frameSize: 64 * 1024 * 1024,
+      smallFrames: { min: 16 * 1024 * 1024, average: 64 * 1024 * 1024 },
+    })
+  ).record;
 }, 120_000);
 
 afterAll(async () => {
@@ -100,7 +107,10 @@ describe('restore writer thread', () => {
     const target = path.join(work, 'target-limited');
     await fs.mkdir(target);
     // `ulimit -f 1024`: no file may grow past 1 MiB (Node ignores SIGXFSZ, so the write fails with EFBIG).
-    const result = await execa('bash', ['-c', `ulimit -f 1024; exec node "${CLI}" restore ${record.id} --repo "file://${repo}" --target "${target}"`], { reject: false, env: { CASSETTE_REPO: '' } });
+    const result = await execa('bash', ['-c', `ulimit -f 1024; exec node "${CLI}" restore ${record.id} --repo "file://${repo}" --target "${target}"`], {
+      reject: false,
+      env: { CASSETTE_REPO: '' },
+    });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/cannot write .*big\/image\.bin: .*(too large|EFBIG)/i);
     expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -153,7 +163,10 @@ describe('restore writer thread', () => {
     try {
       const fd = fsSync.openSync(path.join(dir, 'gone'), 'w');
       fsSync.closeSync(fd);
-      await expect(writer.write(Buffer.from('data'), [{ file: 7, fd, start: 0, length: 4, position: 0, last: true }])).rejects.toMatchObject({ code: 'E_TARGET', message: expect.stringContaining('file number 7') });
+      await expect(writer.write(Buffer.from('data'), [{ file: 7, fd, start: 0, length: 4, position: 0, last: true }])).rejects.toMatchObject({
+        code: 'E_TARGET',
+        message: expect.stringContaining('file number 7'),
+      });
       const ok = fsSync.openSync(path.join(dir, 'ok'), 'w');
       const digests = await writer.write(Buffer.from('fine'), [{ file: 8, fd: ok, start: 0, length: 4, position: 0, last: true }]);
       fsSync.closeSync(ok);

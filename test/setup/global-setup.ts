@@ -139,10 +139,13 @@ async function waitForHttp(url: string, child: ChildProcess, name: string, outpu
   failed.catch(() => undefined);
   for (;;) {
     const answered = await Promise.race([
-      fetch(url, { signal: AbortSignal.timeout(2000) }).then(async (response) => {
-        await response.body?.cancel();
-        return true;
-      }, () => false),
+      fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+        async (response) => {
+          await response.body?.cancel();
+          return true;
+        },
+        () => false,
+      ),
       failed,
     ]);
     if (answered) return;
@@ -287,9 +290,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     const rgw = hasRgw
       ? startRgw().then(({ server, stop }) => {
-        stops.push(stop);
-        return server;
-      })
+          stops.push(stop);
+          return server;
+        })
       : undefined;
     const started = await Promise.allSettled([startS3rver(s3rverDir, children), hasMoto ? startMoto(children) : undefined, rgw]);
     for (const result of started) if (result.status === 'rejected') throw result.reason;

@@ -48,16 +48,22 @@ afterAll(async () => {
 type Factory = () => Promise<{ store: ObjectStore; multipart: 'abortable' | 'none' | 'no-abort' }>;
 
 const factories: Array<[string, Factory]> = [
-  ['local directory', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-contract-'));
-    tempDirs.push(dir);
-    return { store: new LocalStore(dir), multipart: 'none' };
-  }],
-  ...s3Servers().map((server): [string, Factory] => [`S3 on ${server.name}`, async () => {
-    const bucket = await createBucket(server.endpoint);
-    // s3rver cannot list or abort multipart uploads (NOTES.md); moto and RGW can.
-    return { store: makeS3Store(server.endpoint, bucket, 'repo/prefix'), multipart: server.name === 's3rver' ? 'no-abort' : 'abortable' };
-  }]),
+  [
+    'local directory',
+    async () => {
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-contract-'));
+      tempDirs.push(dir);
+      return { store: new LocalStore(dir), multipart: 'none' };
+    },
+  ],
+  ...s3Servers().map((server): [string, Factory] => [
+    `S3 on ${server.name}`,
+    async () => {
+      const bucket = await createBucket(server.endpoint);
+      // s3rver cannot list or abort multipart uploads (NOTES.md); moto and RGW can.
+      return { store: makeS3Store(server.endpoint, bucket, 'repo/prefix'), multipart: server.name === 's3rver' ? 'no-abort' : 'abortable' };
+    },
+  ]),
 ];
 
 describe.each(factories)('storage contract: %s', (_name, factory) => {
@@ -67,9 +73,15 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
     expect(await store.put('a/small.bin', small)).toEqual({ size: 1000 });
     expect(Buffer.compare(await store.getBuffer('a/small.bin'), small)).toBe(0);
     const big = pattern(13 * MiB, 2);
-    const result = await store.put('a/big.bin', Readable.from((function* () {
-      for (let i = 0; i < big.length; i += 1 * MiB) yield big.subarray(i, i + 1 * MiB);
-    })()), { partSize: 5 * MiB });
+    const result = await store.put(
+      'a/big.bin',
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < big.length; i += 1 * MiB) yield big.subarray(i, i + 1 * MiB);
+        })(),
+      ),
+      { partSize: 5 * MiB },
+    );
     expect(result.size).toBe(big.length);
     expect(Buffer.compare(await store.getBuffer('a/big.bin'), big)).toBe(0);
     expect((await store.head('a/big.bin'))?.size).toBe(big.length);
@@ -80,7 +92,14 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
     const { store } = await factory();
     const data = pattern(100_000, 3);
     await store.put('r.bin', data);
-    const cases: Array<[number, number]> = [[0, 0], [0, 99], [1, 1], [5000, 70000], [99_999, 99_999], [90_000, 99_999]];
+    const cases: Array<[number, number]> = [
+      [0, 0],
+      [0, 99],
+      [1, 1],
+      [5000, 70000],
+      [99_999, 99_999],
+      [90_000, 99_999],
+    ];
     for (const [start, end] of cases) {
       expect(Buffer.compare(await store.getBuffer('r.bin', { range: { start, end } }), data.subarray(start, end + 1))).toBe(0);
     }
@@ -225,10 +244,12 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
     const writer = store.openWriter('w/signalled.bin', { partSize: 5 * MiB, signal: controller.signal });
     await writer.write(pattern(6 * MiB, 3));
     controller.abort();
-    const error = await errorOf((async () => {
-      await writer.write(pattern(6 * MiB, 4));
-      await writer.finish();
-    })());
+    const error = await errorOf(
+      (async () => {
+        await writer.write(pattern(6 * MiB, 4));
+        await writer.finish();
+      })(),
+    );
     expect(isCassetteError(error, 'E_ABORTED')).toBe(true);
     expect((error as Error).message).toContain('signalled.bin');
     expect(await store.head('w/signalled.bin')).toBeUndefined();
@@ -319,9 +340,11 @@ describe.each(s3Servers())('S3Store specifics on $name', ({ endpoint }) => {
       { step: 'initialize', name: 'failSecondPart' },
     );
     const parts = 12;
-    const body = Readable.from((function* () {
-      for (let i = 0; i < parts; i++) yield pattern(5 * MiB, i);
-    })());
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < parts; i++) yield pattern(5 * MiB, i);
+      })(),
+    );
     const error = await errorOf(store.put('part-failure.bin', body, { partSize: 5 * MiB, queueSize: 2 }));
     expect(isCassetteError(error, 'E_STORAGE')).toBe(true);
     expect((error as Error).message).toMatch(/UploadPart of s3:\/\/.*\/repo\/part-failure\.bin failed \(HTTP 500\): InternalError: We encountered an internal error \(injected\)/);

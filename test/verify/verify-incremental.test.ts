@@ -28,8 +28,16 @@ const OBJECTS = [{ key: 'data/S3/etc.tar.zst' }, { key: 'data/S1/etc.tar.zst' },
 describe('frameRuns', () => {
   it.each<[string, FrameRecord[], string[]]>([
     ['frames back to back in one object: one run', [frame(0, 0, 0, 10), frame(1, 0, 10, 5), frame(2, 0, 15, 7)], ['data/S3/etc.tar.zst 0-21']],
-    ['a reference between new frames: three runs', [frame(0, 0, 0, 10), frame(1, 1, 400, 30), frame(2, 0, 10, 5)], ['data/S3/etc.tar.zst 0-9', 'data/S1/etc.tar.zst 400-429', 'data/S3/etc.tar.zst 10-14']],
-    ['reused frames back to back in the referenced object: merged', [frame(0, 1, 100, 30), frame(1, 1, 130, 20), frame(2, 2, 0, 8)], ['data/S1/etc.tar.zst 100-149', 'data/S2/etc.tar.zst 0-7']],
+    [
+      'a reference between new frames: three runs',
+      [frame(0, 0, 0, 10), frame(1, 1, 400, 30), frame(2, 0, 10, 5)],
+      ['data/S3/etc.tar.zst 0-9', 'data/S1/etc.tar.zst 400-429', 'data/S3/etc.tar.zst 10-14'],
+    ],
+    [
+      'reused frames back to back in the referenced object: merged',
+      [frame(0, 1, 100, 30), frame(1, 1, 130, 20), frame(2, 2, 0, 8)],
+      ['data/S1/etc.tar.zst 100-149', 'data/S2/etc.tar.zst 0-7'],
+    ],
     ['reused frames of one object with a gap: not merged', [frame(0, 1, 100, 30), frame(1, 1, 140, 20)], ['data/S1/etc.tar.zst 100-129', 'data/S1/etc.tar.zst 140-159']],
     ['reused frames of one object out of order: not merged', [frame(0, 1, 130, 20), frame(1, 1, 100, 30)], ['data/S1/etc.tar.zst 130-149', 'data/S1/etc.tar.zst 100-129']],
     ['the same frame twice in a row: two runs', [frame(0, 1, 100, 30), frame(1, 1, 100, 30)], ['data/S1/etc.tar.zst 100-129', 'data/S1/etc.tar.zst 100-129']],
@@ -207,15 +215,19 @@ describe('verify of incremental snapshots', () => {
     expect(problemsOf((await verifySnapshot({ store: r.store, record: r.record })).problems)).toEqual([`${recipe}: recipe object is missing`]);
     expect((await cassette(['verify', S3, '--repo', r.dir])).exitCode).toBe(4);
     await fs.writeFile(file(r, recipe), Buffer.concat([original, Buffer.from('x')]));
-    expect(problemsOf((await verifySnapshot({ store: r.store, record: r.record })).problems)).toEqual([`${recipe}: recipe size is ${original.length + 1}, commit record says ${original.length}`]);
+    expect(problemsOf((await verifySnapshot({ store: r.store, record: r.record })).problems)).toEqual([
+      `${recipe}: recipe size is ${original.length + 1}, commit record says ${original.length}`,
+    ]);
     const changed = Buffer.from(original);
     changed[0] = 'e'.charCodeAt(0);
     await fs.writeFile(file(r, recipe), changed);
-    expect(problemsOf((await verifySnapshot({ store: r.store, record: r.record })).problems)).toEqual([`${recipe}: recipe SHA-256 is ${sha256(changed)}, commit record says ${sha256(original)}`]);
+    expect(problemsOf((await verifySnapshot({ store: r.store, record: r.record })).problems)).toEqual([
+      `${recipe}: recipe SHA-256 is ${sha256(changed)}, commit record says ${sha256(original)}`,
+    ]);
     expect((await cassette(['verify', S3, '--repo', r.dir])).exitCode).toBe(5);
   });
 
-  it('names a recipe whose runs are not the frame table\'s, though its size and SHA-256 are the recorded ones', async () => {
+  it("names a recipe whose runs are not the frame table's, though its size and SHA-256 are the recorded ones", async () => {
     const r = await repo();
     const lines = (await fs.readFile(file(r, recipe), 'ascii')).split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThanOrEqual(2);
@@ -232,7 +244,9 @@ describe('verify of incremental snapshots', () => {
   it('names an artifact that references objects but has no recipe', async () => {
     const r = await repo();
     const record = await rewriteRecord(r, (rec) => delete rec.artifacts[0]!.recipe);
-    expect(problemsOf((await verifySnapshot({ store: r.store, record })).problems)).toEqual([': the commit record names no recipe, and the artifact reads frames of other snapshots']);
+    expect(problemsOf((await verifySnapshot({ store: r.store, record })).problems)).toEqual([
+      ': the commit record names no recipe, and the artifact reads frames of other snapshots',
+    ]);
   });
 
   it('names reference and frame counts of the commit record that the index does not bear out', async () => {
@@ -252,7 +266,9 @@ describe('verify of incremental snapshots', () => {
   it('names a frame whose content is not the SHA-256 the index gives it, with --read-data', async () => {
     const r = await repo();
     const indexKey = `data/${S3}/etc.idx.zst`;
-    const lines = decompress(await fs.readFile(file(r, indexKey))).toString('utf8').split('\n');
+    const lines = decompress(await fs.readFile(file(r, indexKey)))
+      .toString('utf8')
+      .split('\n');
     // Line 1 is the header, line 2 frame 0: give it the hash of other bytes.
     const frame0 = JSON.parse(lines[1]!) as FrameRecord;
     const wrong = sha256(Buffer.from('other bytes'));
@@ -269,7 +285,9 @@ describe('verify of incremental snapshots', () => {
   it('names a frame that lies beyond the end of a referenced object', async () => {
     const r = await repo();
     const indexKey = `data/${S3}/etc.idx.zst`;
-    const lines = decompress(await fs.readFile(file(r, indexKey))).toString('utf8').split('\n');
+    const lines = decompress(await fs.readFile(file(r, indexKey)))
+      .toString('utf8')
+      .split('\n');
     const frame0 = JSON.parse(lines[1]!) as FrameRecord;
     const size = r.record.artifacts[0]!.references![0]!.size;
     lines[1] = JSON.stringify({ ...frame0, offset: size - 1 });

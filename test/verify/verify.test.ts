@@ -132,14 +132,22 @@ describe('verify', () => {
 
   it('records the SHA-256 of the stored index', async () => {
     const { index } = record.artifacts[0]!;
-    expect(index.sha256).toBe(createHash('sha256').update(await fs.readFile(indexFile())).digest('hex'));
+    expect(index.sha256).toBe(
+      createHash('sha256')
+        .update(await fs.readFile(indexFile()))
+        .digest('hex'),
+    );
   });
 
   it('names an index of the wrong size without reading data, exit 5', async () => {
     const bytes = await fs.readFile(indexFile());
     await fs.writeFile(indexFile(), bytes.subarray(0, bytes.length - 1));
     const report = await verifySnapshot({ store, record });
-    expect(report.problems[0]).toEqual({ artifact: 'tree', object: record.artifacts[0]!.index.key, problem: `index size is ${bytes.length - 1}, commit record says ${bytes.length}` });
+    expect(report.problems[0]).toEqual({
+      artifact: 'tree',
+      object: record.artifacts[0]!.index.key,
+      problem: `index size is ${bytes.length - 1}, commit record says ${bytes.length}`,
+    });
     const cli = await cassette(['verify', 'latest', '--repo', repoDir]);
     expect(cli.exitCode).toBe(5);
   });
@@ -153,7 +161,9 @@ describe('verify', () => {
     expect((await verifySnapshot({ store, record })).problems).toEqual([]);
     const report = await verifySnapshot({ store, record, readData: true });
     const digest = createHash('sha256').update(replacement).digest('hex');
-    expect(report.problems).toEqual([{ artifact: 'tree', object: record.artifacts[0]!.index.key, problem: `index SHA-256 is ${digest}, commit record says ${record.artifacts[0]!.index.sha256!}` }]);
+    expect(report.problems).toEqual([
+      { artifact: 'tree', object: record.artifacts[0]!.index.key, problem: `index SHA-256 is ${digest}, commit record says ${record.artifacts[0]!.index.sha256!}` },
+    ]);
     const cli = await cassette(['verify', 'latest', '--read-data', '--repo', repoDir]);
     expect(cli.exitCode).toBe(5);
     expect(cli.stderr).toContain(`(${record.artifacts[0]!.index.key}): index SHA-256 is ${digest}`);
@@ -165,7 +175,11 @@ describe('verify', () => {
     bytes[at] = bytes[at]! ^ 0x01;
     await fs.writeFile(indexFile(), bytes);
     const report = await verifySnapshot({ store, record, readData: true });
-    expect(report.problems[0]).toEqual({ artifact: 'tree', object: record.artifacts[0]!.index.key, problem: expect.stringMatching(/^index SHA-256 is [0-9a-f]{64}, commit record says [0-9a-f]{64}$/) });
+    expect(report.problems[0]).toEqual({
+      artifact: 'tree',
+      object: record.artifacts[0]!.index.key,
+      problem: expect.stringMatching(/^index SHA-256 is [0-9a-f]{64}, commit record says [0-9a-f]{64}$/),
+    });
     const cli = await cassette(['verify', 'latest', '--read-data', '--repo', repoDir]);
     expect(cli.exitCode).toBe(5);
     expect(cli.stderr).toContain(`(${record.artifacts[0]!.index.key}): index SHA-256 is`);

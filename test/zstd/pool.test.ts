@@ -209,7 +209,6 @@ describe('FramePool compress / decompress', () => {
     expect((await pool.decompress(frames[1])).equals(Buffer.alloc(MiB, 1))).toBe(true);
   });
 
-
   it('ownsBuffer: frames from frameBuffer() live in shared memory, go to the worker without a move, and come back for the next frame', async () => {
     const own = new FramePool({ threads: 2 });
     try {
@@ -450,11 +449,17 @@ async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 describe('mapOrdered', () => {
   it('yields results in source order despite random delays', async () => {
     const source = Array.from({ length: 60 }, (_, i) => i);
-    const results = await collect(mapOrdered(source, async (x, index) => {
-      expect(index).toBe(x);
-      await sleep(Math.floor(Math.random() * 15));
-      return x * 2;
-    }, 5));
+    const results = await collect(
+      mapOrdered(
+        source,
+        async (x, index) => {
+          expect(index).toBe(x);
+          await sleep(Math.floor(Math.random() * 15));
+          return x * 2;
+        },
+        5,
+      ),
+    );
     expect(results).toEqual(source.map((x) => x * 2));
   });
 
@@ -471,13 +476,19 @@ describe('mapOrdered', () => {
   it('keeps at most `concurrency` calls in flight, and uses that many', async () => {
     let inFlight = 0;
     let peak = 0;
-    const results = await collect(mapOrdered(Array.from({ length: 40 }, (_, i) => i), async (x) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      await sleep(Math.floor(Math.random() * 10) + 1);
-      inFlight--;
-      return x;
-    }, 4));
+    const results = await collect(
+      mapOrdered(
+        Array.from({ length: 40 }, (_, i) => i),
+        async (x) => {
+          inFlight++;
+          peak = Math.max(peak, inFlight);
+          await sleep(Math.floor(Math.random() * 10) + 1);
+          inFlight--;
+          return x;
+        },
+        4,
+      ),
+    );
     expect(results).toHaveLength(40);
     expect(peak).toBe(4);
   });
@@ -500,11 +511,16 @@ describe('mapOrdered', () => {
   it('propagates an error from fn, after the results before it', async () => {
     const seen: number[] = [];
     const run = (async () => {
-      for await (const x of mapOrdered(Array.from({ length: 20 }, (_, i) => i), async (x) => {
-        await sleep(x === 5 ? 1 : 5);
-        if (x === 5) throw new Error('boom at 5');
-        return x;
-      }, 3)) seen.push(x);
+      for await (const x of mapOrdered(
+        Array.from({ length: 20 }, (_, i) => i),
+        async (x) => {
+          await sleep(x === 5 ? 1 : 5);
+          if (x === 5) throw new Error('boom at 5');
+          return x;
+        },
+        3,
+      ))
+        seen.push(x);
     })();
     await expect(run).rejects.toThrow('boom at 5');
     expect(seen).toEqual([0, 1, 2, 3, 4]);
@@ -549,7 +565,12 @@ describe('mapOrdered', () => {
     const reason = new Error('stop now');
     const got: number[] = [];
     const run = (async () => {
-      for await (const x of mapOrdered(Array.from({ length: 100 }, (_, i) => i), async (v) => v, 2, controller.signal)) {
+      for await (const x of mapOrdered(
+        Array.from({ length: 100 }, (_, i) => i),
+        async (v) => v,
+        2,
+        controller.signal,
+      )) {
         got.push(x);
         if (x === 4) controller.abort(reason);
       }
@@ -560,12 +581,18 @@ describe('mapOrdered', () => {
 
   it('starts no further calls once one has failed', async () => {
     const started: number[] = [];
-    const run = collect(mapOrdered(Array.from({ length: 50 }, (_, i) => i), async (x) => {
-      started.push(x);
-      if (x === 2) throw new Error('fail at 2');
-      await sleep(30);
-      return x;
-    }, 3));
+    const run = collect(
+      mapOrdered(
+        Array.from({ length: 50 }, (_, i) => i),
+        async (x) => {
+          started.push(x);
+          if (x === 2) throw new Error('fail at 2');
+          await sleep(30);
+          return x;
+        },
+        3,
+      ),
+    );
     await expect(run).rejects.toThrow('fail at 2');
     expect(Math.max(...started)).toBeLessThan(2 + 3 + 1);
   });
@@ -575,11 +602,20 @@ describe('mapOrdered', () => {
     const reason = new Error('aborted while waiting');
     setTimeout(() => controller.abort(reason), 20);
     let settled = false;
-    await expect(collect(mapOrdered([1], async (v) => {
-      await sleep(200);
-      settled = true;
-      return v;
-    }, 1, controller.signal))).rejects.toBe(reason);
+    await expect(
+      collect(
+        mapOrdered(
+          [1],
+          async (v) => {
+            await sleep(200);
+            settled = true;
+            return v;
+          },
+          1,
+          controller.signal,
+        ),
+      ),
+    ).rejects.toBe(reason);
     // The generator still lets the call in flight settle before it finishes.
     expect(settled).toBe(true);
   });

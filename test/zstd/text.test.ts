@@ -10,7 +10,12 @@ const failure = (chunks: Buffer[]): Promise<CassetteError> => rejection(textOf(c
 async function textOf(chunks: Buffer[]): Promise<{ text: string; pieces: number }> {
   let text = '';
   let pieces = 0;
-  for await (const piece of decompressText((async function* () { yield* chunks; })(), 'index test.idx.zst')) {
+  for await (const piece of decompressText(
+    (async function* () {
+      yield* chunks;
+    })(),
+    'index test.idx.zst',
+  )) {
     text += piece;
     pieces++;
   }

@@ -80,7 +80,12 @@ describe('startWorker', () => {
 
   /** Starts echo.js and fails.js from a `node <flags> -e` process; prints what each sent or the error it died of. */
   const run = (flags: string[]) =>
-    execa('node', [...flags, '-e', `
+    execa(
+      'node',
+      [
+        ...flags,
+        '-e',
+        `
       import(${JSON.stringify(pathToFileURL(path.join(compiled, 'worker-thread.js')).href)}).then(({ startWorker, workerUrl }) => {
         for (const name of ['echo.js', 'fails.js']) {
           const worker = startWorker(workerUrl(new URL(name, ${JSON.stringify(pathToFileURL(`${compiled}/`).href)})), { name: 'test-thread', workerData: { answer: 42 } });
@@ -90,10 +95,16 @@ describe('startWorker', () => {
           });
           worker.on('error', (error) => console.log(name, 'died:', error.message));
         }
-      });`], { timeout: 20_000 });
+      });`,
+      ],
+      { timeout: 20_000 },
+    );
 
-  it.each([[[]], [['--input-type=module']], [['--input-type', 'module']], [['--input-type=commonjs']]])('starts a worker from its module, with its workerData, in a process started with %j', async (flags) => {
-    const { stdout } = await run(flags);
-    expect(stdout.split('\n').sort()).toEqual(['echo.js sent {"answer":42} true', 'fails.js died: cannot load the native binding']);
-  });
+  it.each([[[]], [['--input-type=module']], [['--input-type', 'module']], [['--input-type=commonjs']]])(
+    'starts a worker from its module, with its workerData, in a process started with %j',
+    async (flags) => {
+      const { stdout } = await run(flags);
+      expect(stdout.split('\n').sort()).toEqual(['echo.js sent {"answer":42} true', 'fails.js died: cannot load the native binding']);
+    },
+  );
 });

@@ -36,110 +36,152 @@ interface BackupFlags extends RepoFlags {
 }
 
 export function backupCommand(): Command {
-  return withRepoOptions(new Command('backup')
-    .description('back up directories (one artifact each) and databases into a new snapshot')
-    .argument('[paths...]', 'directories or files to back up')
-    .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
-    .option('--one-file-system', 'do not cross mount points (default)', true)
-    .option('--no-one-file-system', 'descend into other file systems mounted below a source')
-    .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
-    .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
-    .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
-    .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
-    .option('--profile <name>', 'use a built-in plan (cassatt: the Cassatt Active Response runbook)')
-    .option('--plan <file>', 'use a plan file (YAML or JSON)')
-    .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
-    .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
-    .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
-    .option('--pg-name <name=database>', "back up the plan's database <name> as <database> on the same server, e.g. collage=collage_test (a staging node, a test); repeatable", collectPgName)
-    .option('--parent <snapshot>', 'compare with this snapshot (id, prefix or latest) and reuse its unchanged frames; default: the latest snapshot of this host with the same artifact')
-    .option('--full', 'store every frame anew (start a new chain of incremental snapshots)')
-    .option('--force-read', 'read every file, also those whose size, times, inode and device say unchanged (frames are still reused when their content is the same)')
-    .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
-    .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
-    .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256))
-    .option('--part-size <size>', 'smallest multipart part (default 8MiB; larger streams get larger parts, see docs/FORMAT.md)', parseSize('part-size'))
-    .option('--upload-queue <n>', 'parts of one upload in flight (default: 4 parts within 128 MiB)', parseInteger('upload-queue', 1, 64)))
-    .action(async (paths: string[], flags: BackupFlags) => {
-      await run(async () => {
-        const plan = await loadPlan(flags);
-        if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
-          throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --profile / --plan), e.g. `cassette backup /etc`');
-        }
-        if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
-        const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
-        const renderer = createRenderer({ json: !!flags.json });
-        const signal = interruptSignal();
-        try {
-          const started = Date.now();
-          const extra = {
-            sources: paths.map((p) => ({ path: path.resolve(p) })),
-            databases: (flags.pg ?? []).map((connection) => ({ connection, format: flags.pgFormat as 'tar' | 'custom' })),
-          };
-          const effective: Plan = plan
-            ? { ...plan, sources: [...plan.sources, ...extra.sources], databases: [...plan.databases, ...extra.databases] }
-            : { sources: extra.sources, databases: extra.databases, exclude: [], hooks: {}, tags: [], restoreExclude: [], restoreOrder: [], roles: [] };
-          const result = await plannedBackup({
-            store,
-            plan: effective,
-            root: flags.root,
-            exclude: flags.exclude,
-            oneFileSystem: flags.oneFileSystem,
-            xattrs: flags.xattrs,
-            tags: flags.tag,
-            role: plan ? flags.role ?? plan.roles[0] : undefined,
-            compressionLevel: flags.level ?? plan?.compressionLevel,
-            artifactConcurrency: plan?.concurrency,
-            frameSize: flags.frameSize,
-            threads: flags.threads,
-            parent: flags.parent,
-            full: flags.full,
-            forceRead: flags.forceRead,
-            partPlan: flags.partSize ? { minPartSize: Math.max(5 * 1024 * 1024, flags.partSize) } : undefined,
-            uploadQueueSize: flags.uploadQueue,
-            signal,
-            progress: renderer,
-            estimateTotal: !flags.json && process.stderr.isTTY,
-            databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
-            onNotice: (message) => {
-              if (!flags.json) process.stderr.write(`note: ${message}\n`);
-            },
-          });
-          renderer.stop();
-          const { record } = result;
-          const read = record.artifacts.reduce((s, a) => s + a.bytesRead, 0);
-          const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
-          const reused = result.reusedBytes;
-          const seconds = (Date.now() - started) / 1000;
-          if (flags.json) {
-            process.stdout.write(JSON.stringify({ type: 'summary', snapshot: record.id, bytesRead: read, bytesStored: stored, bytesUploaded: result.storedBytes, bytesReused: reused, parents: [...new Set(record.artifacts.flatMap((a) => (a.parent ? [a.parent] : [])))], seconds, warnings: result.warningCount, notStored: result.notStored, partial: result.partial, commitReadBack: result.commitReadBack, hooks: record.hooks ?? [] }) + '\n');
-          } else {
-            for (const a of record.artifacts) {
-              process.stderr.write(`  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored ${humanBytes(a.reusedBytes ?? 0).padStart(10)} reused  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`);
-            }
-            if (result.commitReadBack) process.stderr.write(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
-            process.stderr.write(`snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`);
-            if (result.partial) process.stderr.write(`partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`);
-            process.stdout.write(`${record.id}\n`);
+  return withRepoOptions(
+    new Command('backup')
+      .description('back up directories (one artifact each) and databases into a new snapshot')
+      .argument('[paths...]', 'directories or files to back up')
+      .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
+      .option('--one-file-system', 'do not cross mount points (default)', true)
+      .option('--no-one-file-system', 'descend into other file systems mounted below a source')
+      .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
+      .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
+      .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
+      .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
+      .option('--profile <name>', 'use a built-in plan (cassatt: the Cassatt Active Response runbook)')
+      .option('--plan <file>', 'use a plan file (YAML or JSON)')
+      .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
+      .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
+      .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
+      .option(
+        '--pg-name <name=database>',
+        "back up the plan's database <name> as <database> on the same server, e.g. collage=collage_test (a staging node, a test); repeatable",
+        collectPgName,
+      )
+      .option(
+        '--parent <snapshot>',
+        'compare with this snapshot (id, prefix or latest) and reuse its unchanged frames; default: the latest snapshot of this host with the same artifact',
+      )
+      .option('--full', 'store every frame anew (start a new chain of incremental snapshots)')
+      .option('--force-read', 'read every file, also those whose size, times, inode and device say unchanged (frames are still reused when their content is the same)')
+      .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
+      .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
+      .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256))
+      .option('--part-size <size>', 'smallest multipart part (default 8MiB; larger streams get larger parts, see docs/FORMAT.md)', parseSize('part-size'))
+      .option('--upload-queue <n>', 'parts of one upload in flight (default: 4 parts within 128 MiB)', parseInteger('upload-queue', 1, 64)),
+  ).action(async (paths: string[], flags: BackupFlags) => {
+    await run(async () => {
+      const plan = await loadPlan(flags);
+      if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
+        throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --profile / --plan), e.g. `cassette backup /etc`');
+      }
+      if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
+      const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
+      const renderer = createRenderer({ json: !!flags.json });
+      const signal = interruptSignal();
+      try {
+        const started = Date.now();
+        const extra = {
+          sources: paths.map((p) => ({ path: path.resolve(p) })),
+          databases: (flags.pg ?? []).map((connection) => ({ connection, format: flags.pgFormat as 'tar' | 'custom' })),
+        };
+        const effective: Plan = plan
+          ? { ...plan, sources: [...plan.sources, ...extra.sources], databases: [...plan.databases, ...extra.databases] }
+          : { sources: extra.sources, databases: extra.databases, exclude: [], hooks: {}, tags: [], restoreExclude: [], restoreOrder: [], roles: [] };
+        const result = await plannedBackup({
+          store,
+          plan: effective,
+          root: flags.root,
+          exclude: flags.exclude,
+          oneFileSystem: flags.oneFileSystem,
+          xattrs: flags.xattrs,
+          tags: flags.tag,
+          role: plan ? (flags.role ?? plan.roles[0]) : undefined,
+          compressionLevel: flags.level ?? plan?.compressionLevel,
+          artifactConcurrency: plan?.concurrency,
+          frameSize: flags.frameSize,
+          threads: flags.threads,
+          parent: flags.parent,
+          full: flags.full,
+          forceRead: flags.forceRead,
+          partPlan: flags.partSize ? { minPartSize: Math.max(5 * 1024 * 1024, flags.partSize) } : undefined,
+          uploadQueueSize: flags.uploadQueue,
+          signal,
+          progress: renderer,
+          estimateTotal: !flags.json && process.stderr.isTTY,
+          databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
+          onNotice: (message) => {
+            if (!flags.json) process.stderr.write(`note: ${message}\n`);
+          },
+        });
+        renderer.stop();
+        const { record } = result;
+        const read = record.artifacts.reduce((s, a) => s + a.bytesRead, 0);
+        const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
+        const reused = result.reusedBytes;
+        const seconds = (Date.now() - started) / 1000;
+        if (flags.json) {
+          process.stdout.write(
+            JSON.stringify({
+              type: 'summary',
+              snapshot: record.id,
+              bytesRead: read,
+              bytesStored: stored,
+              bytesUploaded: result.storedBytes,
+              bytesReused: reused,
+              parents: [...new Set(record.artifacts.flatMap((a) => (a.parent ? [a.parent] : [])))],
+              seconds,
+              warnings: result.warningCount,
+              notStored: result.notStored,
+              partial: result.partial,
+              commitReadBack: result.commitReadBack,
+              hooks: record.hooks ?? [],
+            }) + '\n',
+          );
+        } else {
+          for (const a of record.artifacts) {
+            process.stderr.write(
+              `  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored ${humanBytes(a.reusedBytes ?? 0).padStart(10)} reused  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`,
+            );
           }
-          if (result.postHookFailure) {
-            throw new CassetteError('E_HOOK', `snapshot ${record.id} was committed, but the post-backup hook \`${result.postHookFailure.command}\` failed with exit ${result.postHookFailure.exitCode}: ${result.postHookFailure.output.trim()}`);
-          }
-          return result.partial ? EXIT.PARTIAL : EXIT.OK;
-        } finally {
-          renderer.stop();
-          await store.close();
+          if (result.commitReadBack) process.stderr.write(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
+          process.stderr.write(
+            `snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`,
+          );
+          if (result.partial)
+            process.stderr.write(
+              `partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`,
+            );
+          process.stdout.write(`${record.id}\n`);
         }
-      }, flags.json);
-    });
+        if (result.postHookFailure) {
+          throw new CassetteError(
+            'E_HOOK',
+            `snapshot ${record.id} was committed, but the post-backup hook \`${result.postHookFailure.command}\` failed with exit ${result.postHookFailure.exitCode}: ${result.postHookFailure.output.trim()}`,
+          );
+        }
+        return result.partial ? EXIT.PARTIAL : EXIT.OK;
+      } finally {
+        renderer.stop();
+        await store.close();
+      }
+    }, flags.json);
+  });
 }
 
 /** The plan from --profile or --plan (flags --role, --root, --skip-images, --pg-name applied), if any. */
-export async function loadPlan(flags: { profile?: string; plan?: string; role?: string; root?: string; skipImages?: boolean; pgName?: Record<string, string> }): Promise<Plan | undefined> {
+export async function loadPlan(flags: {
+  profile?: string;
+  plan?: string;
+  role?: string;
+  root?: string;
+  skipImages?: boolean;
+  pgName?: Record<string, string>;
+}): Promise<Plan | undefined> {
   if (flags.profile && flags.plan) throw new CassetteError('E_USAGE', 'give --profile or --plan, not both');
   const base = flags.profile ? profile(flags.profile) : flags.plan ? await readPlanFile(flags.plan) : undefined;
   if (!base) {
-    if (flags.role || flags.skipImages || flags.root || flags.pgName) throw new CassetteError('E_USAGE', '--role, --skip-images, --root and --pg-name apply to a --profile or --plan');
+    if (flags.role || flags.skipImages || flags.root || flags.pgName)
+      throw new CassetteError('E_USAGE', '--role, --skip-images, --root and --pg-name apply to a --profile or --plan');
     return undefined;
   }
   return effectivePlan(base, { role: flags.role, root: flags.root, skipImages: flags.skipImages, pgNames: flags.pgName });

@@ -70,7 +70,9 @@ export function demoCommand(): Command {
           const backupMs = Date.now() - started;
           const read = record.artifacts.reduce((s, a) => s + a.bytesRead, 0);
           const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
-          say(`3. backed up ${record.artifacts.length} artifacts: ${humanBytes(read)} read, ${humanBytes(stored)} stored (ratio ${(read / stored).toFixed(2)}) in ${humanDuration(backupMs)}, ${humanBytes(Math.round(read / (backupMs / 1000)))}/s`);
+          say(
+            `3. backed up ${record.artifacts.length} artifacts: ${humanBytes(read)} read, ${humanBytes(stored)} stored (ratio ${(read / stored).toFixed(2)}) in ${humanDuration(backupMs)}, ${humanBytes(Math.round(read / (backupMs / 1000)))}/s`,
+          );
 
           const snapshots = await listSnapshots(store);
           say(`4. snapshots in the repository: ${snapshots.map((s) => `${s.id} [${s.artifacts.map((a) => a.name).join(',')}]`).join('; ')}`);
@@ -79,13 +81,17 @@ export function demoCommand(): Command {
           const partial = await restoreRecord(record, { store, snapshot: record.id, target: path.join(work, 'restore-etc'), include: ['etc/**'] });
           const partialMs = Date.now() - started;
           const etcDiffs = await compareTrees(path.join(tree, 'etc'), path.join(work, 'restore-etc', 'etc'));
-          say(`5. restored etc/** selectively: ${partial.files} files, ${humanBytes(partial.bytes)}, downloaded ${humanBytes(partial.downloadBytes)} of ${humanBytes(stored)} stored, in ${humanDuration(partialMs)}: ${etcDiffs.length === 0 ? 'identical to the source' : `${etcDiffs.length} differences`}`);
+          say(
+            `5. restored etc/** selectively: ${partial.files} files, ${humanBytes(partial.bytes)}, downloaded ${humanBytes(partial.downloadBytes)} of ${humanBytes(stored)} stored, in ${humanDuration(partialMs)}: ${etcDiffs.length === 0 ? 'identical to the source' : `${etcDiffs.length} differences`}`,
+          );
 
           started = Date.now();
           const full = await restoreRecord(record, { store, snapshot: record.id, target: path.join(work, 'restore-all') });
           const fullMs = Date.now() - started;
           const allDiffs = (await Promise.all(sources.map((s) => compareTrees(s.path, path.join(work, 'restore-all', s.name))))).flat();
-          say(`6. restored everything: ${full.files} files, ${humanBytes(full.bytes)} in ${humanDuration(fullMs)}, ${humanBytes(Math.round(full.bytes / (fullMs / 1000)))}/s: ${allDiffs.length === 0 ? 'identical to the source (content, modes, mtimes, links)' : `${allDiffs.length} differences`}`);
+          say(
+            `6. restored everything: ${full.files} files, ${humanBytes(full.bytes)} in ${humanDuration(fullMs)}, ${humanBytes(Math.round(full.bytes / (fullMs / 1000)))}/s: ${allDiffs.length === 0 ? 'identical to the source (content, modes, mtimes, links)' : `${allDiffs.length} differences`}`,
+          );
 
           const diffs = [...etcDiffs, ...allDiffs];
           if (diffs.length > 0) {

@@ -34,128 +34,145 @@ interface RestoreFlags extends RepoFlags, Pick<RestoreOptions, 'target' | 'inPla
 }
 
 export function restoreCommand(): Command {
-  return withRepoOptions(new Command('restore')
-    .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
-    .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-    .option('--target <dir>', 'restore into <dir>/<artifact>/…')
-    .option('--in-place', 'restore onto the original absolute paths')
-    .option('-i, --include <glob>', 'restore only matching artifact/path entries (repeatable); a directory selects its contents', collect)
-    .option('-e, --exclude <glob>', 'leave out matching artifact/path entries (repeatable)', collect)
-    .option('--skip-existing', 'keep files that already exist at the destination')
-    .option('--dry-run', 'print what would be written and how many bytes would be downloaded')
-    .option('--stdout', 'write the content of the single selected file to standard output')
-    .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
-    .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
-    .option('--numeric-owner', 'restore owners by the recorded numbers only (default: by name when the name exists here, else by number)')
-    .option('--no-xattrs', 'do not restore extended attributes, SELinux labels, capabilities and ACLs')
-    .option('--fetch-concurrency <n>', 'ranged GETs in flight (default 4)', parseInteger('fetch-concurrency', 1, 64))
-    .option('--pg <database>', 'restore this database from the snapshot (drop, create, pg_restore, ANALYZE); repeatable', collect)
-    .option('--pg-target <name>', 'restore the --pg database under another name, leaving the original untouched')
-    .option('--no-drop', 'refuse to touch a database that already exists')
-    .option('--dump-to <file>', 'write the --pg database dump (pg_dump file) instead of restoring it')
-    .option('--profile <name>', "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
-    .option('--plan <file>', "follow a plan file's restore procedure")
-    .option('--role <role>', 'plan role')
-    .option('--root <dir>', 'with --in-place and a plan: restore under <dir> (a mounted disk)')
-    .option('--restore-utility-images', 'with the cassatt profile: also restore CollageIdle, CollageInventory and CollageDiagnostic (the runbook says not to)')
-    .option('--no-database', 'with a plan: do not restore databases'))
-    .action(async (ref: string, flags: RestoreFlags) => {
-      await run(async () => {
-        const plan = await loadPlan({ profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root });
-        const pgOnly = (flags.pg ?? []).length > 0 && flags.target === undefined && !flags.inPlace && !flags.stdout && !flags.tar;
-        const modes = [flags.target !== undefined, !!flags.inPlace, !!flags.stdout, !!flags.tar].filter(Boolean).length;
-        if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
-        if ((flags.pgTarget || flags.dumpTo) && (flags.pg ?? []).length !== 1) throw new CassetteError('E_USAGE', '--pg-target and --dump-to need exactly one --pg database');
-        if ((flags.stdout || flags.tar) && process.stdout.isTTY) {
-          throw new CassetteError('E_USAGE', `--${flags.stdout ? 'stdout' : 'tar'} writes binary data: redirect standard output to a file or a pipe`);
+  return withRepoOptions(
+    new Command('restore')
+      .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
+      .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
+      .option('--target <dir>', 'restore into <dir>/<artifact>/…')
+      .option('--in-place', 'restore onto the original absolute paths')
+      .option('-i, --include <glob>', 'restore only matching artifact/path entries (repeatable); a directory selects its contents', collect)
+      .option('-e, --exclude <glob>', 'leave out matching artifact/path entries (repeatable)', collect)
+      .option('--skip-existing', 'keep files that already exist at the destination')
+      .option('--dry-run', 'print what would be written and how many bytes would be downloaded')
+      .option('--stdout', 'write the content of the single selected file to standard output')
+      .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
+      .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
+      .option('--numeric-owner', 'restore owners by the recorded numbers only (default: by name when the name exists here, else by number)')
+      .option('--no-xattrs', 'do not restore extended attributes, SELinux labels, capabilities and ACLs')
+      .option('--fetch-concurrency <n>', 'ranged GETs in flight (default 4)', parseInteger('fetch-concurrency', 1, 64))
+      .option('--pg <database>', 'restore this database from the snapshot (drop, create, pg_restore, ANALYZE); repeatable', collect)
+      .option('--pg-target <name>', 'restore the --pg database under another name, leaving the original untouched')
+      .option('--no-drop', 'refuse to touch a database that already exists')
+      .option('--dump-to <file>', 'write the --pg database dump (pg_dump file) instead of restoring it')
+      .option('--profile <name>', "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
+      .option('--plan <file>', "follow a plan file's restore procedure")
+      .option('--role <role>', 'plan role')
+      .option('--root <dir>', 'with --in-place and a plan: restore under <dir> (a mounted disk)')
+      .option('--restore-utility-images', 'with the cassatt profile: also restore CollageIdle, CollageInventory and CollageDiagnostic (the runbook says not to)')
+      .option('--no-database', 'with a plan: do not restore databases'),
+  ).action(async (ref: string, flags: RestoreFlags) => {
+    await run(async () => {
+      const plan = await loadPlan({ profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root });
+      const pgOnly = (flags.pg ?? []).length > 0 && flags.target === undefined && !flags.inPlace && !flags.stdout && !flags.tar;
+      const modes = [flags.target !== undefined, !!flags.inPlace, !!flags.stdout, !!flags.tar].filter(Boolean).length;
+      if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
+      if ((flags.pgTarget || flags.dumpTo) && (flags.pg ?? []).length !== 1) throw new CassetteError('E_USAGE', '--pg-target and --dump-to need exactly one --pg database');
+      if ((flags.stdout || flags.tar) && process.stdout.isTTY) {
+        throw new CassetteError('E_USAGE', `--${flags.stdout ? 'stdout' : 'tar'} writes binary data: redirect standard output to a file or a pipe`);
+      }
+      if (flags.restoreUtilityImages && !flags.json)
+        process.stderr.write('warning: restoring the utility images CollageIdle, CollageInventory and CollageDiagnostic, which the runbook says not to restore\n');
+      const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, json: flags.json || flags.stdout || flags.tar });
+      const signal = interruptSignal();
+      try {
+        const record = await resolveSnapshot(store, ref);
+        if (flags.stdout || flags.tar) {
+          const options = { store, record, out: process.stdout, include: flags.include, exclude: flags.exclude, signal };
+          if (flags.stdout) await restoreFileToStream(options);
+          else await restoreTarToStream(options);
+          return;
         }
-        if (flags.restoreUtilityImages && !flags.json) process.stderr.write('warning: restoring the utility images CollageIdle, CollageInventory and CollageDiagnostic, which the runbook says not to restore\n');
-        const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, json: flags.json || flags.stdout || flags.tar });
-        const signal = interruptSignal();
-        try {
-          const record = await resolveSnapshot(store, ref);
-          if (flags.stdout || flags.tar) {
-            const options = { store, record, out: process.stdout, include: flags.include, exclude: flags.exclude, signal };
-            if (flags.stdout) await restoreFileToStream(options);
-            else await restoreTarToStream(options);
-            return;
-          }
-          const restoreDb = async (name: string): Promise<void> => {
-            const result = await restoreDatabase({
-              store, record, database: name, target: flags.pgTarget, noDrop: !flags.drop, dumpTo: flags.dumpTo, signal,
-              onStep: (step, detail) => {
-                if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', database: name, step, detail }) + '\n');
-                else process.stderr.write(`${name}: ${step}${detail ? ` (${detail})` : ''}\n`);
-              },
-            });
-            if (!flags.json) process.stderr.write(`database ${name} restored${flags.dumpTo ? ` to ${flags.dumpTo}` : ` as ${result.database}`} (${humanBytes(result.bytes)})\n`);
-          };
-          if (pgOnly) {
-            for (const name of flags.pg!) await restoreDb(name);
-            return;
-          }
-          const renderer = createRenderer({ json: !!flags.json });
-          const started = Date.now();
-          const lines: string[] = [];
-          const common = {
+        const restoreDb = async (name: string): Promise<void> => {
+          const result = await restoreDatabase({
             store,
-            target: flags.target,
-            inPlace: flags.inPlace,
-            include: flags.include,
-            exclude: flags.exclude,
-            skipExisting: flags.skipExisting,
-            dryRun: flags.dryRun,
-            owners: flags.owners === false ? false : undefined,
-            numericOwner: flags.numericOwner,
-            xattrs: flags.xattrs,
-            fetchConcurrency: flags.fetchConcurrency,
+            record,
+            database: name,
+            target: flags.pgTarget,
+            noDrop: !flags.drop,
+            dumpTo: flags.dumpTo,
             signal,
-            progress: flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer,
-            onEntry: flags.dryRun
-              ? (artifact: string, entry: IndexEntry, destination: string) => {
+            onStep: (step, detail) => {
+              if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', database: name, step, detail }) + '\n');
+              else process.stderr.write(`${name}: ${step}${detail ? ` (${detail})` : ''}\n`);
+            },
+          });
+          if (!flags.json) process.stderr.write(`database ${name} restored${flags.dumpTo ? ` to ${flags.dumpTo}` : ` as ${result.database}`} (${humanBytes(result.bytes)})\n`);
+        };
+        if (pgOnly) {
+          for (const name of flags.pg!) await restoreDb(name);
+          return;
+        }
+        const renderer = createRenderer({ json: !!flags.json });
+        const started = Date.now();
+        const lines: string[] = [];
+        const common = {
+          store,
+          target: flags.target,
+          inPlace: flags.inPlace,
+          include: flags.include,
+          exclude: flags.exclude,
+          skipExisting: flags.skipExisting,
+          dryRun: flags.dryRun,
+          owners: flags.owners === false ? false : undefined,
+          numericOwner: flags.numericOwner,
+          xattrs: flags.xattrs,
+          fetchConcurrency: flags.fetchConcurrency,
+          signal,
+          progress: flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer,
+          onEntry: flags.dryRun
+            ? (artifact: string, entry: IndexEntry, destination: string) => {
                 if (flags.json) process.stdout.write(JSON.stringify({ type: 'entry', artifact, path: entry.path, entryType: entry.type, size: entry.size, destination }) + '\n');
                 else lines.push(`would write ${entry.type.padEnd(8)} ${String(entry.size).padStart(12)}  ${destination}\n`);
                 if (lines.length >= 1000) process.stdout.write(lines.splice(0).join(''));
               }
-              : undefined,
-          };
-          const summary = plan
-            ? (await plannedRestore({
-              ...common,
-              plan,
-              record,
-              root: flags.root,
-              includeProtected: flags.restoreUtilityImages,
-              skipDatabases: !flags.database,
-              restoreDatabase: async (artifact) => restoreDb(artifact.database?.name ?? artifact.name),
-              onStep: (step) => {
-                if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', step }) + '\n');
-                else if (flags.dryRun) lines.push(`step: ${step}\n`);
-                else renderer.event({ type: 'step', step });
-              },
-            })).summary
-            : await restoreRecord(record, { ...common, snapshot: record.id });
-          for (const name of plan ? [] : flags.pg ?? []) await restoreDb(name);
-          renderer.stop();
-          if (lines.length) process.stdout.write(lines.join(''));
-          const seconds = (Date.now() - started) / 1000;
-          if (flags.json) {
-            process.stdout.write(JSON.stringify({ type: 'summary', ...summary, seconds, dryRun: !!flags.dryRun }) + '\n');
-          } else if (flags.dryRun) {
-            process.stdout.write(`dry run: ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests plus the indexes\n`);
-          } else {
-            process.stderr.write(`restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}\n`);
-            for (const refused of summary.refused) process.stderr.write(`partial: the target refused ${refused.kind} on ${refused.count} ${refused.count === 1 ? 'entry' : 'entries'} (first: ${refused.path}) (exit ${EXIT.PARTIAL})\n`);
-          }
-          if (summary.entries === 0 && summary.skipped === 0) {
-            throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `nothing in snapshot ${summary.snapshot} matches the selection`);
-          }
-          return summary.refused.length > 0 ? EXIT.PARTIAL : EXIT.OK;
-        } finally {
-          await store.close();
+            : undefined,
+        };
+        const summary = plan
+          ? (
+              await plannedRestore({
+                ...common,
+                plan,
+                record,
+                root: flags.root,
+                includeProtected: flags.restoreUtilityImages,
+                skipDatabases: !flags.database,
+                restoreDatabase: async (artifact) => restoreDb(artifact.database?.name ?? artifact.name),
+                onStep: (step) => {
+                  if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', step }) + '\n');
+                  else if (flags.dryRun) lines.push(`step: ${step}\n`);
+                  else renderer.event({ type: 'step', step });
+                },
+              })
+            ).summary
+          : await restoreRecord(record, { ...common, snapshot: record.id });
+        for (const name of plan ? [] : (flags.pg ?? [])) await restoreDb(name);
+        renderer.stop();
+        if (lines.length) process.stdout.write(lines.join(''));
+        const seconds = (Date.now() - started) / 1000;
+        if (flags.json) {
+          process.stdout.write(JSON.stringify({ type: 'summary', ...summary, seconds, dryRun: !!flags.dryRun }) + '\n');
+        } else if (flags.dryRun) {
+          process.stdout.write(
+            `dry run: ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests plus the indexes\n`,
+          );
+        } else {
+          process.stderr.write(
+            `restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}\n`,
+          );
+          for (const refused of summary.refused)
+            process.stderr.write(
+              `partial: the target refused ${refused.kind} on ${refused.count} ${refused.count === 1 ? 'entry' : 'entries'} (first: ${refused.path}) (exit ${EXIT.PARTIAL})\n`,
+            );
         }
-      }, flags.json);
-    });
+        if (summary.entries === 0 && summary.skipped === 0) {
+          throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `nothing in snapshot ${summary.snapshot} matches the selection`);
+        }
+        return summary.refused.length > 0 ? EXIT.PARTIAL : EXIT.OK;
+      } finally {
+        await store.close();
+      }
+    }, flags.json);
+  });
 }
 
 /** A dry run lists the directory symlinks it would keep with the entries (on stdout), not on stderr. */

@@ -48,16 +48,20 @@ interface SnapshotRow extends Omit<ArtifactReuse, 'parent'> {
 }
 
 export function snapshotsCommand(): Command {
-  return withRepoOptions(new Command('snapshots')
-    .description('list committed snapshots (incomplete ones, without a commit record, are not shown)'))
-    .action(async (flags: RepoFlags) => {
+  return withRepoOptions(new Command('snapshots').description('list committed snapshots (incomplete ones, without a commit record, are not shown)')).action(
+    async (flags: RepoFlags) => {
       await run(async () => {
         const store = openRepo(flags);
         try {
           const records = await listSnapshots(store);
           const rows = records.map((r): SnapshotRow => {
             const artifacts = r.artifacts.map((a): ArtifactRow => ({
-              name: a.name, kind: a.kind, source: a.source, entries: a.entryCount, bytesRead: a.bytesRead, ...reuseOf(a),
+              name: a.name,
+              kind: a.kind,
+              source: a.source,
+              entries: a.entryCount,
+              bytesRead: a.bytesRead,
+              ...reuseOf(a),
               ...(a.database ? { database: a.database } : {}),
             }));
             const read = r.artifacts.reduce((s, a) => s + a.bytesRead, 0);
@@ -90,15 +94,21 @@ export function snapshotsCommand(): Command {
             process.stdout.write(`no snapshots in ${store.url}\n`);
             return;
           }
-          process.stdout.write(`${'ID'.padEnd(24)} ${'TIME'.padEnd(20)} ${'HOST'.padEnd(14)} ${'READ'.padStart(10)} ${'STORED (new)'.padStart(12)} ${'REUSED'.padStart(10)} ${'RATIO'.padStart(6)} ${'TOOK'.padStart(9)}  ARTIFACTS  TAGS\n`);
+          process.stdout.write(
+            `${'ID'.padEnd(24)} ${'TIME'.padEnd(20)} ${'HOST'.padEnd(14)} ${'READ'.padStart(10)} ${'STORED (new)'.padStart(12)} ${'REUSED'.padStart(10)} ${'RATIO'.padStart(6)} ${'TOOK'.padStart(9)}  ARTIFACTS  TAGS\n`,
+          );
           for (const row of rows) {
             // Version 1 knows no reuse: '-' rather than a 0 that would say the backup found nothing to reuse.
             const reused = row.version >= 2 ? humanBytes(row.reusedBytes) : '-';
-            process.stdout.write(`${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.storedBytes).padStart(12)} ${reused.padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`);
+            process.stdout.write(
+              `${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.storedBytes).padStart(12)} ${reused.padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`,
+            );
             for (const a of row.artifacts) {
               if (!a.database) continue;
               const db = a.database;
-              process.stdout.write(`${''.padEnd(24)} database ${db.name}: pg_dump ${db.dumpFormat === 'tar' ? '-Ft' : '-Fc'}, ${humanBytes(a.bytesRead)} dump${db.databaseSize ? ` of a ${humanBytes(db.databaseSize)} database` : ''}${db.tocEntries !== undefined ? `, ${db.tocEntries} TOC entries` : ''}${db.serverVersion ? `, server ${db.serverVersion}` : ''}\n`);
+              process.stdout.write(
+                `${''.padEnd(24)} database ${db.name}: pg_dump ${db.dumpFormat === 'tar' ? '-Ft' : '-Fc'}, ${humanBytes(a.bytesRead)} dump${db.databaseSize ? ` of a ${humanBytes(db.databaseSize)} database` : ''}${db.tocEntries !== undefined ? `, ${db.tocEntries} TOC entries` : ''}${db.serverVersion ? `, server ${db.serverVersion}` : ''}\n`,
+              );
             }
           }
           process.stdout.write(`${rows.length} snapshot${rows.length === 1 ? '' : 's'} in ${store.url}\n`);
@@ -106,7 +116,8 @@ export function snapshotsCommand(): Command {
           await store.close();
         }
       }, flags.json);
-    });
+    },
+  );
 }
 
 /**

@@ -12,33 +12,45 @@ interface VerifyFlags extends RepoFlags {
 }
 
 export function verifyCommand(): Command {
-  return withRepoOptions(new Command('verify')
-    .description('check that a snapshot is restorable: its objects and the objects of earlier snapshots it reuses frames from are present with the recorded sizes, seek tables and recipes match the index; --read-data re-reads everything')
-    .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-    .option('--read-data', 'download every archive, index and referenced object (each once): check their SHA-256, decompress every frame the snapshot uses, check every file hash'))
-    .action(async (ref: string, flags: VerifyFlags) => {
-      await run(async () => {
-        const store = openRepo(flags);
-        try {
-          const record = await resolveSnapshot(store, ref);
-          const report = await verifySnapshot({
-            store,
-            record,
-            readData: flags.readData,
-            signal: interruptSignal(),
-            onProblem: (p) => {
-              if (!flags.json) process.stderr.write(`problem: ${p.artifact}${p.path ? `/${p.path}` : ''}${p.object ? ` (${p.object})` : ''}: ${p.problem}\n`);
-            },
-          });
-          if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-          else process.stdout.write(`snapshot ${record.id}: ${report.objects} objects${flags.readData ? `, ${report.frames} frames, ${report.files} files, ${humanBytes(report.bytesRead)} read` : ''}: ${report.problems.length === 0 ? 'OK' : `${report.problems.length} problems`}\n`);
-          if (report.problems.length > 0) {
-            const first = report.problems[0]!;
-            throw new CassetteError(first.problem.includes('missing') ? 'E_NOT_FOUND' : 'E_INTEGRITY', `snapshot ${record.id} failed verification: ${report.problems.length} problem(s), first: ${first.artifact}${first.path ? `/${first.path}` : ''}${first.object ? ` (${first.object})` : ''}: ${first.problem}`);
-          }
-        } finally {
-          await store.close();
+  return withRepoOptions(
+    new Command('verify')
+      .description(
+        'check that a snapshot is restorable: its objects and the objects of earlier snapshots it reuses frames from are present with the recorded sizes, seek tables and recipes match the index; --read-data re-reads everything',
+      )
+      .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
+      .option(
+        '--read-data',
+        'download every archive, index and referenced object (each once): check their SHA-256, decompress every frame the snapshot uses, check every file hash',
+      ),
+  ).action(async (ref: string, flags: VerifyFlags) => {
+    await run(async () => {
+      const store = openRepo(flags);
+      try {
+        const record = await resolveSnapshot(store, ref);
+        const report = await verifySnapshot({
+          store,
+          record,
+          readData: flags.readData,
+          signal: interruptSignal(),
+          onProblem: (p) => {
+            if (!flags.json) process.stderr.write(`problem: ${p.artifact}${p.path ? `/${p.path}` : ''}${p.object ? ` (${p.object})` : ''}: ${p.problem}\n`);
+          },
+        });
+        if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        else
+          process.stdout.write(
+            `snapshot ${record.id}: ${report.objects} objects${flags.readData ? `, ${report.frames} frames, ${report.files} files, ${humanBytes(report.bytesRead)} read` : ''}: ${report.problems.length === 0 ? 'OK' : `${report.problems.length} problems`}\n`,
+          );
+        if (report.problems.length > 0) {
+          const first = report.problems[0]!;
+          throw new CassetteError(
+            first.problem.includes('missing') ? 'E_NOT_FOUND' : 'E_INTEGRITY',
+            `snapshot ${record.id} failed verification: ${report.problems.length} problem(s), first: ${first.artifact}${first.path ? `/${first.path}` : ''}${first.object ? ` (${first.object})` : ''}: ${first.problem}`,
+          );
         }
-      }, flags.json);
-    });
+      } finally {
+        await store.close();
+      }
+    }, flags.json);
+  });
 }
