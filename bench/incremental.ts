@@ -286,7 +286,7 @@ async function main(): Promise<void> {
     const expected = parent ? [parent.snapshot!] : [];
     if (JSON.stringify(m.parents ?? []) !== JSON.stringify(expected))
       notes.push(
-        `Suspicious: cassette ${m.step} (${m.snapshot}) names parents [${(m.parents ?? []).join(', ')}], expected [${expected.join(', ')}]${parent ? ` (the ${parent.step})` : ' (a fresh repository)'}.`,
+        `Suspicious: cassette ${m.step} (${m.snapshot ?? '?'}) names parents [${(m.parents ?? []).join(', ')}], expected [${expected.join(', ')}]${parent ? ` (the ${parent.step})` : ' (a fresh repository)'}.`,
       );
   };
 
