@@ -13,8 +13,8 @@ import { listSnapshotIds, readCommitRecord, resolveSnapshot } from '../repositor
 import type { ObjectStore } from '../store/object-store.js';
 import { VERSION } from '../version.js';
 import { FramePool } from '../zstd/pool.js';
-import type { StoredFrameRef } from './archive-writer.js';
 import { storeArtifact, type ArtifactContext, type ArtifactJob } from './artifact.js';
+import type { FrameCatalog } from './compress-or-reuse.js';
 import { checkStored, commit, CommitOutcomeUnknown, removeSnapshotData } from './commit.js';
 import { BackupLease } from './lease.js';
 import { packFrames, type ChunkLimits, type PackedFrame, type SmallFrameLimits } from './pack.js';
@@ -165,7 +165,6 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   if (options.full && options.parent !== undefined) throw new CassetteError('E_USAGE', 'choose one of --full and --parent');
   const progress = options.progress ?? silentProgress;
   const frameSize = options.frameSize ?? DEFAULTS.frameSize;
-  const threads = options.threads ?? DEFAULTS.threads;
   const level = options.compressionLevel ?? DEFAULTS.compressionLevel;
   const clock = options.clock ?? (() => new Date());
   const id = options.snapshotId ?? newSnapshotId(clock());
@@ -181,65 +180,31 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const signal = controller.signal;
 
   let lease: BackupLease;
-  let parents: Map<string, { record: CommitRecord; artifact: ArtifactRecord }>;
+  let parents: Parents;
   try {
-    // Before any data: from now on a prune leaves data/<id>/ alone while this lease is fresh.
-    lease = await BackupLease.acquire({ store, id, host, refreshMs: options.lease?.refreshMs, ttlMs: options.lease?.ttlMs, clock, signal });
+    ({ lease, parents } = await leaseAndParents(options, { id, host, level, clock, signal, jobs }));
   } catch (error) {
     options.signal?.removeEventListener('abort', onOuterAbort);
     throw error;
   }
-  try {
-    parents = options.full ? new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>() : await findParents(store, options.parent, host, level, jobs);
-    if (parents.size > 0) {
-      // The lease names the parents before anything is read from them, and they are looked up
-      // again after: a prune that listed the lease keeps them; one that listed it earlier and
-      // removed a parent since is caught here, or by the check before the commit.
-      const ids = [...new Set([...parents.values()].map((p) => p.record.id))];
-      await lease.protectParents(ids);
-      const listed = new Set(await listSnapshotIds(store));
-      for (const [name, parent] of parents) if (!listed.has(parent.record.id)) parents.delete(name);
-    }
-  } catch (error) {
-    await lease.release();
-    options.signal?.removeEventListener('abort', onOuterAbort);
-    throw error;
-  }
-  const pool = options.pool ?? new FramePool({ threads, level });
-  const catalog = new Map<string, StoredFrameRef[]>();
-  const totals: { bytesRead: number; bytesStored: number; bytesReused: number; files: number; totalHint?: number } = { bytesRead: 0, bytesStored: 0, bytesReused: 0, files: 0 };
-  if (options.estimateTotal) {
-    const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
-    void estimateTreeBytes(trees, options, signal).then((total) => {
-      if (total !== undefined) totals.totalHint = total;
-    });
-  }
-  const throttle = new Throttle(DEFAULTS.progressIntervalMs);
-  const reportBytes = (force = false): void => {
-    if (force || throttle.ready()) progress.event({ type: 'bytes', ...totals });
-  };
+  const pool = options.pool ?? new FramePool({ threads: options.threads ?? DEFAULTS.threads, level });
+  const catalog: FrameCatalog = new Map();
+  const totals = new BackupTotals(progress);
+  if (options.estimateTotal)
+    totals.estimate(
+      estimateTreeBytes(
+        options.sources.filter((s): s is TreeSource => s.kind === 'tree'),
+        options,
+        signal,
+      ),
+    );
 
   const artifactConcurrency = Math.max(1, Math.min(options.artifactConcurrency ?? DEFAULTS.artifactConcurrency, jobs.length));
-  const limit = pLimit(artifactConcurrency);
   progress.event({ type: 'backup-start', snapshot: id, artifacts: jobs.map((j) => ({ name: j.name, source: j.source })) });
   const runJob = async (job: ArtifactJob): Promise<ArtifactRecord> => {
     progress.event({ type: 'artifact-start', artifact: job.name, source: job.source });
     const chosen = parents.get(job.name);
-    const parent = chosen ? await ParentArtifact.open(store, chosen.record, chosen.artifact) : undefined;
-    if (parent) {
-      // Every digest the pool may skip is in the catalog first.
-      const added: string[] = [];
-      for (const frame of parent.frames()) {
-        const digest = frame.record.sha256!;
-        const copies = catalog.get(digest);
-        if (copies) copies.push(frame);
-        else {
-          catalog.set(digest, [frame]);
-          added.push(digest);
-        }
-      }
-      pool.knownDigests(added);
-    }
+    const parent = chosen ? await openParent(store, chosen, catalog, pool) : undefined;
     try {
       const record = await storeArtifact(job, {
         store,
@@ -253,20 +218,11 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         concurrentUploads: artifactConcurrency,
         signal,
         onWarning: (warning: BackupWarning) => progress.event({ type: 'warning', artifact: job.name, warning }),
-        onBytesRead: (bytes) => {
-          totals.bytesRead += bytes;
-          reportBytes();
-        },
-        onStored: (bytes) => {
-          totals.bytesStored += bytes;
-          reportBytes();
-        },
-        onReused: (bytes) => {
-          totals.bytesReused += bytes;
-          reportBytes();
-        },
+        onBytesRead: (bytes) => totals.add('bytesRead', bytes),
+        onStored: (bytes) => totals.add('bytesStored', bytes),
+        onReused: (bytes) => totals.add('bytesReused', bytes),
       });
-      totals.files += record.entryCount;
+      totals.add('files', record.entryCount);
       progress.event({ type: 'artifact-done', artifact: job.name, record });
       return record;
     } finally {
@@ -275,26 +231,8 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   };
 
   try {
-    const settled = await Promise.allSettled(
-      jobs.map((job) =>
-        limit(async () => {
-          try {
-            return await runJob(job);
-          } catch (error) {
-            controller.abort(error);
-            throw error;
-          }
-        }),
-      ),
-    );
-    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failure) {
-      // The first real error, not the aborts it caused in the other artifacts.
-      const errors = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
-      throw errors.find((e) => !isCassetteError(e, 'E_ABORTED')) ?? failure.reason;
-    }
-    const artifacts = settled.map((s) => (s as PromiseFulfilledResult<ArtifactRecord>).value);
-    reportBytes(true);
+    const artifacts = await runAll(jobs, runJob, artifactConcurrency, controller);
+    totals.report(true);
     const record: CommitRecord = {
       format: 'cassette-snapshot',
       version: FORMAT_VERSION,
@@ -316,11 +254,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     await lease.refresh();
     await checkStored(store, id, artifacts);
     const outcome = await commit(store, id, Buffer.from(JSON.stringify(record, null, 2) + '\n'));
-    const warningCount = artifacts.reduce((sum, a) => sum + a.warningCount, 0);
-    const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
-    const storedBytes = artifacts.reduce((sum, a) => sum + a.storedBytes + a.index.size + (a.recipe?.size ?? 0), 0);
-    const reusedBytes = artifacts.reduce((sum, a) => sum + (a.reusedBytes ?? 0), 0);
-    return { record, storedBytes, reusedBytes, warningCount, notStored, partial: notStored > 0, commitReadBack: outcome === 'read back' };
+    return resultOf(record, outcome === 'read back');
   } catch (error) {
     // Unless the commit may have landed: then the data may belong to a committed snapshot.
     if (!(error instanceof CommitOutcomeUnknown)) await removeSnapshotData(store, id);
@@ -331,6 +265,136 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!options.pool) await pool.close();
   }
+}
+
+/** Each artifact's parent, by artifact name. */
+type Parents = Map<string, { record: CommitRecord; artifact: ArtifactRecord }>;
+
+/**
+ * Take the lease (before any data: from then on a prune leaves data/<id>/ alone while it is
+ * fresh), then choose the parents, name them in the lease, and look them up again: a prune that
+ * lists the lease keeps them; one that listed it earlier and removed a parent since is caught
+ * here, or by the check before the commit. Releases the lease if anything fails.
+ */
+async function leaseAndParents(
+  options: BackupOptions,
+  run: { id: string; host: string; level: number; clock: () => Date; signal: AbortSignal; jobs: readonly ArtifactIdentity[] },
+): Promise<{ lease: BackupLease; parents: Parents }> {
+  const { store } = options;
+  const lease = await BackupLease.acquire({
+    store,
+    id: run.id,
+    host: run.host,
+    refreshMs: options.lease?.refreshMs,
+    ttlMs: options.lease?.ttlMs,
+    clock: run.clock,
+    signal: run.signal,
+  });
+  try {
+    const parents: Parents = options.full
+      ? new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>()
+      : await findParents(store, options.parent, run.host, run.level, run.jobs);
+    if (parents.size > 0) {
+      await lease.protectParents([...new Set([...parents.values()].map((p) => p.record.id))]);
+      const listed = new Set(await listSnapshotIds(store));
+      for (const [name, parent] of parents) if (!listed.has(parent.record.id)) parents.delete(name);
+    }
+    return { lease, parents };
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
+}
+
+/** Open a parent's index, and put its frames in the catalog and their digests in the pool (the catalog first: the pool may skip only what the catalog has). */
+async function openParent(
+  store: Pick<ObjectStore, 'get'>,
+  chosen: { record: CommitRecord; artifact: ArtifactRecord },
+  catalog: FrameCatalog,
+  pool: FramePool,
+): Promise<ParentArtifact> {
+  const parent = await ParentArtifact.open(store, chosen.record, chosen.artifact);
+  const added: string[] = [];
+  for (const frame of parent.frames()) {
+    const digest = frame.record.sha256!;
+    const copies = catalog.get(digest);
+    if (copies) copies.push(frame);
+    else {
+      catalog.set(digest, [frame]);
+      added.push(digest);
+    }
+  }
+  pool.knownDigests(added);
+  return parent;
+}
+
+/** Run every job, `concurrency` at once; the first failure aborts the others and is what is thrown (not the aborts it caused). */
+async function runAll(
+  jobs: readonly ArtifactJob[],
+  run: (job: ArtifactJob) => Promise<ArtifactRecord>,
+  concurrency: number,
+  controller: AbortController,
+): Promise<ArtifactRecord[]> {
+  const limit = pLimit(concurrency);
+  const settled = await Promise.allSettled(
+    jobs.map((job) =>
+      limit(async () => {
+        try {
+          return await run(job);
+        } catch (error) {
+          controller.abort(error);
+          throw error;
+        }
+      }),
+    ),
+  );
+  const errors = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
+  if (errors.length > 0) throw errors.find((e) => !isCassetteError(e, 'E_ABORTED')) ?? errors[0];
+  return settled.map((s) => (s as PromiseFulfilledResult<ArtifactRecord>).value);
+}
+
+/** The byte counters of a running backup, reported as progress events at most every DEFAULTS.progressIntervalMs. */
+class BackupTotals {
+  private readonly totals: { bytesRead: number; bytesStored: number; bytesReused: number; files: number; totalHint?: number } = {
+    bytesRead: 0,
+    bytesStored: 0,
+    bytesReused: 0,
+    files: 0,
+  };
+  private readonly throttle = new Throttle(DEFAULTS.progressIntervalMs);
+
+  constructor(private readonly progress: Progress) {}
+
+  add(counter: 'bytesRead' | 'bytesStored' | 'bytesReused' | 'files', amount: number): void {
+    this.totals[counter] += amount;
+    if (counter !== 'files') this.report();
+  }
+
+  /** The trees' total size, for an ETA, once the background walk has it. */
+  estimate(total: Promise<number | undefined>): void {
+    void total.then((bytes) => {
+      if (bytes !== undefined) this.totals.totalHint = bytes;
+    });
+  }
+
+  report(force = false): void {
+    if (force || this.throttle.ready()) this.progress.event({ type: 'bytes', ...this.totals });
+  }
+}
+
+/** The result of a committed backup, from its record. */
+function resultOf(record: CommitRecord, commitReadBack: boolean): BackupResult {
+  const { artifacts } = record;
+  const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
+  return {
+    record,
+    storedBytes: artifacts.reduce((sum, a) => sum + a.storedBytes + a.index.size + (a.recipe?.size ?? 0), 0),
+    reusedBytes: artifacts.reduce((sum, a) => sum + (a.reusedBytes ?? 0), 0),
+    warningCount: artifacts.reduce((sum, a) => sum + a.warningCount, 0),
+    notStored,
+    partial: notStored > 0,
+    commitReadBack,
+  };
 }
 
 /** One job per source: trees walk and pack, streams (database dumps) frame their bytes. */

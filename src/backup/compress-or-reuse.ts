@@ -10,8 +10,8 @@ import type { PackedFrame } from './pack.js';
 export type ReadyFrame =
   { kind: 'reused'; frame: StoredFrameRef; entries: IndexEntry[] } | { kind: 'compressed'; data: Buffer; tarSize: number; digest: string; entries: IndexEntry[] };
 
-/** Frames stored by earlier snapshots, by the SHA-256 of their uncompressed bytes: every copy, in the order they are stored. */
-export type FrameCatalog = ReadonlyMap<string, readonly StoredFrameRef[]>;
+/** Frames stored by earlier snapshots, by the SHA-256 of their uncompressed bytes: every copy, in the order they were added. */
+export type FrameCatalog = Map<string, StoredFrameRef[]>;
 
 export interface CompressOrReuseOptions {
   /** The pool whose knownDigests() are the catalog's keys. */
