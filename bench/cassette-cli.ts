@@ -1,5 +1,6 @@
 // What the benches need to run the cassette CLI and read its answers: where it is, the summary line of a --json run, and the commit it was built from.
 
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh } from './exec.js';
@@ -32,4 +33,15 @@ export async function engineVersion(): Promise<string> {
   } catch {
     return 'unknown';
   }
+}
+
+/** `--render FILE.json`: rewrite the markdown of an earlier run from its measurements, and print it. */
+export async function rerender(json: string, render: (report: never) => string, log: (line: string) => void): Promise<void> {
+  // The JSON a run wrote is the report its renderer takes.
+  const report = JSON.parse(await fs.readFile(json, 'utf8')) as never;
+  const markdown = render(report);
+  const target = json.replace(/\.json$/, '') + '.md';
+  await fs.writeFile(target, markdown);
+  process.stdout.write(markdown);
+  log(`wrote ${target}`);
 }

@@ -1,7 +1,7 @@
 // The incremental bench's report: its measurements, issue 15's targets judged from them, and the markdown (in the style of report.ts).
 
 import type { ProcTimes } from './exec.js';
-import { median } from './report.js';
+import { median, type RunContext } from './report.js';
 
 export type Tool = 'cassette' | 'restic';
 
@@ -79,15 +79,7 @@ export interface TreeChangeInfo {
   method: string;
 }
 
-export interface IncrementalReport {
-  date: string;
-  size: string;
-  seed: number;
-  runs: number;
-  machine: { cpus: number; cpuModel: string; memMiB: number; node: string; loadAvgAtStart: number[]; loadAvgAtEnd: number[] };
-  server: string;
-  engine: string;
-  tools: Record<string, string>;
+export interface IncrementalReport extends RunContext {
   dataset: {
     /** The bench tree the copy was made from. */
     root: string;

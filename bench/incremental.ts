@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { artifactNameFor } from '../src/backup/sources.js';
 import { writeImage } from '../src/demo/sample-tree.js';
 import { messageOf } from '../src/errors.js';
-import { CLI, engineVersion, repoRoot, summaryOf } from './cassette-cli.js';
+import { CLI, engineVersion, repoRoot, summaryOf, rerender } from './cassette-cli.js';
 import { ensureTree, type BenchSize } from './dataset.js';
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type TimedResult } from './exec.js';
 import { find, renderIncrementalMarkdown, type IncrementalReport, type SnapshotObjects, type Step, type StepMeasurement, type Tool } from './incremental-report.js';
@@ -134,12 +134,7 @@ async function writeImageNamed(file: string, seed: number, size: number): Promis
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.render) {
-    const report = JSON.parse(await fs.readFile(args.render, 'utf8')) as IncrementalReport;
-    const markdown = renderIncrementalMarkdown(report);
-    const target = args.render.replace(/\.json$/, '') + '.md';
-    await fs.writeFile(target, markdown);
-    process.stdout.write(markdown);
-    log(`wrote ${target}`);
+    await rerender(args.render, renderIncrementalMarkdown, log);
     return;
   }
   const started = new Date();

@@ -37,7 +37,8 @@ export interface StageMeasurement {
   peakRssKiB: number;
 }
 
-export interface BenchReport {
+/** What every bench report says about its run: when, on what, with which builds and tools. */
+export interface RunContext {
   date: string;
   size: string;
   seed: number;
@@ -47,6 +48,9 @@ export interface BenchReport {
   /** git commit of the engine measured. */
   engine: string;
   tools: Record<string, string>;
+}
+
+export interface BenchReport extends RunContext {
   dataset: {
     root: string;
     files: number;

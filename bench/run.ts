@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactNameFor } from '../src/backup/sources.js';
 import { messageOf } from '../src/errors.js';
-import { CLI, engineVersion, repoRoot, summaryOf } from './cassette-cli.js';
+import { CLI, engineVersion, repoRoot, summaryOf, rerender } from './cassette-cli.js';
 import { ensureDatabase, ensureTree, type BenchSize, type DbInfo, type TreeInfo } from './dataset.js';
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type ProcTimes, type Stage, type TimedResult } from './exec.js';
 import { renderMarkdown, type BenchReport, type Measurement, type StageMeasurement } from './report.js';
@@ -78,12 +78,7 @@ async function snapshotOf(stdout: string, repo: string, target: S3Target): Promi
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.render) {
-    const report = JSON.parse(await fs.readFile(args.render, 'utf8')) as BenchReport;
-    const markdown = renderMarkdown(report);
-    const target = args.render.replace(/\.json$/, '') + '.md';
-    await fs.writeFile(target, markdown);
-    process.stdout.write(markdown);
-    log(`wrote ${target}`);
+    await rerender(args.render, renderMarkdown, log);
     return;
   }
   const started = new Date();

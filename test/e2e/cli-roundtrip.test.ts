@@ -1,6 +1,5 @@
 // End to end through the built CLI against s3rver and against Ceph RGW (a real S3 server): backup, stock-tool restore, full and selective restore.
 
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -14,17 +13,7 @@ import type { CommitRecord, FrameRecord, IndexEntry } from '../../src/format/typ
 import { makeAwkwardTree } from '../helpers/awkward-tree.js';
 import { cassette } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { createBucket, s3Env, s3Server, testClient } from '../helpers/s3.js';
-
-async function getObject(endpoint: string, bucket: string, key: string): Promise<Buffer> {
-  const client = testClient(endpoint);
-  try {
-    const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return Buffer.from(await response.Body!.transformToByteArray());
-  } finally {
-    client.destroy();
-  }
-}
+import { createBucket, getObject, s3Env, s3Server } from '../helpers/s3.js';
 
 function readIndexText(compressed: Buffer): { frames: FrameRecord[]; entries: IndexEntry[]; header: Record<string, unknown> } {
   const lines = decompress(compressed)

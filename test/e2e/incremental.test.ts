@@ -1,6 +1,5 @@
 // Incremental backups (docs/FORMAT.md §7) end to end through the built CLI: an unchanged tree stores nothing, changes store only their frames, chains name the objects that hold their frames, every restore (full, selective, stock tools) is exact, and verify and prune respect references; on file:// and S3 repositories, with a PostgreSQL database and with the Cassatt profile.
 
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,7 +12,7 @@ import type { ArtifactRecord, CommitRecord, FrameRecord } from '../../src/format
 import { CLI, cassette, PROJECT_ROOT } from '../helpers/cli.js';
 import { parseIndex, type IndexText } from '../helpers/index-text.js';
 import { BIG_FILE, changeIncrementalTree, fileBytes, makeIncrementalTree, random, smallFile, type BigFileChange } from '../helpers/incremental-tree.js';
-import { createBucket, s3Env, s3Server, s3Servers, testClient, TEST_AWS_ENV } from '../helpers/s3.js';
+import { createBucket, getObject, s3Env, s3Server, s3Servers, TEST_AWS_ENV } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
 
@@ -698,15 +697,7 @@ describe.each(s3ForLoop)('incremental backups on S3 ($name) and the stock-tools 
   let first: CommitRecord;
   let second: CommitRecord;
 
-  const getObject = async (key: string): Promise<Buffer> => {
-    const client = testClient(endpoint);
-    try {
-      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Buffer.from(await response.Body!.transformToByteArray());
-    } finally {
-      client.destroy();
-    }
-  };
+  const getStored = (key: string): Promise<Buffer> => getObject(endpoint, bucket, key);
 
   beforeAll(async () => {
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-incremental-s3-'));
@@ -716,10 +707,10 @@ describe.each(s3ForLoop)('incremental backups on S3 ($name) and the stock-tools 
     repo = `s3://${bucket}/${prefix.slice(0, -1)}`;
     env = s3Env(endpoint);
     const a = await backupJson([tree, '--repo', repo], env);
-    first = JSON.parse((await getObject(`${prefix}snapshots/${a.snapshot}.json`)).toString()) as CommitRecord;
+    first = JSON.parse((await getStored(`${prefix}snapshots/${a.snapshot}.json`)).toString()) as CommitRecord;
     await changeIncrementalTree(tree, 4 * MiB);
     const b = await backupJson([tree, '--repo', repo], env);
-    second = JSON.parse((await getObject(`${prefix}snapshots/${b.snapshot}.json`)).toString()) as CommitRecord;
+    second = JSON.parse((await getStored(`${prefix}snapshots/${b.snapshot}.json`)).toString()) as CommitRecord;
     expectSummaryOf(b, second);
   });
 
@@ -733,8 +724,8 @@ describe.each(s3ForLoop)('incremental backups on S3 ($name) and the stock-tools 
     expect(artifact.references!.map((r) => r.key)).toEqual([first.artifacts[0]!.volumes[0]!.key]);
     expect(artifact.reusedFrames).toBeGreaterThan(0);
     expect(artifact.storedBytes).toBeLessThan(first.artifacts[0]!.storedBytes / 2);
-    const index = parseIndex(await getObject(`${prefix}${artifact.index.key}`));
-    expectConsistent(second, artifact, index, (await getObject(`${prefix}${artifact.recipe!.key}`)).toString('ascii'));
+    const index = parseIndex(await getStored(`${prefix}${artifact.index.key}`));
+    expectConsistent(second, artifact, index, (await getStored(`${prefix}${artifact.recipe!.key}`)).toString('ascii'));
     const restored = path.join(work, 'cli');
     const result = await cassette(['restore', 'latest', '--target', restored, '--repo', repo], { env });
     expect(result.exitCode).toBe(0);

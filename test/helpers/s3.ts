@@ -1,6 +1,6 @@
 // Test helpers for the S3 servers the global setup starts: endpoints, fresh buckets, clients, stores and CLI environments.
 
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { S3Store, type S3StoreOptions } from '../../src/store/s3-store.js';
@@ -62,4 +62,15 @@ export async function createBucket(endpoint: string, prefix = 'test'): Promise<s
 /** An S3Store on a test server with the test credentials. */
 export function makeS3Store(endpoint: string, bucket: string, prefix = '', options: Partial<S3StoreOptions> = {}): S3Store {
   return new S3Store({ bucket, prefix, endpoint, region: TEST_AWS_ENV.AWS_REGION, credentials: TEST_CREDENTIALS, ...options });
+}
+
+/** The whole stored object `key` of `bucket`, read with a raw client (not through the store under test). */
+export async function getObject(endpoint: string, bucket: string, key: string): Promise<Buffer> {
+  const client = testClient(endpoint);
+  try {
+    const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await response.Body!.transformToByteArray());
+  } finally {
+    client.destroy();
+  }
 }
