@@ -25,6 +25,6 @@ export function thrown(fn: () => unknown, what = 'the call'): CassetteError {
 /** `data` cut into pieces of `size` characters or bytes, as a stream might deliver it. */
 export function cut<T extends string | Buffer>(data: T, size: number): T[] {
   const pieces: T[] = [];
-  for (let at = 0; at < data.length; at += size) pieces.push(data.slice(at, at + size) as T);
+  for (let at = 0; at < data.length; at += size) pieces.push((typeof data === 'string' ? data.slice(at, at + size) : data.subarray(at, at + size)) as T);
   return pieces;
 }
