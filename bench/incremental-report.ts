@@ -1,7 +1,7 @@
 // The incremental bench's report: its measurements, issue 15's targets judged from them, and the markdown (in the style of report.ts).
 
 import type { ProcTimes } from './exec.js';
-import { median, type RunContext } from './report.js';
+import { median, runContextLines, type RunContext } from './report.js';
 
 export type Tool = 'cassette' | 'restic';
 
@@ -177,7 +177,6 @@ export function incrementalTargets(report: Pick<IncrementalReport, 'measurements
 export function renderIncrementalMarkdown(report: IncrementalReport): string {
   const ms = report.measurements;
   const d = report.dataset;
-  const cores = report.machine.cpus;
   const lines: string[] = [];
   lines.push(`# Cassette incremental bench: ${report.size} (${report.date.slice(0, 19).replace('T', ' ')} UTC)`);
   lines.push('');
@@ -186,15 +185,7 @@ export function renderIncrementalMarkdown(report: IncrementalReport): string {
   );
   lines.push(`- sources: the copy's top-level directories, one artifact each: ${d.sources.join(', ')}`);
   lines.push(`- S3: ${report.server}; every tool in the same bucket, each under its own fresh prefix`);
-  lines.push(
-    `- machine: ${cores} × ${report.machine.cpuModel}, ${report.machine.memMiB} MiB, Node ${report.machine.node}, load average ${report.machine.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start, ${report.machine.loadAvgAtEnd.map((x) => x.toFixed(2)).join(' ')} at end`,
-  );
-  lines.push(`- engine: ${report.engine} (dist/ as built when the run started)`);
-  lines.push(
-    `- tools: ${Object.entries(report.tools)
-      .map(([k, v]) => `${k}: ${v}`)
-      .join('; ')}`,
-  );
+  lines.push(...runContextLines(report));
   lines.push(
     `- restic: ${report.restic.version ? `${report.restic.version}${report.restic.repository ? `, ${report.restic.repository}` : ''}` : `not measured: ${report.restic.skipped ?? '?'}`}`,
   );

@@ -25,6 +25,7 @@ import { deletePrefix, ensureBucket, externalEndpoint, listPrefix, startS3rver, 
 import { ensureSmallFiles } from './small-files.js';
 import { Trash } from './trash.js';
 import { changeTree, checkRestored, type TreeChange } from './tree-changes.js';
+import { machineOf, serverOf } from './report.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -403,15 +404,8 @@ async function main(): Promise<void> {
     size: args.size,
     seed: args.seed,
     runs: args.runs,
-    machine: {
-      cpus: cores,
-      cpuModel: os.cpus()[0]?.model ?? '?',
-      memMiB: Math.round(os.totalmem() / 2 ** 20),
-      node: process.version,
-      loadAvgAtStart: loadAtStart,
-      loadAvgAtEnd: loadEnd,
-    },
-    server: args.endpoint ? `endpoint ${args.endpoint}` : 's3rver 4.0.4 (child process on loopback)',
+    machine: machineOf(loadAtStart, loadEnd),
+    server: serverOf(args.endpoint),
     engine: await engineVersion(),
     tools: {
       zstd: (await sh(['zstd', '-V'])).trim(),

@@ -1,5 +1,6 @@
 // Medians of the bench runs, ratios cassette/baseline, the stage that bound each result, and issue 6's targets, as markdown.
 
+import os from 'node:os';
 import type { ProcTimes } from './exec.js';
 
 export interface Measurement {
@@ -48,6 +49,29 @@ export interface RunContext {
   /** git commit of the engine measured. */
   engine: string;
   tools: Record<string, string>;
+}
+
+/** The machine a run measured on, with the load average at its start and end. */
+export function machineOf(loadAvgAtStart: number[], loadAvgAtEnd: number[]): RunContext['machine'] {
+  return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memMiB: Math.round(os.totalmem() / 2 ** 20), node: process.version, loadAvgAtStart, loadAvgAtEnd };
+}
+
+/** The S3 server a run used: the one given with --endpoint, or the bench's own s3rver. */
+export function serverOf(endpoint: string | undefined): string {
+  return endpoint ? `endpoint ${endpoint}` : 's3rver 4.0.4 (child process on loopback)';
+}
+
+/** The report lines every bench writes about its run: machine, engine and tools. */
+export function runContextLines(report: RunContext): string[] {
+  const loads = (values: number[]): string => values.map((x) => x.toFixed(2)).join(' ');
+  const { machine } = report;
+  return [
+    `- machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memMiB} MiB, Node ${machine.node}, load average ${loads(machine.loadAvgAtStart)} at start, ${loads(machine.loadAvgAtEnd)} at end`,
+    `- engine: ${report.engine} (dist/ as built when the run started)`,
+    `- tools: ${Object.entries(report.tools)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}`,
+  ];
 }
 
 export interface BenchReport extends RunContext {
@@ -292,15 +316,7 @@ export function renderMarkdown(report: BenchReport): string {
   if (d.database)
     lines.push(`- database: ${d.database.name}, ${MB(d.database.bytes)} MB on disk, pg_dump -Ft -b ${MB(d.database.dumpBytes)} MB (the source bytes of the database rows)`);
   lines.push(`- S3: ${report.server}; ${report.runs} runs interleaved (cassette, baseline, cassette, baseline …), medians below`);
-  lines.push(
-    `- machine: ${cores} × ${report.machine.cpuModel}, ${report.machine.memMiB} MiB, Node ${report.machine.node}, load average ${report.machine.loadAvgAtStart.map((x) => x.toFixed(2)).join(' ')} at start, ${report.machine.loadAvgAtEnd.map((x) => x.toFixed(2)).join(' ')} at end`,
-  );
-  lines.push(`- engine: ${report.engine} (dist/ as built when the run started)`);
-  lines.push(
-    `- tools: ${Object.entries(report.tools)
-      .map(([k, v]) => `${k}: ${v}`)
-      .join('; ')}`,
-  );
+  lines.push(...runContextLines(report));
   lines.push(
     '- baseline: `tar -cf - -C ROOT . | zstd -3 -T0 | aws s3 cp - s3://…/tree.tar.zst` and back; `pg_dump -Ft -b DB | zstd -3 -T0 | aws s3 cp -`; `createdb` + `aws s3 cp - | zstd -dc | pg_restore -d NEW`',
   );

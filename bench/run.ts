@@ -15,7 +15,7 @@ import { messageOf } from '../src/errors.js';
 import { CLI, engineVersion, repoRoot, summaryOf, rerender } from './cassette-cli.js';
 import { ensureDatabase, ensureTree, type BenchSize, type DbInfo, type TreeInfo } from './dataset.js';
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type ProcTimes, type Stage, type TimedResult } from './exec.js';
-import { renderMarkdown, type BenchReport, type Measurement, type StageMeasurement } from './report.js';
+import { renderMarkdown, type BenchReport, type Measurement, type StageMeasurement, machineOf, serverOf } from './report.js';
 import { deletePrefix, ensureBucket, externalEndpoint, listPrefix, startS3rver, type S3Target } from './s3.js';
 import { Trash } from './trash.js';
 
@@ -391,15 +391,8 @@ async function main(): Promise<void> {
     size: args.size,
     seed: args.seed,
     runs: args.runs,
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? '?',
-      memMiB: Math.round(os.totalmem() / 2 ** 20),
-      node: process.version,
-      loadAvgAtStart: loadAtStart,
-      loadAvgAtEnd: loadEnd,
-    },
-    server: args.endpoint ? `endpoint ${args.endpoint}` : 's3rver 4.0.4 (child process on loopback)',
+    machine: machineOf(loadAtStart, loadEnd),
+    server: serverOf(args.endpoint),
     engine: await engineVersion(),
     tools: {
       aws: (await sh(['aws', '--version']).catch((e: unknown) => messageOf(e))).trim().split(' ')[0] ?? '',
