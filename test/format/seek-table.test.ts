@@ -96,12 +96,12 @@ describe('interop with the zstd CLI', () => {
     const chunks = [Buffer.from('first chunk '.repeat(1000)), randomBytes(50_000), Buffer.alloc(0x20000, 7)];
     const frames: Buffer[] = [];
     for (const chunk of chunks) {
-      const { stdout } = await execa('zstd', ['-c', '-q'], { input: chunk, encoding: 'buffer' });
+      const { stdout } = await execa('zstd', ['-c', '-q'], { input: chunk, encoding: 'buffer', stripFinalNewline: false });
       frames.push(Buffer.from(stdout));
     }
     const table = encodeSeekTable(frames.map((f, i) => ({ compressedSize: f.length, decompressedSize: chunks[i]!.length })));
     const volume = Buffer.concat([...frames, table]);
-    const { stdout } = await execa('zstd', ['-dc'], { input: volume, encoding: 'buffer' });
+    const { stdout } = await execa('zstd', ['-dc'], { input: volume, encoding: 'buffer', stripFinalNewline: false });
     expect(Buffer.from(stdout).equals(Buffer.concat(chunks))).toBe(true);
 
     // And the table read back from the volume's tail locates every frame.
@@ -109,7 +109,7 @@ describe('interop with the zstd CLI', () => {
     const parsed = parseSeekTable(volume.subarray(volume.length - tableSize));
     let offset = 0;
     for (const [i, entry] of parsed.entries()) {
-      const { stdout: one } = await execa('zstd', ['-dc'], { input: volume.subarray(offset, offset + entry.compressedSize), encoding: 'buffer' });
+      const { stdout: one } = await execa('zstd', ['-dc'], { input: volume.subarray(offset, offset + entry.compressedSize), encoding: 'buffer', stripFinalNewline: false });
       expect(Buffer.from(one).equals(chunks[i]!)).toBe(true);
       offset += entry.compressedSize;
     }
@@ -171,8 +171,8 @@ describe('seek table edge cases', () => {
   it('zstd -dc also skips a seek table placed after an empty table-only object and between frames', async () => {
     const a = Buffer.from('alpha '.repeat(100));
     const b = Buffer.from('beta '.repeat(100));
-    const fa = Buffer.from((await execa('zstd', ['-c', '-q'], { input: a, encoding: 'buffer' })).stdout);
-    const fb = Buffer.from((await execa('zstd', ['-c', '-q'], { input: b, encoding: 'buffer' })).stdout);
+    const fa = Buffer.from((await execa('zstd', ['-c', '-q'], { input: a, encoding: 'buffer', stripFinalNewline: false })).stdout);
+    const fb = Buffer.from((await execa('zstd', ['-c', '-q'], { input: b, encoding: 'buffer', stripFinalNewline: false })).stdout);
     const stream = Buffer.concat([
       fa,
       encodeSeekTable([]),
@@ -182,7 +182,7 @@ describe('seek table edge cases', () => {
         { compressedSize: fb.length, decompressedSize: b.length },
       ]),
     ]);
-    const { stdout } = await execa('zstd', ['-dc'], { input: stream, encoding: 'buffer' });
+    const { stdout } = await execa('zstd', ['-dc'], { input: stream, encoding: 'buffer', stripFinalNewline: false });
     expect(Buffer.from(stdout).equals(Buffer.concat([a, b]))).toBe(true);
   });
 });

@@ -29,7 +29,7 @@ afterAll(async () => {
 const compressCopy = (p: FramePool, data: Buffer): Promise<Buffer> => p.compress(Buffer.from(data));
 
 async function zstdDecode(input: Buffer): Promise<Buffer> {
-  const { stdout } = await execa('zstd', ['-dc'], { input, encoding: 'buffer' });
+  const { stdout } = await execa('zstd', ['-dc'], { input, encoding: 'buffer', stripFinalNewline: false });
   return Buffer.from(stdout);
 }
 
