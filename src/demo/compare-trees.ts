@@ -64,15 +64,18 @@ async function describeTree(root: string, options: CompareOptions): Promise<Map<
       const childRel = rel ? `${rel}/${printableName(name)}` : printableName(name);
       if (options.ignore?.(childRel)) continue;
       const abs = Buffer.concat([dir, SLASH, name]);
-      const st = await fs.lstat(abs);
+      // Exact integers: whole milliseconds come from the nanoseconds, since `mtimeMs` is a double,
+      // and a time a fraction of a microsecond before a millisecond (…986.999999) rounds up to the
+      // next one (…987), while the same time restored to the microsecond (…986.999) does not.
+      const st = await fs.lstat(abs, { bigint: true });
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : 'other';
       const entry: Snapshot = {
         type,
-        mode: st.mode & 0o7777,
-        size: type === 'file' ? st.size : 0,
-        mtimeMs: Math.floor(st.mtimeMs),
-        uid: st.uid,
-        gid: st.gid,
+        mode: Number(st.mode & 0o7777n),
+        size: type === 'file' ? Number(st.size) : 0,
+        mtimeMs: Number(st.mtimeNs / 1_000_000n),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
         inode: `${st.dev}:${st.ino}`,
       };
       if (type === 'symlink') entry.link = printableName(await fs.readlink(abs, { encoding: 'buffer' }));
