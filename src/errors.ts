@@ -27,7 +27,9 @@ export type CassetteErrorCode =
   /** A pre/post hook failed. */
   | 'E_HOOK'
   /** The operation was cancelled (Ctrl-C, AbortSignal). */
-  | 'E_ABORTED';
+  | 'E_ABORTED'
+  /** An encrypted repository or object and no key that opens it: none given, or the wrong one (wrong identity, wrong passphrase). */
+  | 'E_KEY';
 
 export class CassetteError extends Error {
   readonly code: CassetteErrorCode;

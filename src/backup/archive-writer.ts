@@ -147,8 +147,9 @@ export class ArchiveWriter {
 
   private async close(volume: OpenVolume): Promise<void> {
     await this.write(volume, encodeSeekTable(volume.seek));
-    await volume.writer.finish();
-    this.volumes.push({ key: volume.key, size: volume.bytes, sha256: volume.hash.digest('hex'), frames: volume.seek.length });
+    // The stored size: an encrypted store stores more than the archive's bytes (its sha256 is of the archive's bytes).
+    const { size } = await volume.writer.finish();
+    this.volumes.push({ key: volume.key, size, sha256: volume.hash.digest('hex'), frames: volume.seek.length });
     this.volume = undefined;
   }
 

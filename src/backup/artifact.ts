@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
-import { FORMAT_VERSION, isNotStored, type ArtifactKind, type ArtifactRecord, type BackupWarning, type DatabaseInfo, type RecipeObjectRecord } from '../format/types.js';
+import { isNotStored, PLAIN_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type DatabaseInfo, type RecipeObjectRecord } from '../format/types.js';
 import { indexKey, recipeKey, volumeKey } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { FramePool } from '../zstd/pool.js';
@@ -32,6 +32,8 @@ export interface ArtifactContext {
 /** One artifact to store. */
 export interface ArtifactJob {
   name: string;
+  /** The name in its object keys: `name`, or in an encrypted snapshot `a1`, `a2`… (crypto/seal-record.ts), which reveals nothing. */
+  keyName: string;
   kind: ArtifactKind;
   source: string;
   sizeHint: (signal: AbortSignal) => Promise<number | undefined>;
@@ -73,7 +75,7 @@ export async function storeArtifact(job: ArtifactJob, options: StoreArtifactOpti
   const spool = await IndexSpool.create();
   const writer = new ArchiveWriter({
     store,
-    keyFor: (volume) => volumeKey(id, job.name, volume),
+    keyFor: (volume) => volumeKey(id, job.keyName, volume),
     // Not awaited: the source starts at once and the hint is needed only for the first part.
     sizeHint: job.sizeHint(signal),
     partPlan: options.partPlan,
@@ -113,15 +115,15 @@ export async function storeArtifact(job: ArtifactJob, options: StoreArtifactOpti
     const volumes = await writer.finish();
     const header = {
       format: 'cassette-index' as const,
-      version: FORMAT_VERSION,
+      version: PLAIN_VERSION,
       artifact: job.name,
       kind: job.kind,
       source: job.source,
       tarSize: writer.tarBytes,
       hash: 'sha256' as const,
     };
-    const index = await storeIndex(store, indexKey(id, job.name), spool.lines(header, writer.frames), pool, signal, options.concurrentUploads);
-    const recipe = await storeRecipe(store, recipeKey(id, job.name), writer.recipe(), signal);
+    const index = await storeIndex(store, indexKey(id, job.keyName), spool.lines(header, writer.frames), pool, signal, options.concurrentUploads);
+    const recipe = await storeRecipe(store, recipeKey(id, job.keyName), writer.recipe(), signal);
     const record: ArtifactRecord = {
       name: job.name,
       kind: job.kind,
@@ -161,6 +163,7 @@ export async function storeArtifact(job: ArtifactJob, options: StoreArtifactOpti
 
 async function storeRecipe(store: Pick<ObjectStore, 'put'>, key: string, text: string, signal: AbortSignal): Promise<RecipeObjectRecord> {
   const body = Buffer.from(text, 'ascii');
-  await store.put(key, body, { signal });
-  return { key, size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+  // The stored size (an encrypted store stores more); the sha256 is of the recipe's bytes.
+  const { size } = await store.put(key, body, { signal });
+  return { key, size, sha256: createHash('sha256').update(body).digest('hex') };
 }

@@ -7,7 +7,17 @@ import pLimit from 'p-limit';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError } from '../errors.js';
 import { newSnapshotId } from '../format/snapshot-id.js';
-import { FORMAT_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type CommitRecord, type DatabaseInfo, type HookRecord } from '../format/types.js';
+import {
+  ENCRYPTED_VERSION,
+  PLAIN_VERSION,
+  type EncryptionRecord,
+  type ArtifactKind,
+  type ArtifactRecord,
+  type BackupWarning,
+  type CommitRecord,
+  type DatabaseInfo,
+  type HookRecord,
+} from '../format/types.js';
 import { silentProgress, Throttle, type Progress } from '../progress.js';
 import { listSnapshotIds, readCommitRecord, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -18,11 +28,12 @@ import type { FrameCatalog } from './compress-or-reuse.js';
 import { checkStored, commit, CommitOutcomeUnknown, removeSnapshotData } from './commit.js';
 import { BackupLease } from './lease.js';
 import { packFrames, type ChunkLimits, type PackedFrame, type SmallFrameLimits } from './pack.js';
-import { chooseParents, matchParent, ParentArtifact, type ArtifactIdentity } from './parent.js';
+import { chooseParents, matchParent, ParentArtifact, type ArtifactIdentity, type ParentRun } from './parent.js';
 import { prefetch } from './prefetch.js';
 import type { PartPlanOptions } from './part-size.js';
 import { artifactNameFor, nestedSources, uniqueNames } from './sources.js';
 import { walk } from './walk.js';
+import { sealedArtifactName } from '../crypto/seal-record.js';
 
 export interface TreeSource {
   kind: 'tree';
@@ -80,6 +91,12 @@ export interface BackupOptions {
   parent?: string;
   /** No parent: store every frame (a new full chain). */
   full?: boolean;
+  /**
+   * The snapshot is encrypted (the store encrypts: crypto/encrypted-store.ts): recorded in the
+   * commit record (version 3), artifact objects get names that reveal nothing, and parents are
+   * only snapshots encrypted to the same recipients.
+   */
+  encryption?: EncryptionRecord;
   /** Read every file, even those whose size, mtime, ctime, inode and device match the parent's entry (frames are still reused by digest). */
   forceRead?: boolean;
   /** Largest frame, in uncompressed bytes. Default DEFAULTS.frameSize. */
@@ -235,7 +252,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     totals.report(true);
     const record: CommitRecord = {
       format: 'cassette-snapshot',
-      version: FORMAT_VERSION,
+      version: options.encryption ? ENCRYPTED_VERSION : PLAIN_VERSION,
       id,
       host,
       tags: options.tags ?? [],
@@ -249,6 +266,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     if (hooks.length > 0) record.hooks = hooks;
     if (options.profile) record.profile = options.profile;
     if (options.role) record.role = options.role;
+    if (options.encryption) record.encryption = options.encryption;
     if (signal.aborted) throw new CassetteError('E_ABORTED', 'backup interrupted: no snapshot was committed');
     // A fresh lease for the last steps, then the check that a prune (or anything else) took nothing.
     await lease.refresh();
@@ -293,7 +311,7 @@ async function leaseAndParents(
   try {
     const parents: Parents = options.full
       ? new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>()
-      : await findParents(store, options.parent, run.host, run.level, run.jobs);
+      : await findParents(store, options.parent, { host: run.host, level: run.level, encryption: options.encryption?.recipients }, run.jobs);
     if (parents.size > 0) {
       await lease.protectParents([...new Set([...parents.values()].map((p) => p.record.id))]);
       const listed = new Set(await listSnapshotIds(store));
@@ -402,10 +420,12 @@ function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] 
   const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
   const nested = nestedSources(trees.map((t) => t.path));
   const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? (s.name ?? artifactNameFor(s.path)) : s.name)));
+  const keyName = (i: number): string => (options.encryption ? sealedArtifactName(i) : names[i]!);
   return options.sources.map((source, i): ArtifactJob => {
     if (source.kind === 'stream') {
       return {
         name: names[i]!,
+        keyName: keyName(i),
         kind: source.artifactKind,
         source: source.source,
         sizeHint: source.sizeHint ?? (async () => undefined),
@@ -418,6 +438,7 @@ function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] 
     const exclude = [...(options.exclude ?? []), ...(source.exclude ?? [])];
     return {
       name: names[i]!,
+      keyName: keyName(i),
       kind: 'tree',
       source: root,
       sizeHint: () => treeSizeHint(root),
@@ -453,10 +474,10 @@ async function* newFrames(buffers: AsyncIterable<Buffer>): AsyncGenerator<Packed
 async function findParents(
   store: Pick<ObjectStore, 'list' | 'getBuffer'>,
   ref: string | undefined,
-  host: string,
-  level: number,
+  run: ParentRun,
   artifacts: readonly ArtifactIdentity[],
 ): Promise<Map<string, { record: CommitRecord; artifact: ArtifactRecord }>> {
+  const { level } = run;
   if (ref !== undefined) {
     const record = await resolveSnapshot(store, ref);
     if (record.version < 2)
@@ -468,6 +489,11 @@ async function findParents(
       throw new CassetteError(
         'E_USAGE',
         `--parent ${ref}: snapshot ${record.id} was compressed at level ${record.compressionLevel}, and this backup's level is ${level}: frames of another level are not reused; give --level ${record.compressionLevel}, or --full`,
+      );
+    if (record.encryption?.recipients !== run.encryption)
+      throw new CassetteError(
+        'E_USAGE',
+        `--parent ${ref}: snapshot ${record.id} is ${record.encryption ? `encrypted to other recipients (${record.encryption.recipients})` : 'not encrypted'}, and this backup is ${run.encryption ? `encrypted to ${run.encryption}` : 'not encrypted'}: frames are reused only between snapshots with the same recipients; give --full`,
       );
     const parents = new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>();
     for (const wanted of artifacts) {
@@ -482,11 +508,11 @@ async function findParents(
   for (let i = 0; i < ids.length; i += BATCH) {
     const batch = await Promise.all(ids.slice(i, i + BATCH).map((candidate) => readCommitRecord(store, candidate).catch(() => undefined)));
     seen.push(...batch.filter((r): r is CommitRecord => r !== undefined));
-    const parents = chooseParents(seen, host, level, artifacts);
+    const parents = chooseParents(seen, run, artifacts);
     // Records come newest id first: once each artifact has a parent, older ones cannot beat it (ties within one second are read in the same batch or the next).
     if (parents.size === artifacts.length && i + BATCH < ids.length && ids[i + BATCH]!.slice(0, 16) !== ids[i + BATCH - 1]!.slice(0, 16)) return parents;
   }
-  return chooseParents(seen, host, level, artifacts);
+  return chooseParents(seen, run, artifacts);
 }
 
 /** Sum of the regular files' sizes the trees will back up (same walk rules), for progress ETAs. */

@@ -178,19 +178,29 @@ export interface ArtifactIdentity {
   source: string;
 }
 
+/** What a parent must share with the backup besides the artifact. */
+export interface ParentRun {
+  host: string;
+  /** zstd level. */
+  level: number;
+  /** The recipients' fingerprint of an encrypted backup; undefined for an unencrypted one. */
+  encryption?: string;
+}
+
 /**
- * The parent of each artifact (docs/FORMAT.md §7): the newest committed version-2 snapshot of the
- * same host, written with the same compression level, that has an artifact of the same name, kind
- * and source. Pure: `records` are the committed snapshots' commit records, any order.
+ * The parent of each artifact (docs/FORMAT.md §7): the newest committed snapshot of version 2 or
+ * later of the same host, written with the same compression level and encrypted to the same
+ * recipients (or both unencrypted; §8), that has an artifact of the same name, kind and source. A
+ * record still sealed (no key opened it) cannot be matched. Pure: `records` are the committed
+ * snapshots' commit records, any order.
  */
 export function chooseParents(
   records: readonly CommitRecord[],
-  host: string,
-  level: number,
+  run: ParentRun,
   artifacts: readonly ArtifactIdentity[],
 ): Map<string, { record: CommitRecord; artifact: ArtifactRecord }> {
   const candidates = records
-    .filter((r) => r.version >= 2 && r.host === host && r.compressionLevel === level)
+    .filter((r) => r.version >= 2 && r.host === run.host && r.compressionLevel === run.level && r.encryption?.recipients === run.encryption && r.sealed === undefined)
     .sort(compareSnapshots)
     .reverse();
   const parents = new Map<string, { record: CommitRecord; artifact: ArtifactRecord }>();

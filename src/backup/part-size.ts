@@ -34,7 +34,8 @@ export function nextVolumePartSize(previous: number, options: PartPlanOptions = 
 
 /** Bytes one volume may hold with this part size: every part full, at most maxParts parts. */
 export function volumeCapacity(partSize: number, options: PartPlanOptions = {}): number {
-  return partSize * (options.maxParts ?? DEFAULTS.maxParts);
+  // Room for encryption (crypto/age.ts): a 16-byte tag per 64 KiB chunk and a header of at most 64 KiB.
+  return Math.floor((partSize * (options.maxParts ?? DEFAULTS.maxParts) * 65536) / 65552) - 65536;
 }
 
 /**

@@ -19,6 +19,8 @@ export const EXIT = {
   NOT_FOUND: 4,
   /** Stored data failed a check (hash, size, corrupt frame) or is in an unreadable format, or an entry path was unsafe. */
   INTEGRITY: 5,
+  /** Encrypted data and no key that opens it: no --identity or passphrase given, or the wrong one. Nothing was written. */
+  KEY: 6,
   /** Interrupted (Ctrl-C / SIGTERM); nothing was committed. */
   INTERRUPTED: 130,
 } as const;
@@ -37,6 +39,8 @@ export function exitCodeFor(code: CassetteErrorCode): number {
       return EXIT.INTEGRITY;
     case 'E_ABORTED':
       return EXIT.INTERRUPTED;
+    case 'E_KEY':
+      return EXIT.KEY;
     case 'E_STORAGE':
     case 'E_SOURCE':
     case 'E_TARGET':
@@ -56,4 +60,6 @@ Exit codes:
        (unreadable, vanished or changed while read); restore done, but the target refused some attributes
   4    snapshot or stored object not found
   5    integrity error: stored data failed a check, or an entry path was unsafe
+  6    encrypted repository and no key that opens it (no --identity or passphrase, or the wrong one);
+       nothing was written
   130  interrupted; nothing was committed`;

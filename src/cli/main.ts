@@ -12,6 +12,7 @@ import { benchCommand } from './commands/bench.js';
 import { lsCommand } from './commands/ls.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
+import { keyCommand } from './commands/key.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { isCassetteError } from '../errors.js';
 
@@ -32,7 +33,18 @@ const program = new Command('cassette')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-for (const command of [backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), verifyCommand(), pruneCommand(), planCommand(), benchCommand(), demoCommand()]) {
+for (const command of [
+  backupCommand(),
+  snapshotsCommand(),
+  lsCommand(),
+  restoreCommand(),
+  verifyCommand(),
+  pruneCommand(),
+  keyCommand(),
+  planCommand(),
+  benchCommand(),
+  demoCommand(),
+]) {
   program.addCommand(command.exitOverride());
 }
 

@@ -1,12 +1,22 @@
 // The stored format's records (index header, frames, entries, commit record) as TypeScript types; docs/FORMAT.md is the contract.
 
 /**
- * Version of the index and commit-record layout this code writes. Readers refuse newer versions.
+ * The newest version of the index and commit-record layout this code reads. Readers refuse newer versions.
  * Version 2 (2026-11-30) adds incremental snapshots: frames may live in objects that earlier
  * snapshots stored (ArtifactRecord.references), frames carry the SHA-256 of their content, and each
  * artifact has a recipe. Version 1 stays readable.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+
+/** Version of the commit records of unencrypted snapshots, and of every index (version 3 changed neither). */
+export const PLAIN_VERSION = 2;
+
+/**
+ * Version 3 (2026-11-30): an encrypted snapshot (docs/FORMAT.md §8). Its commit record is stored
+ * as a public part without names plus the whole record sealed; its objects are age v1 objects.
+ * Unencrypted snapshots are still written as version 2.
+ */
+export const ENCRYPTED_VERSION = 3;
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'fifo' | 'chardev' | 'blockdev';
 
@@ -243,6 +253,21 @@ export interface CommitRecord {
   artifacts: ArtifactRecord[];
   /** Hooks that ran for this snapshot, in order. */
   hooks?: HookRecord[];
+  /** Version 3: the snapshot is encrypted (docs/FORMAT.md §8): its objects under data/ are age v1 objects for these recipients. */
+  encryption?: EncryptionRecord;
+  /**
+   * Version 3, as stored: the whole record as an age v1 object, base64. The stored record's
+   * other members are its public part (no names); a reader with a key uses the sealed one.
+   * Present on a record read without a key that opens it.
+   */
+  sealed?: string;
+}
+
+/** Version 3: how a snapshot is encrypted. */
+export interface EncryptionRecord {
+  scheme: 'age';
+  /** recipientsFingerprint() of the recipients: frames are reused only between snapshots with the same one. */
+  recipients: string;
 }
 
 /**

@@ -75,11 +75,25 @@ describe('chooseParents: the newest suitable snapshot per artifact', () => {
     ['pg-x: the newest that has it', db, '20261101T000000Z-000001'],
     ['an artifact no snapshot has: none', { name: 'new', kind: 'tree' as const, source: '/new' }, undefined],
   ])('%s', (_, wanted, expected) => {
-    expect(chooseParents(records, 'h1', 3, [wanted]).get(wanted.name)?.record.id).toBe(expected);
+    expect(chooseParents(records, { host: 'h1', level: 3 }, [wanted]).get(wanted.name)?.record.id).toBe(expected);
   });
   it('another host, another level or only version 1: none', () => {
-    expect(chooseParents(records, 'h2', 3, [etc]).size).toBe(0);
-    expect(chooseParents(records.slice(4, 5), 'h1', 3, [etc]).size).toBe(0);
+    expect(chooseParents(records, { host: 'h2', level: 3 }, [etc]).size).toBe(0);
+    expect(chooseParents(records.slice(4, 5), { host: 'h1', level: 3 }, [etc]).size).toBe(0);
+  });
+  it('encryption: only snapshots encrypted to the same recipients, never a sealed record, never across plain and encrypted', () => {
+    const a = { scheme: 'age' as const, recipients: 'age:aaaa' };
+    const b = { scheme: 'age' as const, recipients: 'age:bbbb' };
+    const mixed = [
+      record('20261101T000000Z-000001', { artifacts: [etc] }),
+      record('20261102T000000Z-000002', { version: 3, encryption: a, artifacts: [etc] }),
+      record('20261103T000000Z-000003', { version: 3, encryption: b, artifacts: [etc] }),
+      record('20261104T000000Z-000004', { version: 3, encryption: a, sealed: 'x', artifacts: [etc] }),
+    ];
+    expect(chooseParents(mixed, { host: 'h1', level: 3 }, [etc]).get('etc')?.record.id).toBe('20261101T000000Z-000001');
+    expect(chooseParents(mixed, { host: 'h1', level: 3, encryption: 'age:aaaa' }, [etc]).get('etc')?.record.id).toBe('20261102T000000Z-000002');
+    expect(chooseParents(mixed, { host: 'h1', level: 3, encryption: 'age:bbbb' }, [etc]).get('etc')?.record.id).toBe('20261103T000000Z-000003');
+    expect(chooseParents(mixed, { host: 'h1', level: 3, encryption: 'age:cccc' }, [etc]).size).toBe(0);
   });
 });
 

@@ -251,7 +251,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   const stops: Array<() => Promise<void>> = [];
-  const savedEnv = Object.fromEntries(Object.keys(TEST_AWS_ENV).map((name) => [name, process.env[name]]));
+  const savedEnv = Object.fromEntries([...Object.keys(TEST_AWS_ENV), 'CASSETTE_CACHE_DIR', 'CASSETTE_IDENTITY', 'CASSETTE_PASSPHRASE'].map((name) => [name, process.env[name]]));
 
   // Last resort when the runner exits without teardown: 'exit' handlers must be synchronous.
   const killAll = (): void => {
@@ -274,6 +274,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   try {
     Object.assign(process.env, TEST_AWS_ENV);
+    // Encrypted backups keep metadata in a cache (crypto/metadata-cache.ts): never the user's ~/.cache in a test. No key of the user's either.
+    const cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-cache-'));
+    dirs.push(cacheDir);
+    process.env.CASSETTE_CACHE_DIR = cacheDir;
+    delete process.env.CASSETTE_IDENTITY;
+    delete process.env.CASSETTE_PASSPHRASE;
     const s3rverDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-s3rver-'));
     dirs.push(s3rverDir);
     const servers: S3Server[] = [];

@@ -24,6 +24,8 @@ need=()
 command -v setfattr >/dev/null || need+=(attr)
 command -v setfacl >/dev/null || need+=(acl)
 command -v setcap >/dev/null || need+=(libcap2-bin)
+# age: the stock-tools restore of encrypted snapshots (`aws s3 cp … | age -d | zstd -dc | tar -x`) is tested.
+command -v age >/dev/null || need+=(age)
 for tool in radosgw:radosgw radosgw-admin:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common ceph-authtool:ceph-common monmaptool:ceph-common curl:curl; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done

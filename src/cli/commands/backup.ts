@@ -10,9 +10,11 @@ import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
 import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
+import { storeForBackup, type BackupEncryptionFlags } from '../../crypto/repository-encryption.js';
+import { withEncryptionOptions } from '../keys.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 
-interface BackupFlags extends RepoFlags {
+interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
   exclude?: string[];
   pg?: string[];
   pgFormat: string;
@@ -36,38 +38,40 @@ interface BackupFlags extends RepoFlags {
 }
 
 export function backupCommand(): Command {
-  return withRepoOptions(
-    new Command('backup')
-      .description('back up directories (one artifact each) and databases into a new snapshot')
-      .argument('[paths...]', 'directories or files to back up')
-      .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
-      .option('--one-file-system', 'do not cross mount points (default)', true)
-      .option('--no-one-file-system', 'descend into other file systems mounted below a source')
-      .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
-      .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
-      .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
-      .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
-      .option('--profile <name>', 'use a built-in plan (cassatt: the Cassatt Active Response runbook)')
-      .option('--plan <file>', 'use a plan file (YAML or JSON)')
-      .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
-      .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
-      .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
-      .option(
-        '--pg-name <name=database>',
-        "back up the plan's database <name> as <database> on the same server, e.g. collage=collage_test (a staging node, a test); repeatable",
-        collectPgName,
-      )
-      .option(
-        '--parent <snapshot>',
-        'compare with this snapshot (id, prefix or latest) and reuse its unchanged frames; default: the latest snapshot of this host with the same artifact',
-      )
-      .option('--full', 'store every frame anew (start a new chain of incremental snapshots)')
-      .option('--force-read', 'read every file, also those whose size, times, inode and device say unchanged (frames are still reused when their content is the same)')
-      .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
-      .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
-      .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256))
-      .option('--part-size <size>', 'smallest multipart part (default 8MiB; larger streams get larger parts, see docs/FORMAT.md)', parseSize('part-size'))
-      .option('--upload-queue <n>', 'parts of one upload in flight (default: 4 parts within 128 MiB)', parseInteger('upload-queue', 1, 64)),
+  return withEncryptionOptions(
+    withRepoOptions(
+      new Command('backup')
+        .description('back up directories (one artifact each) and databases into a new snapshot')
+        .argument('[paths...]', 'directories or files to back up')
+        .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
+        .option('--one-file-system', 'do not cross mount points (default)', true)
+        .option('--no-one-file-system', 'descend into other file systems mounted below a source')
+        .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
+        .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
+        .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
+        .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
+        .option('--profile <name>', 'use a built-in plan (cassatt: the Cassatt Active Response runbook)')
+        .option('--plan <file>', 'use a plan file (YAML or JSON)')
+        .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
+        .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
+        .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
+        .option(
+          '--pg-name <name=database>',
+          "back up the plan's database <name> as <database> on the same server, e.g. collage=collage_test (a staging node, a test); repeatable",
+          collectPgName,
+        )
+        .option(
+          '--parent <snapshot>',
+          'compare with this snapshot (id, prefix or latest) and reuse its unchanged frames; default: the latest snapshot of this host with the same artifact',
+        )
+        .option('--full', 'store every frame anew (start a new chain of incremental snapshots)')
+        .option('--force-read', 'read every file, also those whose size, times, inode and device say unchanged (frames are still reused when their content is the same)')
+        .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
+        .option('--frame-size <size>', 'uncompressed bytes per zstd frame (default 4MiB)', parseSize('frame-size'))
+        .option('--threads <n>', 'compression threads (default: one per core)', parseInteger('threads', 1, 256))
+        .option('--part-size <size>', 'smallest multipart part (default 8MiB; larger streams get larger parts, see docs/FORMAT.md)', parseSize('part-size'))
+        .option('--upload-queue <n>', 'parts of one upload in flight (default: 4 parts within 128 MiB)', parseInteger('upload-queue', 1, 64)),
+    ),
   ).action(async (paths: string[], flags: BackupFlags) => {
     await run(async () => {
       const plan = await loadPlan(flags);
@@ -75,10 +79,13 @@ export function backupCommand(): Command {
         throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --profile / --plan), e.g. `cassette backup /etc`');
       }
       if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
-      const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
+      const plainStore = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
       const renderer = createRenderer({ json: !!flags.json });
       const signal = interruptSignal();
+      let store = plainStore;
       try {
+        const encrypted = await storeForBackup(plainStore, flags);
+        store = encrypted.store;
         const started = Date.now();
         const extra = {
           sources: paths.map((p) => ({ path: path.resolve(p) })),
@@ -103,6 +110,7 @@ export function backupCommand(): Command {
           parent: flags.parent,
           full: flags.full,
           forceRead: flags.forceRead,
+          encryption: encrypted.encryption,
           partPlan: flags.partSize ? { minPartSize: Math.max(5 * 1024 * 1024, flags.partSize) } : undefined,
           uploadQueueSize: flags.uploadQueue,
           signal,
@@ -114,6 +122,7 @@ export function backupCommand(): Command {
           },
         });
         renderer.stop();
+        await encrypted.cache?.trim();
         const { record } = result;
         const read = record.artifacts.reduce((s, a) => s + a.bytesRead, 0);
         const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);

@@ -1,12 +1,15 @@
 // `cassette ls`: list a snapshot's entries from its indexes, without reading any archive.
 
+import { storeForReading, requireUnsealed } from '../../crypto/repository-encryption.js';
+import type { KeyFlags } from '../../crypto/keys.js';
+import { withIdentityOptions } from '../keys.js';
 import { Command } from 'commander';
 import type { IndexEntry } from '../../format/types.js';
 import { openIndex, resolveSnapshot } from '../../repository.js';
 import { artifactMayMatch, compileSelector } from '../../restore/select.js';
 import { collect, openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 
-interface LsFlags extends RepoFlags {
+interface LsFlags extends RepoFlags, KeyFlags {
   exclude?: string[];
   long?: boolean;
 }
@@ -21,18 +24,21 @@ export function modeString(entry: IndexEntry): string {
 }
 
 export function lsCommand(): Command {
-  return withRepoOptions(
-    new Command('ls')
-      .description('list entries of a snapshot from its index (no archive is read); patterns match artifact/path')
-      .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-      .argument('[patterns...]', 'globs such as "etc/ssh/**"; a directory selects everything below it')
-      .option('-e, --exclude <glob>', 'leave out matching entries (repeatable)', collect)
-      .option('-l, --long', 'show mode, owner and group (names when recorded), size and time'),
+  return withIdentityOptions(
+    withRepoOptions(
+      new Command('ls')
+        .description('list entries of a snapshot from its index (no archive is read); patterns match artifact/path')
+        .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
+        .argument('[patterns...]', 'globs such as "etc/ssh/**"; a directory selects everything below it')
+        .option('-e, --exclude <glob>', 'leave out matching entries (repeatable)', collect)
+        .option('-l, --long', 'show mode, owner and group (names when recorded), size and time'),
+    ),
   ).action(async (ref: string, patterns: string[], flags: LsFlags) => {
     await run(async () => {
-      const store = openRepo(flags);
+      const store = await storeForReading(openRepo(flags), flags);
       try {
         const record = await resolveSnapshot(store, ref);
+        requireUnsealed(record, store);
         const selection = { include: patterns, exclude: flags.exclude };
         const selected = compileSelector(selection);
         let count = 0;

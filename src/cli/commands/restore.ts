@@ -1,5 +1,8 @@
 // `cassette restore`: parse flags, call the restore engine (to a directory, in place, to stdout or as a tar stream).
 
+import { storeForReading, requireUnsealed } from '../../crypto/repository-encryption.js';
+import type { KeyFlags } from '../../crypto/keys.js';
+import { withIdentityOptions } from '../keys.js';
 import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
 import { resolveSnapshot } from '../../repository.js';
@@ -14,7 +17,7 @@ import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions,
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration, keptSymlinkLine } from '../render.js';
 
-interface RestoreFlags extends RepoFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
+interface RestoreFlags extends RepoFlags, KeyFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
   stdout?: boolean;
   tar?: boolean;
   owners?: boolean;
@@ -34,32 +37,34 @@ interface RestoreFlags extends RepoFlags, Pick<RestoreOptions, 'target' | 'inPla
 }
 
 export function restoreCommand(): Command {
-  return withRepoOptions(
-    new Command('restore')
-      .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
-      .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-      .option('--target <dir>', 'restore into <dir>/<artifact>/…')
-      .option('--in-place', 'restore onto the original absolute paths')
-      .option('-i, --include <glob>', 'restore only matching artifact/path entries (repeatable); a directory selects its contents', collect)
-      .option('-e, --exclude <glob>', 'leave out matching artifact/path entries (repeatable)', collect)
-      .option('--skip-existing', 'keep files that already exist at the destination')
-      .option('--dry-run', 'print what would be written and how many bytes would be downloaded')
-      .option('--stdout', 'write the content of the single selected file to standard output')
-      .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
-      .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
-      .option('--numeric-owner', 'restore owners by the recorded numbers only (default: by name when the name exists here, else by number)')
-      .option('--no-xattrs', 'do not restore extended attributes, SELinux labels, capabilities and ACLs')
-      .option('--fetch-concurrency <n>', 'ranged GETs in flight (default 4)', parseInteger('fetch-concurrency', 1, 64))
-      .option('--pg <database>', 'restore this database from the snapshot (drop, create, pg_restore, ANALYZE); repeatable', collect)
-      .option('--pg-target <name>', 'restore the --pg database under another name, leaving the original untouched')
-      .option('--no-drop', 'refuse to touch a database that already exists')
-      .option('--dump-to <file>', 'write the --pg database dump (pg_dump file) instead of restoring it')
-      .option('--profile <name>', "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
-      .option('--plan <file>', "follow a plan file's restore procedure")
-      .option('--role <role>', 'plan role')
-      .option('--root <dir>', 'with --in-place and a plan: restore under <dir> (a mounted disk)')
-      .option('--restore-utility-images', 'with the cassatt profile: also restore CollageIdle, CollageInventory and CollageDiagnostic (the runbook says not to)')
-      .option('--no-database', 'with a plan: do not restore databases'),
+  return withIdentityOptions(
+    withRepoOptions(
+      new Command('restore')
+        .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
+        .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
+        .option('--target <dir>', 'restore into <dir>/<artifact>/…')
+        .option('--in-place', 'restore onto the original absolute paths')
+        .option('-i, --include <glob>', 'restore only matching artifact/path entries (repeatable); a directory selects its contents', collect)
+        .option('-e, --exclude <glob>', 'leave out matching artifact/path entries (repeatable)', collect)
+        .option('--skip-existing', 'keep files that already exist at the destination')
+        .option('--dry-run', 'print what would be written and how many bytes would be downloaded')
+        .option('--stdout', 'write the content of the single selected file to standard output')
+        .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
+        .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
+        .option('--numeric-owner', 'restore owners by the recorded numbers only (default: by name when the name exists here, else by number)')
+        .option('--no-xattrs', 'do not restore extended attributes, SELinux labels, capabilities and ACLs')
+        .option('--fetch-concurrency <n>', 'ranged GETs in flight (default 4)', parseInteger('fetch-concurrency', 1, 64))
+        .option('--pg <database>', 'restore this database from the snapshot (drop, create, pg_restore, ANALYZE); repeatable', collect)
+        .option('--pg-target <name>', 'restore the --pg database under another name, leaving the original untouched')
+        .option('--no-drop', 'refuse to touch a database that already exists')
+        .option('--dump-to <file>', 'write the --pg database dump (pg_dump file) instead of restoring it')
+        .option('--profile <name>', "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
+        .option('--plan <file>', "follow a plan file's restore procedure")
+        .option('--role <role>', 'plan role')
+        .option('--root <dir>', 'with --in-place and a plan: restore under <dir> (a mounted disk)')
+        .option('--restore-utility-images', 'with the cassatt profile: also restore CollageIdle, CollageInventory and CollageDiagnostic (the runbook says not to)')
+        .option('--no-database', 'with a plan: do not restore databases'),
+    ),
   ).action(async (ref: string, flags: RestoreFlags) => {
     await run(async () => {
       const plan = await loadPlan({ profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root });
@@ -72,10 +77,11 @@ export function restoreCommand(): Command {
       }
       if (flags.restoreUtilityImages && !flags.json)
         process.stderr.write('warning: restoring the utility images CollageIdle, CollageInventory and CollageDiagnostic, which the runbook says not to restore\n');
-      const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, json: flags.json || flags.stdout || flags.tar });
+      const store = await storeForReading(openRepo({ ...flags, repo: flags.repo ?? plan?.repository, json: flags.json || flags.stdout || flags.tar }), flags);
       const signal = interruptSignal();
       try {
         const record = await resolveSnapshot(store, ref);
+        requireUnsealed(record, store);
         if (flags.stdout || flags.tar) {
           const options = { store, record, out: process.stdout, include: flags.include, exclude: flags.exclude, signal };
           if (flags.stdout) await restoreFileToStream(options);

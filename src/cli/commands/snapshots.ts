@@ -1,5 +1,8 @@
 // `cassette snapshots`: list committed snapshots, with the bytes each stored and (version 2) reused from earlier ones.
 
+import { storeForReading } from '../../crypto/repository-encryption.js';
+import type { KeyFlags } from '../../crypto/keys.js';
+import { withIdentityOptions } from '../keys.js';
 import { Command } from 'commander';
 import type { ArtifactRecord } from '../../format/types.js';
 import { listSnapshots } from '../../repository.js';
@@ -48,10 +51,10 @@ interface SnapshotRow extends Omit<ArtifactReuse, 'parent'> {
 }
 
 export function snapshotsCommand(): Command {
-  return withRepoOptions(new Command('snapshots').description('list committed snapshots (incomplete ones, without a commit record, are not shown)')).action(
-    async (flags: RepoFlags) => {
+  return withIdentityOptions(withRepoOptions(new Command('snapshots').description('list committed snapshots (incomplete ones, without a commit record, are not shown)'))).action(
+    async (flags: RepoFlags & KeyFlags) => {
       await run(async () => {
-        const store = openRepo(flags);
+        const store = await storeForReading(openRepo(flags), flags);
         try {
           const records = await listSnapshots(store);
           const rows = records.map((r): SnapshotRow => {

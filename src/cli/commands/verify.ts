@@ -1,5 +1,8 @@
 // `cassette verify`: check a snapshot's objects (and those of earlier snapshots it references), seek tables, recipes and (with --read-data) every frame and file hash.
 
+import { storeForReading, requireUnsealed } from '../../crypto/repository-encryption.js';
+import type { KeyFlags } from '../../crypto/keys.js';
+import { withIdentityOptions } from '../keys.js';
 import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
 import { resolveSnapshot } from '../../repository.js';
@@ -7,26 +10,29 @@ import { verifySnapshot } from '../../verify.js';
 import { interruptSignal, openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
 
-interface VerifyFlags extends RepoFlags {
+interface VerifyFlags extends RepoFlags, KeyFlags {
   readData?: boolean;
 }
 
 export function verifyCommand(): Command {
-  return withRepoOptions(
-    new Command('verify')
-      .description(
-        'check that a snapshot is restorable: its objects and the objects of earlier snapshots it reuses frames from are present with the recorded sizes, seek tables and recipes match the index; --read-data re-reads everything',
-      )
-      .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-      .option(
-        '--read-data',
-        'download every archive, index and referenced object (each once): check their SHA-256, decompress every frame the snapshot uses, check every file hash',
-      ),
+  return withIdentityOptions(
+    withRepoOptions(
+      new Command('verify')
+        .description(
+          'check that a snapshot is restorable: its objects and the objects of earlier snapshots it reuses frames from are present with the recorded sizes, seek tables and recipes match the index; --read-data re-reads everything',
+        )
+        .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
+        .option(
+          '--read-data',
+          'download every archive, index and referenced object (each once): check their SHA-256, decompress every frame the snapshot uses, check every file hash',
+        ),
+    ),
   ).action(async (ref: string, flags: VerifyFlags) => {
     await run(async () => {
-      const store = openRepo(flags);
+      const store = await storeForReading(openRepo(flags), flags);
       try {
         const record = await resolveSnapshot(store, ref);
+        requireUnsealed(record, store);
         const report = await verifySnapshot({
           store,
           record,

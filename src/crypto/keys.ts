@@ -1,0 +1,167 @@
+// The keys of an encrypted repository: age recipients (public, for backups) and identities (secret, for reading), read from flags, files and the environment, and the passphrase mode's repository key.
+
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { CassetteError, isCassetteError, messageOf } from '../errors.js';
+import type { ObjectStore } from '../store/object-store.js';
+
+/** Where the passphrase mode keeps the repository's identity, encrypted with the passphrase (age scrypt). */
+export const PASSPHRASE_KEY_KEY = 'keys/passphrase.age';
+
+const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+const IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
+
+/** The keys a command was given. */
+export interface Keys {
+  /** age X25519 recipients (age1…) new objects are encrypted to; empty when the command only reads. */
+  recipients: string[];
+  /** age identities (AGE-SECRET-KEY-1…) that open objects. */
+  identities: string[];
+  /** Where the identities came from, for messages ("--identity key.txt"). */
+  identitySource?: string;
+}
+
+/** The recipients' fingerprint stored in commit records: which key set a snapshot is encrypted to. Incremental backups reuse frames only within one. */
+export function recipientsFingerprint(recipients: readonly string[]): string {
+  const sorted = [...new Set(recipients)].sort();
+  return `age:${createHash('sha256').update(sorted.join('\n')).digest('hex').slice(0, 32)}`;
+}
+
+/** Check one recipient string (`where` names its origin); only native X25519 recipients are taken. */
+export function checkRecipient(value: string, where: string): string {
+  const recipient = value.trim();
+  if (RECIPIENT.test(recipient)) return recipient;
+  if (/^(ssh-|ecdsa-)/.test(recipient))
+    throw new CassetteError('E_USAGE', `${where}: SSH keys are not supported as recipients; give an age X25519 recipient (age1…, from \`cassette key generate\` or age-keygen)`);
+  if (recipient.startsWith('age1'))
+    throw new CassetteError(
+      'E_USAGE',
+      `${where}: "${recipient}" is not an age X25519 recipient (age1 followed by 58 characters; post-quantum and plugin recipients are not supported)`,
+    );
+  if (recipient.startsWith('AGE-SECRET-KEY-'))
+    throw new CassetteError(
+      'E_USAGE',
+      `${where}: this is a secret identity, not a recipient: a backup needs only the public key (the "# public key: age1…" line of the identity file)`,
+    );
+  throw new CassetteError('E_USAGE', `${where}: "${recipient.slice(0, 20)}${recipient.length > 20 ? '…' : ''}" is not an age recipient (age1…)`);
+}
+
+/** The meaningful lines of a key file: not blank, not a `#` comment. */
+function keyLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+async function readKeyFile(file: string, what: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    throw new CassetteError('E_USAGE', `cannot read the ${what} ${file}: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+/** Recipients from a recipients file (one age1… per line, `#` comments), as `age -R` reads it. An identity file is accepted too: its public keys are used. */
+export async function readRecipientsFile(file: string): Promise<string[]> {
+  const lines = keyLines(await readKeyFile(file, 'recipients file'));
+  if (lines.length === 0) throw new CassetteError('E_USAGE', `the recipients file ${file} holds no recipient (age1… lines)`);
+  const recipients: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    recipients.push(IDENTITY.test(line) ? await identityToRecipient(line) : checkRecipient(line, `${file} line ${i + 1}`));
+  }
+  return recipients;
+}
+
+/** Identities from an age identity file (as age-keygen and `cassette key generate` write it). */
+export async function readIdentityFile(file: string): Promise<string[]> {
+  const lines = keyLines(await readKeyFile(file, 'identity file'));
+  if (lines.length === 0) throw new CassetteError('E_USAGE', `the identity file ${file} holds no identity (an AGE-SECRET-KEY-1… line)`);
+  return lines.map((line, i) => {
+    if (IDENTITY.test(line)) return line;
+    if (RECIPIENT.test(line)) throw new CassetteError('E_USAGE', `${file} line ${i + 1} is a public key (age1…): reading needs the secret identity file (AGE-SECRET-KEY-1…)`);
+    throw new CassetteError('E_USAGE', `${file} line ${i + 1} is not an age identity (AGE-SECRET-KEY-1…; SSH and plugin identities are not supported)`);
+  });
+}
+
+/** A new identity file's text and its recipient. */
+export async function generateKey(now = new Date()): Promise<{ text: string; identity: string; recipient: string }> {
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  return { identity, recipient, text: `# created: ${now.toISOString()}\n# public key: ${recipient}\n${identity}\n` };
+}
+
+/**
+ * The passphrase mode: the repository's identity, stored at `keys/passphrase.age` encrypted with
+ * the passphrase (age scrypt), and created by the first backup that gives one. Every snapshot is
+ * encrypted to its recipient, so the passphrase is stretched once per command, not per object.
+ */
+export async function passphraseKey(store: Pick<ObjectStore, 'getBuffer' | 'put'>, passphrase: string, create: boolean): Promise<{ identity: string; recipient: string }> {
+  let stored: Buffer | undefined;
+  try {
+    stored = await store.getBuffer(PASSPHRASE_KEY_KEY);
+  } catch (error) {
+    if (!isCassetteError(error, 'E_NOT_FOUND')) throw error;
+  }
+  if (stored === undefined) {
+    if (!create)
+      throw new CassetteError(
+        'E_KEY',
+        `a passphrase was given, but the repository has no passphrase key (${PASSPHRASE_KEY_KEY}): its snapshots are encrypted to identities; pass --identity FILE`,
+      );
+    const key = await generateKey();
+    const encrypter = new Encrypter();
+    encrypter.setPassphrase(passphrase);
+    await store.put(PASSPHRASE_KEY_KEY, Buffer.from(await encrypter.encrypt(key.text)));
+    return key;
+  }
+  const decrypter = new Decrypter();
+  decrypter.addPassphrase(passphrase);
+  let text: string;
+  try {
+    text = await decrypter.decrypt(new Uint8Array(stored), 'text');
+  } catch (error) {
+    throw new CassetteError('E_KEY', `the passphrase does not open the repository's key (${PASSPHRASE_KEY_KEY}): wrong passphrase`, { cause: error });
+  }
+  const identity = keyLines(text).find((line) => IDENTITY.test(line));
+  if (!identity) throw new CassetteError('E_INTEGRITY', `${PASSPHRASE_KEY_KEY} holds no age identity`);
+  return { identity, recipient: await identityToRecipient(identity) };
+}
+
+/** What the key flags of a command say, before the repository is opened. */
+export interface KeyFlags {
+  /** --encrypt-to age1…, repeatable. */
+  encryptTo?: string[];
+  /** --encrypt-to-file FILE, repeatable. */
+  encryptToFile?: string[];
+  /** --identity FILE, repeatable (default $CASSETTE_IDENTITY). */
+  identity?: string[];
+  /** --passphrase-file FILE (default $CASSETTE_PASSPHRASE, the passphrase itself). */
+  passphraseFile?: string;
+}
+
+/**
+ * The keys of a command: recipients from --encrypt-to and --encrypt-to-file; identities from
+ * --identity or $CASSETTE_IDENTITY (a file); the passphrase from --passphrase-file or
+ * $CASSETTE_PASSPHRASE, which opens (or, when `createPassphraseKey`, creates) the repository's
+ * passphrase key and adds it to both.
+ */
+export async function resolveKeys(flags: KeyFlags, store: Pick<ObjectStore, 'getBuffer' | 'put'>, createPassphraseKey: boolean): Promise<Keys> {
+  const recipients: string[] = [];
+  for (const value of flags.encryptTo ?? []) recipients.push(checkRecipient(value, '--encrypt-to'));
+  for (const file of flags.encryptToFile ?? []) recipients.push(...(await readRecipientsFile(file)));
+  const identityFiles = flags.identity?.length ? flags.identity : process.env.CASSETTE_IDENTITY ? [process.env.CASSETTE_IDENTITY] : [];
+  const identities: string[] = [];
+  for (const file of identityFiles) identities.push(...(await readIdentityFile(file)));
+  let identitySource = identityFiles.length > 0 ? (flags.identity?.length ? `--identity ${identityFiles.join(', ')}` : `CASSETTE_IDENTITY=${identityFiles[0]!}`) : undefined;
+  const passphrase = flags.passphraseFile !== undefined ? (await readKeyFile(flags.passphraseFile, 'passphrase file')).replace(/\r?\n$/, '') : process.env.CASSETTE_PASSPHRASE;
+  if (passphrase !== undefined) {
+    if (passphrase === '') throw new CassetteError('E_USAGE', `the passphrase is empty (${flags.passphraseFile ?? 'CASSETTE_PASSPHRASE'})`);
+    const key = await passphraseKey(store, passphrase, createPassphraseKey);
+    recipients.push(key.recipient);
+    identities.push(key.identity);
+    identitySource = identitySource ? `${identitySource} and the passphrase` : 'the passphrase';
+  }
+  return { recipients: [...new Set(recipients)], identities, identitySource };
+}
