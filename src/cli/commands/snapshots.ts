@@ -41,6 +41,10 @@ interface SnapshotRow extends Omit<ArtifactReuse, 'parent'> {
   role?: string;
   /** Format version of the commit record: version 1 reuses nothing (the text output shows '-'). */
   version: number;
+  /** Version 3: the recipients' fingerprint of an encrypted snapshot; null when it is not encrypted. */
+  encryptedTo: string | null;
+  /** An encrypted snapshot that no key given opened: its artifacts show their stored names (a1, a2…) and no source. */
+  sealed: boolean;
   artifacts: ArtifactRow[];
   bytesRead: number;
   /** The same as storedBytes, under its name from before version 2. */
@@ -77,6 +81,8 @@ export function snapshotsCommand(): Command {
               profile: r.profile,
               role: r.role,
               version: r.version,
+              encryptedTo: r.encryption?.recipients ?? null,
+              sealed: r.sealed !== undefined,
               artifacts,
               bytesRead: read,
               bytesStored: stored,
@@ -104,7 +110,7 @@ export function snapshotsCommand(): Command {
             // Version 1 knows no reuse: '-' rather than a 0 that would say the backup found nothing to reuse.
             const reused = row.version >= 2 ? humanBytes(row.reusedBytes) : '-';
             process.stdout.write(
-              `${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.storedBytes).padStart(12)} ${reused.padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`,
+              `${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.storedBytes).padStart(12)} ${reused.padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.sealed ? `(encrypted: ${row.artifacts.length})` : row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`,
             );
             for (const a of row.artifacts) {
               if (!a.database) continue;
@@ -115,6 +121,11 @@ export function snapshotsCommand(): Command {
             }
           }
           process.stdout.write(`${rows.length} snapshot${rows.length === 1 ? '' : 's'} in ${store.url}\n`);
+          const sealed = rows.filter((row) => row.sealed).length;
+          if (sealed > 0)
+            process.stdout.write(
+              `${sealed} of them encrypted to keys not given: their artifact names show with --identity FILE or the passphrase (CASSETTE_IDENTITY, CASSETTE_PASSPHRASE)\n`,
+            );
         } finally {
           await store.close();
         }
