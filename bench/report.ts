@@ -113,7 +113,29 @@ export interface Summary {
   procs: Array<{ name: string; cpuS: number; maxRssKiB: number }>;
 }
 
-export const OPS = ['tree backup', 'full restore', 'small file restore', 'large image restore', 'database backup', 'database restore'];
+export const OPS = [
+  'tree backup',
+  'encrypted tree backup',
+  'full restore',
+  'encrypted full restore',
+  'small file restore',
+  'encrypted small file restore',
+  'large image restore',
+  'database backup',
+  'database restore',
+];
+
+/** Median over runs of `op`'s wall time ÷ `base`'s in the same run (cassette rows): paired, so the machine's drift cancels. */
+export function pairedRatio(ms: readonly Measurement[], op: string, base: string): { ratio: number; runs: number; spread: [number, number] } | undefined {
+  const ratios: number[] = [];
+  for (const m of ms) {
+    if (m.op !== op || m.tool !== 'cassette') continue;
+    const b = ms.find((x) => x.op === base && x.tool === 'cassette' && x.run === m.run);
+    if (b) ratios.push(m.wallS / b.wallS);
+  }
+  if (ratios.length === 0) return undefined;
+  return { ratio: median(ratios), runs: ratios.length, spread: [Math.min(...ratios), Math.max(...ratios)] };
+}
 
 export function summarize(ms: Measurement[]): Summary[] {
   const out: Summary[] = [];
@@ -178,7 +200,9 @@ export function summarizeStages(stages: StageMeasurement[]): StageSummary[] {
 
 const KIND_OF: Record<string, StageMeasurement['kind'] | undefined> = {
   'tree backup': 'backup',
+  'encrypted tree backup': 'backup',
   'full restore': 'restore',
+  'encrypted full restore': 'restore',
   'database backup': 'db-backup',
   'database restore': 'db-restore',
 };
@@ -223,7 +247,7 @@ interface Target {
   met: boolean | undefined;
 }
 
-export function targets(sums: Summary[]): Target[] {
+export function targets(sums: Summary[], ms: readonly Measurement[] = []): Target[] {
   const get = (op: string, tool: 'cassette' | 'baseline'): Summary | undefined => sums.find((s) => s.op === op && s.tool === tool);
   const out: Target[] = [];
   const add = (target: string, c: Summary | undefined, b: Summary | undefined, f: (c: Summary, b: Summary) => [string, boolean]): void => {
@@ -265,6 +289,32 @@ export function targets(sums: Summary[]): Target[] {
   ]);
   add('peak RSS ≤ 300 MiB for backup', get('tree backup', 'cassette'), get('tree backup', 'baseline'), (c) => [`${MiB(c.peakRssKiB)} MiB`, c.peakRssKiB <= 300 * 1024]);
   add('peak RSS ≤ 300 MiB for restore', get('full restore', 'cassette'), get('full restore', 'baseline'), (c) => [`${MiB(c.peakRssKiB)} MiB`, c.peakRssKiB <= 300 * 1024]);
+  // Issue 16: encryption costs at most 10% (paired runs), and one small file stays fast.
+  for (const [op, base] of [
+    ['encrypted tree backup', 'tree backup'],
+    ['encrypted full restore', 'full restore'],
+  ] as const) {
+    const paired = pairedRatio(ms, op, base);
+    out.push(
+      paired
+        ? {
+            target: `${op} within 10% of the plain one`,
+            measured: `${paired.ratio.toFixed(3)}× (median of ${paired.runs} paired runs, ${paired.spread[0].toFixed(3)}–${paired.spread[1].toFixed(3)})`,
+            met: paired.ratio <= 1.1,
+          }
+        : { target: `${op} within 10% of the plain one`, measured: 'not measured', met: undefined },
+    );
+  }
+  const small = get('encrypted small file restore', 'cassette');
+  out.push(
+    small
+      ? {
+          target: 'encrypted: one small file in < 0.6 s and < 8 MiB downloaded',
+          measured: `${num(small.wallS)} s, ${MB(small.downloadBytes)} MB`,
+          met: small.wallS < 0.6 && small.downloadBytes < 8 * 2 ** 20,
+        }
+      : { target: 'encrypted: one small file in < 0.6 s and < 8 MiB downloaded', measured: 'not measured', met: undefined },
+  );
   return out;
 }
 
@@ -349,7 +399,7 @@ export function renderMarkdown(report: BenchReport): string {
   lines.push('');
   lines.push('| target | measured | met |');
   lines.push('|---|---|---|');
-  for (const t of targets(sums)) lines.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'met' : '**not met**'} |`);
+  for (const t of targets(sums, report.measurements)) lines.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? 'n/a' : t.met ? 'met' : '**not met**'} |`);
   lines.push('');
   const takes = whatItWouldTake(sums, cores);
   if (takes.length > 0) {
