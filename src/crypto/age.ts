@@ -173,18 +173,28 @@ export class PayloadSealer {
 
   constructor(private readonly key: Buffer) {}
 
-  /** The stored bytes for `plain`, held back by up to one chunk. */
+  /** The stored bytes for `plain`, held back by up to one chunk. `plain` is not kept (the caller may reuse it). */
   push(plain: Buffer): Buffer {
-    const pending = this.held.length > 0 ? Buffer.concat([this.held, plain]) : plain;
     // Keep at least one byte back: the last chunk is only known at the end.
-    const full = Math.floor((pending.length - 1) / CHUNK_SIZE);
+    const full = Math.floor((this.held.length + plain.length - 1) / CHUNK_SIZE);
     if (full <= 0) {
-      this.held = Buffer.from(pending);
+      this.held = Buffer.concat([this.held, plain]);
       return Buffer.alloc(0);
     }
     const out = Buffer.allocUnsafe(full * SEALED_CHUNK_SIZE);
-    for (let i = 0; i < full; i++) sealChunk(this.key, this.chunk++, false, pending.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE), out, i * SEALED_CHUNK_SIZE);
-    this.held = Buffer.from(pending.subarray(full * CHUNK_SIZE));
+    let used = 0;
+    for (let i = 0; i < full; i++) {
+      let chunk: Buffer;
+      if (i === 0 && this.held.length > 0) {
+        used = CHUNK_SIZE - this.held.length;
+        chunk = Buffer.concat([this.held, plain.subarray(0, used)]);
+      } else {
+        chunk = plain.subarray(used, used + CHUNK_SIZE);
+        used += CHUNK_SIZE;
+      }
+      sealChunk(this.key, this.chunk++, false, chunk, out, i * SEALED_CHUNK_SIZE);
+    }
+    this.held = Buffer.from(plain.subarray(used));
     return out;
   }
 
@@ -211,18 +221,34 @@ export async function openObject(opener: Opener, stored: Buffer, what: string): 
 }
 
 /**
- * Decrypt consecutive stored chunks starting with chunk `firstChunk`. With `whole`, the bytes
- * must end with the last chunk (a cut object is an integrity error).
+ * Decrypt consecutive stored chunks starting with chunk `firstChunk`, dropping the first `skip`
+ * plaintext bytes and keeping at most `length`, straight into `target` when given (one copy, no
+ * concatenation: restores read into shared memory). With `whole`, the bytes must end with the
+ * last chunk (a cut object is an integrity error).
  */
-export function openPayload(key: Buffer, sealed: Buffer, firstChunk: number, what: string, whole: boolean): Buffer {
-  const parts: Buffer[] = [];
+export function openPayload(
+  key: Buffer,
+  sealed: Buffer,
+  firstChunk: number,
+  what: string,
+  whole: boolean,
+  window: { skip?: number; length?: number; target?: Buffer } = {},
+): Buffer {
+  const chunks = Math.ceil(sealed.length / SEALED_CHUNK_SIZE);
+  let skip = window.skip ?? 0;
+  const room = Math.max(0, Math.min(window.length ?? Infinity, sealed.length - chunks * TAG_SIZE - skip));
+  if (window.target && window.target.length < room) throw new Error(`the object sent more than the ${window.target.length} bytes asked for`);
+  const out = window.target ?? Buffer.allocUnsafe(room);
+  let written = 0;
   let isLast = false;
-  for (let at = 0, chunk = firstChunk; at < sealed.length; at += SEALED_CHUNK_SIZE, chunk++) {
+  for (let at = 0, chunk = firstChunk; at < sealed.length && (whole || written < room); at += SEALED_CHUNK_SIZE, chunk++) {
     if (isLast) throw new CassetteError('E_INTEGRITY', `${what}: bytes follow its last encrypted chunk`);
     const opened = openChunk(key, chunk, sealed.subarray(at, at + SEALED_CHUNK_SIZE), what);
-    parts.push(opened.plain);
     isLast = opened.isLast;
+    const from = Math.min(skip, opened.plain.length);
+    skip -= from;
+    written += opened.plain.copy(out, written, from, from + Math.min(opened.plain.length - from, room - written));
   }
   if (whole && !isLast) throw new CassetteError('E_INTEGRITY', `${what}: the encrypted object is cut short (its last chunk is missing)`);
-  return Buffer.concat(parts);
+  return out.subarray(0, written);
 }

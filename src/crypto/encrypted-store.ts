@@ -190,14 +190,12 @@ export class EncryptedStore implements ObjectStore {
     if (objectKey === 'plain') return this.inner.getBuffer(key, options);
     if (!options.range) {
       const stored = await this.inner.getBuffer(key, { signal: options.signal });
-      return into(openPayload(objectKey.key, stored.subarray(objectKey.payloadStart), 0, key, true), options.into);
+      return openPayload(objectKey.key, stored.subarray(objectKey.payloadStart), 0, key, true, { target: options.into });
     }
     const { start, end } = options.range;
     const range = sealedRange(start, end, objectKey.payloadStart);
     const sealed = await this.inner.getBuffer(key, { signal: options.signal, range: { start: range.start, end: range.end } });
-    const plain = openPayload(objectKey.key, sealed, range.firstChunk, key, false);
-    const from = start - range.firstChunk * CHUNK_SIZE;
-    return into(plain.subarray(from, Math.min(plain.length, from + end - start + 1)), options.into);
+    return openPayload(objectKey.key, sealed, range.firstChunk, key, false, { skip: start - range.firstChunk * CHUNK_SIZE, length: end - start + 1, target: options.into });
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {
