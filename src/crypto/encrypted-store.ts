@@ -64,6 +64,8 @@ export class EncryptedStore implements ObjectStore {
   readonly encryption: StoreEncryption;
   private readonly opener: Opener | undefined;
   private readonly objectKeys = new Map<string, Promise<ObjectKey>>();
+  /** Stored bytes read from encrypted objects (headers, whole chunks): what a restore downloaded for them, which is more than the plaintext it asked for. */
+  encryptedBytesRead = 0;
 
   constructor(
     private readonly inner: ObjectStore,
@@ -94,6 +96,7 @@ export class EncryptedStore implements ObjectStore {
     if (!known) {
       known = (async (): Promise<ObjectKey> => {
         let start = await this.inner.getBuffer(key, { range: { start: 0, end: HEADER_PROBE - 1 }, signal });
+        this.encryptedBytesRead += start.length;
         if (!isAgeObject(start) && !(start.length < AGE_MAGIC.length && AGE_MAGIC.subarray(0, start.length).equals(start))) return 'plain';
         let length = headerLength(start, key);
         if (length === undefined && start.length === HEADER_PROBE) {
@@ -177,7 +180,7 @@ export class EncryptedStore implements ObjectStore {
     const range = sealedRange(start, end, objectKey.payloadStart);
     const body = await this.inner.get(key, { signal: options.signal, range: { start: range.start, end: options.range ? range.end : Number.MAX_SAFE_INTEGER } });
     return Readable.from(
-      openStream(body, objectKey.key, range.firstChunk, start - range.firstChunk * CHUNK_SIZE, options.range ? end - start + 1 : undefined, key, !options.range),
+      openStream(this.counted(body), objectKey.key, range.firstChunk, start - range.firstChunk * CHUNK_SIZE, options.range ? end - start + 1 : undefined, key, !options.range),
     );
   }
 
@@ -190,12 +193,25 @@ export class EncryptedStore implements ObjectStore {
     if (objectKey === 'plain') return this.inner.getBuffer(key, options);
     if (!options.range) {
       const stored = await this.inner.getBuffer(key, { signal: options.signal });
+      this.encryptedBytesRead += stored.length;
       return openPayload(objectKey.key, stored.subarray(objectKey.payloadStart), 0, key, true, { target: options.into });
     }
     const { start, end } = options.range;
     const range = sealedRange(start, end, objectKey.payloadStart);
     const sealed = await this.inner.getBuffer(key, { signal: options.signal, range: { start: range.start, end: range.end } });
+    this.encryptedBytesRead += sealed.length;
     return openPayload(objectKey.key, sealed, range.firstChunk, key, false, { skip: start - range.firstChunk * CHUNK_SIZE, length: end - start + 1, target: options.into });
+  }
+
+  private async *counted(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of body) {
+        this.encryptedBytesRead += chunk.length;
+        yield chunk;
+      }
+    } finally {
+      if (body instanceof Readable && !body.destroyed) body.destroy();
+    }
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {
@@ -250,7 +266,7 @@ function into(bytes: Buffer, target: Buffer | undefined): Buffer {
 
 /** The plaintext of a stream of stored chunks from chunk `firstChunk`: `skip` bytes dropped, then at most `length` bytes (all when undefined). */
 async function* openStream(
-  body: AsyncIterable<Buffer>,
+  body: AsyncGenerator<Buffer>,
   key: Buffer,
   firstChunk: number,
   skip: number,
@@ -299,7 +315,7 @@ async function* openStream(
     }
     if (whole && !isLast) throw new CassetteError('E_INTEGRITY', `${what}: the encrypted object is cut short (its last chunk is missing)`);
   } finally {
-    if (body instanceof Readable && !body.destroyed) body.destroy();
+    await body.return(undefined);
   }
 }
 

@@ -1,5 +1,6 @@
 // `cassette restore`: parse flags, call the restore engine (to a directory, in place, to stdout or as a tar stream).
 
+import { EncryptedStore } from '../../crypto/encrypted-store.js';
 import { storeForReading, requireUnsealed } from '../../crypto/repository-encryption.js';
 import type { KeyFlags } from '../../crypto/keys.js';
 import { withIdentityOptions } from '../keys.js';
@@ -155,15 +156,17 @@ export function restoreCommand(): Command {
         renderer.stop();
         if (lines.length) process.stdout.write(lines.join(''));
         const seconds = (Date.now() - started) / 1000;
+        // Encrypted objects are read in whole 64 KiB chunks, with their headers: what was actually transferred for them.
+        const encrypted = store instanceof EncryptedStore && store.encryptedBytesRead > 0 ? { encryptedBytesDownloaded: store.encryptedBytesRead } : {};
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ type: 'summary', ...summary, seconds, dryRun: !!flags.dryRun }) + '\n');
+          process.stdout.write(JSON.stringify({ type: 'summary', ...summary, ...encrypted, seconds, dryRun: !!flags.dryRun }) + '\n');
         } else if (flags.dryRun) {
           process.stdout.write(
             `dry run: ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests plus the indexes\n`,
           );
         } else {
           process.stderr.write(
-            `restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}\n`,
+            `restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}\n`,
           );
           for (const refused of summary.refused)
             process.stderr.write(
