@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { generateKey } from '../../src/crypto/keys.js';
 import { listSnapshotIds, readCommitRecord, objectKeysOf } from '../../src/repository.js';
 import type { S3Store } from '../../src/store/s3-store.js';
 import { cassette } from '../helpers/cli.js';
@@ -53,12 +54,12 @@ describe.runIf(moto)('an ambiguous or refused commit (moto through the fault pro
   });
 
   /** `cassette backup` of the tree into a fresh bucket through the proxy, with `rules`; and the bucket seen directly. */
-  async function backupThrough(rules: FaultRule[]) {
+  async function backupThrough(rules: FaultRule[], extra: string[] = []) {
     const bucket = await createBucket(moto!.endpoint);
     const direct = makeS3Store(moto!.endpoint, bucket, 'p');
     stores.push(direct);
     proxy.setFaults(rules);
-    const result = await cassette(['backup', tree, '--repo', `s3://${bucket}/p`, '--endpoint', proxy.endpoint, '--json'], { env: s3Env(moto!.endpoint) });
+    const result = await cassette(['backup', tree, '--repo', `s3://${bucket}/p`, '--endpoint', proxy.endpoint, '--json', ...extra], { env: s3Env(moto!.endpoint) });
     proxy.setFaults([]);
     const start = (result.stdout as string)
       .split('\n')
@@ -80,6 +81,20 @@ describe.runIf(moto)('an ambiguous or refused commit (moto through the fault pro
     expect(await listSnapshotIds(direct)).toEqual([id]);
     expect(await collect(direct.list('locks/'))).toEqual([]);
     const verify = await cassette(['verify', id!, '--read-data', '--repo', `s3://${bucket}/p`, '--endpoint', moto!.endpoint], { env: s3Env(moto!.endpoint) });
+    expect(verify.exitCode, `${verify.stdout as string}${verify.stderr as string}`).toBe(0);
+  });
+
+  it('encrypted, with the public key only: every answer to the commit PUT lost, the sealed record read back is recognised (the metadata cache opens it), exit 0, and verify --read-data passes with the identity', async () => {
+    const key = await generateKey();
+    const identity = path.join(work, 'commit-key.txt');
+    await fs.writeFile(identity, key.text, { mode: 0o600 });
+    const { bucket, result, id } = await backupThrough([{ ...commitPut, fault: { kind: 'lose-response' } }], ['--encrypt-to', key.recipient]);
+    expect(result.exitCode, result.stderr as string).toBe(0);
+    expect(result.stdout).toContain('"commitReadBack":true');
+    expect(commitRequests('GET')).toBe(1);
+    const verify = await cassette(['verify', id!, '--read-data', '--identity', identity, '--repo', `s3://${bucket}/p`, '--endpoint', moto!.endpoint], {
+      env: s3Env(moto!.endpoint),
+    });
     expect(verify.exitCode, `${verify.stdout as string}${verify.stderr as string}`).toBe(0);
   });
 
