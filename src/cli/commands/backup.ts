@@ -11,6 +11,7 @@ import { CassetteError } from '../../errors.js';
 import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
+import { withStorageClassOptions } from '../server-side.js';
 
 interface BackupFlags extends RepoFlags {
   exclude?: string[];
@@ -37,7 +38,7 @@ interface BackupFlags extends RepoFlags {
 
 export function backupCommand(): Command {
   return withRepoOptions(
-    new Command('backup')
+    withStorageClassOptions(new Command('backup'))
       .description('back up directories (one artifact each) and databases into a new snapshot')
       .argument('[paths...]', 'directories or files to back up')
       .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
