@@ -6,8 +6,9 @@ import { CassetteError, isCassetteError } from '../errors.js';
 import { openStore } from '../store/open-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { serverSideStoreOptions, withServerSideOptions, type ServerSideFlags, type StorageClassFlags } from './server-side.js';
 
-export interface RepoFlags {
+export interface RepoFlags extends ServerSideFlags, StorageClassFlags {
   repo?: string;
   endpoint?: string;
   region?: string;
@@ -15,9 +16,9 @@ export interface RepoFlags {
   json?: boolean;
 }
 
-/** Adds --repo, --endpoint, --region, --timeout, --json and the exit-code help to a command. */
+/** Adds --repo, --endpoint, --region, --timeout, --json, the server-side encryption options and the exit-code help to a command. */
 export function withRepoOptions(command: Command): Command {
-  return command
+  command
     .addOption(new Option('-r, --repo <url>', 's3://bucket/prefix, file:///path or a directory (default: $CASSETTE_REPO, else ./cassette-repo)'))
     .addOption(new Option('--endpoint <url>', 'S3 endpoint for MinIO, Ceph, R2… (default: $AWS_ENDPOINT_URL); path-style addressing is used'))
     .addOption(new Option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)'))
@@ -29,6 +30,7 @@ export function withRepoOptions(command: Command): Command {
     )
     .option('--json', 'machine-readable output (one JSON document, or NDJSON events for long commands)')
     .addHelpText('after', EXIT_CODES_HELP);
+  return withServerSideOptions(command);
 }
 
 /** The repository URL from flags or environment; says so on stderr when it falls back to the embedded default. */
@@ -40,7 +42,7 @@ export function repoUrl(flags: RepoFlags): string {
 }
 
 export function openRepo(flags: RepoFlags): ObjectStore {
-  return openStore(repoUrl(flags), { endpoint: flags.endpoint, region: flags.region, timeout: flags.timeout });
+  return openStore(repoUrl(flags), { endpoint: flags.endpoint, region: flags.region, timeout: flags.timeout, ...serverSideStoreOptions(flags) });
 }
 
 /** An AbortSignal fired by the first Ctrl-C or SIGTERM; a second one exits at once. */

@@ -7,7 +7,7 @@ export const EXIT = {
   OK: 0,
   /** A runtime failure: storage, database, hook, unreadable source root, unwritable target. */
   FAILURE: 1,
-  /** Bad command line, repository URL or plan file. */
+  /** Bad command line, repository URL or plan file; also an SSE-C object read without its key or with another one (where the store says so). */
   USAGE: 2,
   /**
    * Partial success. Backup: the snapshot was committed, but some entries or attributes are not
@@ -55,7 +55,7 @@ export const EXIT_CODES_HELP = `
 Exit codes:
   0    success
   1    failure (storage, database, hook, source or target error); nothing partial is committed
-  2    usage error (bad flag, argument, repository URL or plan file)
+  2    usage error (bad flag, argument, repository URL or plan file; missing or wrong SSE-C key)
   3    partial success: backup committed, but some entries or attributes are not stored as they were
        (unreadable, vanished or changed while read); restore done, but the target refused some attributes
   4    snapshot or stored object not found

@@ -9,6 +9,7 @@ import { LocalStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
 import type { GetOptions, ObjectInfo, ObjectWriter, PendingUpload, PutOptions } from './object-store.js';
 import type { S3StoreOptions } from './s3-store.js';
+import { checkEncryption, checkStorageClasses, type ServerSideEncryption, type StorageClasses } from './server-side.js';
 
 export interface OpenStoreOptions {
   /** S3 endpoint; default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL. */
@@ -20,6 +21,22 @@ export interface OpenStoreOptions {
    * Default DEFAULTS.idleTimeoutMs. Local repositories ignore it.
    */
   timeout?: number;
+  /** Server-side encryption of what is written (and the SSE-C key of every read). S3 only: a local repository refuses it. */
+  encryption?: ServerSideEncryption;
+  /** Storage classes of what is written. S3 only: a local repository refuses them. */
+  storageClass?: StorageClasses;
+}
+
+/** The server-side options given, as the command line names them, for the refusal of a local repository. */
+function serverSideOptionsGiven(options: OpenStoreOptions): string[] {
+  const { encryption, storageClass } = options;
+  return [
+    ...(encryption?.kind === 'AES256' ? ['--sse AES256'] : []),
+    ...(encryption?.kind === 'aws:kms' ? ['--sse aws:kms'] : []),
+    ...(encryption?.kind === 'customer' ? [`the SSE-C key of ${encryption.source}`] : []),
+    ...(storageClass?.archives === undefined ? [] : [`--storage-class ${storageClass.archives}`]),
+    ...(storageClass?.metadata === undefined ? [] : [`--index-storage-class ${storageClass.metadata}`]),
+  ];
 }
 
 /** The accepted repository forms, for error messages. */
@@ -96,16 +113,34 @@ export function parseRepositoryUrl(url: string): RepositoryLocation {
  */
 export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
   const location = parseRepositoryUrl(url);
-  if (location.kind === 'local') return new LocalStore(location.dir);
+  if (location.kind === 'local') {
+    const given = serverSideOptionsGiven(options);
+    if (given.length > 0) {
+      throw new CassetteError('E_USAGE', `${given.join(' and ')} ${given.length > 1 ? 'apply' : 'applies'} to S3 repositories only, and ${location.url} is a local directory`);
+    }
+    return new LocalStore(location.dir);
+  }
   const endpoint = options.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
     throw new CassetteError('E_REPO', `endpoint "${endpoint}" is not an http:// or https:// URL (e.g. http://127.0.0.1:9000)`);
   }
   const { bucket, prefix } = location;
+  // Checked now, not when the SDK is loaded on first use: a bad option fails before any work starts.
+  const encryption = checkEncryption(options.encryption);
+  const storageClass = checkStorageClasses(options.storageClass);
   const timeouts = options.timeout === undefined ? {} : { idleTimeoutMs: options.timeout * 1000, connectTimeoutMs: Math.min(options.timeout * 1000, DEFAULTS.connectTimeoutMs) };
   return new LazyStore(
     location.url,
-    async () => new (await import('./s3-store.js')).S3Store({ bucket, prefix, endpoint, region: options.region, ...timeouts } satisfies S3StoreOptions),
+    async () =>
+      new (await import('./s3-store.js')).S3Store({
+        bucket,
+        prefix,
+        endpoint,
+        region: options.region,
+        ...timeouts,
+        encryption,
+        storageClass,
+      } satisfies S3StoreOptions),
   );
 }
 

@@ -31,6 +31,18 @@ import {
   type PutOptions,
 } from './object-store.js';
 import { ResumableBody, type BodyFailure, type ServedBody } from './resumable-body.js';
+import {
+  checkEncryption,
+  checkStorageClasses,
+  customerKeyParameters,
+  customerKeyProblem,
+  refusedWriteNote,
+  writeParameters,
+  type CustomerKeyParameters,
+  type ServerSideEncryption,
+  type StorageClasses,
+  type WriteParameters,
+} from './server-side.js';
 
 const MiB = 1024 * 1024;
 
@@ -85,6 +97,14 @@ export interface S3StoreOptions {
    * end-to-end check either way.
    */
   signPayload?: boolean;
+  /**
+   * Server-side encryption of every object written (server-side.ts); with SSE-C the key also goes
+   * with every read. Default: none asked for (the bucket's default encryption applies).
+   * WARNING: objects written with an SSE-C key can only be read with that key.
+   */
+  encryption?: ServerSideEncryption;
+  /** Storage classes of the objects written, archives apart from the rest (server-side.ts). Default: none sent (the bucket's default). */
+  storageClass?: StorageClasses;
 }
 
 type SdkError = Error & { $metadata?: { httpStatusCode?: number; attempts?: number }; Code?: string; code?: string };
@@ -193,9 +213,16 @@ export class S3Store implements ObjectStore {
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
   private readonly resumeDelayMs: number;
+  private readonly encryption: ServerSideEncryption | undefined;
+  private readonly storageClasses: StorageClasses | undefined;
+  /** SSE-C parameters for UploadPart, CompleteMultipartUpload, GetObject and HeadObject; empty without SSE-C. */
+  readonly customerKey: CustomerKeyParameters;
 
   constructor(options: S3StoreOptions) {
     if (!options.bucket) throw new CassetteError('E_REPO', 'S3Store needs a bucket name');
+    this.encryption = checkEncryption(options.encryption);
+    this.storageClasses = checkStorageClasses(options.storageClass);
+    this.customerKey = customerKeyParameters(this.encryption);
     this.bucket = options.bucket;
     this.prefix = options.prefix.replace(/^\/+|\/+$/g, '');
     this.url = `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
@@ -245,6 +272,11 @@ export class S3Store implements ObjectStore {
     return this.prefix ? `${this.prefix}/${relative}` : relative;
   }
 
+  /** Encryption and storage class of PutObject and CreateMultipartUpload for `key` (relative to the repository). */
+  writeParameters(key: string): WriteParameters {
+    return writeParameters(this.encryption, this.storageClasses, key);
+  }
+
   private relative(fullKey: string): string {
     return this.prefix && fullKey.startsWith(`${this.prefix}/`) ? fullKey.slice(this.prefix.length + 1) : fullKey;
   }
@@ -256,7 +288,23 @@ export class S3Store implements ObjectStore {
     if (isNotFound(error) && (operation === 'GET' || operation === 'HEAD')) {
       return new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
     }
-    return new CassetteError('E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} ${this.whatWentWrong(error)}`, { cause: error, refused: isRefusal(error) });
+    const what = `${operation} s3://${this.bucket}/${this.keyFor(key)} ${this.whatWentWrong(error)}`;
+    const refused = isRefusal(error);
+    if (operation === 'GET' || operation === 'HEAD') {
+      const customerKey = this.encryption?.kind === 'customer' ? this.encryption : undefined;
+      const problem = customerKeyProblem({ operation, status: statusOf(error), code: nameOf(error), message: messageOf(error) }, customerKey);
+      if (problem) {
+        const answer = `HTTP ${String(statusOf(error))}: ${serverMessage(error)}${attemptsNote(error)}`;
+        return new CassetteError(problem.certain ? 'E_USAGE' : 'E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} failed: ${problem.explanation} (${answer})`, {
+          cause: error,
+          refused,
+        });
+      }
+    }
+    // s3rver checks the storage class of a multipart upload only when it is completed.
+    const creates = operation === 'PUT' || operation === 'CreateMultipartUpload of' || operation === 'CompleteMultipartUpload of';
+    const note = refused && creates ? refusedWriteNote(this.encryption, this.storageClasses, key) : '';
+    return new CassetteError('E_STORAGE', what + note, { cause: error, refused });
   }
 
   /** "failed (HTTP 503): SlowDown: …, 5 attempts", "timed out after 60 s without a response, 5 attempts"… */
@@ -277,7 +325,9 @@ export class S3Store implements ObjectStore {
   private async putSmall(key: string, body: Buffer, options: PutOptions): Promise<{ size: number }> {
     try {
       if (options.signal?.aborted) throw abortError();
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key), Body: body, ContentLength: body.length }), { abortSignal: options.signal });
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key), Body: body, ContentLength: body.length, ...this.writeParameters(key) }), {
+        abortSignal: options.signal,
+      });
     } catch (error) {
       throw this.failure('PUT', key, error);
     }
@@ -360,6 +410,7 @@ export class S3Store implements ObjectStore {
         Key: this.keyFor(key),
         Range: range ? `bytes=${range.start}-${Number.isFinite(range.end) ? range.end : ''}` : undefined,
         IfMatch: ifMatch,
+        ...this.customerKey,
       }),
       { abortSignal: signal },
     );
@@ -419,7 +470,7 @@ export class S3Store implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key) }));
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key), ...this.customerKey }));
       return { key, size: response.ContentLength ?? 0, lastModified: response.LastModified };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -532,7 +583,14 @@ class S3Writer extends GuardedWriter {
     private readonly options: PutOptions,
   ) {
     super(key);
-    this.upload = new PartUploader(store.client, store.bucket, store.keyFor(key), options.queueSize ?? DEFAULT_QUEUE_SIZE, options.onProgress);
+    this.upload = new PartUploader(
+      store.client,
+      store.bucket,
+      store.keyFor(key),
+      { write: store.writeParameters(key), customerKey: store.customerKey },
+      options.queueSize ?? DEFAULT_QUEUE_SIZE,
+      options.onProgress,
+    );
     if (options.signal?.aborted) this.onAbort();
     else options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
@@ -643,6 +701,8 @@ class PartUploader {
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly key: string,
+    /** Encryption and storage class for PutObject and CreateMultipartUpload; the SSE-C key for UploadPart and CompleteMultipartUpload. */
+    private readonly parameters: { write: WriteParameters; customerKey: CustomerKeyParameters },
     private readonly queueSize: number,
     private readonly onProgress?: (bytes: number) => void,
   ) {}
@@ -696,7 +756,7 @@ class PartUploader {
 
   private created(): Promise<string> {
     this.uploadId ??= this.request('CreateMultipartUpload of', async () => {
-      const response = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }));
+      const response = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, ...this.parameters.write }));
       if (!response.UploadId) throw new Error('the store returned no upload id');
       this.createdId = response.UploadId;
       return response.UploadId;
@@ -712,9 +772,12 @@ class PartUploader {
     const promise = (async () => {
       const UploadId = await this.created();
       const response = await this.request('UploadPart of', () =>
-        this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: this.key, UploadId, PartNumber: number, Body: body, ContentLength: length }), {
-          abortSignal: this.cancel.signal,
-        }),
+        this.client.send(
+          new UploadPartCommand({ Bucket: this.bucket, Key: this.key, UploadId, PartNumber: number, Body: body, ContentLength: length, ...this.parameters.customerKey }),
+          {
+            abortSignal: this.cancel.signal,
+          },
+        ),
       );
       this.etags[number - 1] = response.ETag ?? '';
       this.stored += length;
@@ -738,7 +801,7 @@ class PartUploader {
     if (this.partCount === 0) {
       const Body = last.subarray(0, length);
       await this.request('PUT', () =>
-        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body, ContentLength: length }), { abortSignal: this.cancel.signal }),
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body, ContentLength: length, ...this.parameters.write }), { abortSignal: this.cancel.signal }),
       );
       this.onProgress?.(length);
       return length;
@@ -759,6 +822,7 @@ class PartUploader {
           Key: this.key,
           UploadId,
           MultipartUpload: { Parts: this.etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+          ...this.parameters.customerKey,
         }),
       ),
     );

@@ -4,9 +4,9 @@ import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { S3Store, type S3StoreOptions } from '../../src/store/s3-store.js';
-import { TEST_AWS_ENV, type S3Server } from '../setup/global-setup.js';
+import { RGW_KMS_KEY_ID, TEST_AWS_ENV, type S3Server } from '../setup/global-setup.js';
 
-export { TEST_AWS_ENV, type S3Server };
+export { RGW_KMS_KEY_ID, TEST_AWS_ENV, type S3Server };
 
 export type S3ServerName = S3Server['name'];
 

@@ -34,6 +34,9 @@ export const TEST_AWS_ENV = {
   AWS_REGION: 'us-east-1',
 } as const;
 
+/** The one SSE-KMS key the test RGW knows (its "testing" KMS backend, set up by rgw.sh). */
+export const RGW_KMS_KEY_ID = 'cassette-test-key';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** How long a server may take to answer after it was started. */
@@ -216,7 +219,7 @@ async function startRgw(): Promise<{ server: S3Server; stop: () => Promise<void>
     await guardExited;
   };
   try {
-    const starter = spawn('bash', [RGW_SH, 'start', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const starter = spawn('bash', [RGW_SH, 'start', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RGW_KMS_KEY_ID } });
     const output = tail(starter);
     let stdout = '';
     starter.stdout!.on('data', (chunk: Buffer) => {

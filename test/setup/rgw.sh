@@ -13,6 +13,10 @@
 # recorded, and only while their command line still names DIR's ceph.conf.
 #
 # The S3 user's keys come from RGW_ACCESS_KEY and RGW_SECRET_KEY (default: the suite's test/test).
+# Server-side encryption works over plain HTTP: SSE-C, and SSE-KMS with one key of RGW's "testing"
+# backend, named RGW_KMS_KEY_ID (default cassette-test-key) with random key bytes. Ceph 16 has no
+# SSE-S3 backend: it accepts `x-amz-server-side-encryption: AES256` and stores the object
+# unencrypted. Storage classes: STANDARD and STANDARD_IA (a pool of its own); RGW refuses others.
 # Logs: DIR/log/{mon.a,osd.0,client.rgw.cassette}.log (RGW logs one line per request).
 set -euo pipefail
 
@@ -79,6 +83,8 @@ done
 [ ${#DIR} -le 60 ] || die "$DIR is too long for Ceph's admin sockets (at most 60 characters)"
 ACCESS_KEY=${RGW_ACCESS_KEY:-test}
 SECRET_KEY=${RGW_SECRET_KEY:-test}
+KMS_KEY_ID=${RGW_KMS_KEY_ID:-cassette-test-key}
+KMS_KEY=$(head -c 32 /dev/urandom | base64)
 
 # A failed start leaves nothing running.
 trap 'status=$?; [ $status -eq 0 ] || stop; exit $status' EXIT
@@ -151,6 +157,11 @@ keyring = $DIR/rgw/keyring
 rgw_data = $DIR/rgw
 rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw_thread_pool_size = 64
+# Without TLS RGW answers 400 InvalidRequest to every server-side encryption header, unless told
+# otherwise (on loopback nothing can listen in). The "testing" KMS backend takes its keys from here.
+rgw_crypt_require_ssl = false
+rgw_crypt_s3_kms_backend = testing
+rgw_crypt_s3_kms_encryption_keys = $KMS_KEY_ID=$KMS_KEY
 CONF
 
 cephc() { timeout 30 ceph -c "$CONF" -n client.admin --connect-timeout 10 "$@"; }
@@ -206,6 +217,14 @@ cephc auth get-or-create client.rgw.cassette mon 'allow rw' osd 'allow rwx' -o "
 # A gateway started before the OSD is up takes seconds longer to come up.
 osd_up() { cephc osd dump | grep -q '^osd\.0 up '; }
 wait_for 120 "OSD up" osd_up
+
+# The storage class STANDARD_IA, in a pool of its own, besides STANDARD. radosgw-admin sets up the
+# default zone and zone group on its first run (here: the user list), which the placement needs.
+radmin() { timeout 60 radosgw-admin -c "$CONF" -n client.admin "$@" >/dev/null; }
+radmin user list
+radmin zonegroup placement add --rgw-zonegroup default --placement-id default-placement --storage-class STANDARD_IA
+radmin zone placement add --rgw-zone default --placement-id default-placement --storage-class STANDARD_IA --data-pool default.rgw.buckets.standard-ia
+log "storage class STANDARD_IA added"
 
 start_daemon rgw radosgw -c "$CONF" -n client.rgw.cassette -f
 rgw_up() { curl -fsS -o /dev/null "$ENDPOINT/"; }

@@ -13,6 +13,7 @@ import { EXIT } from '../exit-codes.js';
 import { storeForBackup, type BackupEncryptionFlags } from '../../crypto/repository-encryption.js';
 import { withEncryptionOptions } from '../keys.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
+import { withStorageClassOptions } from '../server-side.js';
 
 interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
   exclude?: string[];
@@ -40,7 +41,7 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
 export function backupCommand(): Command {
   return withEncryptionOptions(
     withRepoOptions(
-      new Command('backup')
+      withStorageClassOptions(new Command('backup'))
         .description('back up directories (one artifact each) and databases into a new snapshot')
         .argument('[paths...]', 'directories or files to back up')
         .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
