@@ -1,6 +1,7 @@
 // Keys of an encrypted repository over time, through the built CLI: incremental backups with the public key only (the metadata cache), without the cache (full) or with an identity instead; key rotation (a new chain; old snapshots need the old identity); prune and `snapshots` without keys; the passphrase mode. On a directory and on Ceph RGW.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +65,12 @@ describe.each(targets)('backups over time with public keys, a key rotation and a
     expect(second.bytesReused).toBeGreaterThan(4 * 1024 * 1024);
     expect(second.bytesStored).toBeLessThan(64 * 1024);
     expect(second.bytesRead).toBeLessThan(second.bytesReused);
+    // The cache holds this host's metadata (commit records, indexes, recipes), readable by its owner only, and never an archive.
+    const cached = (await fs.readdir(cache.CASSETTE_CACHE_DIR!, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+    expect(cached.filter((f) => f.endsWith(`${second.snapshot}.json`))).toHaveLength(1);
+    expect(cached.filter((f) => f.endsWith('.idx.zst')).length).toBeGreaterThan(0);
+    expect(cached.filter((f) => f.endsWith('.tar.zst'))).toEqual([]);
+    for (const file of cached) expect((await fs.stat(file)).mode & 0o777, file).toBe(0o600);
   });
 
   it('with an empty cache and no identity the backup is full; with an empty cache and --identity it is incremental again', async () => {
@@ -164,6 +171,16 @@ describe.each(targets)('the passphrase mode on $name', (target) => {
     const file = path.join(work(), 'passphrase.txt');
     await fs.writeFile(file, `${PASSPHRASE}\n`, { mode: 0o600 });
     await expectRestores(repo, backup.snapshot, { source: tree, target: path.join(work(), 'file'), flags: ['--passphrase-file', file] });
+  });
+
+  it('prune leaves the passphrase key and repository.json alone', async () => {
+    const digests = async (): Promise<Record<string, string>> =>
+      Object.fromEntries([...(await repo.objects())].map(([key, bytes]) => [key, createHash('sha256').update(bytes).digest('hex')]));
+    const before = await digests();
+    expect(Object.keys(before)).toContain(`${repo.prefix}keys/passphrase.age`);
+    const pruned = await cassette(['prune', '--keep-last', '1', '--grace-hours', '0', '--repo', repo.url], { env: repo.env });
+    expect(pruned.exitCode).toBe(0);
+    expect(await digests()).toEqual(before);
   });
 
   it('a wrong passphrase or none exits 6 and writes nothing', async () => {
