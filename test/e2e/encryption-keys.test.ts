@@ -131,7 +131,9 @@ describe.each(targets)('backups over time with public keys, a key rotation and a
     expect(await snapshotIds(repo)).toEqual([kept]);
     // Only the kept snapshot's objects and the archive of its parent, which it reads frames from, are left under data/.
     const data = [...(await repo.objects()).keys()].filter((k) => k.startsWith(`${repo.prefix}data/`)).sort();
-    expect(data).toEqual([`data/${ids.rotated!.snapshot}/a1.tar.zst`, ...['a1.idx.zst', 'a1.recipe', 'a1.tar.zst'].map((n) => `data/${kept}/${n}`)].map((k) => repo.prefix + k));
+    expect(data).toEqual(
+      [`data/${ids.rotated!.snapshot}/a1.tar.zst`, ...['a1.idx.zst', 'a1.recipe', 'a1.tar.zst'].map((n) => `data/${kept}/${n}`)].map((k) => repo.prefix + k).sort(),
+    );
     await expectRestores(repo, kept, { source: tree, target: path.join(work(), 'after-prune'), flags: ['--identity', newKey.file] });
     const verified = await cassette(['verify', kept, '--read-data', '--repo', repo.url, '--identity', newKey.file], { env: repo.env });
     expect(verified.stdout).toMatch(/: OK\n$/);
@@ -183,7 +185,7 @@ describe.each(targets)('the passphrase mode on $name', (target) => {
     expect(await digests()).toEqual(before);
   });
 
-  it('a wrong passphrase or none exits 6 and writes nothing', async () => {
+  it('a wrong passphrase or none exits 6, an empty one 2, and nothing is written', async () => {
     const wrong = path.join(work(), 'wrong');
     const result = await cassette(['restore', backup.snapshot, '--target', wrong, '--repo', repo.url], { env: { ...repo.env, CASSETTE_PASSPHRASE: `${PASSPHRASE}!` } });
     expect(result.exitCode).toBe(6);
@@ -193,6 +195,10 @@ describe.each(targets)('the passphrase mode on $name', (target) => {
     const without = await cassette(['restore', backup.snapshot, '--target', none, '--repo', repo.url], { env: repo.env });
     expect(without.exitCode).toBe(6);
     expect(without.stderr).toContain('CASSETTE_PASSPHRASE');
+    expect(await exists(none)).toBe(false);
+    const empty = await cassette(['restore', backup.snapshot, '--target', none, '--repo', repo.url], { env: { ...repo.env, CASSETTE_PASSPHRASE: '' } });
+    expect(empty.exitCode).toBe(2);
+    expect(empty.stderr).toContain('the passphrase is empty (CASSETTE_PASSPHRASE)');
     expect(await exists(none)).toBe(false);
   });
 });

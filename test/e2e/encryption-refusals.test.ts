@@ -66,12 +66,22 @@ describe.each(targets)('keys that do not open an encrypted repository on $name',
     expect(Buffer.from(stdout.stderr as unknown as Uint8Array).toString()).toContain(`CASSETTE_IDENTITY=${other.file}`);
   });
 
-  it('a public key as identity, or a recipient that is not one, exits 2 with a clear message, and no snapshot is added', async () => {
+  it('a public key or a missing file as identity, a recipient that is not one, or key generate onto an existing file exits 2 with a clear message, and changes nothing', async () => {
     const publicFile = path.join(work(), 'public.txt');
     await fs.writeFile(publicFile, `# a recipients file\n${key.recipient}\n`);
     const restore = await cassette(['restore', id, '--target', path.join(work(), 'public'), '--repo', repo.url, '--identity', publicFile], { env: repo.env });
     expect(restore.exitCode).toBe(2);
     expect(restore.stderr).toContain(`${publicFile} line 1 is a public key (age1…): reading needs the secret identity file (AGE-SECRET-KEY-1…)`);
+    expect(await exists(path.join(work(), 'public'))).toBe(false);
+    const missing = await cassette(['ls', id, '--repo', repo.url, '--identity', path.join(work(), 'missing.txt')], { env: repo.env });
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('cannot read the identity file');
+    // key generate never overwrites a file: it may hold the key that old snapshots need.
+    const before = await fs.readFile(key.file, 'utf8');
+    const again = await cassette(['key', 'generate', '-o', key.file]);
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toContain(`${key.file} already exists`);
+    expect(await fs.readFile(key.file, 'utf8')).toBe(before);
     const cases: Array<[string[], string]> = [
       [['--encrypt-to', 'notakey'], '--encrypt-to: "notakey" is not an age recipient'],
       [['--encrypt-to', key.identity], 'this is a secret identity, not a recipient'],
