@@ -64,6 +64,8 @@ export class EncryptedStore implements ObjectStore {
   readonly encryption: StoreEncryption;
   private readonly opener: Opener | undefined;
   private readonly objectKeys = new Map<string, Promise<ObjectKey>>();
+  /** Commit records this store sealed and put, by key: a read-back after a PUT whose answer was lost opens them without an identity. */
+  private readonly sealedHere = new Map<string, { digest: string; body: Buffer }>();
 
   constructor(
     private readonly inner: ObjectStore,
@@ -122,6 +124,7 @@ export class EncryptedStore implements ObjectStore {
     }
     if (isCommitKey(key) && this.keys.recipients.length > 0) {
       const { stored, digest } = await this.sealRecord(body);
+      this.sealedHere.set(key, { digest, body });
       const result = await this.inner.put(key, stored, options);
       await this.cache?.put(key, body, digest);
       return result;
@@ -139,7 +142,7 @@ export class EncryptedStore implements ObjectStore {
     return { stored: Buffer.from(JSON.stringify({ ...publicRecord(record), sealed }, null, 2) + '\n'), digest: sealedDigest(sealed) };
   }
 
-  /** A stored commit record, unsealed when this host wrote it (the cache) or an identity opens it; else its public part, `sealed` kept. */
+  /** A stored commit record, unsealed when this host wrote it (this store, or the cache) or an identity opens it; else its public part, `sealed` kept. */
   private async unsealRecord(key: string, stored: Buffer): Promise<Buffer> {
     let sealed: unknown;
     try {
@@ -148,7 +151,14 @@ export class EncryptedStore implements ObjectStore {
       return stored; // parseCommitRecord reports it
     }
     if (typeof sealed !== 'string') return stored;
-    const cached = await this.cache?.get(key, sealedDigest(sealed));
+    const digest = sealedDigest(sealed);
+    const here = this.sealedHere.get(key);
+    if (here?.digest === digest) {
+      // Read back after a PUT whose answer was lost: it is stored, so this host keeps it too.
+      await this.cache?.put(key, here.body, digest);
+      return here.body;
+    }
+    const cached = await this.cache?.get(key, digest);
     if (cached) return cached;
     if (!this.opener) return stored;
     try {
