@@ -66,6 +66,8 @@ export class EncryptedStore implements ObjectStore {
   private readonly objectKeys = new Map<string, Promise<ObjectKey>>();
   /** Stored bytes read from encrypted objects (headers, whole chunks): what a restore downloaded for them, which is more than the plaintext it asked for. */
   encryptedBytesRead = 0;
+  /** Commit records this store sealed and put, by key: a read-back after a PUT whose answer was lost opens them without an identity. */
+  private readonly sealedHere = new Map<string, { digest: string; body: Buffer }>();
 
   constructor(
     private readonly inner: ObjectStore,
@@ -125,9 +127,10 @@ export class EncryptedStore implements ObjectStore {
     }
     if (isCommitKey(key) && this.keys.recipients.length > 0) {
       const { stored, digest } = await this.sealRecord(body);
-      // Cached first: a commit whose answer is lost reads the record back, and only the cache opens it on a host without an identity.
+      this.sealedHere.set(key, { digest, body });
+      const result = await this.inner.put(key, stored, options);
       await this.cache?.put(key, body, digest);
-      return this.inner.put(key, stored, options);
+      return result;
     }
     if (!this.encrypts(key)) return this.inner.put(key, body, options);
     const result = await this.inner.put(key, await sealObject(this.keys.recipients, body), options);
@@ -142,7 +145,7 @@ export class EncryptedStore implements ObjectStore {
     return { stored: Buffer.from(JSON.stringify({ ...publicRecord(record), sealed }, null, 2) + '\n'), digest: sealedDigest(sealed) };
   }
 
-  /** A stored commit record, unsealed when this host wrote it (the cache) or an identity opens it; else its public part, `sealed` kept. */
+  /** A stored commit record, unsealed when this host wrote it (this store, or the cache) or an identity opens it; else its public part, `sealed` kept. */
   private async unsealRecord(key: string, stored: Buffer): Promise<Buffer> {
     let sealed: unknown;
     try {
@@ -151,7 +154,14 @@ export class EncryptedStore implements ObjectStore {
       return stored; // parseCommitRecord reports it
     }
     if (typeof sealed !== 'string') return stored;
-    const cached = await this.cache?.get(key, sealedDigest(sealed));
+    const digest = sealedDigest(sealed);
+    const here = this.sealedHere.get(key);
+    if (here?.digest === digest) {
+      // Read back after a PUT whose answer was lost: it is stored, so this host keeps it too.
+      await this.cache?.put(key, here.body, digest);
+      return here.body;
+    }
+    const cached = await this.cache?.get(key, digest);
     if (cached) return cached;
     if (!this.opener) return stored;
     try {

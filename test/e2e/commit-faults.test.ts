@@ -1,14 +1,14 @@
-// The commit record's PUT through the fault proxy (moto behind it), with the real CLI: a lost answer is read back (exit 0, committed); a refusal or a failure that read-back confirms leaves no data behind (exit 1).
+// The commit record's PUT through the fault proxy (moto behind it), with the real CLI: a lost answer is read back (exit 0, committed; an encrypted backup's sealed record too); a refusal or a failure that read-back confirms leaves no data behind (exit 1).
 
 import { createCipheriv } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateKey } from '../../src/crypto/keys.js';
 import { listSnapshotIds, readCommitRecord, objectKeysOf } from '../../src/repository.js';
 import type { S3Store } from '../../src/store/s3-store.js';
 import { cassette } from '../helpers/cli.js';
+import { backupJson, generateKey } from '../helpers/encryption.js';
 import { internalError, startFaultProxy, type FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
 import { createBucket, makeS3Store, s3Env, s3Server } from '../helpers/s3.js';
 
@@ -53,13 +53,13 @@ describe.runIf(moto)('an ambiguous or refused commit (moto through the fault pro
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  /** `cassette backup` of the tree into a fresh bucket through the proxy, with `rules`; and the bucket seen directly. */
-  async function backupThrough(rules: FaultRule[], extra: string[] = []) {
+  /** `cassette backup` of the tree into a fresh bucket through the proxy, with `rules` (and more `flags` and `env`); and the bucket seen directly. */
+  async function backupThrough(rules: FaultRule[], flags: string[] = [], env: Record<string, string> = {}) {
     const bucket = await createBucket(moto!.endpoint);
     const direct = makeS3Store(moto!.endpoint, bucket, 'p');
     stores.push(direct);
     proxy.setFaults(rules);
-    const result = await cassette(['backup', tree, '--repo', `s3://${bucket}/p`, '--endpoint', proxy.endpoint, '--json', ...extra], { env: s3Env(moto!.endpoint) });
+    const result = await cassette(['backup', tree, '--repo', `s3://${bucket}/p`, '--endpoint', proxy.endpoint, '--json', ...flags], { env: { ...s3Env(moto!.endpoint), ...env } });
     proxy.setFaults([]);
     const start = (result.stdout as string)
       .split('\n')
@@ -84,18 +84,17 @@ describe.runIf(moto)('an ambiguous or refused commit (moto through the fault pro
     expect(verify.exitCode, `${verify.stdout as string}${verify.stderr as string}`).toBe(0);
   });
 
-  it('encrypted, with the public key only: every answer to the commit PUT lost, the sealed record read back is recognised (the metadata cache opens it), exit 0, and verify --read-data passes with the identity', async () => {
-    const key = await generateKey();
-    const identity = path.join(work, 'commit-key.txt');
-    await fs.writeFile(identity, key.text, { mode: 0o600 });
-    const { bucket, result, id } = await backupThrough([{ ...commitPut, fault: { kind: 'lose-response' } }], ['--encrypt-to', key.recipient]);
+  it('an encrypted backup given only the public key, every answer to the commit PUT lost: the sealed record is read back too (exit 0), and the next backup is incremental', async () => {
+    const key = await generateKey(work, 'commit-key.txt');
+    const cache = { CASSETTE_CACHE_DIR: await fs.mkdtemp(path.join(work, 'cache-')) };
+    const { bucket, direct, result, id } = await backupThrough([{ ...commitPut, fault: { kind: 'lose-response' } }], ['--encrypt-to', key.recipient], cache);
     expect(result.exitCode, result.stderr as string).toBe(0);
     expect(result.stdout).toContain('"commitReadBack":true');
     expect(commitRequests('GET')).toBe(1);
-    const verify = await cassette(['verify', id!, '--read-data', '--identity', identity, '--repo', `s3://${bucket}/p`, '--endpoint', moto!.endpoint], {
-      env: s3Env(moto!.endpoint),
-    });
-    expect(verify.exitCode, `${verify.stdout as string}${verify.stderr as string}`).toBe(0);
+    expect(await listSnapshotIds(direct)).toEqual([id]);
+    // The host's metadata cache has the record, so the next backup with the public key only is incremental.
+    const next = await backupJson([tree, '--repo', `s3://${bucket}/p`, '--encrypt-to', key.recipient], { ...s3Env(moto!.endpoint), ...cache });
+    expect(next.parents).toEqual([id]);
   });
 
   it.each<[string, FaultRule, number]>([
