@@ -92,30 +92,8 @@ export async function generateKey(now = new Date()): Promise<{ text: string; ide
   return { identity, recipient, text: `# created: ${now.toISOString()}\n# public key: ${recipient}\n${identity}\n` };
 }
 
-/**
- * The passphrase mode: the repository's identity, stored at `keys/passphrase.age` encrypted with
- * the passphrase (age scrypt), and created by the first backup that gives one. Every snapshot is
- * encrypted to its recipient, so the passphrase is stretched once per command, not per object.
- */
-export async function passphraseKey(store: Pick<ObjectStore, 'getBuffer' | 'put'>, passphrase: string, create: boolean): Promise<{ identity: string; recipient: string }> {
-  let stored: Buffer | undefined;
-  try {
-    stored = await store.getBuffer(PASSPHRASE_KEY_KEY);
-  } catch (error) {
-    if (!isCassetteError(error, 'E_NOT_FOUND')) throw error;
-  }
-  if (stored === undefined) {
-    if (!create)
-      throw new CassetteError(
-        'E_KEY',
-        `a passphrase was given, but the repository has no passphrase key (${PASSPHRASE_KEY_KEY}): its snapshots are encrypted to identities; pass --identity FILE`,
-      );
-    const key = await generateKey();
-    const encrypter = new Encrypter();
-    encrypter.setPassphrase(passphrase);
-    await store.put(PASSPHRASE_KEY_KEY, Buffer.from(await encrypter.encrypt(key.text)));
-    return key;
-  }
+/** Open the passphrase mode's key object with the passphrase. */
+async function openPassphraseKey(stored: Buffer, passphrase: string): Promise<{ identity: string; recipient: string }> {
   const decrypter = new Decrypter();
   decrypter.addPassphrase(passphrase);
   let text: string;
@@ -127,6 +105,41 @@ export async function passphraseKey(store: Pick<ObjectStore, 'getBuffer' | 'put'
   const identity = keyLines(text).find((line) => IDENTITY.test(line));
   if (!identity) throw new CassetteError('E_INTEGRITY', `${PASSPHRASE_KEY_KEY} holds no age identity`);
   return { identity, recipient: await identityToRecipient(identity) };
+}
+
+async function readPassphraseKey(store: Pick<ObjectStore, 'getBuffer'>): Promise<Buffer | undefined> {
+  try {
+    return await store.getBuffer(PASSPHRASE_KEY_KEY);
+  } catch (error) {
+    if (isCassetteError(error, 'E_NOT_FOUND')) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The passphrase mode: the repository's identity, stored at `keys/passphrase.age` encrypted with
+ * the passphrase (age scrypt). Every snapshot is encrypted to its recipient, so the passphrase is
+ * stretched once per command, not per object. Returns undefined when the repository has no such
+ * key and `create` is false. A new key is read back after it is written: of two first backups
+ * that race, both take the key that was stored last (a store without conditional writes cannot
+ * do better; see the README).
+ */
+export async function passphraseKey(
+  store: Pick<ObjectStore, 'getBuffer' | 'put'>,
+  passphrase: string,
+  create: boolean,
+): Promise<{ identity: string; recipient: string } | undefined> {
+  const stored = await readPassphraseKey(store);
+  if (stored !== undefined) return openPassphraseKey(stored, passphrase);
+  if (!create) return undefined;
+  const key = await generateKey();
+  const encrypter = new Encrypter();
+  encrypter.setPassphrase(passphrase);
+  const sealed = Buffer.from(await encrypter.encrypt(key.text));
+  await store.put(PASSPHRASE_KEY_KEY, sealed);
+  const after = await readPassphraseKey(store);
+  if (after === undefined) throw new CassetteError('E_STORAGE', `${PASSPHRASE_KEY_KEY} was written but cannot be read back`);
+  return after.equals(sealed) ? key : openPassphraseKey(after, passphrase);
 }
 
 /** What the key flags of a command say, before the repository is opened. */
@@ -141,13 +154,27 @@ export interface KeyFlags {
   passphraseFile?: string;
 }
 
+/** How the passphrase mode may start: a backup may create the repository's passphrase key, and whether the repository says it had one. */
+export interface PassphraseRules {
+  /** A backup: create the key when the repository has none (see resolveKeys for when it may). */
+  create: boolean;
+  /** repository.json says the passphrase mode was set up (the key object must then exist). */
+  expected?: boolean;
+}
+
 /**
  * The keys of a command: recipients from --encrypt-to and --encrypt-to-file; identities from
  * --identity or $CASSETTE_IDENTITY (a file); the passphrase from --passphrase-file or
- * $CASSETTE_PASSPHRASE, which opens (or, when `createPassphraseKey`, creates) the repository's
- * passphrase key and adds it to both.
+ * $CASSETTE_PASSPHRASE, which opens the repository's passphrase key and adds it to both.
+ * - A backup creates that key only when the passphrase is all it was given, or the passphrase
+ *   came from --passphrase-file; never when a passphrase left in the environment meets
+ *   --encrypt-to, which would add a secret key to a public-key setup.
+ * - A repository that had one and lost it (`expected`) is refused: a new key would leave the older
+ *   snapshots unreadable by passphrase, unnoticed until a restore.
+ * - A command that reads, given identities, ignores a passphrase from the environment when the
+ *   repository has no passphrase key.
  */
-export async function resolveKeys(flags: KeyFlags, store: Pick<ObjectStore, 'getBuffer' | 'put'>, createPassphraseKey: boolean): Promise<Keys> {
+export async function resolveKeys(flags: KeyFlags, store: Pick<ObjectStore, 'getBuffer' | 'put'>, rules: PassphraseRules): Promise<Keys & { createdPassphraseKey?: boolean }> {
   const recipients: string[] = [];
   for (const value of flags.encryptTo ?? []) recipients.push(checkRecipient(value, '--encrypt-to'));
   for (const file of flags.encryptToFile ?? []) recipients.push(...(await readRecipientsFile(file)));
@@ -155,13 +182,39 @@ export async function resolveKeys(flags: KeyFlags, store: Pick<ObjectStore, 'get
   const identities: string[] = [];
   for (const file of identityFiles) identities.push(...(await readIdentityFile(file)));
   let identitySource = identityFiles.length > 0 ? (flags.identity?.length ? `--identity ${identityFiles.join(', ')}` : `CASSETTE_IDENTITY=${identityFiles[0]!}`) : undefined;
-  const passphrase = flags.passphraseFile !== undefined ? (await readKeyFile(flags.passphraseFile, 'passphrase file')).replace(/\r?\n$/, '') : process.env.CASSETTE_PASSPHRASE;
+  const fromFlag = flags.passphraseFile !== undefined;
+  const passphrase = fromFlag ? (await readKeyFile(flags.passphraseFile!, 'passphrase file')).replace(/\r?\n$/, '') : process.env.CASSETTE_PASSPHRASE;
+  const where = fromFlag ? `--passphrase-file ${flags.passphraseFile!}` : 'CASSETTE_PASSPHRASE';
+  let createdPassphraseKey = false;
   if (passphrase !== undefined) {
-    if (passphrase === '') throw new CassetteError('E_USAGE', `the passphrase is empty (${flags.passphraseFile ?? 'CASSETTE_PASSPHRASE'})`);
-    const key = await passphraseKey(store, passphrase, createPassphraseKey);
-    recipients.push(key.recipient);
-    identities.push(key.identity);
-    identitySource = identitySource ? `${identitySource} and the passphrase` : 'the passphrase';
+    if (passphrase === '') throw new CassetteError('E_USAGE', `the passphrase is empty (${where})`);
+    const exists = (await readPassphraseKey(store)) !== undefined;
+    if (!exists && rules.expected)
+      throw new CassetteError(
+        'E_KEY',
+        `the repository was set up with a passphrase (repository.json), but its key ${PASSPHRASE_KEY_KEY} is missing: restore that object from a copy; a new key would leave the older snapshots unreadable by the passphrase`,
+      );
+    const mayCreate = rules.create && (fromFlag || recipients.length === 0);
+    if (!exists && !mayCreate) {
+      if (rules.create)
+        throw new CassetteError(
+          'E_USAGE',
+          `CASSETTE_PASSPHRASE is set and this backup also encrypts to --encrypt-to/--encrypt-to-file recipients, but the repository has no passphrase key: unset CASSETTE_PASSPHRASE, or give --passphrase-file FILE to add the passphrase mode`,
+        );
+      if (identities.length === 0)
+        throw new CassetteError(
+          'E_KEY',
+          `a passphrase was given (${where}), but the repository has no passphrase key (${PASSPHRASE_KEY_KEY}): its snapshots are encrypted to identities; pass --identity FILE`,
+        );
+    } else {
+      const key = await passphraseKey(store, passphrase, mayCreate);
+      if (key) {
+        recipients.push(key.recipient);
+        identities.push(key.identity);
+        identitySource = identitySource ? `${identitySource} and the passphrase` : 'the passphrase';
+        createdPassphraseKey = !exists;
+      }
+    }
   }
-  return { recipients: [...new Set(recipients)], identities, identitySource };
+  return { recipients: [...new Set(recipients)], identities, identitySource, createdPassphraseKey };
 }

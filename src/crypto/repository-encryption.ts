@@ -15,7 +15,7 @@ export interface RepositoryRecord {
   format: 'cassette-repository';
   version: 1;
   /** Present once a snapshot was encrypted: backups without keys are refused from then on. */
-  encryption?: { scheme: 'age'; since: string };
+  encryption?: { scheme: 'age'; since: string; /** The passphrase mode was set up: keys/passphrase.age must exist. */ passphrase?: boolean };
 }
 
 export async function readRepositoryRecord(store: Pick<ObjectStore, 'getBuffer'>): Promise<RepositoryRecord | undefined> {
@@ -41,8 +41,8 @@ export async function readRepositoryRecord(store: Pick<ObjectStore, 'getBuffer'>
  * repository that also holds plain ones), else the plain store.
  */
 export async function storeForReading(store: ObjectStore, flags: KeyFlags): Promise<ObjectStore> {
-  const keys = await resolveKeys(flags, store, false);
   const record = await readRepositoryRecord(store);
+  const keys = await resolveKeys(flags, store, { create: false, expected: record?.encryption?.passphrase });
   if (!record?.encryption && keys.identities.length === 0) return store;
   return new EncryptedStore(store, { ...keys, recipients: [] }, undefined);
 }
@@ -66,8 +66,19 @@ export interface BackupStore {
  * is refused unless `allowMixedEncryption`.
  */
 export async function storeForBackup(store: ObjectStore, flags: BackupEncryptionFlags): Promise<BackupStore> {
-  const keys = await resolveKeys(flags, store, true);
   const record = await readRepositoryRecord(store);
+  const asksToEncrypt = !!(flags.encryptTo?.length || flags.encryptToFile?.length || flags.passphraseFile !== undefined || process.env.CASSETTE_PASSPHRASE !== undefined);
+  // Before any key is made (the passphrase mode stores one): a repository with unencrypted snapshots is refused.
+  if (asksToEncrypt && !record?.encryption && !flags.allowMixedEncryption) {
+    for await (const object of store.list(SNAPSHOTS_PREFIX)) {
+      if (object.key.endsWith('.json'))
+        throw new CassetteError(
+          'E_USAGE',
+          `repository ${store.url} holds unencrypted snapshots (${object.key}…), which stay readable to anyone who can read the bucket: encrypt into a new repository, or pass --allow-mixed-encryption to add encrypted snapshots to this one`,
+        );
+    }
+  }
+  const keys = await resolveKeys(flags, store, { create: true, expected: record?.encryption?.passphrase });
   if (keys.recipients.length === 0) {
     if (record?.encryption && !flags.allowMixedEncryption) {
       throw new CassetteError(
@@ -77,17 +88,9 @@ export async function storeForBackup(store: ObjectStore, flags: BackupEncryption
     }
     return { store: record?.encryption || keys.identities.length > 0 ? new EncryptedStore(store, keys, undefined) : store };
   }
-  if (!record?.encryption) {
-    if (!flags.allowMixedEncryption) {
-      for await (const object of store.list(SNAPSHOTS_PREFIX)) {
-        if (object.key.endsWith('.json'))
-          throw new CassetteError(
-            'E_USAGE',
-            `repository ${store.url} holds unencrypted snapshots (${object.key}…), which stay readable to anyone who can read the bucket: encrypt into a new repository, or pass --allow-mixed-encryption to add encrypted snapshots to this one`,
-          );
-      }
-    }
-    const marked: RepositoryRecord = { ...(record ?? { format: 'cassette-repository', version: 1 }), encryption: { scheme: 'age', since: new Date().toISOString() } };
+  if (!record?.encryption || (keys.createdPassphraseKey && !record.encryption.passphrase)) {
+    const encryption = { ...(record?.encryption ?? { scheme: 'age' as const, since: new Date().toISOString() }), ...(keys.createdPassphraseKey ? { passphrase: true } : {}) };
+    const marked: RepositoryRecord = { ...(record ?? { format: 'cassette-repository', version: 1 }), encryption };
     await store.put(REPOSITORY_RECORD_KEY, Buffer.from(JSON.stringify(marked, null, 2) + '\n'));
   }
   const fingerprint = recipientsFingerprint(keys.recipients);

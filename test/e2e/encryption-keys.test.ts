@@ -202,3 +202,39 @@ describe.each(targets)('the passphrase mode on $name', (target) => {
     expect(await exists(none)).toBe(false);
   });
 });
+
+describe('a passphrase where it does not belong, and a lost passphrase key (a directory)', () => {
+  const work = workDir('passphrase-rules');
+  const PASSPHRASE = 'a stray passphrase left in the environment';
+  let tree: string;
+  let key: AgeKey;
+
+  beforeAll(async () => {
+    tree = path.join(work(), 'tree');
+    await makeSmallTree(tree);
+    key = await generateKey(work(), 'key.txt');
+  });
+
+  it('CASSETTE_PASSPHRASE left set: a backup with --encrypt-to is refused (exit 2) and makes no passphrase key; a restore with --identity ignores it', async () => {
+    const repo = path.join(work(), 'public-keys');
+    const refused = await cassette(['backup', tree, '--repo', repo, '--encrypt-to', key.recipient], { env: { CASSETTE_PASSPHRASE: PASSPHRASE } });
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain('unset CASSETTE_PASSPHRASE, or give --passphrase-file FILE');
+    expect(await exists(path.join(repo, 'keys', 'passphrase.age'))).toBe(false);
+    const stored = await backupJson([tree, '--repo', repo, '--encrypt-to', key.recipient]);
+    const target = path.join(work(), 'restored');
+    const restored = await cassette(['restore', stored.snapshot, '--target', target, '--repo', repo, '--identity', key.file], { env: { CASSETTE_PASSPHRASE: PASSPHRASE } });
+    expect(restored.exitCode, restored.stderr as string).toBe(0);
+  });
+
+  it('keys/passphrase.age lost: the next passphrase backup is refused (exit 6) instead of making a new key that would orphan the older snapshots', async () => {
+    const repo = path.join(work(), 'passphrase');
+    await backupJson([tree, '--repo', repo], { CASSETTE_PASSPHRASE: PASSPHRASE });
+    expect(JSON.parse(await fs.readFile(path.join(repo, 'repository.json'), 'utf8'))).toMatchObject({ encryption: { passphrase: true } });
+    await fs.rm(path.join(repo, 'keys', 'passphrase.age'));
+    const refused = await cassette(['backup', tree, '--repo', repo], { env: { CASSETTE_PASSPHRASE: PASSPHRASE } });
+    expect(refused.exitCode).toBe(6);
+    expect(refused.stderr).toContain('its key keys/passphrase.age is missing');
+    expect(await exists(path.join(repo, 'keys', 'passphrase.age'))).toBe(false);
+  });
+});
