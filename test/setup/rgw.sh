@@ -18,6 +18,9 @@
 # SSE-S3 backend: it accepts `x-amz-server-side-encryption: AES256` and stores the object
 # unencrypted. Storage classes: STANDARD and STANDARD_IA (a pool of its own); RGW refuses others.
 # Logs: DIR/log/{mon.a,osd.0,client.rgw.cassette}.log (RGW logs one line per request).
+# RGW_BLOCK_GIB sizes the OSD's sparse file (default 8: the tests store little); the bench, which
+# writes several copies of a 5 GB tree per run, sets more. Deleted objects' space comes back after
+# RGW's garbage collection, which runs every minute here instead of after hours.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -142,7 +145,7 @@ keyring = $DIR/osd/ceph-0/keyring
 osd_objectstore = bluestore
 # Bluestore on a sparse file, osd_data/block; it grows with every byte written.
 bluestore_block_create = true
-bluestore_block_size = $((8 * 1024 * 1024 * 1024))
+bluestore_block_size = $((${RGW_BLOCK_GIB:-8} * 1024 * 1024 * 1024))
 # A fresh file needs no check (it costs a second of the start).
 bluestore_fsck_on_mkfs = false
 osd_memory_target = 1073741824
@@ -157,6 +160,9 @@ keyring = $DIR/rgw/keyring
 rgw_data = $DIR/rgw
 rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw_thread_pool_size = 64
+# Garbage collection of deleted objects within a minute or two (default: after two hours, hourly).
+rgw_gc_obj_min_wait = 60
+rgw_gc_processor_period = 60
 # Without TLS RGW answers 400 InvalidRequest to every server-side encryption header, unless told
 # otherwise (on loopback nothing can listen in). The "testing" KMS backend takes its keys from here.
 rgw_crypt_require_ssl = false
