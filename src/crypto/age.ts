@@ -168,41 +168,48 @@ export function plainSize(storedSize: number, payloadStart: number): number {
  * `end` seals the rest (1 to CHUNK_SIZE bytes, or nothing for an empty payload) as the last chunk.
  */
 export class PayloadSealer {
-  private held = Buffer.alloc(0);
+  /** Bytes of the chunk in progress (fewer than a chunk, or exactly one held back for `end`). */
+  private readonly held = Buffer.allocUnsafe(CHUNK_SIZE);
+  private heldBytes = 0;
   private chunk = 0;
+  /** Reused for every push: sealing allocates no memory of its own beyond OpenSSL's output (a backup seals gigabytes, and new buffers would cost more in garbage collection than the cipher). */
+  private out = Buffer.alloc(0);
 
   constructor(private readonly key: Buffer) {}
 
-  /** The stored bytes for `plain`, held back by up to one chunk. `plain` is not kept (the caller may reuse it). */
+  /**
+   * The stored bytes for `plain`, held back by up to one chunk. `plain` is not kept (the caller
+   * may reuse it); the result is valid until the next push or end.
+   */
   push(plain: Buffer): Buffer {
     // Keep at least one byte back: the last chunk is only known at the end.
-    const full = Math.floor((this.held.length + plain.length - 1) / CHUNK_SIZE);
+    const full = Math.floor((this.heldBytes + plain.length - 1) / CHUNK_SIZE);
     if (full <= 0) {
-      this.held = Buffer.concat([this.held, plain]);
-      return Buffer.alloc(0);
+      this.heldBytes += plain.copy(this.held, this.heldBytes);
+      return this.out.subarray(0, 0);
     }
-    const out = Buffer.allocUnsafe(full * SEALED_CHUNK_SIZE);
+    if (this.out.length < full * SEALED_CHUNK_SIZE) this.out = Buffer.allocUnsafe(Math.max(full * SEALED_CHUNK_SIZE, 2 * this.out.length));
     let used = 0;
     for (let i = 0; i < full; i++) {
       let chunk: Buffer;
-      if (i === 0 && this.held.length > 0) {
-        used = CHUNK_SIZE - this.held.length;
-        chunk = Buffer.concat([this.held, plain.subarray(0, used)]);
+      if (i === 0 && this.heldBytes > 0) {
+        used = plain.copy(this.held, this.heldBytes, 0, CHUNK_SIZE - this.heldBytes);
+        chunk = this.held;
       } else {
         chunk = plain.subarray(used, used + CHUNK_SIZE);
         used += CHUNK_SIZE;
       }
-      sealChunk(this.key, this.chunk++, false, chunk, out, i * SEALED_CHUNK_SIZE);
+      sealChunk(this.key, this.chunk++, false, chunk, this.out, i * SEALED_CHUNK_SIZE);
     }
-    this.held = Buffer.from(plain.subarray(used));
-    return out;
+    this.heldBytes = plain.copy(this.held, 0, used);
+    return this.out.subarray(0, full * SEALED_CHUNK_SIZE);
   }
 
   /** The last chunk's stored bytes. */
   end(): Buffer {
-    const out = Buffer.allocUnsafe(this.held.length + TAG_SIZE);
-    sealChunk(this.key, this.chunk++, true, this.held, out, 0);
-    this.held = Buffer.alloc(0);
+    const out = Buffer.allocUnsafe(this.heldBytes + TAG_SIZE);
+    sealChunk(this.key, this.chunk++, true, this.held.subarray(0, this.heldBytes), out, 0);
+    this.heldBytes = 0;
     return out;
   }
 }

@@ -16,7 +16,6 @@ import {
   openChunk,
   openObject,
   openPayload,
-  PayloadSealer,
   plainSize,
   SEALED_CHUNK_SIZE,
   sealedRange,
@@ -24,6 +23,7 @@ import {
   type PayloadKey,
 } from './age.js';
 import type { Keys } from './keys.js';
+import { sealThread } from './seal-thread.js';
 import type { MetadataCache } from './metadata-cache.js';
 import { publicRecord, sealedDigest } from './seal-record.js';
 
@@ -329,9 +329,52 @@ async function* openStream(
   }
 }
 
-/** An encrypting upload: the header first, then the payload sealed chunk by chunk; `tee` keeps the plaintext (the metadata cache). */
+/** Plaintext chunks sealed at once on the sealing thread (2 MiB): each upload holds this much twice, plain and sealed, in shared memory. */
+const SLOT_CHUNKS = 32;
+
+/**
+ * Seals a payload on the sealing thread (seal-thread.ts), a slot of chunks at a time: bytes are
+ * copied into shared memory, a full slot is sealed once more bytes follow it (so the last chunk is
+ * known at `end`), and each sealed slot is handed to `emit` (which must copy it before it resolves).
+ */
+class ThreadedSealer {
+  private readonly plain = new SharedArrayBuffer(SLOT_CHUNKS * CHUNK_SIZE);
+  private readonly sealed = new SharedArrayBuffer(SLOT_CHUNKS * SEALED_CHUNK_SIZE);
+  private readonly plainView = Buffer.from(this.plain);
+  private readonly sealedView = Buffer.from(this.sealed);
+  private filled = 0;
+  private chunk = 0;
+
+  constructor(
+    private readonly key: Buffer,
+    private readonly emit: (sealed: Buffer) => Promise<void>,
+  ) {}
+
+  async push(data: Buffer): Promise<void> {
+    for (let at = 0; at < data.length;) {
+      if (this.filled === this.plainView.length) await this.flush(false);
+      const copied = data.copy(this.plainView, this.filled, at);
+      this.filled += copied;
+      at += copied;
+    }
+  }
+
+  end(): Promise<void> {
+    return this.flush(true);
+  }
+
+  private async flush(final: boolean): Promise<void> {
+    const bytes = this.filled;
+    const sealedBytes = await sealThread().seal({ key: this.key, firstChunk: this.chunk, plain: this.plain, bytes, sealed: this.sealed, final });
+    this.chunk += Math.max(1, Math.ceil(bytes / CHUNK_SIZE));
+    this.filled = 0;
+    await this.emit(this.sealedView.subarray(0, sealedBytes));
+  }
+}
+
+/** An encrypting upload: the header first, then the payload sealed on the sealing thread; `tee` keeps the plaintext (the metadata cache). */
 class SealingWriter implements ObjectWriter {
-  private sealer: PayloadSealer | undefined;
+  private sealer: ThreadedSealer | undefined;
 
   constructor(
     private readonly inner: ObjectWriter,
@@ -341,20 +384,19 @@ class SealingWriter implements ObjectWriter {
     object.catch(() => undefined); // reported by the first write
   }
 
-  private async start(): Promise<PayloadSealer> {
+  private async start(): Promise<ThreadedSealer> {
     if (!this.sealer) {
       const object = await this.object;
-      this.sealer = new PayloadSealer(object.key);
       await this.inner.write(object.head);
+      this.sealer = new ThreadedSealer(object.key, (sealed) => this.inner.write(sealed));
     }
     return this.sealer;
   }
 
   async write(chunk: Buffer): Promise<void> {
     try {
-      const sealed = (await this.start()).push(chunk);
+      await (await this.start()).push(chunk);
       await this.tee?.write(chunk);
-      if (sealed.length > 0) await this.inner.write(sealed);
     } catch (error) {
       await this.abort(error);
       throw error;
@@ -363,7 +405,7 @@ class SealingWriter implements ObjectWriter {
 
   async finish(): Promise<{ size: number }> {
     try {
-      await this.inner.write((await this.start()).end());
+      await (await this.start()).end();
       const result = await this.inner.finish();
       await this.tee?.commit();
       return result;
