@@ -66,6 +66,8 @@ export class EncryptedStore implements ObjectStore {
   private readonly objectKeys = new Map<string, Promise<ObjectKey>>();
   /** Stored bytes read from encrypted objects (headers, whole chunks): what a restore downloaded for them, which is more than the plaintext it asked for. */
   encryptedBytesRead = 0;
+  /** Shared memory that ranged reads into shared memory download stored bytes into, reused. */
+  private readonly scratch = new ScratchMemory();
   /** Commit records this store sealed and put, by key: a read-back after a PUT whose answer was lost opens them without an identity. */
   private readonly sealedHere = new Map<string, { digest: string; body: Buffer }>();
 
@@ -208,9 +210,15 @@ export class EncryptedStore implements ObjectStore {
     }
     const { start, end } = options.range;
     const range = sealedRange(start, end, objectKey.payloadStart);
+    const skip = start - range.firstChunk * CHUNK_SIZE;
+    const target = options.into;
+    if (target && target.buffer instanceof SharedArrayBuffer) {
+      // A restore reads into shared memory: the stored bytes are streamed through two small pieces of shared memory, and the sealing thread opens each into the target.
+      return this.openIntoShared(key, objectKey.key, range, { skip, length: end - start + 1, target, signal: options.signal });
+    }
     const sealed = await this.inner.getBuffer(key, { signal: options.signal, range: { start: range.start, end: range.end } });
     this.encryptedBytesRead += sealed.length;
-    return openPayload(objectKey.key, sealed, range.firstChunk, key, false, { skip: start - range.firstChunk * CHUNK_SIZE, length: end - start + 1, target: options.into });
+    return openPayload(objectKey.key, sealed, range.firstChunk, key, false, { skip, length: end - start + 1, target });
   }
 
   private async *counted(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -221,6 +229,76 @@ export class EncryptedStore implements ObjectStore {
       }
     } finally {
       if (body instanceof Readable && !body.destroyed) body.destroy();
+    }
+  }
+
+  /**
+   * A ranged read into shared memory with bounded memory: the stored range is streamed (one GET)
+   * into two pieces of PIECE_CHUNKS chunks in turn, and each full piece is opened on the sealing
+   * thread straight into its place in the target while the next one fills. All chunks but an
+   * object's last are full, so where each piece's plaintext goes is known before it is opened.
+   */
+  private async openIntoShared(
+    key: string,
+    payloadKey: Buffer,
+    range: { start: number; end: number; firstChunk: number },
+    want: { skip: number; length: number; target: Buffer; signal?: AbortSignal },
+  ): Promise<Buffer> {
+    const body = await this.inner.get(key, { signal: want.signal, range: { start: range.start, end: range.end } });
+    const pieces = [this.scratch.take(), this.scratch.take()];
+    const opening: Array<Promise<number> | undefined> = [undefined, undefined];
+    let written = 0;
+    let piece = 0;
+    let filled = 0;
+    const open = (n: number, index: number, bytes: number): void => {
+      const plainStart = index * PIECE_CHUNKS * CHUNK_SIZE;
+      const targetStart = Math.max(0, plainStart - want.skip);
+      if (targetStart >= want.length) return;
+      opening[n] = sealThread().open(
+        {
+          key: payloadKey,
+          firstChunk: range.firstChunk + index * PIECE_CHUNKS,
+          sealed: pieces[n]!.memory,
+          sealedBytes: bytes,
+          skip: Math.max(0, want.skip - plainStart),
+          length: want.length - targetStart,
+          target: want.target.buffer as SharedArrayBuffer,
+          targetOffset: want.target.byteOffset + targetStart,
+          targetLength: Math.max(0, want.target.length - targetStart),
+        },
+        key,
+      );
+    };
+    const settle = async (n: number): Promise<void> => {
+      const done = opening[n];
+      opening[n] = undefined;
+      if (done) written += await done;
+    };
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        this.encryptedBytesRead += chunk.length;
+        for (let at = 0; at < chunk.length;) {
+          const n = piece % 2;
+          if (filled === 0) await settle(n); // the piece is free once its last opening is done
+          const copied = chunk.copy(pieces[n]!.view, filled, at);
+          filled += copied;
+          at += copied;
+          if (filled === PIECE_BYTES) {
+            open(n, piece, filled);
+            piece++;
+            filled = 0;
+          }
+        }
+      }
+      if (filled > 0) open(piece % 2, piece, filled);
+      await settle(0);
+      await settle(1);
+      return want.target.subarray(0, written);
+    } finally {
+      // A failed read leaves openings running on the pieces: they go back to the pool only once done.
+      await Promise.allSettled(opening.map((o) => o ?? Promise.resolve(0)));
+      for (const p of pieces) this.scratch.give(p);
+      if (!body.destroyed) body.destroy();
     }
   }
 
@@ -329,6 +407,25 @@ async function* openStream(
   }
 }
 
+/** Stored chunks opened at once on the sealing thread when a restore reads into shared memory: about 1 MiB. */
+const PIECE_CHUNKS = 16;
+const PIECE_BYTES = PIECE_CHUNKS * SEALED_CHUNK_SIZE;
+
+/** Reusable pieces of shared memory, PIECE_BYTES each: a restore makes thousands of ranged reads, a few at a time, two pieces each. */
+class ScratchMemory {
+  private readonly free: SharedArrayBuffer[] = [];
+
+  take(): { memory: SharedArrayBuffer; view: Buffer } {
+    const memory = this.free.pop() ?? new SharedArrayBuffer(PIECE_BYTES);
+    return { memory, view: Buffer.from(memory) };
+  }
+
+  give(scratch: { memory: SharedArrayBuffer }): void {
+    // Enough for the default fetch concurrency (4 reads × 2 pieces); more are let go.
+    if (this.free.length < 8) this.free.push(scratch.memory);
+  }
+}
+
 /** Plaintext chunks sealed at once on the sealing thread (2 MiB): each upload holds this much twice, plain and sealed, in shared memory. */
 const SLOT_CHUNKS = 32;
 
@@ -365,7 +462,7 @@ class ThreadedSealer {
 
   private async flush(final: boolean): Promise<void> {
     const bytes = this.filled;
-    const sealedBytes = await sealThread().seal({ key: this.key, firstChunk: this.chunk, plain: this.plain, bytes, sealed: this.sealed, final });
+    const sealedBytes = await sealThread().seal({ key: this.key, firstChunk: this.chunk, plain: this.plain, bytes, sealed: this.sealed, final }, 'an encrypted upload');
     this.chunk += Math.max(1, Math.ceil(bytes / CHUNK_SIZE));
     this.filled = 0;
     await this.emit(this.sealedView.subarray(0, sealedBytes));

@@ -1,14 +1,17 @@
-// The sealing thread: encrypting a backup's archives on the main thread cost it more in garbage collection (OpenSSL returns a new buffer per 64 KiB chunk) than in the cipher; a thread of its own keeps both off the thread that walks, packs and uploads.
+// The sealing thread: encrypting a backup's archives on the main thread cost it more in garbage collection (OpenSSL returns a new buffer per 64 KiB chunk) than in the cipher; a thread of its own keeps both off the thread that walks, packs and uploads, and off the one that restores.
 
 import type { Worker } from 'node:worker_threads';
 import { startWorker, workerUrl } from '../zstd/worker-thread.js';
-import type { SealReply, SealRequest } from './seal-worker.js';
+import { CassetteError } from '../errors.js';
+import type { OpenRequest, SealReply, SealRequest } from './seal-worker.js';
 
 const SEAL_WORKER = workerUrl(new URL('./seal-worker.js', import.meta.url));
 
 interface Pending {
-  resolve: (sealedBytes: number) => void;
+  resolve: (bytes: number) => void;
   reject: (error: Error) => void;
+  /** Names the object in an integrity error. */
+  what: string;
 }
 
 /** One thread for the process, started on first use; it does not keep the process alive while idle. */
@@ -26,8 +29,9 @@ class SealThread {
       if (!waiting) return;
       this.pending.delete(reply.seq);
       if (this.pending.size === 0) worker.unref();
-      if (reply.error !== undefined) waiting.reject(new Error(`sealing failed: ${reply.error}`));
-      else waiting.resolve(reply.sealedBytes!);
+      if (reply.damaged !== undefined) waiting.reject(new CassetteError('E_INTEGRITY', `${waiting.what}: ${reply.damaged}`));
+      else if (reply.error !== undefined) waiting.reject(new Error(`${waiting.what}: ${reply.error}`));
+      else waiting.resolve(reply.bytes!);
     });
     worker.on('error', (error) => this.failAll(error));
     worker.on('exit', (code) => this.failAll(new Error(`the sealing thread exited (code ${code})`)));
@@ -42,13 +46,21 @@ class SealThread {
   }
 
   /** Seal `bytes` bytes of `plain` as chunks from `firstChunk` into `sealed`; resolves with the stored bytes written. */
-  seal(request: Omit<SealRequest, 'seq'>): Promise<number> {
+  seal(request: Omit<SealRequest, 'seq' | 'op'>, what: string): Promise<number> {
+    return this.send({ ...request, op: 'seal', seq: this.seq++ }, what);
+  }
+
+  /** Open stored chunks into shared memory (OpenRequest); resolves with the plaintext bytes written; a damaged chunk is E_INTEGRITY naming `what`. */
+  open(request: Omit<OpenRequest, 'seq' | 'op'>, what: string): Promise<number> {
+    return this.send({ ...request, op: 'open', seq: this.seq++ }, what);
+  }
+
+  private send(request: SealRequest | OpenRequest, what: string): Promise<number> {
     const worker = this.start();
-    const seq = this.seq++;
     return new Promise<number>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
+      this.pending.set(request.seq, { resolve, reject, what });
       worker.ref();
-      worker.postMessage({ ...request, seq } satisfies SealRequest);
+      worker.postMessage(request);
     });
   }
 }

@@ -1,10 +1,11 @@
-// The sealing thread's module: encrypts runs of age payload chunks that the encrypting store put in shared memory (seal-thread.ts). It imports nothing of ours at runtime (zstd/worker-thread.ts says why).
+// The sealing thread's module: encrypts runs of age payload chunks that the encrypting store put in shared memory, and decrypts ranges that a restore reads into shared memory (seal-thread.ts). It imports nothing of ours at runtime (zstd/worker-thread.ts says why).
 
-import { createCipheriv, type CipherChaCha20Poly1305 } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type CipherChaCha20Poly1305, type DecipherChaCha20Poly1305 } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 
 /** What the store asks: seal `bytes` plaintext bytes of `plain` as chunks `firstChunk`… into `sealed`; the last of them is the object's last chunk when `final`. */
 export interface SealRequest {
+  op: 'seal';
   seq: number;
   key: Uint8Array;
   firstChunk: number;
@@ -14,10 +15,30 @@ export interface SealRequest {
   final: boolean;
 }
 
+/**
+ * What a restore asks: open `sealedBytes` stored bytes of `sealed` (chunks from `firstChunk`), drop
+ * the first `skip` plaintext bytes, and write at most `length` into `target` from `targetOffset`.
+ */
+export interface OpenRequest {
+  op: 'open';
+  seq: number;
+  key: Uint8Array;
+  firstChunk: number;
+  sealed: SharedArrayBuffer;
+  sealedBytes: number;
+  skip: number;
+  length: number;
+  target: SharedArrayBuffer;
+  targetOffset: number;
+  targetLength: number;
+}
+
 export interface SealReply {
   seq: number;
-  /** Stored bytes written to `sealed`, or the failure. */
-  sealedBytes?: number;
+  /** Bytes written (stored bytes for seal, plaintext for open), or the failure. */
+  bytes?: number;
+  /** A chunk failed its authentication, or bytes follow the last chunk: the data is damaged. */
+  damaged?: string;
   error?: string;
 }
 
@@ -31,6 +52,45 @@ function nonceOf(chunk: number, last: boolean): Buffer {
   nonce.writeUInt32BE(chunk % 2 ** 32, 7);
   nonce[11] = last ? 1 : 0;
   return nonce;
+}
+
+/** Decrypt one chunk, as a middle chunk, else as the last one (the flag is in its nonce). */
+function openChunk(key: Buffer, chunk: number, sealed: Buffer): { plain: Buffer; isLast: boolean } | undefined {
+  for (const last of sealed.length === CHUNK_SIZE + TAG_SIZE ? [false, true] : [true]) {
+    const decipher = createDecipheriv('chacha20-poly1305', key, nonceOf(chunk, last), { authTagLength: TAG_SIZE }) as DecipherChaCha20Poly1305;
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+    const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE));
+    try {
+      decipher.final();
+      if (last && plain.length === 0 && chunk > 0) return undefined;
+      return { plain, isLast: last };
+    } catch {
+      // the other flag, or damaged
+    }
+  }
+  return undefined;
+}
+
+function open(request: OpenRequest): SealReply {
+  const key = Buffer.from(request.key);
+  const sealed = Buffer.from(request.sealed, 0, request.sealedBytes);
+  const target = Buffer.from(request.target, request.targetOffset, request.targetLength);
+  let skip = request.skip;
+  let written = 0;
+  let isLast = false;
+  for (let at = 0, chunk = request.firstChunk; at < sealed.length && written < request.length; at += CHUNK_SIZE + TAG_SIZE, chunk++) {
+    if (isLast) return { seq: request.seq, damaged: 'bytes follow its last encrypted chunk' };
+    const piece = sealed.subarray(at, at + CHUNK_SIZE + TAG_SIZE);
+    const opened = piece.length >= TAG_SIZE ? openChunk(key, chunk, piece) : undefined;
+    if (!opened) return { seq: request.seq, damaged: `encrypted chunk ${chunk} fails its authentication (the object is damaged, or was altered)` };
+    isLast = opened.isLast;
+    const from = Math.min(skip, opened.plain.length);
+    skip -= from;
+    const take = Math.min(opened.plain.length - from, request.length - written);
+    if (written + take > target.length) return { seq: request.seq, error: `the object sent more than the ${target.length} bytes asked for` };
+    written += opened.plain.copy(target, written, from, from + take);
+  }
+  return { seq: request.seq, bytes: written };
 }
 
 function seal(request: SealRequest): number {
@@ -49,10 +109,10 @@ function seal(request: SealRequest): number {
   return at;
 }
 
-parentPort?.on('message', (request: SealRequest) => {
+parentPort?.on('message', (request: SealRequest | OpenRequest) => {
   let reply: SealReply;
   try {
-    reply = { seq: request.seq, sealedBytes: seal(request) };
+    reply = request.op === 'seal' ? { seq: request.seq, bytes: seal(request) } : open(request);
   } catch (error) {
     reply = { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
   }

@@ -109,10 +109,21 @@ describe('EncryptedStore on a directory', () => {
       expect(Buffer.concat(chunks).equals(want)).toBe(true);
       const target = Buffer.alloc(want.length + 7);
       expect((await reader.getBuffer('data/20261130T000000Z-aaaaaa/a1.tar.zst', { range: { start, end }, into: target })).equals(want)).toBe(true);
+      // Into shared memory (as restores read): opened on the sealing thread.
+      const shared = Buffer.from(new SharedArrayBuffer(want.length + 4096), 1000, want.length + 7);
+      expect((await reader.getBuffer('data/20261130T000000Z-aaaaaa/a1.tar.zst', { range: { start, end }, into: shared })).equals(want)).toBe(true);
     }
     const whole: Buffer[] = [];
     for await (const chunk of await reader.get('data/20261130T000000Z-aaaaaa/a1.tar.zst')) whole.push(chunk as Buffer);
     expect(Buffer.concat(whole).equals(plain)).toBe(true);
+    // A flipped byte is E_INTEGRITY on the sealing thread too, naming the object.
+    const damaged = Buffer.from(raw);
+    damaged[damaged.length - 3 * CHUNK_SIZE] ^= 1;
+    await inner.put('data/20261130T000000Z-aaaaaa/a2.tar.zst', damaged);
+    const into = Buffer.from(new SharedArrayBuffer(plain.length));
+    await expect(reader.getBuffer('data/20261130T000000Z-aaaaaa/a2.tar.zst', { range: { start: 0, end: plain.length - 1 }, into })).rejects.toSatisfy(
+      (error: unknown) => isCassetteError(error, 'E_INTEGRITY') && /a2\.tar\.zst: encrypted chunk \d+ fails its authentication/.test((error as Error).message),
+    );
     // Without an identity: E_KEY naming what to pass.
     const locked = new EncryptedStore(inner, { recipients: [], identities: [] }, undefined);
     await expect(locked.getBuffer('data/20261130T000000Z-aaaaaa/a1.tar.zst', { range: { start: 0, end: 9 } })).rejects.toThrow(/--identity FILE.*CASSETTE_IDENTITY/);
