@@ -115,7 +115,8 @@ async function main(): Promise<void> {
   const hasPg = cliHelp.includes('--pg ');
   const notes: string[] = [];
   // Extracted trees (the extract stage, both full restores) are kept until the end: see trash.ts.
-  const trash = await Trash.create(work, Math.ceil(args.runs * 3.1 * tree.bytes));
+  // Per run: the extract stage's tree, both full restores, and the encrypted one.
+  const trash = await Trash.create(work, Math.ceil(args.runs * (args.skipEncrypted ? 3.1 : 4.1) * tree.bytes));
   if (!trash.keeping) {
     notes.push(
       "Not enough free disk to keep every extracted tree until the end: each was deleted right after it was measured, so a restore that followed a deletion may include ext4's scan of recently freed inodes (bench/trash.ts).",
@@ -283,6 +284,17 @@ async function main(): Promise<void> {
       const cb = await timed([{ name: 'cassette', argv: ['node', CLI, 'backup', ...tree.dirs, '--repo', cRepo, ...cliArgs] }]);
       const snapshot = await snapshotOf(cb.stdout, cRepo, target);
       record('tree backup', 'cassette', run, cb, { sourceBytes: tree.bytes, storedBytes: (await listPrefix(target.client, bucket, `${prefix}/cassette-tree/`)).bytes });
+      // The same tree encrypted (age), right after the plain one, so that each pair sees the same machine (issue 16).
+      const eRepo = `s3://${bucket}/${prefix}/cassette-tree-enc`;
+      let eSnapshot = '';
+      if (!args.skipEncrypted) {
+        const eb = await timed([{ name: 'cassette', argv: ['node', CLI, 'backup', ...tree.dirs, '--repo', eRepo, '--encrypt-to', recipient, ...cliArgs] }]);
+        eSnapshot = String(summaryOf(eb.stdout).snapshot);
+        record('encrypted tree backup', 'cassette', run, eb, {
+          sourceBytes: tree.bytes,
+          storedBytes: (await listPrefix(target.client, bucket, `${prefix}/cassette-tree-enc/`)).bytes,
+        });
+      }
       const bb = await timed([
         { name: 'tar', argv: ['tar', '-cf', '-', '-C', tree.root, '.'] },
         { name: 'zstd', argv: ['zstd', '-q', '-3', '-T0'] },
@@ -302,6 +314,14 @@ async function main(): Promise<void> {
       record('full restore', 'cassette', run, cr, { sourceBytes: tree.bytes, downloadBytes: Number(summaryOf(cr.stdout).downloadBytes ?? NaN) });
       await checkFile(path.join(cFull, artifactOf(tree.largeFile)), path.join(tree.root, tree.largeFile), 'cassette full restore');
       await trash.discard(cFull);
+      if (!args.skipEncrypted) {
+        const eFull = path.join(out, 'e-full');
+        await sh(['sync']);
+        const er = await timed([{ name: 'cassette', argv: ['node', CLI, 'restore', eSnapshot, '--target', eFull, '--repo', eRepo, '--identity', identityFile, ...cliArgs] }]);
+        record('encrypted full restore', 'cassette', run, er, { sourceBytes: tree.bytes, downloadBytes: encryptedDownload(er.stdout) });
+        await checkFile(path.join(eFull, artifactOf(tree.largeFile)), path.join(tree.root, tree.largeFile), 'cassette encrypted full restore');
+        await trash.discard(eFull);
+      }
       await sh(['sync']);
       const br = await timed([
         { name: 'aws', argv: ['aws', 's3', 'cp', '--only-show-errors', bTree, '-', '--endpoint-url', target.endpoint] },
@@ -324,6 +344,18 @@ async function main(): Promise<void> {
         const cs = await timed([{ name: 'cassette', argv: ['node', CLI, 'restore', snapshot, '--include', artifactOf(rel), '--target', cDir, '--repo', cRepo, ...cliArgs] }]);
         record(op, 'cassette', run, cs, { sourceBytes, downloadBytes: Number(summaryOf(cs.stdout).downloadBytes ?? NaN) });
         await checkFile(path.join(cDir, artifactOf(rel)), path.join(tree.root, rel), `cassette ${op}`);
+        if (!args.skipEncrypted && op === 'small file restore') {
+          const eDir = path.join(out, 'e-sel');
+          const es = await timed([
+            {
+              name: 'cassette',
+              argv: ['node', CLI, 'restore', eSnapshot, '--include', artifactOf(rel), '--target', eDir, '--repo', eRepo, '--identity', identityFile, ...cliArgs],
+            },
+          ]);
+          record('encrypted small file restore', 'cassette', run, es, { sourceBytes, downloadBytes: encryptedDownload(es.stdout) });
+          await checkFile(path.join(eDir, artifactOf(rel)), path.join(tree.root, rel), 'cassette encrypted small file restore');
+          await trash.discard(eDir);
+        }
         const bs = await timed([
           { name: 'aws', argv: ['aws', 's3', 'cp', '--only-show-errors', bTree, '-', '--endpoint-url', target.endpoint] },
           { name: 'zstd', argv: ['zstd', '-q', '-dc'] },
@@ -337,36 +369,7 @@ async function main(): Promise<void> {
       await deletePrefix(target.client, bucket, `${prefix}/cassette-tree/`);
       await deletePrefix(target.client, bucket, `${prefix}/baseline-tree/`);
 
-      // The same tree encrypted (age): backup, full restore and one small file, against the plain ones above.
-      if (!args.skipEncrypted) {
-        const eRepo = `s3://${bucket}/${prefix}/cassette-tree-enc`;
-        const eb = await timed([{ name: 'cassette', argv: ['node', CLI, 'backup', ...tree.dirs, '--repo', eRepo, '--encrypt-to', recipient, ...cliArgs] }]);
-        const eSnapshot = String(summaryOf(eb.stdout).snapshot);
-        record('encrypted tree backup', 'cassette', run, eb, {
-          sourceBytes: tree.bytes,
-          storedBytes: (await listPrefix(target.client, bucket, `${prefix}/cassette-tree-enc/`)).bytes,
-        });
-        const eFull = path.join(out, 'e-full');
-        await sh(['sync']);
-        const er = await timed([{ name: 'cassette', argv: ['node', CLI, 'restore', eSnapshot, '--target', eFull, '--repo', eRepo, '--identity', identityFile, ...cliArgs] }]);
-        record('encrypted full restore', 'cassette', run, er, { sourceBytes: tree.bytes, downloadBytes: encryptedDownload(er.stdout) });
-        await checkFile(path.join(eFull, artifactOf(tree.largeFile)), path.join(tree.root, tree.largeFile), 'cassette encrypted full restore');
-        await trash.discard(eFull);
-        const eDir = path.join(out, 'e-sel');
-        const es = await timed([
-          {
-            name: 'cassette',
-            argv: ['node', CLI, 'restore', eSnapshot, '--include', artifactOf(tree.smallFile), '--target', eDir, '--repo', eRepo, '--identity', identityFile, ...cliArgs],
-          },
-        ]);
-        record('encrypted small file restore', 'cassette', run, es, {
-          sourceBytes: (await fs.stat(path.join(tree.root, tree.smallFile))).size,
-          downloadBytes: encryptedDownload(es.stdout),
-        });
-        await checkFile(path.join(eDir, artifactOf(tree.smallFile)), path.join(tree.root, tree.smallFile), 'cassette encrypted small file restore');
-        await trash.discard(eDir);
-        await deletePrefix(target.client, bucket, `${prefix}/cassette-tree-enc/`);
-      }
+      await deletePrefix(target.client, bucket, `${prefix}/cassette-tree-enc/`);
 
       // Database backup and restore.
       if (db) {
