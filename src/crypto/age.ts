@@ -1,8 +1,8 @@
 // age v1 objects (https://age-encryption.org/v1): headers made and opened by the reference implementation (age-encryption), and the STREAM payload in 64 KiB ChaCha20-Poly1305 chunks through Node's OpenSSL, which any chunk can be decrypted alone with.
 
 import { createCipheriv, createDecipheriv, hkdfSync, type CipherChaCha20Poly1305, type DecipherChaCha20Poly1305 } from 'node:crypto';
-import { Decrypter, Encrypter } from 'age-encryption';
-import { CassetteError, messageOf } from '../errors.js';
+import { CassetteError } from '../errors.js';
+import { HeaderError, openX25519Header, x25519Identity, type X25519Identity } from './x25519-header.js';
 
 /** Plaintext bytes per payload chunk. */
 export const CHUNK_SIZE = 64 * 1024;
@@ -39,6 +39,8 @@ function payloadKeyOf(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
  */
 export async function newObject(recipients: readonly string[]): Promise<NewObject> {
   if (recipients.length === 0) throw new Error('an encrypted object needs at least one recipient');
+  // Loaded when first needed: commands that only read do not pay for it (x25519-header.ts).
+  const { Encrypter } = await import('age-encryption');
   const encrypter = new Encrypter();
   for (const recipient of recipients) encrypter.addRecipient(recipient);
   let fileKey: Uint8Array | undefined;
@@ -72,32 +74,34 @@ export function headerLength(bytes: Buffer, what: string): number | undefined {
   return end === -1 ? undefined : end + 1;
 }
 
-/** The identities that open objects: age identity strings (AGE-SECRET-KEY-1…), tried in turn. */
+/** The identities that open objects: age X25519 identity strings (AGE-SECRET-KEY-1…), tried in turn. */
 export class Opener {
-  private readonly decrypter = new Decrypter();
+  private readonly keys: X25519Identity[];
 
   constructor(readonly identities: readonly string[]) {
-    for (const identity of identities) this.decrypter.addIdentity(identity);
+    this.keys = identities.map((identity) => {
+      const key = x25519Identity(identity);
+      if (!key) throw new CassetteError('E_USAGE', 'an identity is not an age X25519 identity (AGE-SECRET-KEY-1…)');
+      return key;
+    });
   }
 
   /**
    * The payload key of the object whose first bytes are `start` (header and nonce included).
    * Throws E_KEY when none of the identities opens it, E_INTEGRITY when the header is damaged.
    */
-  async open(start: Buffer, what: string): Promise<PayloadKey> {
+  open(start: Buffer, what: string): Promise<PayloadKey> {
     const length = headerLength(start, what);
     if (length === undefined || start.length < length + NONCE_SIZE) throw new CassetteError('E_INTEGRITY', `${what}: its age header is cut short`);
-    let fileKey: Uint8Array;
+    let fileKey: Buffer | null;
     try {
-      fileKey = await this.decrypter.decryptHeader(start.subarray(0, length));
+      fileKey = openX25519Header(start.subarray(0, length), this.keys);
     } catch (error) {
-      const message = messageOf(error);
-      if (/no identity matched/i.test(message)) {
-        throw new CassetteError('E_KEY', `${what} is encrypted to other keys: none of the ${this.identities.length} identities given opens it`, { cause: error });
-      }
-      throw new CassetteError('E_INTEGRITY', `${what}: its age header is damaged (${message})`, { cause: error });
+      if (!(error instanceof HeaderError)) throw error;
+      throw new CassetteError('E_INTEGRITY', `${what}: its age header is damaged (${error.message})`, { cause: error });
     }
-    return { payloadStart: length + NONCE_SIZE, key: payloadKeyOf(fileKey, start.subarray(length, length + NONCE_SIZE)) };
+    if (!fileKey) throw new CassetteError('E_KEY', `${what} is encrypted to other keys: none of the ${this.identities.length} identities given opens it`);
+    return Promise.resolve({ payloadStart: length + NONCE_SIZE, key: payloadKeyOf(fileKey, start.subarray(length, length + NONCE_SIZE)) });
   }
 }
 

@@ -2,7 +2,6 @@
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
 import type { ObjectStore } from '../store/object-store.js';
 
@@ -85,16 +84,25 @@ export async function readIdentityFile(file: string): Promise<string[]> {
   });
 }
 
+/** age-encryption, loaded when first needed: commands that only read with identities never do (x25519-header.ts). */
+function ageLibrary(): Promise<typeof import('age-encryption')> {
+  return import('age-encryption');
+}
+
+async function identityToRecipient(identity: string): Promise<string> {
+  return (await ageLibrary()).identityToRecipient(identity);
+}
+
 /** A new identity file's text and its recipient. */
 export async function generateKey(now = new Date()): Promise<{ text: string; identity: string; recipient: string }> {
-  const identity = await generateX25519Identity();
+  const identity = await (await ageLibrary()).generateX25519Identity();
   const recipient = await identityToRecipient(identity);
   return { identity, recipient, text: `# created: ${now.toISOString()}\n# public key: ${recipient}\n${identity}\n` };
 }
 
 /** Open the passphrase mode's key object with the passphrase. */
 async function openPassphraseKey(stored: Buffer, passphrase: string): Promise<{ identity: string; recipient: string }> {
-  const decrypter = new Decrypter();
+  const decrypter = new (await ageLibrary()).Decrypter();
   decrypter.addPassphrase(passphrase);
   let text: string;
   try {
@@ -133,7 +141,7 @@ export async function passphraseKey(
   if (stored !== undefined) return openPassphraseKey(stored, passphrase);
   if (!create) return undefined;
   const key = await generateKey();
-  const encrypter = new Encrypter();
+  const encrypter = new (await ageLibrary()).Encrypter();
   encrypter.setPassphrase(passphrase);
   const sealed = Buffer.from(await encrypter.encrypt(key.text));
   await store.put(PASSPHRASE_KEY_KEY, sealed);

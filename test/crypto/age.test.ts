@@ -132,3 +132,38 @@ describe('EncryptedStore on a directory', () => {
     expect((await inner.getBuffer('locks/x.json')).toString()).toBe('{"lease":1}');
   });
 });
+
+describe("the readers' own X25519 header code (x25519-header.ts) against the reference implementation", () => {
+  it('opens what age-encryption and the age command write, to one or several recipients, and refuses altered headers', async () => {
+    const { Encrypter } = await import('age-encryption');
+    const plain = randomBytes(1000);
+    const byLibrary = new Encrypter();
+    byLibrary.addRecipient(other.recipient);
+    byLibrary.addRecipient(key.recipient);
+    const sealed = Buffer.from(await byLibrary.encrypt(plain));
+    expect((await openObject(new Opener([key.identity]), sealed, 'x')).equals(plain)).toBe(true);
+    expect((await openObject(new Opener([other.identity]), sealed, 'x')).equals(plain)).toBe(true);
+    const byAge = await execa('age', ['-r', other.recipient, '-r', key.recipient], { input: plain, encoding: 'buffer', stripFinalNewline: false });
+    expect((await openObject(new Opener([key.identity]), Buffer.from(byAge.stdout), 'x')).equals(plain)).toBe(true);
+    // A changed stanza argument: the file key may still open, but the MAC does not match.
+    const text = sealed.toString('latin1');
+    const share = /-> X25519 (\S+)\n/.exec(text)![1]!;
+    const altered = Buffer.from(text.replace(share, share.slice(0, -2) + (share.endsWith('A') ? 'BA' : 'AA')), 'latin1');
+    await expect(openObject(new Opener([key.identity]), altered, 'x')).rejects.toSatisfy(
+      (error: unknown) => isCassetteError(error, 'E_INTEGRITY') || isCassetteError(error, 'E_KEY'),
+    );
+    const badMac = Buffer.from(
+      text.replace(/\n--- (\S)/, (_m, c: string) => `\n--- ${c === 'A' ? 'B' : 'A'}`),
+      'latin1',
+    );
+    await expect(openObject(new Opener([key.identity]), badMac, 'x')).rejects.toSatisfy((error: unknown) => isCassetteError(error, 'E_INTEGRITY'));
+  });
+
+  it('decodes Bech32 identities and refuses a wrong checksum', async () => {
+    const { bech32Bytes } = await import('../../src/crypto/x25519-header.js');
+    expect(bech32Bytes(key.identity, 'age-secret-key-')?.length).toBe(32);
+    const last = key.identity.at(-1)!;
+    expect(bech32Bytes(key.identity.slice(0, -1) + (last === 'Q' ? 'P' : 'Q'), 'age-secret-key-')).toBeUndefined();
+    expect(bech32Bytes(key.recipient, 'age')?.length).toBe(32);
+  });
+});
