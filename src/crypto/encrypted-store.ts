@@ -268,6 +268,8 @@ export class EncryptedStore implements ObjectStore {
         },
         key,
       );
+      // Awaited by settle() or finally; until then a damaged piece must not be an unhandled rejection.
+      opening[n].catch(() => undefined);
     };
     const settle = async (n: number): Promise<void> => {
       const done = opening[n];

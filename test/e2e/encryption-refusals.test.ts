@@ -109,7 +109,7 @@ describe.each(targets)('keys that do not open an encrypted repository on $name',
     ] as const) {
       await repo.put(archive, damaged);
       const restore = await cassette(['restore', id, '--target', path.join(work(), label), '--repo', repo.url, '--identity', key.file], { env: repo.env });
-      expect(restore.exitCode, label).toBe(5);
+      expect(restore.exitCode, `${label}: ${String(restore.stderr)}`).toBe(5);
       expect(restore.stderr, label).toContain(archive);
       const verify = await cassette(['verify', id, '--read-data', '--repo', repo.url, '--identity', key.file], { env: repo.env });
       expect(verify.exitCode, label).toBe(5);
