@@ -185,6 +185,7 @@ export class EncryptedStore implements ObjectStore {
     if (!isDataKey(key)) return this.inner.get(key, options);
     const cached = isCachedKey(key) ? await this.cache?.get(key) : undefined;
     if (cached) return Readable.from([sliceOf(cached, options)]);
+    if (!options.range && !this.objectKeys.has(key)) return this.getWhole(key, options.signal);
     const objectKey = await this.objectKey(key, options.signal);
     if (objectKey === 'plain') return this.inner.get(key, options);
     const start = options.range?.start ?? 0;
@@ -219,6 +220,17 @@ export class EncryptedStore implements ObjectStore {
     const sealed = await this.inner.getBuffer(key, { signal: options.signal, range: { start: range.start, end: range.end } });
     this.encryptedBytesRead += sealed.length;
     return openPayload(objectKey.key, sealed, range.firstChunk, key, false, { skip, length: end - start + 1, target });
+  }
+
+  /** A whole object as a stream, its header read at the same time as the object (an index: one round trip less). */
+  private async getWhole(key: string, signal?: AbortSignal): Promise<Readable> {
+    const [objectKey, body] = await Promise.allSettled([this.objectKey(key, signal), this.inner.get(key, { signal })]);
+    if (objectKey.status === 'rejected' || body.status === 'rejected') {
+      if (body.status === 'fulfilled') body.value.destroy();
+      throw objectKey.status === 'rejected' ? objectKey.reason : (body as PromiseRejectedResult).reason;
+    }
+    if (objectKey.value === 'plain') return body.value;
+    return Readable.from(openStream(this.counted(skipBytes(body.value, objectKey.value.payloadStart)), objectKey.value.key, 0, 0, undefined, key, true));
   }
 
   private async *counted(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -341,6 +353,23 @@ export class EncryptedStore implements ObjectStore {
 /** Plaintext bytes of an object of `storedSize` stored bytes: its own size when the store is not encrypted. */
 export async function plainSizeOf(store: object, key: string, storedSize: number): Promise<number> {
   return store instanceof EncryptedStore ? store.plainSize(key, storedSize) : storedSize;
+}
+
+/** A stream without its first `count` bytes. */
+async function* skipBytes(body: Readable, count: number): AsyncGenerator<Buffer> {
+  let left = count;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        continue;
+      }
+      yield left > 0 ? chunk.subarray(left) : chunk;
+      left = 0;
+    }
+  } finally {
+    if (!body.destroyed) body.destroy();
+  }
 }
 
 function sliceOf(bytes: Buffer, options: GetOptions): Buffer {

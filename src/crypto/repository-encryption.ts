@@ -41,7 +41,9 @@ export async function readRepositoryRecord(store: Pick<ObjectStore, 'getBuffer'>
  * repository that also holds plain ones), else the plain store.
  */
 export async function storeForReading(store: ObjectStore, flags: KeyFlags): Promise<ObjectStore> {
-  const record = await readRepositoryRecord(store);
+  // Identities alone need no look at repository.json (one request less for a one-file restore): the encrypting store reads plain objects as they are.
+  const identitiesOnly = (flags.identity?.length || process.env.CASSETTE_IDENTITY) && flags.passphraseFile === undefined && process.env.CASSETTE_PASSPHRASE === undefined;
+  const record = identitiesOnly ? undefined : await readRepositoryRecord(store);
   const keys = await resolveKeys(flags, store, { create: false, expected: record?.encryption?.passphrase });
   if (!record?.encryption && keys.identities.length === 0) return store;
   return new EncryptedStore(store, { ...keys, recipients: [] }, undefined);

@@ -1,7 +1,34 @@
 // The sealing thread's module: encrypts runs of age payload chunks that the encrypting store put in shared memory, and decrypts ranges that a restore reads into shared memory (seal-thread.ts). It imports nothing of ours at runtime (zstd/worker-thread.ts says why).
 
 import { createCipheriv, createDecipheriv, type CipherChaCha20Poly1305, type DecipherChaCha20Poly1305 } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
+
+/**
+ * A collection every GC_EVERY bytes. OpenSSL hands back a new buffer per 64 KiB chunk; this
+ * thread's heap is tiny, so V8 would wait for ~64 MiB of such garbage before collecting it, and a
+ * backup's or a restore's peak memory grew by that much (measured: +70 MiB on the bench tree). A
+ * collection of this heap takes about a millisecond. Without the hook (the flag refused), it only
+ * costs memory.
+ */
+const GC_EVERY = 16 * 1024 * 1024;
+const collect: (() => void) | undefined = (() => {
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+})();
+let sinceCollect = 0;
+
+function collectNow(bytes: number): void {
+  sinceCollect += bytes;
+  if (sinceCollect < GC_EVERY || !collect) return;
+  sinceCollect = 0;
+  collect();
+}
 
 /** What the store asks: seal `bytes` plaintext bytes of `plain` as chunks `firstChunk`… into `sealed`; the last of them is the object's last chunk when `final`. */
 export interface SealRequest {
@@ -113,6 +140,7 @@ parentPort?.on('message', (request: SealRequest | OpenRequest) => {
   let reply: SealReply;
   try {
     reply = request.op === 'seal' ? { seq: request.seq, bytes: seal(request) } : open(request);
+    collectNow(request.op === 'seal' ? request.bytes : request.sealedBytes);
   } catch (error) {
     reply = { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
   }
