@@ -8,43 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommitRecord } from '../../src/format/types.js';
 import { cassette, PROJECT_ROOT } from '../helpers/cli.js';
+import { checkTree, type FixtureEntry } from '../helpers/fixture-tree.js';
 
 const FIXTURE = path.join(PROJECT_ROOT, 'test/fixtures/v2-2026-11-30');
 const SNAPSHOTS = ['20261130T185456Z-c5c1cc', '20261130T185458Z-a542d1'] as const;
 const ARTIFACT = 'tmp-fx3-src';
-
-interface FixtureEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  mtimeNs: string;
-  size?: number;
-  sha256?: string;
-  link?: string;
-}
-
-async function checkTree(root: string, expected: readonly FixtureEntry[]): Promise<void> {
-  for (const entry of expected) {
-    const file = path.join(root, entry.path);
-    const stats = await fs.lstat(file, { bigint: true });
-    const actual: FixtureEntry = {
-      path: entry.path,
-      type: stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : 'file',
-      mode: Number(stats.mode & 0o7777n),
-      mtimeNs: String(stats.mtimeNs),
-    };
-    if (actual.type === 'file') {
-      actual.size = Number(stats.size);
-      actual.sha256 = createHash('sha256')
-        .update(await fs.readFile(file))
-        .digest('hex');
-    }
-    if (actual.type === 'symlink') actual.link = await fs.readlink(file);
-    // Times to the microsecond (restore sets them through utimes); a symlink's own mtime is not compared.
-    const micro = (ns: string): string => String(BigInt(ns) / 1000n);
-    expect({ ...actual, mtimeNs: entry.type === 'symlink' ? '' : micro(actual.mtimeNs) }).toEqual({ ...entry, mtimeNs: entry.type === 'symlink' ? '' : micro(entry.mtimeNs) });
-  }
-}
 
 describe('format version 2 fixture: a full and an incremental snapshot', () => {
   let work: string;

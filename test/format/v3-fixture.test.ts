@@ -8,43 +8,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommitRecord } from '../../src/format/types.js';
 import { cassette, PROJECT_ROOT } from '../helpers/cli.js';
+import { checkTree, type FixtureEntry } from '../helpers/fixture-tree.js';
 
 const FIXTURE = path.join(PROJECT_ROOT, 'test/fixtures/v3-2026-11-30');
 const SNAPSHOTS = ['20261130T212903Z-918c83', '20261130T212905Z-cd91e9'] as const;
 /** The artifact's real name, sealed in the records; its objects are named a1. */
 const ARTIFACT = 'tmp-fx4-src';
-
-interface FixtureEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  mtimeNs: string;
-  size?: number;
-  sha256?: string;
-  link?: string;
-}
-
-async function checkTree(root: string, expected: readonly FixtureEntry[]): Promise<void> {
-  for (const entry of expected) {
-    const file = path.join(root, entry.path);
-    const stats = await fs.lstat(file, { bigint: true });
-    const actual: FixtureEntry = {
-      path: entry.path,
-      type: stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : 'file',
-      mode: Number(stats.mode & 0o7777n),
-      mtimeNs: String(stats.mtimeNs),
-    };
-    if (actual.type === 'file') {
-      actual.size = Number(stats.size);
-      actual.sha256 = createHash('sha256')
-        .update(await fs.readFile(file))
-        .digest('hex');
-    }
-    if (actual.type === 'symlink') actual.link = await fs.readlink(file);
-    const micro = (ns: string): string => String(BigInt(ns) / 1000n);
-    expect({ ...actual, mtimeNs: entry.type === 'symlink' ? '' : micro(actual.mtimeNs) }).toEqual({ ...entry, mtimeNs: entry.type === 'symlink' ? '' : micro(entry.mtimeNs) });
-  }
-}
 
 describe('format version 3 fixture: an encrypted full and incremental snapshot', () => {
   let work: string;
