@@ -136,6 +136,10 @@ describe('cassette with --profile cassatt', () => {
     expect(steps.at(-1)).toContain('post-restore hook');
     expect(dry.stdout).not.toMatch(/CollageInventory\/disk\.img/);
     expect(await fs.readFile(log, 'utf8')).toBe('');
+    // The README's runbook dry run names no destination: a plan restores in place.
+    const readme = await cassette(['restore', 'latest', '--profile', 'cassatt', '--root', rebuilt, '--dry-run', '--repo', repo], { env });
+    expect(readme.exitCode, readme.stderr as string).toBe(0);
+    expect(readme.stdout).toBe(dry.stdout);
 
     const result = await cassette(['restore', 'latest', '--profile', 'cassatt', '--in-place', '--root', rebuilt, '--repo', repo], { env });
     expect(result.exitCode).toBe(0);

@@ -234,6 +234,14 @@ describe.each(servers)('backup and restore through the CLI ($name)', (server) =>
     await expect(fs.access(target)).rejects.toThrow();
   });
 
+  it('a dry run needs no destination: it shows the restore in place, onto the original paths, and writes nothing', async () => {
+    const artifact = record.artifacts[0]!;
+    const result = await cassette(['restore', 'latest', '--include', `${artifact.name}/etc/**`, '--dry-run', '--repo', repo], { env });
+    expect(result.exitCode, result.stderr as string).toBe(0);
+    expect(result.stderr).toContain('showing a restore in place, onto the original paths');
+    expect(result.stdout).toMatch(new RegExp(`would write file +\\d+  ${artifact.source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/etc/`));
+  });
+
   it('fails clearly on a snapshot that does not exist', async () => {
     const result = await cassette(['restore', 'nope', '--target', path.join(work, 'x'), '--repo', repo], { env });
     expect(result.exitCode).toBe(4);

@@ -71,7 +71,11 @@ export function restoreCommand(): Command {
       const plan = await loadPlan({ profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root });
       const pgOnly = (flags.pg ?? []).length > 0 && flags.target === undefined && !flags.inPlace && !flags.stdout && !flags.tar;
       const modes = [flags.target !== undefined, !!flags.inPlace, !!flags.stdout, !!flags.tar].filter(Boolean).length;
-      if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
+      // A dry run writes nothing, so it needs no destination: it shows a restore in place (the original paths), which is what a plan does (issue 17).
+      if (flags.dryRun && modes === 0 && !pgOnly) {
+        flags.inPlace = true;
+        if (!flags.json) process.stderr.write('dry run without --target, --stdout or --tar: showing a restore in place, onto the original paths\n');
+      } else if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
       if ((flags.pgTarget || flags.dumpTo) && (flags.pg ?? []).length !== 1) throw new CassetteError('E_USAGE', '--pg-target and --dump-to need exactly one --pg database');
       if ((flags.stdout || flags.tar) && process.stdout.isTTY) {
         throw new CassetteError('E_USAGE', `--${flags.stdout ? 'stdout' : 'tar'} writes binary data: redirect standard output to a file or a pipe`);
