@@ -127,19 +127,11 @@ async function readPassphraseKey(store: Pick<ObjectStore, 'getBuffer'>): Promise
 /**
  * The passphrase mode: the repository's identity, stored at `keys/passphrase.age` encrypted with
  * the passphrase (age scrypt). Every snapshot is encrypted to its recipient, so the passphrase is
- * stretched once per command, not per object. Returns undefined when the repository has no such
- * key and `create` is false. A new key is read back after it is written: of two first backups
- * that race, both take the key that was stored last (a store without conditional writes cannot
- * do better; see the README).
+ * stretched once per command, not per object. A new key is read back after it is written: of two
+ * first backups that race, both take the key that was stored last (a store without conditional
+ * writes cannot do better; see the README).
  */
-export async function passphraseKey(
-  store: Pick<ObjectStore, 'getBuffer' | 'put'>,
-  passphrase: string,
-  create: boolean,
-): Promise<{ identity: string; recipient: string } | undefined> {
-  const stored = await readPassphraseKey(store);
-  if (stored !== undefined) return openPassphraseKey(stored, passphrase);
-  if (!create) return undefined;
+async function createPassphraseKey(store: Pick<ObjectStore, 'getBuffer' | 'put'>, passphrase: string): Promise<{ identity: string; recipient: string }> {
   const key = await generateKey();
   const encrypter = new (await ageLibrary()).Encrypter();
   encrypter.setPassphrase(passphrase);
@@ -196,7 +188,8 @@ export async function resolveKeys(flags: KeyFlags, store: Pick<ObjectStore, 'get
   let createdPassphraseKey = false;
   if (passphrase !== undefined) {
     if (passphrase === '') throw new CassetteError('E_USAGE', `the passphrase is empty (${where})`);
-    const exists = (await readPassphraseKey(store)) !== undefined;
+    const stored = await readPassphraseKey(store);
+    const exists = stored !== undefined;
     if (!exists && rules.expected)
       throw new CassetteError(
         'E_KEY',
@@ -215,13 +208,12 @@ export async function resolveKeys(flags: KeyFlags, store: Pick<ObjectStore, 'get
           `a passphrase was given (${where}), but the repository has no passphrase key (${PASSPHRASE_KEY_KEY}): its snapshots are encrypted to identities; pass --identity FILE`,
         );
     } else {
-      const key = await passphraseKey(store, passphrase, mayCreate);
-      if (key) {
-        recipients.push(key.recipient);
-        identities.push(key.identity);
-        identitySource = identitySource ? `${identitySource} and the passphrase` : 'the passphrase';
-        createdPassphraseKey = !exists;
-      }
+      // Read once above: opened here, or created when the repository has none.
+      const key = stored !== undefined ? await openPassphraseKey(stored, passphrase) : await createPassphraseKey(store, passphrase);
+      recipients.push(key.recipient);
+      identities.push(key.identity);
+      identitySource = identitySource ? `${identitySource} and the passphrase` : 'the passphrase';
+      createdPassphraseKey = !exists;
     }
   }
   return { recipients: [...new Set(recipients)], identities, identitySource, createdPassphraseKey };
