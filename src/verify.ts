@@ -1,12 +1,11 @@
 // Verifies a snapshot: its objects and the objects of earlier snapshots it references are present with the recorded sizes, seek tables and the recipe match the index; with readData, every object's SHA-256 (each once), every frame the snapshot uses and every file hash.
 
-import { plainSizeOf } from './crypto/encrypted-store.js';
 import { createHash, type Hash } from 'node:crypto';
 import { isCassetteError, messageOf } from './errors.js';
 import { parseSeekTable, parseSeekTableFooter, SEEK_TABLE_FOOTER_SIZE } from './format/seek-table.js';
 import { objectsOf, type ArtifactRecord, type CommitRecord, type FrameRecord, type IndexEntry } from './format/types.js';
 import { openIndex } from './repository.js';
-import type { ObjectStore } from './store/object-store.js';
+import { contentSizeOf, type ObjectStore } from './store/object-store.js';
 import { FramePool } from './zstd/pool.js';
 
 export interface VerifyProblem {
@@ -126,7 +125,7 @@ async function verifyArtifact(artifact: ArtifactRecord, run: Run): Promise<void>
     const frames = index.frames.filter((f) => f.volume === v);
     try {
       // Offsets are of the archive's bytes, which an encrypted object stores in more (docs/FORMAT.md §8).
-      const end = await plainSizeOf(store, volume.key, volume.size);
+      const end = await contentSizeOf(store, volume.key, volume.size);
       const footer = parseSeekTableFooter(await store.getBuffer(volume.key, { range: { start: end - SEEK_TABLE_FOOTER_SIZE, end: end - 1 } }));
       const table = parseSeekTable(await store.getBuffer(volume.key, { range: { start: end - footer.tableSize, end: end - 1 } }));
       const mismatch = table.length !== frames.length || table.some((t, i) => t.compressedSize !== frames[i]!.size || t.decompressedSize !== frames[i]!.tarSize);
@@ -155,7 +154,7 @@ async function verifyArtifact(artifact: ArtifactRecord, run: Run): Promise<void>
       continue;
     }
     const frames = index.frames.filter((f) => f.volume === artifact.volumes.length + r);
-    const end = frames.length > 0 ? await plainSizeOf(store, reference.key, reference.size) : reference.size;
+    const end = frames.length > 0 ? await contentSizeOf(store, reference.key, reference.size) : reference.size;
     const beyond = frames.find((f) => f.offset < 0 || f.offset + f.size > end);
     if (beyond) {
       problem({
@@ -221,7 +220,7 @@ async function checkIndexObject(artifact: ArtifactRecord, run: Run): Promise<voi
   }
   report.bytesRead += bytes;
   const digest = hash.digest('hex');
-  const plain = await plainSizeOf(options.store, key, size);
+  const plain = await contentSizeOf(options.store, key, size);
   if (bytes !== plain) problem({ artifact: artifact.name, object: key, problem: `index object has ${bytes} bytes, commit record says ${plain}` });
   else if (digest !== sha256) problem({ artifact: artifact.name, object: key, problem: `index SHA-256 is ${digest}, commit record says ${String(sha256)}` });
 }
@@ -329,7 +328,7 @@ async function checkRecipe(artifact: ArtifactRecord, frames: readonly FrameRecor
   }
   report.bytesRead += bytes.length;
   const digest = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.length !== (await plainSizeOf(options.store, recipe.key, recipe.size)))
+  if (bytes.length !== (await contentSizeOf(options.store, recipe.key, recipe.size)))
     return problem({ artifact: artifact.name, object: recipe.key, problem: `recipe size is ${bytes.length}, commit record says ${recipe.size}` });
   if (digest !== recipe.sha256) return problem({ artifact: artifact.name, object: recipe.key, problem: `recipe SHA-256 is ${digest}, commit record says ${recipe.sha256}` });
   // Frames that name no object were reported already; without them there is no run to compare.

@@ -324,7 +324,7 @@ export class EncryptedStore implements ObjectStore {
    * Plaintext bytes of an object whose stored size is `storedSize` (records and listings give
    * stored sizes; offsets within an object are of its plaintext).
    */
-  async plainSize(key: string, storedSize: number): Promise<number> {
+  async contentSize(key: string, storedSize: number): Promise<number> {
     const objectKey = await this.objectKey(key);
     return objectKey === 'plain' ? storedSize : plainSize(storedSize, objectKey.payloadStart);
   }
@@ -348,11 +348,6 @@ export class EncryptedStore implements ObjectStore {
   close(): Promise<void> {
     return this.inner.close();
   }
-}
-
-/** Plaintext bytes of an object of `storedSize` stored bytes: its own size when the store is not encrypted. */
-export async function plainSizeOf(store: object, key: string, storedSize: number): Promise<number> {
-  return store instanceof EncryptedStore ? store.plainSize(key, storedSize) : storedSize;
 }
 
 /** A stream without its first `count` bytes. */

@@ -179,6 +179,17 @@ export interface ObjectStore {
   abortPendingUpload(upload: PendingUpload): Promise<void>;
   /** Release sockets and handles. */
   close(): Promise<void>;
+  /**
+   * Bytes of an object's content when the store keeps more than that (an encrypted store: its
+   * headers and tags), given its stored size; offsets within an object are of its content. Absent:
+   * the stored size is the content's.
+   */
+  contentSize?(key: string, storedSize: number): Promise<number>;
+}
+
+/** The content bytes of an object of `storedSize` stored bytes (ObjectStore.contentSize). */
+export function contentSizeOf(store: Pick<ObjectStore, 'contentSize'>, key: string, storedSize: number): Promise<number> {
+  return store.contentSize ? store.contentSize(key, storedSize) : Promise.resolve(storedSize);
 }
 
 /**

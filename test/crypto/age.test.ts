@@ -93,7 +93,7 @@ describe('EncryptedStore on a directory', () => {
     expect(raw.subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
     expect(raw.includes(plain.subarray(1000, 1032))).toBe(false);
     const reader = new EncryptedStore(inner, { recipients: [], identities: [key.identity] }, undefined);
-    expect(await reader.plainSize('data/20261130T000000Z-aaaaaa/a1.tar.zst', size)).toBe(plain.length);
+    expect(await reader.contentSize('data/20261130T000000Z-aaaaaa/a1.tar.zst', size)).toBe(plain.length);
     const ranges = [
       [0, 0],
       [CHUNK_SIZE - 3, CHUNK_SIZE + 3],
