@@ -1,5 +1,6 @@
 // Repository layout (keys of commit records, archives and indexes) and reading of snapshots from a store.
 
+import { describeFilter, isEmptyFilter, matchesFilter, type SnapshotFilter } from './snapshot-filter.js';
 import pLimit from 'p-limit';
 import { CassetteError, isCassetteError } from './errors.js';
 import { readIndex, type IndexReader } from './format/index-file.js';
@@ -160,8 +161,15 @@ export async function listSnapshots(store: Pick<ObjectStore, 'list' | 'getBuffer
 /**
  * Resolve a snapshot reference: a full id, a unique prefix of one, or `latest`.
  * A snapshot whose commit record is missing is never found: it is incomplete.
+ * With a filter (--host, --tag, --path), `latest` is the newest snapshot it selects, and an id it does not select is refused.
  */
-export async function resolveSnapshot(store: Pick<ObjectStore, 'list' | 'getBuffer'>, ref: string): Promise<CommitRecord> {
+export async function resolveSnapshot(store: Pick<ObjectStore, 'list' | 'getBuffer'>, ref: string, filter?: SnapshotFilter): Promise<CommitRecord> {
+  if (!isEmptyFilter(filter)) {
+    const selected = ref === 'latest' ? (await listSnapshots(store)).filter((r) => matchesFilter(r, filter)).at(-1) : await resolveSnapshot(store, ref);
+    if (!selected) throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `no committed snapshot has ${describeFilter(filter!)}`);
+    if (!matchesFilter(selected, filter)) throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `snapshot ${selected.id} does not have ${describeFilter(filter!)}`);
+    return selected;
+  }
   const ids = await listSnapshotIds(store);
   let id: string | undefined;
   if (ref === 'latest') {
