@@ -14,7 +14,7 @@ import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { keyCommand } from './commands/key.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
-import { isCassetteError } from '../errors.js';
+import { CassetteError, isCassetteError } from '../errors.js';
 
 // The SDK is pinned to a release that supports Node 20 (NOTES.md); its notice about future releases is noise for users.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -48,7 +48,26 @@ for (const command of [
   program.addCommand(command.exitOverride());
 }
 
+// Commander's own errors (unknown option, missing argument) read like the others: `cassette: …`.
+const errorsLikeOurs = (command: Command): void => {
+  command.configureOutput({ outputError: (text, write) => write(`cassette: ${text.replace(/^error: /, '')}`) });
+  for (const sub of command.commands) errorsLikeOurs(sub);
+};
+errorsLikeOurs(program);
+
+/** An unknown command with --help must be a usage error, not the main help and success (commander acts on --help first). */
+function unknownCommand(args: readonly string[]): string | undefined {
+  const first = args.find((arg) => !arg.startsWith('-'));
+  if (first === undefined || first === 'help') return undefined;
+  return program.commands.some((c) => c.name() === first || c.aliases().includes(first)) ? undefined : first;
+}
+
 try {
+  const unknown = unknownCommand(process.argv.slice(2));
+  if (unknown !== undefined) {
+    const names = program.commands.map((c) => c.name());
+    throw new CassetteError('E_USAGE', `unknown command '${unknown}' (commands: ${names.join(', ')}; run cassette --help)`);
+  }
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {

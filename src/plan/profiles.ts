@@ -43,6 +43,6 @@ export const PROFILES: Record<string, Plan> = { cassatt };
 
 export function profile(name: string): Plan {
   const plan = PROFILES[name];
-  if (!plan) throw new CassetteError('E_USAGE', `unknown profile "${name}": built-in profiles are ${Object.keys(PROFILES).join(', ')}`);
+  if (!plan) throw new CassetteError('E_USAGE', `unknown runbook "${name}": built-in runbooks are ${Object.keys(PROFILES).join(', ')}`);
   return structuredClone(plan);
 }

@@ -26,12 +26,29 @@ describe('a malformed repository URL', () => {
     ['file://relative', /not a valid file URL/],
     ['https://s3.example.com/bucket', /unsupported scheme "https:\/\/"/],
   ])('--repo %j is a usage error (exit 2), for every command', async (url, message) => {
-    for (const args of [['snapshots'], ['restore', 'latest', '--target', path.join(work, 'never')], ['backup', work]]) {
+    const commands = [
+      ['snapshots'],
+      ['ls', 'latest'],
+      ['restore', 'latest', '--target', path.join(work, 'never')],
+      ['verify', 'latest'],
+      ['prune', '--keep-last', '1'],
+      ['backup', work],
+      ['bench', '--transfer', '1MiB', '--read-limit', '1MiB'],
+    ];
+    for (const args of commands) {
       const result = await cassette([...args, '--repo', url]);
       expect({ args, code: result.exitCode }).toEqual({ args, code: 2 });
       expect(result.stderr).toMatch(message);
       expect(result.stderr).toContain(url);
     }
+  });
+
+  it("from a plan file's repository too (exit 2, issue 17)", async () => {
+    const plan = path.join(work, 'plan.yaml');
+    await fs.writeFile(plan, `repository: ftp://backups/x\nsources:\n  - ${work}\n`);
+    const result = await cassette(['backup', '--plan', plan]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^cassette: repository "ftp:\/\/backups\/x" has an unsupported scheme "ftp:\/\/"/);
   });
 
   it('from CASSETTE_REPO too, and a malformed --endpoint (exit 2)', async () => {

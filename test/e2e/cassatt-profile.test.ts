@@ -31,12 +31,12 @@ async function write(root: string, rel: string, data: string | Buffer, mode?: nu
   if (mode !== undefined) await fs.chmod(file, mode);
 }
 
-/** The controller's service script: logs each call with the snapshot id; `stop` fails when FAIL_STOP exists. */
+/** The controller's service script: logs each call with the snapshot id; `stop` fails when <log>.fail-stop exists, `start` when <log>.fail-start does. */
 async function installService(root: string, log: string): Promise<void> {
   await write(
     root,
     'opt/cassatt/bin/cccoreservice',
-    `#!/bin/sh\necho "$1 $CASSETTE_HOOK $CASSETTE_SNAPSHOT $CASSETTE_STATUS" >> "${log}"\n[ "$1" = stop ] && [ -e "${log}.fail-stop" ] && { echo "tier allocation in progress" >&2; exit 3; }\nexit 0\n`,
+    `#!/bin/sh\necho "$1 $CASSETTE_HOOK $CASSETTE_SNAPSHOT $CASSETTE_STATUS" >> "${log}"\n[ "$1" = stop ] && [ -e "${log}.fail-stop" ] && { echo "tier allocation in progress" >&2; exit 3; }\n[ "$1" = start ] && [ -e "${log}.fail-start" ] && { echo "license server unreachable" >&2; exit 4; }\nexit 0\n`,
     0o755,
   );
 }
@@ -61,7 +61,7 @@ async function buildControlNode(root: string, log: string): Promise<void> {
   await fs.symlink('/cassatt/images', path.join(root, 'opt/images'));
 }
 
-describe('cassette with --profile cassatt', () => {
+describe('cassette with --runbook cassatt', () => {
   let work: string;
   let node: string;
   let repo: string;
@@ -90,7 +90,7 @@ describe('cassette with --profile cassatt', () => {
   });
 
   it('backs up the whole runbook with quiesce hooks, each path once', async () => {
-    const result = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--root', node, '--tag', 'after-tier-change', '--repo', repo, '--json'], { env });
+    const result = await cassette(['backup', '--runbook', 'cassatt', ...AS_DB, '--root', node, '--tag', 'after-tier-change', '--repo', repo, '--json'], { env });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     const summary = JSON.parse((result.stdout as string).trim().split('\n').at(-1)!) as { snapshot: string };
@@ -126,7 +126,7 @@ describe('cassette with --profile cassatt', () => {
     await write(rebuilt, 'cassatt/images/CollageIdle/disk.img', 'fresh install image\n');
     await fs.writeFile(log, '');
     psql(DB, 'drop table tiers; select lo_unlink(424242);');
-    const dry = await cassette(['restore', 'latest', '--profile', 'cassatt', '--in-place', '--root', rebuilt, '--dry-run', '--repo', repo], { env });
+    const dry = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--in-place', '--root', rebuilt, '--dry-run', '--repo', repo], { env });
     expect(dry.exitCode).toBe(0);
     const steps = (dry.stdout as string).split('\n').filter((l) => l.startsWith('step: '));
     expect(steps[0]).toContain('pre-restore hook');
@@ -137,11 +137,11 @@ describe('cassette with --profile cassatt', () => {
     expect(dry.stdout).not.toMatch(/CollageInventory\/disk\.img/);
     expect(await fs.readFile(log, 'utf8')).toBe('');
     // The README's runbook dry run names no destination: a plan restores in place.
-    const readme = await cassette(['restore', 'latest', '--profile', 'cassatt', '--root', rebuilt, '--dry-run', '--repo', repo], { env });
+    const readme = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--root', rebuilt, '--dry-run', '--repo', repo], { env });
     expect(readme.exitCode, readme.stderr as string).toBe(0);
     expect(readme.stdout).toBe(dry.stdout);
 
-    const result = await cassette(['restore', 'latest', '--profile', 'cassatt', '--in-place', '--root', rebuilt, '--repo', repo], { env });
+    const result = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--in-place', '--root', rebuilt, '--repo', repo], { env });
     expect(result.exitCode).toBe(0);
     const utility = (p: string): boolean => UTILITY.some((u) => p === `cassatt/images/${u}` || p.startsWith(`cassatt/images/${u}/`));
     expect(await compareTrees(node, rebuilt, { ignore: utility })).toEqual([]);
@@ -158,10 +158,100 @@ describe('cassette with --profile cassatt', () => {
     ).toEqual(['stop pre-restore', 'start post-restore']);
   });
 
+  const hookCalls = async (): Promise<string[]> =>
+    (await fs.readFile(log, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ').slice(0, 2).join(' '));
+
+  it('restores onto a fresh disk that has no service yet: the stop hook is skipped with a warning, the restored start hook runs (issue 17)', async () => {
+    const fresh = path.join(work, 'fresh-disk');
+    await fs.mkdir(fresh);
+    await fs.writeFile(log, '');
+    const result = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--in-place', '--root', fresh, '--no-database', '--repo', repo], { env });
+    expect(result.exitCode, result.stderr as string).toBe(0);
+    expect(result.stderr).toMatch(/warning: pre-restore hook `.*cccoreservice" stop`: its program is not there \(exit 127.*\): nothing to stop/);
+    expect(await fs.readFile(path.join(fresh, 'cassatt/config/controller.properties'), 'utf8')).toBe('tier.count=4\nswitch.0=10.0.0.2\n');
+    expect(await hookCalls()).toEqual(['start post-restore']);
+  });
+
+  it("the dry run's download total includes the database dump it lists (issue 17)", async () => {
+    const summaryOf = async (extra: string[]): Promise<{ downloadBytes: number }> => {
+      const result = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--root', path.join(work, 'dry'), '--dry-run', '--json', ...extra, '--repo', repo], { env });
+      expect(result.exitCode, result.stderr as string).toBe(0);
+      return JSON.parse((result.stdout as string).trim().split('\n').at(-1)!) as { downloadBytes: number };
+    };
+    const [latest] = (await listSnapshots(new LocalStore(path.join(work, 'repo')))).slice(-1);
+    const dump = latest!.artifacts.find((a) => a.kind === 'database')!;
+    const withDatabase = await summaryOf([]);
+    const without = await summaryOf(['--no-database']);
+    expect(withDatabase.downloadBytes - without.downloadBytes).toBe(dump.storedBytes + (dump.reusedBytes ?? 0));
+    expect(dump.storedBytes).toBeGreaterThan(0);
+  });
+
+  it('--no-hooks runs neither hook, and its dry run says so', async () => {
+    const fresh = path.join(work, 'no-hooks');
+    await installService(fresh, log);
+    await fs.writeFile(log, '');
+    const dry = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--in-place', '--root', fresh, '--no-database', '--no-hooks', '--dry-run', '--repo', repo], { env });
+    expect(dry.exitCode, dry.stderr as string).toBe(0);
+    const steps = (dry.stdout as string).split('\n').filter((l) => l.startsWith('step: '));
+    expect(steps[0]).toBe('step: skip the pre- and post-restore hooks (--no-hooks)');
+    expect(steps.filter((step) => step.includes('hook:'))).toEqual([]);
+    const result = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--in-place', '--root', fresh, '--no-database', '--no-hooks', '--repo', repo], { env });
+    expect(result.exitCode, result.stderr as string).toBe(0);
+    expect(await hookCalls()).toEqual([]);
+    const backup = await cassette(['backup', '--runbook', 'cassatt', ...AS_DB, '--root', node, '--no-hooks', '--repo', repo], { env });
+    expect(backup.exitCode, backup.stderr as string).toBe(0);
+    expect(backup.stderr).toContain("note: not running the plan's pre- and post-backup hooks (--no-hooks)");
+    expect(await hookCalls()).toEqual([]);
+  });
+
+  it('a start hook that fails is reported after the restore, whose files are all there (issue 17)', async () => {
+    const fresh = path.join(work, 'start-fails');
+    await installService(fresh, log);
+    await fs.writeFile(log, '');
+    await fs.writeFile(`${log}.fail-start`, '');
+    try {
+      const result = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--in-place', '--root', fresh, '--no-database', '--repo', repo], { env });
+      expect(result.exitCode).toBe(1);
+      const stderr = result.stderr as string;
+      const summary = stderr.search(/restored \d+ entries/);
+      const failure = stderr.indexOf('everything was restored, but the post-restore hook');
+      expect(summary).toBeGreaterThanOrEqual(0);
+      expect(failure).toBeGreaterThan(summary);
+      expect(stderr).toContain('failed with exit 4: license server unreachable');
+      expect(await fs.readFile(path.join(fresh, 'etc/cassatt/collage.conf'), 'utf8')).toBe('db=collage\n');
+      expect(await hookCalls()).toEqual(['stop pre-restore', 'start post-restore']);
+    } finally {
+      await fs.rm(`${log}.fail-start`);
+    }
+  });
+
+  it('--profile, the old name of --runbook, still works with a note; a name that is no runbook gets the AWS hint (issue 17)', async () => {
+    const old = await cassette(['plan', 'show', '--profile', 'cassatt']);
+    expect(old.exitCode).toBe(0);
+    expect(old.stderr).toBe('note: --profile cassatt is now --runbook cassatt\n');
+    expect(old.stdout).toBe((await cassette(['plan', 'show', '--runbook', 'cassatt'])).stdout);
+    const config = path.join(work, 'aws-config');
+    await fs.writeFile(config, '[default]\nregion = us-east-1\n[profile moto]\nendpoint_url = http://127.0.0.1:1\n');
+    const aws = await cassette(['backup', '--profile', 'moto', node, '--repo', repo], { env: { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'none') } });
+    expect(aws.exitCode).toBe(2);
+    expect(aws.stderr).toBe(
+      'cassette: --profile names a Cassette runbook (now --runbook; built-in: cassatt), and "moto" is none; "moto" is a profile in your AWS config: use --aws-profile moto or AWS_PROFILE=moto\n',
+    );
+    const other = await cassette(['restore', 'latest', '--profile', 'prod', '--dry-run', '--repo', repo], { env: { AWS_CONFIG_FILE: config } });
+    expect(other.exitCode).toBe(2);
+    expect(other.stderr).toContain('"prod" is none; for an AWS credentials profile, use --aws-profile prod or AWS_PROFILE=prod');
+    const both = await cassette(['prune', '--runbook', 'cassatt', '--profile', 'cassatt', '--dry-run', '--repo', repo]);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain('give --runbook, not --runbook and --profile');
+  });
+
   it('--role secondary stores neither /cassatt nor /cassatt/database, --skip-images nothing under images', async () => {
-    const secondary = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--role', 'secondary', '--root', node, '--repo', repo, '--json'], { env });
+    const secondary = await cassette(['backup', '--runbook', 'cassatt', ...AS_DB, '--role', 'secondary', '--root', node, '--repo', repo, '--json'], { env });
     expect(secondary.exitCode).toBe(0);
-    const skip = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--skip-images', '--root', node, '--repo', repo, '--json'], { env });
+    const skip = await cassette(['backup', '--runbook', 'cassatt', ...AS_DB, '--skip-images', '--root', node, '--repo', repo, '--json'], { env });
     expect(skip.exitCode).toBe(0);
     const store = new LocalStore(path.join(work, 'repo'));
     const records = await listSnapshots(store);
@@ -192,7 +282,7 @@ describe('cassette with --profile cassatt', () => {
     await fs.writeFile(`${log}.fail-stop`, '');
     await fs.writeFile(log, '');
     try {
-      const result = await cassette(['backup', '--profile', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], { env });
+      const result = await cassette(['backup', '--runbook', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], { env });
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toContain('pre-backup hook');
       expect(result.stderr).toContain('tier allocation in progress');

@@ -936,10 +936,10 @@ describe.runIf(serverUp)('the Cassatt profile backed up twice', () => {
     if (work) await fs.rm(work, { recursive: true, force: true });
   });
 
-  it('the second snapshot reuses every tree frame, and restore latest --profile cassatt restores it', async () => {
+  it('the second snapshot reuses every tree frame, and restore latest --runbook cassatt restores it', async () => {
     const summaries = [
-      await backupJson(['--profile', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], PG),
-      await backupJson(['--profile', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], PG),
+      await backupJson(['--runbook', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], PG),
+      await backupJson(['--runbook', 'cassatt', ...AS_DB, '--root', node, '--repo', repo], PG),
     ];
     const [first, second] = await Promise.all(
       summaries.map(async (s) => JSON.parse(await fs.readFile(path.join(repoDir, 'snapshots', `${s.snapshot}.json`), 'utf8')) as CommitRecord),
@@ -974,7 +974,7 @@ describe.runIf(serverUp)('the Cassatt profile backed up twice', () => {
     const rebuilt = path.join(work, 'rebuilt');
     await installService(rebuilt);
     psql(DB, 'drop table tiers');
-    const result = await cassette(['restore', 'latest', '--profile', 'cassatt', '--in-place', '--root', rebuilt, '--repo', repo], { env: PG });
+    const result = await cassette(['restore', 'latest', '--runbook', 'cassatt', '--in-place', '--root', rebuilt, '--repo', repo], { env: PG });
     expect(result.exitCode).toBe(0);
     const utility = (p: string): boolean => UTILITY.some((u) => p === `cassatt/images/${u}` || p.startsWith(`cassatt/images/${u}/`));
     expect(await compareTrees(node, rebuilt, { ignore: utility, owners: true })).toEqual([]);

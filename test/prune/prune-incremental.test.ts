@@ -327,12 +327,12 @@ describe('snapshots lists what each snapshot stored and reused', () => {
 
     const text = await cassette(['snapshots', '--repo', c.dir]);
     const lines = (text.stdout as string).split('\n');
-    expect(lines[0]).toMatch(/ READ +STORED \(new\) +REUSED +RATIO /);
+    expect(lines[0]).toMatch(/ READ +STORED +REUSED +RATIO /);
     const column = (id: string): string => {
       const line = lines.find((l) => l.startsWith(id))!;
       // The REUSED column ends where the header's REUSED does.
       const end = lines[0]!.indexOf('REUSED') + 'REUSED'.length;
-      return line.slice(end - 10, end).trim();
+      return line.slice(end - 8, end).trim();
     };
     expect(column(V1)).toBe('-');
     expect(column(S1)).toBe('0 B');

@@ -6,6 +6,7 @@ import { pgDumpSource } from '../../pg/dump.js';
 import { effectivePlan, readPlanFile, type Plan } from '../../plan/plan.js';
 import { plannedBackup } from '../../plan/planned-backup.js';
 import { profile } from '../../plan/profiles.js';
+import { runbookName, withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
 import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
@@ -14,12 +15,12 @@ import { storeForBackup, type BackupEncryptionFlags } from '../../crypto/reposit
 import { withEncryptionOptions } from '../keys.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 import { withStorageClassOptions } from '../server-side.js';
+import { counted, entries } from '../words.js';
 
-interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
+interface BackupFlags extends RepoFlags, BackupEncryptionFlags, RunbookFlags {
   exclude?: string[];
   pg?: string[];
   pgFormat: string;
-  profile?: string;
   plan?: string;
   role?: string;
   skipImages?: boolean;
@@ -36,26 +37,27 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
   parent?: string;
   full?: boolean;
   forceRead?: boolean;
+  hooks: boolean;
 }
 
 export function backupCommand(): Command {
   return withEncryptionOptions(
     withRepoOptions(
-      withStorageClassOptions(new Command('backup'))
+      withRunbookOptions(withStorageClassOptions(new Command('backup')), 'back up what a built-in plan says (cassatt: the Cassatt Active Response runbook)')
         .description('back up directories (one artifact each) and databases into a new snapshot')
         .argument('[paths...]', 'directories or files to back up')
         .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
-        .option('--one-file-system', 'do not cross mount points (default)', true)
+        .option('--one-file-system', 'do not cross mount points', true)
         .option('--no-one-file-system', 'descend into other file systems mounted below a source')
         .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
         .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
         .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
         .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
-        .option('--profile <name>', 'use a built-in plan (cassatt: the Cassatt Active Response runbook)')
         .option('--plan <file>', 'use a plan file (YAML or JSON)')
         .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
         .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
         .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
+        .option('--no-hooks', 'with a plan: do not run its pre- and post-backup hooks (the service is not quiesced)')
         .option(
           '--pg-name <name=database>',
           "back up the plan's database <name> as <database> on the same server, e.g. collage=collage_test (a staging node, a test); repeatable",
@@ -77,7 +79,7 @@ export function backupCommand(): Command {
     await run(async () => {
       const plan = await loadPlan(flags);
       if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
-        throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --profile / --plan), e.g. `cassette backup /etc`');
+        throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --runbook / --plan), e.g. `cassette backup /etc`');
       }
       if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
       const plainStore = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
@@ -93,8 +95,10 @@ export function backupCommand(): Command {
           databases: (flags.pg ?? []).map((connection) => ({ connection, format: flags.pgFormat as 'tar' | 'custom' })),
         };
         const effective: Plan = plan
-          ? { ...plan, sources: [...plan.sources, ...extra.sources], databases: [...plan.databases, ...extra.databases] }
+          ? { ...plan, sources: [...plan.sources, ...extra.sources], databases: [...plan.databases, ...extra.databases], hooks: flags.hooks ? plan.hooks : {} }
           : { sources: extra.sources, databases: extra.databases, exclude: [], hooks: {}, tags: [], restoreExclude: [], restoreOrder: [], roles: [] };
+        if (plan && !flags.hooks && (plan.hooks['pre-backup'] || plan.hooks['post-backup']) && !flags.json)
+          process.stderr.write("note: not running the plan's pre- and post-backup hooks (--no-hooks)\n");
         const result = await plannedBackup({
           store,
           plan: effective,
@@ -150,7 +154,7 @@ export function backupCommand(): Command {
         } else {
           for (const a of record.artifacts) {
             process.stderr.write(
-              `  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored ${humanBytes(a.reusedBytes ?? 0).padStart(10)} reused  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`,
+              `  ${a.name.padEnd(20)} ${entries(a.entryCount).padStart(16)}  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored ${humanBytes(a.reusedBytes ?? 0).padStart(10)} reused  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${counted(a.warningCount, 'warning')}` : ''}\n`,
             );
           }
           if (result.commitReadBack) process.stderr.write(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
@@ -158,9 +162,7 @@ export function backupCommand(): Command {
             `snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`,
           );
           if (result.partial)
-            process.stderr.write(
-              `partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`,
-            );
+            process.stderr.write(`partial: ${entries(result.notStored)} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`);
           process.stdout.write(`${record.id}\n`);
         }
         if (result.postHookFailure) {
@@ -178,20 +180,25 @@ export function backupCommand(): Command {
   });
 }
 
-/** The plan from --profile or --plan (flags --role, --root, --skip-images, --pg-name applied), if any. */
-export async function loadPlan(flags: {
-  profile?: string;
-  plan?: string;
-  role?: string;
-  root?: string;
-  skipImages?: boolean;
-  pgName?: Record<string, string>;
-}): Promise<Plan | undefined> {
-  if (flags.profile && flags.plan) throw new CassetteError('E_USAGE', 'give --profile or --plan, not both');
-  const base = flags.profile ? profile(flags.profile) : flags.plan ? await readPlanFile(flags.plan) : undefined;
+/** The plan from --runbook (or its old name --profile) or --plan (flags --role, --root, --skip-images, --pg-name applied), if any. */
+export async function loadPlan(
+  flags: RunbookFlags & {
+    plan?: string;
+    json?: boolean;
+    role?: string;
+    root?: string;
+    skipImages?: boolean;
+    pgName?: Record<string, string>;
+  },
+): Promise<Plan | undefined> {
+  const runbook = runbookName(flags, (message) => {
+    if (!flags.json) process.stderr.write(`note: ${message}\n`);
+  });
+  if (runbook && flags.plan) throw new CassetteError('E_USAGE', 'give --runbook or --plan, not both');
+  const base = runbook ? profile(runbook) : flags.plan ? await readPlanFile(flags.plan) : undefined;
   if (!base) {
     if (flags.role || flags.skipImages || flags.root || flags.pgName)
-      throw new CassetteError('E_USAGE', '--role, --skip-images, --root and --pg-name apply to a --profile or --plan');
+      throw new CassetteError('E_USAGE', '--role, --skip-images, --root and --pg-name apply to a --runbook or --plan');
     return undefined;
   }
   return effectivePlan(base, { role: flags.role, root: flags.root, skipImages: flags.skipImages, pgNames: flags.pgName });

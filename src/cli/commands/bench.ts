@@ -1,6 +1,6 @@
 // `cassette bench`: measure read, compression and storage throughput on the user's own machine and endpoint.
 
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { runUserBench } from '../../bench/user-bench.js';
 import { collect, openRepo, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
@@ -19,8 +19,8 @@ export function benchCommand(): Command {
         'measure read speed of a path, zstd speed per level and thread count, and upload/download throughput of the repository across part sizes and concurrency; recommend settings',
       )
       .option('--path <dir>', 'directory to read and to sample for compression (default: synthetic mixed data)')
-      .option('--read-limit <size>', 'read at most this much of --path (default 512MiB)', parseSize('read-limit'), 512 * 1024 * 1024)
-      .option('--transfer <size>', 'bytes per upload/download trial (default 64MiB)', parseSize('transfer'), 64 * 1024 * 1024)
+      .addOption(new Option('--read-limit <size>', 'read at most this much of --path').argParser(parseSize('read-limit')).default(512 * 1024 * 1024, '512MiB'))
+      .addOption(new Option('--transfer <size>', 'bytes per upload/download trial').argParser(parseSize('transfer')).default(64 * 1024 * 1024, '64MiB'))
       .option('--level <n>', 'zstd levels to try (repeatable; default 1, 3, 6)', collect),
   ).action(async (flags: BenchFlags) => {
     await run(async () => {

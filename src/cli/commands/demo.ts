@@ -15,6 +15,7 @@ import { openStore } from '../../store/open-store.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import { run } from '../common.js';
 import { humanBytes, humanDuration } from '../render.js';
+import { counted } from '../words.js';
 
 interface DemoFlags {
   keep?: boolean;
@@ -49,7 +50,7 @@ export function demoCommand(): Command {
         try {
           say(`1. generating a control-node-shaped tree in ${tree}`);
           const generated = await generateSampleTree({ root: tree, seed: 7, ...SAMPLE_SIZES.demo });
-          say(`   ${generated.files} files, ${humanBytes(generated.bytes)} (images incl. ${UTILITY_IMAGES.join(', ')}, configs, keys, binaries, logs, links)`);
+          say(`   ${counted(generated.files, 'file')}, ${humanBytes(generated.bytes)} (images incl. ${UTILITY_IMAGES.join(', ')}, configs, keys, binaries, logs, links)`);
 
           s3 = flags.local ? undefined : await startS3(path.join(work, 's3'));
           if (s3) {
@@ -71,7 +72,7 @@ export function demoCommand(): Command {
           const read = record.artifacts.reduce((s, a) => s + a.bytesRead, 0);
           const stored = record.artifacts.reduce((s, a) => s + a.storedBytes, 0);
           say(
-            `3. backed up ${record.artifacts.length} artifacts: ${humanBytes(read)} read, ${humanBytes(stored)} stored (ratio ${(read / stored).toFixed(2)}) in ${humanDuration(backupMs)}, ${humanBytes(Math.round(read / (backupMs / 1000)))}/s`,
+            `3. backed up ${counted(record.artifacts.length, 'artifact')}: ${humanBytes(read)} read, ${humanBytes(stored)} stored (ratio ${(read / stored).toFixed(2)}) in ${humanDuration(backupMs)}, ${humanBytes(Math.round(read / (backupMs / 1000)))}/s`,
           );
 
           const snapshots = await listSnapshots(store);
@@ -82,7 +83,7 @@ export function demoCommand(): Command {
           const partialMs = Date.now() - started;
           const etcDiffs = await compareTrees(path.join(tree, 'etc'), path.join(work, 'restore-etc', 'etc'));
           say(
-            `5. restored etc/** selectively: ${partial.files} files, ${humanBytes(partial.bytes)}, downloaded ${humanBytes(partial.downloadBytes)} of ${humanBytes(stored)} stored, in ${humanDuration(partialMs)}: ${etcDiffs.length === 0 ? 'identical to the source' : `${etcDiffs.length} differences`}`,
+            `5. restored etc/** selectively: ${counted(partial.files, 'file')}, ${humanBytes(partial.bytes)}, downloaded ${humanBytes(partial.downloadBytes)} of ${humanBytes(stored)} stored, in ${humanDuration(partialMs)}: ${etcDiffs.length === 0 ? 'identical to the source' : counted(etcDiffs.length, 'difference')}`,
           );
 
           started = Date.now();
@@ -90,7 +91,7 @@ export function demoCommand(): Command {
           const fullMs = Date.now() - started;
           const allDiffs = (await Promise.all(sources.map((s) => compareTrees(s.path, path.join(work, 'restore-all', s.name))))).flat();
           say(
-            `6. restored everything: ${full.files} files, ${humanBytes(full.bytes)} in ${humanDuration(fullMs)}, ${humanBytes(Math.round(full.bytes / (fullMs / 1000)))}/s: ${allDiffs.length === 0 ? 'identical to the source (content, modes, mtimes, links)' : `${allDiffs.length} differences`}`,
+            `6. restored everything: ${counted(full.files, 'file')}, ${humanBytes(full.bytes)} in ${humanDuration(fullMs)}, ${humanBytes(Math.round(full.bytes / (fullMs / 1000)))}/s: ${allDiffs.length === 0 ? 'identical to the source (content, modes, mtimes, links)' : counted(allDiffs.length, 'difference')}`,
           );
 
           // An incremental backup: one file changed; unchanged files are not read, unchanged frames not stored again.

@@ -8,6 +8,7 @@ import type { IndexEntry } from '../../format/types.js';
 import { openIndex, resolveSnapshot } from '../../repository.js';
 import { artifactMayMatch, compileSelector } from '../../restore/select.js';
 import { collect, openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { counted, entries } from '../words.js';
 
 interface LsFlags extends RepoFlags, KeyFlags {
   exclude?: string[];
@@ -71,7 +72,7 @@ export function lsCommand(): Command {
           }
         }
         flush();
-        if (!flags.json) process.stderr.write(`${count} entries, ${bytes} bytes in snapshot ${record.id}\n`);
+        if (!flags.json) process.stderr.write(`${entries(count)}, ${counted(bytes, 'byte')} in snapshot ${record.id}\n`);
       } finally {
         await store.close();
       }

@@ -1,13 +1,13 @@
-// `cassette plan show`: print the effective plan of a profile or plan file.
+// `cassette plan show`: print the effective plan of a runbook or plan file.
 
 import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
 import { EXIT_CODES_HELP } from '../exit-codes.js';
 import { collectPgName, run } from '../common.js';
 import { loadPlan } from './backup.js';
+import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
 
-interface PlanFlags {
-  profile?: string;
+interface PlanFlags extends RunbookFlags {
   plan?: string;
   role?: string;
   root?: string;
@@ -17,9 +17,8 @@ interface PlanFlags {
 }
 
 export function planCommand(): Command {
-  const show = new Command('show')
+  const show = withRunbookOptions(new Command('show'), 'a built-in plan')
     .description('print the effective plan (role, --root, --skip-images and --pg-name applied)')
-    .option('--profile <name>', 'a built-in plan (cassatt)')
     .option('--plan <file>', 'a plan file (YAML or JSON)')
     .option('--role <role>', 'plan role')
     .option('--root <dir>', 're-root every path under <dir>')
@@ -30,9 +29,9 @@ export function planCommand(): Command {
     .action(async (flags: PlanFlags) => {
       await run(async () => {
         const plan = await loadPlan(flags);
-        if (!plan) throw new CassetteError('E_USAGE', 'give --profile NAME or --plan FILE');
+        if (!plan) throw new CassetteError('E_USAGE', 'give --runbook NAME or --plan FILE');
         process.stdout.write(flags.json ? JSON.stringify(plan, null, 2) + '\n' : (await import('yaml')).default.stringify(plan));
       }, flags.json);
     });
-  return new Command('plan').description('show and check backup plans').addCommand(show.exitOverride());
+  return new Command('plan').description('show the effective backup plan of a runbook or plan file').addCommand(show.exitOverride());
 }

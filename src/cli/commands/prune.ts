@@ -7,18 +7,19 @@ import { prune } from '../../prune/prune.js';
 import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
 import { loadPlan } from './backup.js';
+import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
+import { counted } from '../words.js';
 
-interface PruneFlags extends RepoFlags, Retention {
+interface PruneFlags extends RepoFlags, Retention, RunbookFlags {
   dryRun?: boolean;
   graceHours: number;
-  profile?: string;
   plan?: string;
 }
 
 export function pruneCommand(): Command {
   const count = (name: string) => parseInteger(name, 0, 100_000);
   return withRepoOptions(
-    new Command('prune')
+    withRunbookOptions(new Command('prune'), 'take the retention policy from a built-in plan')
       .description(
         'remove snapshots outside a retention policy, with the data no kept snapshot references (an object a kept incremental snapshot reads frames from stays, whole); also incomplete leftovers and stale multipart uploads',
       )
@@ -30,16 +31,15 @@ export function pruneCommand(): Command {
       .option('--keep-yearly <n>', 'likewise for years', count('keep-yearly'))
       .option(
         '--grace-hours <h>',
-        "leave incomplete snapshots and uploads alone while their newest object is younger than this by the store's clock (default 24); those of a running backup (fresh lease) are always left alone",
+        "leave incomplete snapshots and uploads alone while their newest object is younger than this by the store's clock; those of a running backup (fresh lease) are always left alone",
         count('grace-hours'),
         24,
       )
-      .option('--profile <name>', 'take the retention policy from a built-in plan')
       .option('--plan <file>', 'take the retention policy from a plan file')
       .option('--dry-run', 'show what would be removed; remove nothing'),
   ).action(async (flags: PruneFlags) => {
     await run(async () => {
-      const plan = await loadPlan({ profile: flags.profile, plan: flags.plan });
+      const plan = await loadPlan({ runbook: flags.runbook, profile: flags.profile, plan: flags.plan, json: flags.json });
       const fromFlags: Retention = {};
       for (const key of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
         if (flags[key] !== undefined) fromFlags[key] = flags[key];
@@ -54,20 +54,20 @@ export function pruneCommand(): Command {
         }
         const verb = flags.dryRun ? 'would remove' : 'removed';
         for (const k of report.kept) process.stdout.write(`keep    ${k.id}  (${k.reasons.join(', ')})\n`);
-        for (const r of report.removed) process.stdout.write(`${verb.padEnd(7)} ${r.id}  ${r.objects} objects, ${humanBytes(r.bytes)}${keptText(r, '; ')}\n`);
+        for (const r of report.removed) process.stdout.write(`${verb.padEnd(7)} ${r.id}  ${counted(r.objects, 'object')}, ${humanBytes(r.bytes)}${keptText(r, '; ')}\n`);
         for (const l of report.leased)
           process.stdout.write(
             `keep    ${l.id}  incomplete: a backup is running${l.host !== undefined ? ` on ${l.host}` : ''}${l.pid !== undefined ? ` (pid ${l.pid})` : ''}, its lease is fresh\n`,
           );
         for (const l of report.leftovers)
-          process.stdout.write(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${l.objects} objects, ${humanBytes(l.bytes)}${keptText(l, '; ')}\n`);
+          process.stdout.write(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${counted(l.objects, 'object')}, ${humanBytes(l.bytes)}${keptText(l, '; ')}\n`);
         for (const r of report.referenced) process.stdout.write(`keep    ${r.id}  no commit record${keptText(r, ': ')}\n`);
         for (const id of report.expiredLeases) process.stdout.write(`${verb.padEnd(7)} expired lease of ${id}\n`);
         for (const u of report.abortedUploads) process.stdout.write(`${flags.dryRun ? 'would abort' : 'aborted'} multipart upload of ${u.key}\n`);
         const freed = [...report.removed, ...report.leftovers].reduce((sum, r) => sum + r.bytes, 0);
         const held = [...report.removed, ...report.leftovers, ...report.referenced].reduce((sum, r) => sum + r.keptBytes, 0);
         process.stdout.write(
-          `${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${report.abortedUploads.length} uploads ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
+          `${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${counted(report.abortedUploads.length, 'upload')} ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
         );
       } finally {
         await store.close();

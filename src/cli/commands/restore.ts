@@ -10,15 +10,17 @@ import { resolveSnapshot } from '../../repository.js';
 import type { IndexEntry } from '../../format/types.js';
 import type { Progress } from '../../progress.js';
 import { restoreDatabase } from '../../pg/restore-db.js';
-import { plannedRestore } from '../../plan/planned-restore.js';
+import { plannedRestore, type PlannedRestoreResult } from '../../plan/planned-restore.js';
 import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
 import { loadPlan } from './backup.js';
+import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
 import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration, keptSymlinkLine } from '../render.js';
+import { counted, entries } from '../words.js';
 
-interface RestoreFlags extends RepoFlags, KeyFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
+interface RestoreFlags extends RepoFlags, KeyFlags, RunbookFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
   stdout?: boolean;
   tar?: boolean;
   owners?: boolean;
@@ -29,18 +31,18 @@ interface RestoreFlags extends RepoFlags, KeyFlags, Pick<RestoreOptions, 'target
   pgTarget?: string;
   drop: boolean;
   dumpTo?: string;
-  profile?: string;
   plan?: string;
   role?: string;
   root?: string;
   restoreUtilityImages?: boolean;
   database: boolean;
+  hooks: boolean;
 }
 
 export function restoreCommand(): Command {
   return withIdentityOptions(
     withRepoOptions(
-      new Command('restore')
+      withRunbookOptions(new Command('restore'), "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
         .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
         .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
         .option('--target <dir>', 'restore into <dir>/<artifact>/…')
@@ -59,16 +61,16 @@ export function restoreCommand(): Command {
         .option('--pg-target <name>', 'restore the --pg database under another name, leaving the original untouched')
         .option('--no-drop', 'refuse to touch a database that already exists')
         .option('--dump-to <file>', 'write the --pg database dump (pg_dump file) instead of restoring it')
-        .option('--profile <name>', "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
         .option('--plan <file>', "follow a plan file's restore procedure")
         .option('--role <role>', 'plan role')
         .option('--root <dir>', 'with --in-place and a plan: restore under <dir> (a mounted disk)')
-        .option('--restore-utility-images', 'with the cassatt profile: also restore CollageIdle, CollageInventory and CollageDiagnostic (the runbook says not to)')
-        .option('--no-database', 'with a plan: do not restore databases'),
+        .option('--restore-utility-images', 'with the cassatt runbook: also restore CollageIdle, CollageInventory and CollageDiagnostic (the runbook says not to)')
+        .option('--no-database', 'with a plan: do not restore databases')
+        .option('--no-hooks', 'with a plan: do not run its pre- and post-restore hooks (a fresh disk under --root has no service to stop)'),
     ),
   ).action(async (ref: string, flags: RestoreFlags) => {
     await run(async () => {
-      const plan = await loadPlan({ profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root });
+      const plan = await loadPlan({ runbook: flags.runbook, profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root, json: flags.json });
       const pgOnly = (flags.pg ?? []).length > 0 && flags.target === undefined && !flags.inPlace && !flags.stdout && !flags.tar;
       const modes = [flags.target !== undefined, !!flags.inPlace, !!flags.stdout, !!flags.tar].filter(Boolean).length;
       // A dry run writes nothing, so it needs no destination: it shows a restore in place (the original paths), which is what a plan does (issue 17).
@@ -138,27 +140,38 @@ export function restoreCommand(): Command {
               }
             : undefined,
         };
+        let postHookFailure: PlannedRestoreResult['postHookFailure'];
         const summary = plan
-          ? (
-              await plannedRestore({
-                ...common,
-                plan,
-                record,
-                root: flags.root,
-                includeProtected: flags.restoreUtilityImages,
-                skipDatabases: !flags.database,
-                restoreDatabase: async (artifact) => restoreDb(artifact.database?.name ?? artifact.name),
-                onStep: (step) => {
-                  if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', step }) + '\n');
-                  else if (flags.dryRun) lines.push(`step: ${step}\n`);
-                  else renderer.event({ type: 'step', step });
-                },
-              })
-            ).summary
+          ? await plannedRestore({
+              ...common,
+              plan,
+              record,
+              root: flags.root,
+              includeProtected: flags.restoreUtilityImages,
+              skipDatabases: !flags.database,
+              restoreDatabase: async (artifact) => restoreDb(artifact.database?.name ?? artifact.name),
+              hooks: flags.hooks,
+              onWarning: (message) => {
+                if (flags.json) process.stdout.write(JSON.stringify({ type: 'warning', message }) + '\n');
+                else process.stderr.write(`warning: ${message}\n`);
+              },
+              onStep: (step) => {
+                if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', step }) + '\n');
+                else if (flags.dryRun) lines.push(`step: ${step}\n`);
+                else renderer.event({ type: 'step', step });
+              },
+            }).then((result) => {
+              postHookFailure = result.postHookFailure;
+              return result.summary;
+            })
           : await restoreRecord(record, { ...common, snapshot: record.id });
         for (const name of plan ? [] : (flags.pg ?? [])) await restoreDb(name);
         renderer.stop();
         if (lines.length) process.stdout.write(lines.join(''));
+        // One message when nothing matched, not a summary of 0 entries and then an error (issue 17).
+        if (summary.entries === 0 && summary.skipped === 0) {
+          throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `nothing in snapshot ${summary.snapshot} matches the selection${selectionText(flags)}`);
+        }
         const seconds = (Date.now() - started) / 1000;
         // Encrypted objects are read in whole 64 KiB chunks, with their headers: what was actually transferred for them.
         const encrypted = store instanceof EncryptedStore && store.encryptedBytesRead > 0 ? { encryptedBytesDownloaded: store.encryptedBytesRead } : {};
@@ -166,19 +179,21 @@ export function restoreCommand(): Command {
           process.stdout.write(JSON.stringify({ type: 'summary', ...summary, ...encrypted, seconds, dryRun: !!flags.dryRun }) + '\n');
         } else if (flags.dryRun) {
           process.stdout.write(
-            `dry run: ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests plus the indexes\n`,
+            `dry run: ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')} plus the indexes\n`,
           );
         } else {
           process.stderr.write(
-            `restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}\n`,
+            `restored ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')}${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${counted(summary.skipped, 'existing file')}` : ''}\n`,
           );
           for (const refused of summary.refused)
-            process.stderr.write(
-              `partial: the target refused ${refused.kind} on ${refused.count} ${refused.count === 1 ? 'entry' : 'entries'} (first: ${refused.path}) (exit ${EXIT.PARTIAL})\n`,
-            );
+            process.stderr.write(`partial: the target refused ${refused.kind} on ${entries(refused.count)} (first: ${refused.path}) (exit ${EXIT.PARTIAL})\n`);
         }
-        if (summary.entries === 0 && summary.skipped === 0) {
-          throw new CassetteError('E_SNAPSHOT_NOT_FOUND', `nothing in snapshot ${summary.snapshot} matches the selection`);
+        // After the summary: everything was restored, and only starting the service again failed (issue 17).
+        if (postHookFailure) {
+          throw new CassetteError(
+            'E_HOOK',
+            `everything was restored, but the post-restore hook \`${postHookFailure.command}\` failed with exit ${postHookFailure.exitCode}${postHookFailure.output.trim() ? `: ${postHookFailure.output.trim()}` : ''}`,
+          );
         }
         return summary.refused.length > 0 ? EXIT.PARTIAL : EXIT.OK;
       } finally {
@@ -196,4 +211,10 @@ function withKeptSymlinksIn(lines: string[], renderer: Progress): Progress {
       else renderer.event(event);
     },
   };
+}
+
+/** The selection flags in words, for the message when nothing matches: ` (--include 'x', --exclude 'y')`. */
+function selectionText(flags: Pick<RestoreFlags, 'include' | 'exclude'>): string {
+  const parts = [...(flags.include ?? []).map((p) => `--include '${p}'`), ...(flags.exclude ?? []).map((p) => `--exclude '${p}'`)];
+  return parts.length ? ` (${parts.join(', ')}; patterns match artifact/path as \`cassette ls\` prints it)` : '';
 }

@@ -7,7 +7,8 @@ import { Command } from 'commander';
 import type { ArtifactRecord } from '../../format/types.js';
 import { listSnapshots } from '../../repository.js';
 import { openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
-import { humanBytes, humanDuration } from '../render.js';
+import { humanBytes } from '../render.js';
+import { cut, DEFAULT_TABLE_WIDTH, snapshotTable } from '../snapshot-table.js';
 
 /** What an artifact stored, and (version 2) reused from earlier snapshots: `--json` prints these per artifact. */
 interface ArtifactReuse {
@@ -103,21 +104,23 @@ export function snapshotsCommand(): Command {
             process.stdout.write(`no snapshots in ${store.url}\n`);
             return;
           }
-          process.stdout.write(
-            `${'ID'.padEnd(24)} ${'TIME'.padEnd(20)} ${'HOST'.padEnd(14)} ${'READ'.padStart(10)} ${'STORED (new)'.padStart(12)} ${'REUSED'.padStart(10)} ${'RATIO'.padStart(6)} ${'TOOK'.padStart(9)}  ARTIFACTS  TAGS\n`,
+          const width = process.stdout.isTTY ? process.stdout.columns : DEFAULT_TABLE_WIDTH;
+          const table = snapshotTable(
+            rows.map((row) => ({
+              ...row,
+              reusedBytes: row.version >= 2 ? row.reusedBytes : undefined,
+              artifacts: row.sealed ? `(encrypted: ${row.artifacts.length})` : row.artifacts.map((a) => a.name).join(','),
+            })),
+            width,
           );
-          for (const row of rows) {
-            // Version 1 knows no reuse: '-' rather than a 0 that would say the backup found nothing to reuse.
-            const reused = row.version >= 2 ? humanBytes(row.reusedBytes) : '-';
-            process.stdout.write(
-              `${row.id.padEnd(24)} ${row.time.slice(0, 19).replace('T', ' ').padEnd(20)} ${row.host.slice(0, 14).padEnd(14)} ${humanBytes(row.bytesRead).padStart(10)} ${humanBytes(row.storedBytes).padStart(12)} ${reused.padStart(10)} ${row.ratio.toFixed(2).padStart(6)} ${humanDuration(row.durationSeconds * 1000).padStart(9)}  ${row.sealed ? `(encrypted: ${row.artifacts.length})` : row.artifacts.map((a) => a.name).join(',')}  ${row.tags.join(',')}\n`,
-            );
+          process.stdout.write(table.header + '\n');
+          for (const [i, row] of rows.entries()) {
+            process.stdout.write(table.rows[i]!.join('\n') + '\n');
             for (const a of row.artifacts) {
               if (!a.database) continue;
               const db = a.database;
-              process.stdout.write(
-                `${''.padEnd(24)} database ${db.name}: pg_dump ${db.dumpFormat === 'tar' ? '-Ft' : '-Fc'}, ${humanBytes(a.bytesRead)} dump${db.databaseSize ? ` of a ${humanBytes(db.databaseSize)} database` : ''}${db.tocEntries !== undefined ? `, ${db.tocEntries} TOC entries` : ''}${db.serverVersion ? `, server ${db.serverVersion}` : ''}\n`,
-              );
+              const line = `${''.padEnd(24)} database ${db.name}: pg_dump ${db.dumpFormat === 'tar' ? '-Ft' : '-Fc'}, ${humanBytes(a.bytesRead)} dump${db.databaseSize ? ` of a ${humanBytes(db.databaseSize)} database` : ''}${db.tocEntries !== undefined ? `, ${db.tocEntries} TOC entries` : ''}${db.serverVersion ? `, server ${db.serverVersion}` : ''}`;
+              process.stdout.write(cut(line, width) + '\n');
             }
           }
           process.stdout.write(`${rows.length} snapshot${rows.length === 1 ? '' : 's'} in ${store.url}\n`);

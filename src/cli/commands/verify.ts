@@ -9,6 +9,7 @@ import { resolveSnapshot } from '../../repository.js';
 import { verifySnapshot } from '../../verify.js';
 import { interruptSignal, openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
+import { counted } from '../words.js';
 
 interface VerifyFlags extends RepoFlags, KeyFlags {
   readData?: boolean;
@@ -45,7 +46,7 @@ export function verifyCommand(): Command {
         if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         else
           process.stdout.write(
-            `snapshot ${record.id}: ${report.objects} objects${flags.readData ? `, ${report.frames} frames, ${report.files} files, ${humanBytes(report.bytesRead)} read` : ''}: ${report.problems.length === 0 ? 'OK' : `${report.problems.length} problems`}\n`,
+            `snapshot ${record.id}: ${counted(report.objects, 'object')}${flags.readData ? `, ${counted(report.frames, 'frame')}, ${counted(report.files, 'file')}, ${humanBytes(report.bytesRead)} read` : ''}: ${report.problems.length === 0 ? 'OK' : counted(report.problems.length, 'problem')}\n`,
           );
         if (report.problems.length > 0) {
           const first = report.problems[0]!;
