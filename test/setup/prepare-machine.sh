@@ -8,7 +8,8 @@
 #   them), from which the global setup runs a throwaway single-node cluster (test/setup/rgw.sh,
 #   which also needs curl).
 #   Installing them starts no daemon: they only enable Ceph's systemd targets, which have no
-#   instances to start (≈ 60 MB download, 60 packages on a bookworm image, ≈ 25 s).
+#   instances to start (≈ 60 MB download, 60 packages on a bookworm image, ≈ 25 s);
+# - age and openssl, which README examples and the stock-tools restore use.
 set -euo pipefail
 
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
@@ -26,6 +27,8 @@ command -v setfacl >/dev/null || need+=(acl)
 command -v setcap >/dev/null || need+=(libcap2-bin)
 # age: the stock-tools restore of encrypted snapshots (`aws s3 cp … | age -d | zstd -dc | tar -x`) is tested.
 command -v age >/dev/null || need+=(age)
+# openssl: the README's SSE-C example makes its key with `openssl rand` (test/e2e/readme-examples.test.ts runs it).
+command -v openssl >/dev/null || need+=(openssl)
 for tool in radosgw:radosgw radosgw-admin:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common ceph-authtool:ceph-common monmaptool:ceph-common curl:curl; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done

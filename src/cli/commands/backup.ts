@@ -6,6 +6,7 @@ import { pgDumpSource } from '../../pg/dump.js';
 import { effectivePlan, readPlanFile, type Plan } from '../../plan/plan.js';
 import { plannedBackup } from '../../plan/planned-backup.js';
 import { profile } from '../../plan/profiles.js';
+import { artifactNameFor } from '../../backup/sources.js';
 import { runbookName, withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
@@ -56,7 +57,10 @@ export function backupCommand(): Command {
         .option('--plan <file>', 'use a plan file (YAML or JSON)')
         .option('--role <role>', 'plan role, e.g. secondary (second control node: no /cassatt, /cassatt/database, database)')
         .option('--skip-images', 'do not back up /cassatt/images (when images are already backed up)')
-        .option('--root <dir>', 're-root every plan path under <dir> (a mounted disk, or a test tree)')
+        .option(
+          '--root <dir>',
+          're-root every path, of the plan and given here, and absolute --exclude patterns, under <dir> (a mounted disk, or a test tree); artifacts keep the names of the paths',
+        )
         .option('--no-hooks', 'with a plan: do not run its pre- and post-backup hooks (the service is not quiesced)')
         .option(
           '--pg-name <name=database>',
@@ -77,7 +81,7 @@ export function backupCommand(): Command {
     ),
   ).action(async (paths: string[], flags: BackupFlags) => {
     await run(async () => {
-      const plan = await loadPlan(flags);
+      const plan = await loadPlan({ ...flags, root: flags.runbook !== undefined || flags.profile !== undefined || flags.plan !== undefined ? flags.root : undefined });
       if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
         throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --runbook / --plan), e.g. `cassette backup /etc`');
       }
@@ -90,8 +94,10 @@ export function backupCommand(): Command {
         const encrypted = await storeForBackup(plainStore, flags);
         store = encrypted.store;
         const started = Date.now();
+        // --root re-roots the paths given here as it does a plan's: `backup /etc --root /mnt/sysimage` reads /mnt/sysimage/etc into the artifact etc.
+        const reroot = (p: string): string => (flags.root ? path.resolve(flags.root, '.' + path.resolve(p)) : path.resolve(p));
         const extra = {
-          sources: paths.map((p) => ({ path: path.resolve(p) })),
+          sources: paths.map((p) => ({ path: reroot(p), ...(flags.root ? { name: artifactNameFor(path.resolve(p)) } : {}) })),
           databases: (flags.pg ?? []).map((connection) => ({ connection, format: flags.pgFormat as 'tar' | 'custom' })),
         };
         const effective: Plan = plan
@@ -103,7 +109,7 @@ export function backupCommand(): Command {
           store,
           plan: effective,
           root: flags.root,
-          exclude: flags.exclude,
+          exclude: flags.exclude?.map((e) => (e.startsWith('/') ? reroot(e) : e)),
           oneFileSystem: flags.oneFileSystem,
           xattrs: flags.xattrs,
           tags: flags.tag,
