@@ -122,6 +122,27 @@ export async function prepareParent(state: ArtifactState, rel: RelPath): Promise
   return dest;
 }
 
+/** What to do about a file-system error on the target, appended to its message: ` (…)`, or '' when there is nothing to say. */
+export function targetAdvice(code: string | undefined): string {
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return ' (run the restore as a user that may write there — root, to restore owners too — or restore elsewhere with --target DIR)';
+    case 'EROFS':
+      return ' (the file system is mounted read-only: remount it read-write, or restore elsewhere with --target DIR)';
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return ' (no space left: free some, or restore a part with --include, or elsewhere with --target DIR)';
+    default:
+      return '';
+  }
+}
+
+/** `cannot <what> <path>: <reason> (<advice>)`, the E_TARGET message of a failed file-system call. */
+export function targetError(what: string, p: string | Buffer, error: unknown): CassetteError {
+  return new CassetteError('E_TARGET', `cannot ${what} ${shown(p)}: ${messageOf(error)}${targetAdvice((error as NodeJS.ErrnoException | undefined)?.code)}`, { cause: error });
+}
+
 /**
  * Makes `dir` and its missing parents (make-dirs.ts: never Node's recursive mkdir, which spins
  * forever on procfs); true when `dir` itself was made here. A failure is E_TARGET naming the
@@ -131,7 +152,7 @@ export function makeDirectories(dir: string | Buffer): boolean {
   try {
     return makeDirsSync(dir);
   } catch (error) {
-    throw new CassetteError('E_TARGET', `cannot create directory ${shown(dir)}: ${messageOf(error)}`, { cause: error });
+    throw targetError('create directory', dir, error);
   }
 }
 
@@ -143,7 +164,7 @@ export async function openTemp(file: PendingFile, state: ArtifactState, temps: S
   try {
     return fsSync.openSync(file.temp, 'wx', 0o600);
   } catch (error) {
-    throw new CassetteError('E_TARGET', `cannot write ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
+    throw targetError('write', file.dest, error);
   }
 }
 

@@ -11,6 +11,7 @@ import type { Worker } from 'node:worker_threads';
 import { CassetteError } from '../errors.js';
 import { startWorker, workerUrl } from '../zstd/worker-thread.js';
 import type { Slice, WriteMessage, WriteReply } from './slice-writer-protocol.js';
+import { targetAdvice } from './destination.js';
 
 export type { Slice } from './slice-writer-protocol.js';
 
@@ -75,8 +76,8 @@ export class SliceWriter {
     this.pending.delete(reply.seq);
     if (this.pending.size === 0) this.worker.unref();
     if ('error' in reply) {
-      const { file, message } = reply.error;
-      waiting.reject(new CassetteError('E_TARGET', `cannot write ${this.describe(file)}: ${message}`));
+      const { file, message, code } = reply.error;
+      waiting.reject(new CassetteError('E_TARGET', `cannot write ${this.describe(file)}: ${message}${targetAdvice(code)}`));
     } else {
       waiting.resolve(new Map(reply.digests));
     }

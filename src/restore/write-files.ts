@@ -7,8 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import fsSync from 'node:fs';
-import { CassetteError, messageOf } from '../errors.js';
-import { openTemp, shown, type ArtifactState, type PendingFile } from './destination.js';
+import { openTemp, targetError, type ArtifactState, type PendingFile } from './destination.js';
 import type { SlicedFrame } from './slice-frames.js';
 import type { Slice, SliceWriter } from './slice-writer.js';
 
@@ -142,7 +141,7 @@ function writeHere(file: PendingFile, piece: Buffer, position: number): void {
     if (file.entry.sparse) writeSparse(fd, piece, position);
     else for (let done = 0; done < piece.length;) done += fsSync.writeSync(fd, piece, done, piece.length - done, position + done);
   } catch (error) {
-    throw new CassetteError('E_TARGET', `cannot write ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
+    throw targetError('write', file.dest, error);
   }
 }
 
