@@ -139,8 +139,10 @@ export function sandboxLine(line: string, sandbox: Sandbox, state: { keyFile?: s
   if ((sub === 'backup' || (sub === 'restore' && runbook)) && !/\s--root\s/.test(line)) extra.push('--root', sandbox.root);
   if (sub === 'backup' && runbook && !/\s--pg-name\s/.test(line)) extra.push('--pg-name', `collage=${sandbox.database('collage')}`);
   if (sub === 'bench') extra.push('--transfer', '4MiB', '--read-limit', '8MiB');
-  // Right after the subcommand, so they stay with it whatever follows (redirections, pipes).
-  if (extra.length) out = out.replace(new RegExp(`((?:npx\\s+cassette|\\S*/cassette)\\s+${sub!})`), `$1 ${extra.join(' ')}`);
+  // `plan show|check` looks at the plan's paths on this machine: the sandbox's.
+  if (sub === 'plan' && !/\s--root\s/.test(line)) extra.push('--root', sandbox.root);
+  // Right after the subcommand (and plan's own subcommand), so they stay with it whatever follows (redirections, pipes).
+  if (extra.length) out = out.replace(new RegExp(`((?:npx\\s+cassette|\\S*/cassette)\\s+${sub!}(?:\\s+(?:show|check))?)`), `$1 ${extra.join(' ')}`);
   return out;
 }
 

@@ -44,6 +44,7 @@ describe('sandboxLine', () => {
       'npx cassette restore latest --pg p_collage --pg-target p_collage_check --dump-to ./collage.tar',
     ],
     ['npx cassette backup --runbook cassatt --pg-name collage=collage_staging', 'npx cassette backup --root /tmp/sb --runbook cassatt --pg-name collage=p_collage_staging'],
+    ['npx cassette plan check --plan /etc/p.yaml', 'npx cassette plan check --root /tmp/sb --plan /tmp/sb/etc/p.yaml'],
     ['npx cassette bench --repo s3://b1/p --path /srv/data', 'npx cassette bench --transfer 4MiB --read-limit 8MiB --repo s3://b1-x1/p --path /tmp/sb/srv/data'],
   ])('%s', (line, expected) => {
     expect(sandboxLine(line, sandbox)).toBe(expected);
