@@ -87,6 +87,8 @@ export async function waitForBytes(bucket: TokenBucket, bytes: number): Promise<
 export class Throttle extends Transform {
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  /** Set while a pushed slice waits for its reader: a slice is reserved only once the one before it is wanted. */
+  private wanted: (() => void) | undefined;
 
   constructor(
     private readonly bucket: TokenBucket,
@@ -107,8 +109,15 @@ export class Throttle extends Transform {
       const piece = chunk.subarray(at, at + this.bucket.slice);
       await this.hold(this.bucket.reserve(piece.length));
       if (this.destroyed) return;
-      this.push(piece);
+      if (!this.push(piece)) await new Promise<void>((resolve) => (this.wanted = resolve));
     }
+  }
+
+  override _read(size: number): void {
+    const wanted = this.wanted;
+    this.wanted = undefined;
+    wanted?.();
+    super._read(size);
   }
 
   /** Re-arms the socket's idle timer, if it has one: Node restarts it from now. */
@@ -150,6 +159,7 @@ export class Throttle extends Transform {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.timer);
     this.wake?.();
+    this.wanted?.();
     callback(error);
   }
 }
