@@ -111,6 +111,18 @@ export const DEFAULTS = {
   clockMarkerMaxAgeMs: 3600_000,
   /** Throttle for progress events. */
   progressIntervalMs: 250,
+  /**
+   * A bandwidth limit (--limit-upload, --limit-download) lets at most this many seconds' worth of
+   * bytes through at once after an idle spell: a quarter second keeps the link's use close to the
+   * limit at every moment while sparing a short request (a HEAD, a small PUT) a wait.
+   */
+  bandwidthBurstSeconds: 0.25,
+  /**
+   * A limited transfer goes out in slices of an eighth of a second's worth of bytes (at most
+   * 64 KiB), each waiting its turn in the shared bucket: concurrent requests interleave instead of
+   * one taking the whole link for a part, and none waits long between two of its own slices.
+   */
+  bandwidthSliceSeconds: 0.125,
   /** Where the repository is when neither --repo nor CASSETTE_REPO is given. */
   localRepository: './cassette-repo',
 } as const;

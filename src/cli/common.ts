@@ -12,16 +12,43 @@ export interface RepoFlags extends ServerSideFlags, StorageClassFlags {
   repo?: string;
   endpoint?: string;
   region?: string;
+  awsProfile?: string;
+  pathStyle?: boolean;
+  virtualHost?: boolean;
+  limitUpload?: number;
+  limitDownload?: number;
   timeout?: number;
   json?: boolean;
 }
 
-/** Adds --repo, --endpoint, --region, --timeout, --json, the server-side encryption options and the exit-code help to a command. */
+/**
+ * Adds --repo, --endpoint, --region, --aws-profile, --path-style/--virtual-host, --timeout,
+ * --limit-upload/--limit-download, --json, the server-side encryption options and the exit-code
+ * help to a command.
+ */
 export function withRepoOptions(command: Command): Command {
   command
     .addOption(new Option('-r, --repo <url>', 's3://bucket/prefix, file:///path or a directory (default: $CASSETTE_REPO, else ./cassette-repo)'))
-    .addOption(new Option('--endpoint <url>', 'S3 endpoint for MinIO, Ceph, R2… (default: $AWS_ENDPOINT_URL); path-style addressing is used'))
+    .addOption(
+      new Option(
+        '--endpoint <url>',
+        "S3 endpoint for MinIO, Ceph, R2… (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else the AWS profile's services section or endpoint_url); a custom endpoint uses path-style addressing unless --virtual-host",
+      ),
+    )
     .addOption(new Option('--region <region>', 'S3 region (default: the AWS chain, else us-east-1)'))
+    .addOption(new Option('--aws-profile <name>', 'AWS config and credentials profile (same as $AWS_PROFILE; default: default)'))
+    .addOption(
+      new Option('--path-style', "address buckets as endpoint/bucket (default for a custom endpoint, or as the profile's s3 addressing_style says)").conflicts('virtualHost'),
+    )
+    .addOption(new Option('--virtual-host', 'address buckets as bucket.endpoint (default for AWS itself)').conflicts('pathStyle'))
+    .addOption(
+      new Option('--limit-upload <KiB/s>', 'limit uploads to this many KiB/s, all transfers together (default: unlimited)').argParser(parseInteger('--limit-upload', 1, 1024 ** 3)),
+    )
+    .addOption(
+      new Option('--limit-download <KiB/s>', 'limit downloads to this many KiB/s, all transfers together (default: unlimited)').argParser(
+        parseInteger('--limit-download', 1, 1024 ** 3),
+      ),
+    )
     .addOption(
       new Option(
         '--timeout <seconds>',
@@ -42,7 +69,16 @@ export function repoUrl(flags: RepoFlags): string {
 }
 
 export function openRepo(flags: RepoFlags): ObjectStore {
-  return openStore(repoUrl(flags), { endpoint: flags.endpoint, region: flags.region, timeout: flags.timeout, ...serverSideStoreOptions(flags) });
+  return openStore(repoUrl(flags), {
+    endpoint: flags.endpoint,
+    region: flags.region,
+    awsProfile: flags.awsProfile,
+    addressing: flags.pathStyle ? 'path' : flags.virtualHost ? 'virtual' : undefined,
+    limitUploadKiBps: flags.limitUpload,
+    limitDownloadKiBps: flags.limitDownload,
+    timeout: flags.timeout,
+    ...serverSideStoreOptions(flags),
+  });
 }
 
 /** An AbortSignal fired by the first Ctrl-C or SIGTERM; a second one exits at once. */

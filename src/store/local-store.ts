@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
 import { makeDirs } from '../fs/make-dirs.js';
+import { Throttle, waitForBytes, type BandwidthLimits } from './bandwidth.js';
 import {
   GuardedWriter,
   readBody,
@@ -28,6 +29,24 @@ async function writeAll(handle: fs.FileHandle, chunk: Buffer): Promise<void> {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
   }
+}
+
+/**
+ * A failure of the file system under the repository, as a sentence: a permission problem (a
+ * repository below a directory this user cannot write) names the path and what the user can do.
+ */
+export function fileFailure(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  const where = e.path ?? 'the repository';
+  if (e.code === 'EACCES' || e.code === 'EPERM') {
+    const user = process.getuid ? ` (uid ${process.getuid()})` : '';
+    return (
+      `permission denied${e.syscall ? ` (${e.syscall})` : ''} on ${where}: the user running cassette${user} may not do this there; ` +
+      `give another --repo, change the owner or permissions of ${where} or its parent directory (chown, chmod), or run cassette as the user who owns it`
+    );
+  }
+  if (e.code === 'EROFS') return `${where} is on a read-only file system; give another --repo`;
+  return messageOf(error);
 }
 
 /** Makes a rename durable: fsync the directory that holds the entry (best effort; some file systems refuse). */
@@ -79,9 +98,16 @@ class LocalWriter extends GuardedWriter {
   }
 
   protected async append(chunk: Buffer): Promise<void> {
-    await writeAll(await this.open(), chunk);
-    this.size += chunk.length;
-    this.options.onProgress?.(this.size);
+    const handle = await this.open();
+    const bucket = this.store.limits.upload;
+    const slice = bucket?.slice ?? chunk.length;
+    for (let at = 0; at < chunk.length; at += slice) {
+      const piece = chunk.subarray(at, at + slice);
+      if (bucket) await waitForBytes(bucket, piece.length);
+      await writeAll(handle, piece);
+      this.size += piece.length;
+      this.options.onProgress?.(this.size);
+    }
   }
 
   protected async complete(): Promise<number> {
@@ -103,17 +129,24 @@ class LocalWriter extends GuardedWriter {
     const url = this.store.url;
     if (this.options.signal?.aborted) return new CassetteError('E_ABORTED', `upload of ${this.key} to ${url} interrupted`, { cause: error });
     if (error instanceof CassetteError) return error;
-    return new CassetteError('E_STORAGE', `PUT ${this.key} in ${url} failed: ${messageOf(error)}`, { cause: error });
+    return new CassetteError('E_STORAGE', `PUT ${this.key} in ${url} failed: ${fileFailure(error)}`, { cause: error });
   }
+}
+
+export interface LocalStoreOptions {
+  /** Bandwidth limits shared with every other transfer of the process (bandwidth.ts): writes count as uploads, reads as downloads. Default: none. */
+  limits?: BandwidthLimits;
 }
 
 export class LocalStore implements ObjectStore {
   readonly url: string;
   private readonly root: string;
+  readonly limits: BandwidthLimits;
 
-  constructor(rootDir: string) {
+  constructor(rootDir: string, options: LocalStoreOptions = {}) {
     this.root = path.resolve(rootDir);
     this.url = `file://${this.root}`;
+    this.limits = options.limits ?? {};
   }
 
   private pathFor(key: string): string {
@@ -151,11 +184,15 @@ export class LocalStore implements ObjectStore {
     const file = this.pathFor(key);
     const handle = await fs.open(file, 'r').catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new CassetteError('E_NOT_FOUND', `object ${key} not found in ${this.url}`, { cause: error });
-      throw new CassetteError('E_STORAGE', `cannot read ${key} in ${this.url}: ${messageOf(error)}`, { cause: error });
+      throw new CassetteError('E_STORAGE', `cannot read ${key} in ${this.url}: ${fileFailure(error)}`, { cause: error });
     });
     const range = options.range;
     if (range && (range.start < 0 || range.end < range.start)) throw new RangeError(`bad range ${range.start}-${range.end}`);
-    return createReadStream('', { fd: handle, start: range?.start, end: range?.end, highWaterMark: 1 << 20, signal: options.signal });
+    const stream = createReadStream('', { fd: handle, start: range?.start, end: range?.end, highWaterMark: 1 << 20, signal: options.signal });
+    if (!this.limits.download) return stream;
+    const limited = new Throttle(this.limits.download);
+    pipeline(stream, limited, () => undefined);
+    return limited;
   }
 
   async getBuffer(key: string, options: GetOptions = {}): Promise<Buffer> {
@@ -173,7 +210,7 @@ export class LocalStore implements ObjectStore {
       return st.isFile() ? { key, size: st.size, lastModified: st.mtime } : undefined;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new CassetteError('E_STORAGE', `cannot stat ${key} in ${this.url}: ${messageOf(error)}`, { cause: error });
+      throw new CassetteError('E_STORAGE', `cannot stat ${key} in ${this.url}: ${fileFailure(error)}`, { cause: error });
     }
   }
 
@@ -183,7 +220,7 @@ export class LocalStore implements ObjectStore {
       names = (await fs.readdir(dir)).sort();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-      throw new CassetteError('E_STORAGE', `cannot list ${this.url}/${rel}: ${messageOf(error)}`, { cause: error });
+      throw new CassetteError('E_STORAGE', `cannot list ${this.url}/${rel}: ${fileFailure(error)}`, { cause: error });
     }
     for (const name of names) {
       const key = rel ? `${rel}/${name}` : name;

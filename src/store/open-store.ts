@@ -9,12 +9,22 @@ import { LocalStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
 import type { GetOptions, ObjectInfo, ObjectWriter, PendingUpload, PutOptions } from './object-store.js';
 import type { S3StoreOptions } from './s3-store.js';
+import { loadS3Settings, pathStyleFor } from './aws-config.js';
+import { processLimits } from './bandwidth.js';
 import { checkEncryption, checkStorageClasses, type ServerSideEncryption, type StorageClasses } from './server-side.js';
 
 export interface OpenStoreOptions {
-  /** S3 endpoint; default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL. */
+  /** S3 endpoint; default: what the environment and the AWS config file say (aws-config.ts), else AWS. */
   endpoint?: string;
   region?: string;
+  /** The AWS profile for credentials, region, endpoint and addressing style; default $AWS_PROFILE, else `default`. */
+  awsProfile?: string;
+  /** Bucket addressing, as --path-style or --virtual-host ask; default: the profile's addressing_style, else path style for a custom endpoint (aws-config.ts). */
+  addressing?: 'path' | 'virtual';
+  /** Upload limit in KiB/s for all transfers of the process together (bandwidth.ts); default none. */
+  limitUploadKiBps?: number;
+  /** Download limit in KiB/s, likewise. */
+  limitDownloadKiBps?: number;
   /**
    * Seconds without a byte sent or received before a storage request is given up and retried
    * (the idle timeout); the connect timeout is the smaller of this and DEFAULTS.connectTimeoutMs.
@@ -108,22 +118,27 @@ export function parseRepositoryUrl(url: string): RepositoryLocation {
 
 /**
  * Opens the repository at `url` (see parseRepositoryUrl). S3 endpoint: `options.endpoint`,
- * else $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS itself. The S3 implementation
- * is loaded on first use.
+ * else what the environment and the AWS config file say (aws-config.ts: AWS_ENDPOINT_URL_S3,
+ * AWS_ENDPOINT_URL, the profile's services section, its endpoint_url), else AWS itself. The S3
+ * implementation is loaded on first use.
  */
 export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
   const location = parseRepositoryUrl(url);
+  const limits = processLimits({ uploadKiBps: options.limitUploadKiBps, downloadKiBps: options.limitDownloadKiBps });
   if (location.kind === 'local') {
     const given = serverSideOptionsGiven(options);
     if (given.length > 0) {
       throw new CassetteError('E_USAGE', `${given.join(' and ')} ${given.length > 1 ? 'apply' : 'applies'} to S3 repositories only, and ${location.url} is a local directory`);
     }
-    return new LocalStore(location.dir);
+    return new LocalStore(location.dir, { limits });
   }
-  const endpoint = options.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
+  const settings = loadS3Settings(options.awsProfile);
+  const endpoint = options.endpoint || settings.endpoint || undefined;
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
-    throw new CassetteError('E_REPO', `endpoint "${endpoint}" is not an http:// or https:// URL (e.g. http://127.0.0.1:9000)`);
+    const source = options.endpoint ? '' : ` (from ${settings.endpointSource ?? 'the environment'})`;
+    throw new CassetteError('E_REPO', `endpoint "${endpoint}"${source} is not an http:// or https:// URL (e.g. http://127.0.0.1:9000)`);
   }
+  const forcePathStyle = pathStyleFor(options.addressing, settings.addressingStyle, endpoint !== undefined);
   const { bucket, prefix } = location;
   // Checked now, not when the SDK is loaded on first use: a bad option fails before any work starts.
   const encryption = checkEncryption(options.encryption);
@@ -137,6 +152,9 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
         prefix,
         endpoint,
         region: options.region,
+        profile: options.awsProfile,
+        forcePathStyle,
+        limits,
         ...timeouts,
         encryption,
         storageClass,

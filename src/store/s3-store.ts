@@ -15,7 +15,9 @@ import {
   UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { pipeline, Readable } from 'node:stream';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, messageOf } from '../errors.js';
 import {
@@ -30,6 +32,7 @@ import {
   type PendingUpload,
   type PutOptions,
 } from './object-store.js';
+import { Throttle, type BandwidthLimits, type TokenBucket } from './bandwidth.js';
 import { ResumableBody, type BodyFailure, type ServedBody } from './resumable-body.js';
 import {
   checkEncryption,
@@ -43,6 +46,7 @@ import {
   type StorageClasses,
   type WriteParameters,
 } from './server-side.js';
+import { s3Advice } from './s3-advice.js';
 
 const MiB = 1024 * 1024;
 
@@ -71,6 +75,14 @@ export interface S3StoreOptions {
   region?: string;
   /** Path-style addressing (`endpoint/bucket/key`); default: true whenever `endpoint` is set. */
   forcePathStyle?: boolean;
+  /**
+   * The AWS profile for credentials and region (as AWS_PROFILE); default: AWS_PROFILE, else
+   * `default`. The endpoint is not read from it here: openStore resolves it (aws-config.ts), and
+   * the SDK's own endpoint lookup is turned off so that one place decides.
+   */
+  profile?: string;
+  /** Bandwidth limits shared with every other transfer of the process (bandwidth.ts); default: none. */
+  limits?: BandwidthLimits;
   /** Credentials; default: the standard AWS chain (environment, shared files, SSO, instance role). */
   credentials?: S3ClientConfig['credentials'];
   /**
@@ -190,8 +202,8 @@ function abortError(): Error {
  * default provider, borrowed from a client built without a region (it throws "Region is
  * missing" when nothing is configured).
  */
-function regionWithFallback(): () => Promise<string> {
-  const probe = new S3Client({});
+function regionWithFallback(profile: string | undefined): () => Promise<string> {
+  const probe = new S3Client({ profile });
   const chain = probe.config.region;
   probe.destroy();
   let resolved: Promise<string> | undefined;
@@ -217,6 +229,8 @@ export class S3Store implements ObjectStore {
   private readonly storageClasses: StorageClasses | undefined;
   /** SSE-C parameters for UploadPart, CompleteMultipartUpload, GetObject and HeadObject; empty without SSE-C. */
   readonly customerKey: CustomerKeyParameters;
+  private readonly endpoint: string | undefined;
+  private readonly profile: string | undefined;
 
   constructor(options: S3StoreOptions) {
     if (!options.bucket) throw new CassetteError('E_REPO', 'S3Store needs a bucket name');
@@ -227,13 +241,17 @@ export class S3Store implements ObjectStore {
     this.prefix = options.prefix.replace(/^\/+|\/+$/g, '');
     this.url = `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
     const custom = options.endpoint !== undefined;
+    this.endpoint = options.endpoint;
+    this.profile = options.profile || process.env.AWS_PROFILE || undefined;
     this.maxAttempts = options.maxAttempts ?? DEFAULTS.storageAttempts;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
     this.resumeDelayMs = options.resumeDelayMs ?? DEFAULTS.resumeDelayMs;
     this.client = new S3Client({
-      region: options.region ?? regionWithFallback(),
+      region: options.region ?? regionWithFallback(options.profile),
+      profile: options.profile,
       endpoint: options.endpoint,
+      ignoreConfiguredEndpointUrls: true,
       forcePathStyle: options.forcePathStyle ?? custom,
       credentials: options.credentials,
       maxAttempts: this.maxAttempts,
@@ -247,6 +265,34 @@ export class S3Store implements ObjectStore {
       ...(custom ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
     });
     if (options.signPayload !== true) this.unsignedUploads();
+    if (options.limits?.upload || options.limits?.download) this.limitBandwidth(options.limits);
+  }
+
+  /**
+   * Every attempt of every request sends its body and reads its response body through the
+   * process's buckets. It sits next to the HTTP handler (the innermost step), so a retried
+   * request counts again, and it sees the socket: while a limit holds bytes back, the socket's
+   * idle timer is re-armed (Throttle), so --timeout measures the store's silence, not ours.
+   */
+  private limitBandwidth(limits: BandwidthLimits): void {
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { body?: unknown };
+        const upload = limits.upload;
+        const body = request.body;
+        const bytes = typeof body === 'string' ? Buffer.from(body) : body instanceof Uint8Array ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined;
+        // A copy of the request for this attempt: a retry starts again from the original bytes.
+        const sent =
+          upload && bytes && bytes.length > 0
+            ? { ...args, request: Object.assign(Object.create(Object.getPrototypeOf(request) as object) as object, request, { body: uploadBody(upload, bytes) }) }
+            : args;
+        const result = await next(sent);
+        const response = result.response as { body?: unknown };
+        if (limits.download && response.body instanceof Readable) response.body = downloadBody(limits.download, response.body);
+        return result;
+      },
+      { step: 'deserialize', priority: 'low', name: 'cassetteBandwidthLimit', override: true },
+    );
   }
 
   /**
@@ -304,6 +350,11 @@ export class S3Store implements ObjectStore {
     // s3rver checks the storage class of a multipart upload only when it is completed.
     const creates = operation === 'PUT' || operation === 'CreateMultipartUpload of' || operation === 'CompleteMultipartUpload of';
     const note = refused && creates ? refusedWriteNote(this.encryption, this.storageClasses, key) : '';
+    const advice = s3Advice(nameOf(error), { bucket: this.bucket, endpoint: this.endpoint, profile: this.profile });
+    if (advice) {
+      const answer = statusOf(error) === undefined ? ` (${messageOf(error)})` : ` (HTTP ${String(statusOf(error))}: ${serverMessage(error)}${attemptsNote(error)})`;
+      return new CassetteError('E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} failed: ${advice}${answer}${note}`, { cause: error, refused });
+    }
     return new CassetteError('E_STORAGE', what + note, { cause: error, refused });
   }
 
@@ -849,4 +900,24 @@ class PartUploader {
     }
     return '';
   }
+}
+
+/** A request body sent through the upload bucket; it re-arms the idle timer of the request's socket while it waits. */
+function uploadBody(bucket: TokenBucket, bytes: Buffer): Readable {
+  let destination: { socket?: Socket | null } | undefined;
+  const body = new (class extends Throttle {
+    override pipe<T extends NodeJS.WritableStream>(to: T, options?: { end?: boolean }): T {
+      destination = to as { socket?: Socket | null };
+      return super.pipe(to, options);
+    }
+  })(bucket, () => destination?.socket);
+  body.end(bytes);
+  return body;
+}
+
+/** A response body read through the download bucket; failures of either side reach the other, and the idle timer of its socket is re-armed while it waits. */
+function downloadBody(bucket: TokenBucket, response: Readable & Partial<Pick<IncomingMessage, 'socket'>>): Readable {
+  const body = new Throttle(bucket, () => response.socket);
+  pipeline(response, body, () => undefined);
+  return body;
 }
