@@ -41,7 +41,7 @@ export async function plannedRestore(options: PlannedRestoreOptions): Promise<Pl
   const post = plan.hooks['post-restore'];
   if (pre) {
     step(`run pre-restore hook: ${pre}`);
-    if (!options.dryRun) await runRequiredHook('pre-restore', pre, env, options.signal);
+    if (!options.dryRun) await runRequiredHook('pre-restore', pre, env, options.signal, options.progress);
   }
   let ok = false;
   try {
@@ -74,7 +74,10 @@ export async function plannedRestore(options: PlannedRestoreOptions): Promise<Pl
     if (post) {
       step(`run post-restore hook: ${post}`);
       if (!options.dryRun) {
-        const result = await runHook('post-restore', post, { ...env, status: ok ? 'success' : 'failure' }).catch((error: unknown) => ({ exitCode: -1, output: messageOf(error) }));
+        const result = await runHook('post-restore', post, { ...env, status: ok ? 'success' : 'failure' }, undefined, options.progress).catch((error: unknown) => ({
+          exitCode: -1,
+          output: messageOf(error),
+        }));
         if (ok && result.exitCode !== 0) {
           // eslint-disable-next-line no-unsafe-finally
           throw new CassetteError('E_HOOK', `restore finished, but the post-restore hook \`${post}\` failed with exit ${result.exitCode}: ${result.output.trim()}`);

@@ -8,7 +8,7 @@ import { plannedBackup } from '../../plan/planned-backup.js';
 import { profile } from '../../plan/profiles.js';
 import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
-import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, verbosity, withOutputOptions, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { storeForBackup, type BackupEncryptionFlags } from '../../crypto/repository-encryption.js';
 import { withEncryptionOptions } from '../keys.js';
@@ -41,7 +41,7 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
 export function backupCommand(): Command {
   return withEncryptionOptions(
     withRepoOptions(
-      withStorageClassOptions(new Command('backup'))
+      withStorageClassOptions(withOutputOptions(new Command('backup')))
         .description('back up directories (one artifact each) and databases into a new snapshot')
         .argument('[paths...]', 'directories or files to back up')
         .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
@@ -81,7 +81,11 @@ export function backupCommand(): Command {
       }
       if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
       const plainStore = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
-      const renderer = createRenderer({ json: !!flags.json });
+      const level = verbosity(flags);
+      const say = (text: string): void => {
+        if (!flags.json && level !== 'quiet') process.stderr.write(text);
+      };
+      const renderer = createRenderer({ json: !!flags.json, verbosity: level });
       const signal = interruptSignal();
       let store = plainStore;
       try {
@@ -116,11 +120,9 @@ export function backupCommand(): Command {
           uploadQueueSize: flags.uploadQueue,
           signal,
           progress: renderer,
-          estimateTotal: !flags.json && process.stderr.isTTY,
+          estimateTotal: !flags.json && level !== 'quiet' && process.stderr.isTTY,
           databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
-          onNotice: (message) => {
-            if (!flags.json) process.stderr.write(`note: ${message}\n`);
-          },
+          onNotice: (message) => say(`note: ${message}\n`),
         });
         renderer.stop();
         await encrypted.cache?.trim();
@@ -149,19 +151,19 @@ export function backupCommand(): Command {
           );
         } else {
           for (const a of record.artifacts) {
-            process.stderr.write(
+            say(
               `  ${a.name.padEnd(20)} ${String(a.entryCount).padStart(8)} entries  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored ${humanBytes(a.reusedBytes ?? 0).padStart(10)} reused  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${a.warningCount} warnings` : ''}\n`,
             );
           }
-          if (result.commitReadBack) process.stderr.write(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
-          process.stderr.write(
+          if (result.commitReadBack) say(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
+          say(
             `snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`,
           );
           if (result.partial)
             process.stderr.write(
               `partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`,
             );
-          process.stdout.write(`${record.id}\n`);
+          if (level !== 'quiet') process.stdout.write(`${record.id}\n`);
         }
         if (result.postHookFailure) {
           throw new CassetteError(
