@@ -46,7 +46,7 @@ export type ProgressEvent =
       type: 'restore-bytes';
       /** Bytes of file content written so far. */
       bytesWritten: number;
-      /** Compressed bytes downloaded so far. */
+      /** Compressed bytes downloaded so far, counted as they arrive (an encrypted store's, as each GET completes). */
       bytesDownloaded: number;
       /** Files finished (renamed onto their real names) so far. */
       files: number;
@@ -75,16 +75,40 @@ export interface Progress {
 /** The default: reports nothing. */
 export const silentProgress: Progress = { event: () => undefined };
 
-/** Emits at most one event per interval of the events produced by `make` (byte counters), plus a final one on flush. */
-export class Throttle {
-  private last = 0;
+/**
+ * Sends a counter event at most once per interval, and never loses the last state: a call held
+ * back is sent when its interval ends (a backup whose reads all land within one interval, or
+ * whose parts are all acknowledged together, still shows where it got to). The timer does not
+ * keep the process alive; `close` drops what is pending.
+ */
+export class CoalescedReport {
+  private last = Number.NEGATIVE_INFINITY;
+  private pending: NodeJS.Timeout | undefined;
 
-  constructor(private readonly intervalMs: number) {}
+  constructor(
+    private readonly intervalMs: number,
+    private readonly send: () => void,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  /** True when enough time has passed since the last accepted call. */
-  ready(now: number = Date.now()): boolean {
-    if (now - this.last < this.intervalMs) return false;
+  /** Send now if the interval has passed (or `force`), else once it has. */
+  request(force = false): void {
+    const now = this.now();
+    if (force || now - this.last >= this.intervalMs) {
+      this.flush(now);
+      return;
+    }
+    this.pending ??= setTimeout(() => this.flush(this.now()), this.last + this.intervalMs - now).unref();
+  }
+
+  close(): void {
+    if (this.pending) clearTimeout(this.pending);
+    this.pending = undefined;
+  }
+
+  private flush(now: number): void {
+    this.close();
     this.last = now;
-    return true;
+    this.send();
   }
 }

@@ -18,7 +18,7 @@ import {
   type DatabaseInfo,
   type HookRecord,
 } from '../format/types.js';
-import { silentProgress, Throttle, type Progress } from '../progress.js';
+import { CoalescedReport, silentProgress, type Progress } from '../progress.js';
 import { listSnapshotIds, readCommitRecord, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { VERSION } from '../version.js';
@@ -285,6 +285,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw error;
   } finally {
     // After the data is gone (or committed): the lease must outlive both.
+    totals.close();
     await lease.release();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!options.pool) await pool.close();
@@ -387,7 +388,7 @@ class BackupTotals {
     files: 0,
     allRead: false,
   };
-  private readonly throttle = new Throttle(DEFAULTS.progressIntervalMs);
+  private readonly reports = new CoalescedReport(DEFAULTS.progressIntervalMs, () => this.progress.event({ type: 'bytes', ...this.totals }));
   private sourcesToRead: number;
 
   constructor(
@@ -418,7 +419,12 @@ class BackupTotals {
   }
 
   report(force = false): void {
-    if (force || this.throttle.ready()) this.progress.event({ type: 'bytes', ...this.totals });
+    this.reports.request(force);
+  }
+
+  /** No event after this (the backup ended). */
+  close(): void {
+    this.reports.close();
   }
 }
 

@@ -170,7 +170,12 @@ export function backupEtaMs(counters: BackupCounters, rates: StageRates): number
   return Math.max(readMs, ((backlog + toRead * ratio) * 1000) / rates.upload);
 }
 
-/** The line of a restore: written against the total, with downloaded against the download's total; labelled by what is still going on. */
+/**
+ * The line of a restore: the bar is of the bytes written (the last stage: it never goes back),
+ * with the bytes downloaded beside it; labelled downloading while downloads are outstanding, then
+ * writing. Bytes arrive well before a request's frames can be written, so on a slow link the
+ * downloaded bytes are what moves.
+ */
 export function restoreView(counters: RestoreCounters): LineView {
   const written: StageView = { done: counters.bytesWritten, total: counters.totalsKnown ? Math.max(counters.bytesTotal, counters.bytesWritten) : undefined, unit: 'written' };
   const downloaded: StageView = {
@@ -179,14 +184,15 @@ export function restoreView(counters: RestoreCounters): LineView {
     unit: 'downloaded',
   };
   if (counters.phase !== 'restoring') return { label: counters.phase, main: written, other: downloaded };
-  const downloading = !counters.totalsKnown || counters.bytesDownloaded < counters.downloadTotal;
-  return { label: downloading ? 'downloading' : 'writing', main: written, other: downloaded };
+  return { label: !counters.totalsKnown || counters.bytesDownloaded < counters.downloadTotal ? 'downloading' : 'writing', main: written, other: downloaded };
 }
 
-/** The time a restore still needs: the bytes left to write at the writing's rate (writing is the last stage). */
+/** The time a restore still needs: while downloading, the download left at its rate (the writing follows closely); then the writing left at its rate. */
 export function restoreEtaMs(counters: RestoreCounters, rates: StageRates): number | undefined {
-  if (!counters.totalsKnown || !rates.write) return undefined;
-  return (Math.max(0, counters.bytesTotal - counters.bytesWritten) * 1000) / rates.write;
+  if (!counters.totalsKnown) return undefined;
+  const downloadLeft = Math.max(0, counters.downloadTotal - counters.bytesDownloaded);
+  if (downloadLeft > 0) return rates.download ? (downloadLeft * 1000) / rates.download : undefined;
+  return rates.write ? (Math.max(0, counters.bytesTotal - counters.bytesWritten) * 1000) / rates.write : undefined;
 }
 
 export function humanBytes(bytes: number): string {

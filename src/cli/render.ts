@@ -239,7 +239,10 @@ class StatusLine {
       return progressLine(view, rate, this.eta.next(this.now(), backupEtaMs(counters, rates)), width);
     }
     if (this.restore) {
-      return progressLine(restoreView(this.restore), rates.write, this.eta.next(this.now(), restoreEtaMs(this.restore, rates)), width);
+      const view = restoreView(this.restore);
+      // While downloading, the rate on the wire (the writes follow in bursts of whole requests).
+      const rate = view.label === 'downloading' ? rates.download : rates.write;
+      return progressLine(view, rate, this.eta.next(this.now(), restoreEtaMs(this.restore, rates)), width);
     }
     if (this.phase) return progressLine({ label: this.phase }, undefined, undefined, width);
     return undefined;

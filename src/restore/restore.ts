@@ -29,7 +29,7 @@ import { entryFsLink, entryKey } from '../format/entry-bytes.js';
 import type { ArtifactRecord, CommitRecord, FrameRecord, IndexEntry } from '../format/types.js';
 import { makeNode } from '../fs/native.js';
 import { MetadataWriter, type RefusedAttributes } from './metadata.js';
-import { silentProgress, Throttle, type Progress } from '../progress.js';
+import { CoalescedReport, silentProgress, type Progress } from '../progress.js';
 import { openIndex, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { FramePool } from '../zstd/pool.js';
@@ -137,6 +137,8 @@ interface RestoreRun {
 /** Progress counters: content written and files finished (the summary counts what is placed), and the download the batches placed so far will need. */
 interface RestoreCounters {
   bytesWritten: number;
+  /** Compressed bytes received so far (the summary counts GETs once complete). */
+  bytesReceived: number;
   filesFinished: number;
   downloadPlanned: number;
   /** Per artifact, the last frame counted in downloadPlanned (batches may share a frame). */
@@ -175,19 +177,18 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       path: refused.path,
       message: `the target refused ${refused.kind}; the restore goes on without them and exits 3`,
     });
-  const throttle = new Throttle(DEFAULTS.progressIntervalMs);
-  const counters: RestoreCounters = { bytesWritten: 0, filesFinished: 0, downloadPlanned: 0, lastPlannedFrame: new Map() };
-  const report = (force = false): void => {
-    if (force || throttle.ready())
-      progress.event({
-        type: 'restore-bytes',
-        bytesWritten: options.dryRun ? summary.bytes : counters.bytesWritten,
-        bytesDownloaded: summary.downloadBytes,
-        files: options.dryRun ? summary.files : counters.filesFinished,
-        bytesPlanned: summary.bytes,
-        downloadPlanned: options.dryRun ? summary.downloadBytes : counters.downloadPlanned,
-      });
-  };
+  const counters: RestoreCounters = { bytesWritten: 0, bytesReceived: 0, filesFinished: 0, downloadPlanned: 0, lastPlannedFrame: new Map() };
+  const reports = new CoalescedReport(DEFAULTS.progressIntervalMs, () =>
+    progress.event({
+      type: 'restore-bytes',
+      bytesWritten: options.dryRun ? summary.bytes : counters.bytesWritten,
+      bytesDownloaded: options.dryRun ? summary.downloadBytes : counters.bytesReceived,
+      files: options.dryRun ? summary.files : counters.filesFinished,
+      bytesPlanned: summary.bytes,
+      downloadPlanned: options.dryRun ? summary.downloadBytes : counters.downloadPlanned,
+    }),
+  );
+  const report = (force = false): void => reports.request(force);
   const temps = new Set<string | Buffer>();
   let writer: SliceWriter | undefined;
   const open = new OpenFiles();
@@ -284,6 +285,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     }
     throw error;
   } finally {
+    reports.close();
     await writer?.close();
     if (!options.pool) await pool.close();
   }
@@ -368,6 +370,10 @@ async function restoreBatch(
       onDownloaded: (bytes) => {
         summary.downloadBytes += bytes;
         summary.requests++;
+      },
+      onReceived: (bytes) => {
+        run.counters.bytesReceived += bytes;
+        run.report();
       },
     }),
     (decoded) => sliceFrames(decoded, withData, { artifact: state.artifact.name, pool }),

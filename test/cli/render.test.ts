@@ -172,22 +172,24 @@ const restoring: RestoreCounters = { phase: 'restoring', bytesWritten: 100 * MiB
 
 describe('restore line and ETA', () => {
   it.each([
-    { name: 'downloads outstanding: downloading', counters: restoring, label: 'downloading', total: 400 * MiB },
-    { name: 'everything downloaded: writing', counters: { ...restoring, bytesDownloaded: 100 * MiB }, label: 'writing', total: 400 * MiB },
-    { name: 'planning', counters: { ...restoring, phase: 'planning' as const }, label: 'planning', total: 400 * MiB },
-    { name: 'setting metadata', counters: { ...restoring, phase: 'setting metadata' as const }, label: 'setting metadata', total: 400 * MiB },
-    { name: 'no planning pass: no total', counters: { ...restoring, totalsKnown: false }, label: 'downloading', total: undefined },
-  ])('$name', ({ counters, label, total }) => {
+    { name: 'downloads outstanding: downloading', counters: restoring, label: 'downloading', main: 'written', total: 400 * MiB },
+    { name: 'everything downloaded: writing', counters: { ...restoring, bytesDownloaded: 100 * MiB }, label: 'writing', main: 'written', total: 400 * MiB },
+    { name: 'planning', counters: { ...restoring, phase: 'planning' as const }, label: 'planning', main: 'written', total: 400 * MiB },
+    { name: 'setting metadata', counters: { ...restoring, phase: 'setting metadata' as const }, label: 'setting metadata', main: 'written', total: 400 * MiB },
+    { name: 'no planning pass: no total', counters: { ...restoring, totalsKnown: false }, label: 'downloading', main: 'written', total: undefined },
+  ])('$name', ({ counters, label, main, total }) => {
     const view = restoreView(counters);
-    expect({ label: view.label, unit: view.main?.unit, total: view.main?.total, other: view.other?.unit }).toEqual({ label, unit: 'written', total, other: 'downloaded' });
+    expect({ label: view.label, main: view.main?.unit, total: view.main?.total }).toEqual({ label, main, total });
+    expect([view.main?.unit, view.other?.unit].sort()).toEqual(['downloaded', 'written']);
   });
 
   it.each([
-    { counters: restoring, rate: 30 * MiB, eta: 10_000 },
-    { counters: { ...restoring, totalsKnown: false }, rate: 30 * MiB, eta: undefined },
-    { counters: restoring, rate: undefined, eta: undefined },
-  ])('ETA: the bytes left to write at the writing rate ($eta)', ({ counters, rate, eta }) => {
-    expect(restoreEtaMs(counters, { write: rate })).toBe(eta);
+    { name: 'downloading: the download left at its rate', counters: restoring, rates: { download: 7 * MiB, write: MiB }, eta: 10_000 },
+    { name: 'writing: the bytes left to write at the writing rate', counters: { ...restoring, bytesDownloaded: 100 * MiB }, rates: { download: 0, write: 30 * MiB }, eta: 10_000 },
+    { name: 'no total', counters: { ...restoring, totalsKnown: false }, rates: { download: MiB, write: MiB }, eta: undefined },
+    { name: 'no rate yet', counters: restoring, rates: {}, eta: undefined },
+  ])('ETA, $name', ({ counters, rates, eta }) => {
+    expect(restoreEtaMs(counters, rates)).toBe(eta);
   });
 });
 
