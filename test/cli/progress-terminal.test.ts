@@ -52,7 +52,7 @@ function isNonDecreasing(values: number[]): boolean {
   return values.every((v, i) => i === 0 || v >= values[i - 1]!);
 }
 
-describe.sequential(`the status line on a terminal (${server.name} behind a ${LIMIT / MiB} MiB/s proxy)`, () => {
+describe(`the status line on a terminal (${server.name} behind a ${LIMIT / MiB} MiB/s proxy)`, () => {
   it('backup with the upload throttled: the uploaded bytes advance, with a rate and an ETA, and the line is cleared before the summary', async () => {
     proxy.setBandwidth({ upload: LIMIT });
     const result = await cassetteOnTerminal(['backup', tree, '--repo', `s3://${bucket}/one`, '--part-size', '5MiB', '--upload-queue', '1'], { env: env() });
