@@ -159,7 +159,7 @@ describe('hooks', () => {
   it('are events with --json, and silent with -q', async () => {
     const json = await cassette(['backup', '--plan', plan, '--repo', path.join(work, 'repo-hooks'), '--json']);
     const events = lines(json.stdout).map((l) => JSON.parse(l) as { type: string; hook?: string; exitCode?: number });
-    expect(events.filter((e) => e.type.startsWith('hook-')).map((e) => `${e.type} ${e.hook}`)).toEqual([
+    expect(events.filter((e) => e.type.startsWith('hook-')).map((e) => `${e.type} ${e.hook ?? ''}`)).toEqual([
       'hook-start pre-backup',
       'hook-done pre-backup',
       'hook-start post-backup',
