@@ -40,6 +40,14 @@ export function verbosity(flags: OutputFlags): Verbosity {
   return flags.quiet ? 'quiet' : flags.verbose ? 'verbose' : 'normal';
 }
 
+/** Writes a note, a summary or a result line to stderr, except with --json or -q (warnings and errors are written directly, always). */
+export function noteWriter(flags: OutputFlags): (text: string) => void {
+  const level = verbosity(flags);
+  return (text) => {
+    if (!flags.json && level !== 'quiet') process.stderr.write(text);
+  };
+}
+
 /** Adds --repo, --endpoint, --region, --timeout, --json, the server-side encryption options and the exit-code help to a command. */
 export function withRepoOptions(command: Command): Command {
   command

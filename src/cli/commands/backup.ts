@@ -8,7 +8,20 @@ import { plannedBackup } from '../../plan/planned-backup.js';
 import { profile } from '../../plan/profiles.js';
 import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
-import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, verbosity, withOutputOptions, withRepoOptions, type RepoFlags } from '../common.js';
+import {
+  collect,
+  collectPgName,
+  interruptSignal,
+  openRepo,
+  parseInteger,
+  parseSize,
+  noteWriter,
+  run,
+  verbosity,
+  withOutputOptions,
+  withRepoOptions,
+  type RepoFlags,
+} from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { storeForBackup, type BackupEncryptionFlags } from '../../crypto/repository-encryption.js';
 import { withEncryptionOptions } from '../keys.js';
@@ -82,9 +95,7 @@ export function backupCommand(): Command {
       if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
       const plainStore = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
       const level = verbosity(flags);
-      const say = (text: string): void => {
-        if (!flags.json && level !== 'quiet') process.stderr.write(text);
-      };
+      const say = noteWriter(flags);
       const renderer = createRenderer({ json: !!flags.json, verbosity: level });
       const signal = interruptSignal();
       let store = plainStore;

@@ -14,7 +14,7 @@ import { plannedRestore } from '../../plan/planned-restore.js';
 import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
 import { loadPlan } from './backup.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
-import { collect, interruptSignal, openRepo, parseInteger, run, verbosity, withOutputOptions, withRepoOptions, type RepoFlags } from '../common.js';
+import { collect, interruptSignal, openRepo, parseInteger, noteWriter, run, verbosity, withOutputOptions, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration, keptSymlinkLine } from '../render.js';
 
@@ -69,9 +69,7 @@ export function restoreCommand(): Command {
   ).action(async (ref: string, flags: RestoreFlags) => {
     await run(async () => {
       const level = verbosity(flags);
-      const say = (text: string): void => {
-        if (!flags.json && level !== 'quiet') process.stderr.write(text);
-      };
+      const say = noteWriter(flags);
       const plan = await loadPlan({ profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root });
       const pgOnly = (flags.pg ?? []).length > 0 && flags.target === undefined && !flags.inPlace && !flags.stdout && !flags.tar;
       const modes = [flags.target !== undefined, !!flags.inPlace, !!flags.stdout, !!flags.tar].filter(Boolean).length;
