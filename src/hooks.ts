@@ -2,6 +2,7 @@
 
 import { CassetteError } from './errors.js';
 import type { HookName } from './plan/plan.js';
+import { silentProgress, type Progress } from './progress.js';
 
 export interface HookResult {
   hook: HookName;
@@ -20,9 +21,10 @@ export interface HookEnvironment {
   status?: 'success' | 'failure';
 }
 
-/** Run one hook; resolves with its result whatever its exit code (the caller decides). */
-export async function runHook(hook: HookName, command: string, env: HookEnvironment, signal?: AbortSignal): Promise<HookResult> {
+/** Run one hook; resolves with its result whatever its exit code (the caller decides). Reports `hook-start` and `hook-done` to `progress`. */
+export async function runHook(hook: HookName, command: string, env: HookEnvironment, signal?: AbortSignal, progress: Progress = silentProgress): Promise<HookResult> {
   const started = Date.now();
+  progress.event({ type: 'hook-start', hook, command });
   const { execa } = await import('execa');
   const result = await execa(command, {
     shell: '/bin/sh',
@@ -37,12 +39,15 @@ export async function runHook(hook: HookName, command: string, env: HookEnvironm
     },
   });
   const output = (result.all ?? '').split('\n').slice(-20).join('\n').slice(-4000);
-  return { hook, command, exitCode: result.exitCode ?? (result.signal ? 128 : 1), output, durationMs: Date.now() - started };
+  const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
+  const durationMs = Date.now() - started;
+  progress.event({ type: 'hook-done', hook, command, exitCode, durationMs });
+  return { hook, command, exitCode, output, durationMs };
 }
 
 /** Run a hook that must succeed (pre hooks): a failure is E_HOOK quoting its output. */
-export async function runRequiredHook(hook: HookName, command: string, env: HookEnvironment, signal?: AbortSignal): Promise<HookResult> {
-  const result = await runHook(hook, command, env, signal);
+export async function runRequiredHook(hook: HookName, command: string, env: HookEnvironment, signal?: AbortSignal, progress?: Progress): Promise<HookResult> {
+  const result = await runHook(hook, command, env, signal, progress);
   if (result.exitCode !== 0) {
     throw new CassetteError(
       'E_HOOK',

@@ -25,6 +25,8 @@ export interface ArchiveWriterOptions {
   signal?: AbortSignal;
   /** Called with the number of compressed bytes just handed to the store. */
   onStored?: (bytes: number) => void;
+  /** Called with the number of bytes the store just acknowledged (a part uploaded, or the object's single PUT). */
+  onUploaded?: (bytes: number) => void;
 }
 
 /** Size of a seek table for n frames without checksums. */
@@ -81,10 +83,19 @@ export class ArchiveWriter {
     const number = this.volumes.length;
     const key = this.options.keyFor(number);
     const partSize = (this.nextPartSize ??= planPartSize(await this.sizeHint, this.options.partPlan));
+    // The store reports a running count per object; the callback takes what each report adds.
+    let uploaded = 0;
+    const onUploaded = this.options.onUploaded;
     const writer = this.options.store.openWriter(key, {
       partSize,
       queueSize: this.options.queueSize ?? uploadQueueSize(partSize, this.options.concurrentUploads),
       signal: this.options.signal,
+      onProgress: onUploaded
+        ? (total) => {
+            if (total > uploaded) onUploaded(total - uploaded);
+            uploaded = Math.max(uploaded, total);
+          }
+        : undefined,
     });
     return { number, key, partSize, capacity: volumeCapacity(partSize, this.options.partPlan), writer, hash: createHash('sha256'), bytes: 0, seek: [] };
   }

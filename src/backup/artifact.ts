@@ -3,7 +3,16 @@
 import { createHash } from 'node:crypto';
 import { DEFAULTS } from '../defaults.js';
 import { CassetteError, isCassetteError, messageOf } from '../errors.js';
-import { isNotStored, PLAIN_VERSION, type ArtifactKind, type ArtifactRecord, type BackupWarning, type DatabaseInfo, type RecipeObjectRecord } from '../format/types.js';
+import {
+  isNotStored,
+  PLAIN_VERSION,
+  type IndexEntry,
+  type ArtifactKind,
+  type ArtifactRecord,
+  type BackupWarning,
+  type DatabaseInfo,
+  type RecipeObjectRecord,
+} from '../format/types.js';
 import { indexKey, recipeKey, volumeKey } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { FramePool } from '../zstd/pool.js';
@@ -57,7 +66,13 @@ export interface StoreArtifactOptions {
   onWarning: (warning: BackupWarning) => void;
   onBytesRead: (bytes: number) => void;
   onStored: (bytes: number) => void;
+  /** Bytes the store acknowledged (see ArchiveWriterOptions.onUploaded). */
+  onUploaded?: (bytes: number) => void;
   onReused: (bytes: number) => void;
+  /** Each entry once its frame is stored: in a new frame, or in one reused from the parent. */
+  onEntryStored?: (entry: IndexEntry, reused: boolean) => void;
+  /** The source is read to its end: what remains is finishing the upload. */
+  onSourceRead?: () => void;
 }
 
 /** Store `job`'s archive, index and recipe; any failure aborts its upload and throws (the snapshot is then not committed). */
@@ -83,6 +98,7 @@ export async function storeArtifact(job: ArtifactJob, options: StoreArtifactOpti
     concurrentUploads: options.concurrentUploads,
     signal,
     onStored: options.onStored,
+    onUploaded: options.onUploaded,
   });
   let bytesRead = 0;
   try {
@@ -109,9 +125,13 @@ export async function storeArtifact(job: ArtifactJob, options: StoreArtifactOpti
         pool.release(frame.data);
         newFrames++;
       }
-      for (const entry of frame.entries) spool.add(entry);
+      for (const entry of frame.entries) {
+        spool.add(entry);
+        options.onEntryStored?.(entry, frame.kind === 'reused');
+      }
       await spool.flush();
     }
+    options.onSourceRead?.();
     const volumes = await writer.finish();
     const header = {
       format: 'cassette-index' as const,

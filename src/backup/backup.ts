@@ -18,7 +18,7 @@ import {
   type DatabaseInfo,
   type HookRecord,
 } from '../format/types.js';
-import { silentProgress, Throttle, type Progress } from '../progress.js';
+import { CoalescedReport, silentProgress, type Progress } from '../progress.js';
 import { listSnapshotIds, readCommitRecord, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { VERSION } from '../version.js';
@@ -198,6 +198,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
 
   let lease: BackupLease;
   let parents: Parents;
+  progress.event({ type: 'phase', phase: 'scanning' });
   try {
     ({ lease, parents } = await leaseAndParents(options, { id, host, level, clock, signal, jobs }));
   } catch (error) {
@@ -206,7 +207,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   }
   const pool = options.pool ?? new FramePool({ threads: options.threads ?? DEFAULTS.threads, level });
   const catalog: FrameCatalog = new Map();
-  const totals = new BackupTotals(progress);
+  const totals = new BackupTotals(progress, jobs.length);
   if (options.estimateTotal)
     totals.estimate(
       estimateTreeBytes(
@@ -218,8 +219,9 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
 
   const artifactConcurrency = Math.max(1, Math.min(options.artifactConcurrency ?? DEFAULTS.artifactConcurrency, jobs.length));
   progress.event({ type: 'backup-start', snapshot: id, artifacts: jobs.map((j) => ({ name: j.name, source: j.source })) });
+  progress.event({ type: 'phase', phase: 'backing up' });
   const runJob = async (job: ArtifactJob): Promise<ArtifactRecord> => {
-    progress.event({ type: 'artifact-start', artifact: job.name, source: job.source });
+    progress.event({ type: 'artifact-start', artifact: job.name, source: job.source, kind: job.kind });
     const chosen = parents.get(job.name);
     const parent = chosen ? await openParent(store, chosen, catalog, pool) : undefined;
     try {
@@ -237,7 +239,10 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
         onWarning: (warning: BackupWarning) => progress.event({ type: 'warning', artifact: job.name, warning }),
         onBytesRead: (bytes) => totals.add('bytesRead', bytes),
         onStored: (bytes) => totals.add('bytesStored', bytes),
+        onUploaded: (bytes) => totals.add('bytesUploaded', bytes),
         onReused: (bytes) => totals.add('bytesReused', bytes),
+        onEntryStored: (entry, reused) => progress.event({ type: 'entry-stored', artifact: job.name, path: entry.path, entryType: entry.type, size: entry.size, reused }),
+        onSourceRead: () => totals.sourceRead(),
       });
       totals.add('files', record.entryCount);
       progress.event({ type: 'artifact-done', artifact: job.name, record });
@@ -250,6 +255,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   try {
     const artifacts = await runAll(jobs, runJob, artifactConcurrency, controller);
     totals.report(true);
+    progress.event({ type: 'phase', phase: 'committing' });
     const record: CommitRecord = {
       format: 'cassette-snapshot',
       version: options.encryption ? ENCRYPTED_VERSION : PLAIN_VERSION,
@@ -279,6 +285,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     throw error;
   } finally {
     // After the data is gone (or committed): the lease must outlive both.
+    totals.close();
     await lease.release();
     options.signal?.removeEventListener('abort', onOuterAbort);
     if (!options.pool) await pool.close();
@@ -373,19 +380,35 @@ async function runAll(
 
 /** The byte counters of a running backup, reported as progress events at most every DEFAULTS.progressIntervalMs. */
 class BackupTotals {
-  private readonly totals: { bytesRead: number; bytesStored: number; bytesReused: number; files: number; totalHint?: number } = {
+  private readonly totals: { bytesRead: number; bytesStored: number; bytesUploaded: number; bytesReused: number; files: number; totalHint?: number; allRead: boolean } = {
     bytesRead: 0,
     bytesStored: 0,
+    bytesUploaded: 0,
     bytesReused: 0,
     files: 0,
+    allRead: false,
   };
-  private readonly throttle = new Throttle(DEFAULTS.progressIntervalMs);
+  private readonly reports = new CoalescedReport(DEFAULTS.progressIntervalMs, () => this.progress.event({ type: 'bytes', ...this.totals }));
+  private sourcesToRead: number;
 
-  constructor(private readonly progress: Progress) {}
+  constructor(
+    private readonly progress: Progress,
+    sources: number,
+  ) {
+    this.sourcesToRead = sources;
+  }
 
-  add(counter: 'bytesRead' | 'bytesStored' | 'bytesReused' | 'files', amount: number): void {
+  add(counter: 'bytesRead' | 'bytesStored' | 'bytesUploaded' | 'bytesReused' | 'files', amount: number): void {
     this.totals[counter] += amount;
     if (counter !== 'files') this.report();
+  }
+
+  /** One more artifact's source is read to its end; after the last one, only uploads remain. */
+  sourceRead(): void {
+    this.sourcesToRead--;
+    if (this.sourcesToRead > 0) return;
+    this.totals.allRead = true;
+    this.report(true);
   }
 
   /** The trees' total size, for an ETA, once the background walk has it. */
@@ -396,7 +419,12 @@ class BackupTotals {
   }
 
   report(force = false): void {
-    if (force || this.throttle.ready()) this.progress.event({ type: 'bytes', ...this.totals });
+    this.reports.request(force);
+  }
+
+  /** No event after this (the backup ended). */
+  close(): void {
+    this.reports.close();
   }
 }
 

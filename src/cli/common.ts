@@ -6,9 +6,10 @@ import { CassetteError, isCassetteError } from '../errors.js';
 import { openStore } from '../store/open-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { stopStatusLine, type Verbosity } from './render.js';
 import { serverSideStoreOptions, withServerSideOptions, type ServerSideFlags, type StorageClassFlags } from './server-side.js';
 
-export interface RepoFlags extends ServerSideFlags, StorageClassFlags {
+export interface RepoFlags extends ServerSideFlags, StorageClassFlags, OutputFlags {
   repo?: string;
   endpoint?: string;
   region?: string;
@@ -18,7 +19,38 @@ export interface RepoFlags extends ServerSideFlags, StorageClassFlags {
   limitUpload?: number;
   limitDownload?: number;
   timeout?: number;
+}
+
+export interface OutputFlags {
   json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/**
+ * Adds -q/--quiet and -v/--verbose. A command that takes them prints its notes, summaries and
+ * result lines only when `verbosity(flags)` is not 'quiet' (warnings and errors always, on
+ * stderr), and its per-item lines only when it is 'verbose'; createRenderer does so for progress
+ * events. With --json neither changes stdout.
+ */
+export function withOutputOptions(command: Command): Command {
+  return command
+    .option('-q, --quiet', 'print nothing on success, only warnings and errors (on stderr): for cron')
+    .option('-v, --verbose', 'also list each entry as it is stored or restored, on stderr');
+}
+
+/** How much to print, from the flags; -q and -v together are refused. */
+export function verbosity(flags: OutputFlags): Verbosity {
+  if (flags.quiet && flags.verbose) throw new CassetteError('E_USAGE', 'give -q/--quiet or -v/--verbose, not both');
+  return flags.quiet ? 'quiet' : flags.verbose ? 'verbose' : 'normal';
+}
+
+/** Writes a note, a summary or a result line to stderr, except with --json or -q (warnings and errors are written directly, always). */
+export function noteWriter(flags: OutputFlags): (text: string) => void {
+  const level = verbosity(flags);
+  return (text) => {
+    if (!flags.json && level !== 'quiet') process.stderr.write(text);
+  };
 }
 
 /**
@@ -64,7 +96,7 @@ export function withRepoOptions(command: Command): Command {
 export function repoUrl(flags: RepoFlags): string {
   const url = flags.repo ?? process.env.CASSETTE_REPO;
   if (url) return url;
-  if (!flags.json) process.stderr.write(`using the local repository ${DEFAULTS.localRepository} (no --repo given and CASSETTE_REPO is not set)\n`);
+  if (!flags.json && !flags.quiet) process.stderr.write(`using the local repository ${DEFAULTS.localRepository} (no --repo given and CASSETTE_REPO is not set)\n`);
   return DEFAULTS.localRepository;
 }
 
@@ -81,14 +113,16 @@ export function openRepo(flags: RepoFlags): ObjectStore {
   });
 }
 
-/** An AbortSignal fired by the first Ctrl-C or SIGTERM; a second one exits at once. */
+/** An AbortSignal fired by the first Ctrl-C or SIGTERM; a second one exits at once. The progress line is cleared first, so the message has a line of its own. */
 export function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   let count = 0;
   const onSignal = (name: string): void => {
     count++;
     if (count > 1) process.exit(EXIT.INTERRUPTED);
-    process.stderr.write(`\n${name}: stopping, cleaning up (press again to quit at once)\n`);
+    stopStatusLine();
+    // On a terminal the line may hold the terminal's own echo of ^C: start the message at the left, on a cleared line.
+    process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${name}: stopping, cleaning up (press again to quit at once)\n`);
     controller.abort(new CassetteError('E_ABORTED', `interrupted by ${name}`));
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
@@ -103,6 +137,8 @@ export async function run(body: () => Promise<number | void>, json = false): Pro
     const code = await body();
     process.exitCode = code ?? EXIT.OK;
   } catch (error) {
+    // The error goes on a line of its own, not over the progress line.
+    stopStatusLine();
     if (isCassetteError(error)) {
       report(json, error.code, error.message);
       process.exitCode = exitCodeFor(error.code);

@@ -51,7 +51,7 @@ export async function plannedBackup(options: PlannedBackupOptions): Promise<Plan
   let postRecord: HookRecord | undefined;
   try {
     // A failing pre hook stops everything before any data is read (the post hook still runs, below).
-    if (pre) hooks.push(await runRequiredHook('pre-backup', pre, env, options.signal));
+    if (pre) hooks.push(await runRequiredHook('pre-backup', pre, env, options.signal, options.progress));
     const result = await backup({
       ...options,
       sources,
@@ -62,7 +62,7 @@ export async function plannedBackup(options: PlannedBackupOptions): Promise<Plan
       hooks,
       beforeCommit: async () => {
         if (!post) return [];
-        postRecord = await runHook('post-backup', post, { ...env, status: 'success' });
+        postRecord = await runHook('post-backup', post, { ...env, status: 'success' }, undefined, options.progress);
         return [postRecord];
       },
     });
@@ -70,7 +70,7 @@ export async function plannedBackup(options: PlannedBackupOptions): Promise<Plan
   } catch (error) {
     if (post && !postRecord) {
       // The service must be resumed even when the backup failed.
-      const record = await runHook('post-backup', post, { ...env, status: 'failure' }).catch((e: unknown) => ({ exitCode: -1, output: messageOf(e) }));
+      const record = await runHook('post-backup', post, { ...env, status: 'failure' }, undefined, options.progress).catch((e: unknown) => ({ exitCode: -1, output: messageOf(e) }));
       if (error instanceof CassetteError) {
         error.message += `; post-backup hook ran after the failure (exit ${record.exitCode})`;
       }

@@ -53,7 +53,7 @@ export async function plannedRestore(options: PlannedRestoreOptions): Promise<Pl
   if (pre) {
     step(`run pre-restore hook: ${pre}`);
     if (!options.dryRun) {
-      const result = await runHook('pre-restore', pre, env, options.signal);
+      const result = await runHook('pre-restore', pre, env, options.signal, options.progress);
       if (NOT_FOUND.has(result.exitCode)) {
         // Onto a fresh disk (--root /mnt/sysimage) the service is not installed yet: there is nothing to stop (issue 17).
         options.onWarning?.(`pre-restore hook \`${pre}\`: its program is not there (exit ${result.exitCode}${result.output ? `: ${result.output.trim()}` : ''}): nothing to stop`);
@@ -102,7 +102,10 @@ export async function plannedRestore(options: PlannedRestoreOptions): Promise<Pl
     if (post) {
       step(`run post-restore hook: ${post}`);
       if (!options.dryRun) {
-        const result = await runHook('post-restore', post, { ...env, status: ok ? 'success' : 'failure' }).catch((error: unknown) => ({ exitCode: -1, output: messageOf(error) }));
+        const result = await runHook('post-restore', post, { ...env, status: ok ? 'success' : 'failure' }, undefined, options.progress).catch((error: unknown) => ({
+          exitCode: -1,
+          output: messageOf(error),
+        }));
         if (outcome && result.exitCode !== 0) outcome.postHookFailure = { command: post, exitCode: result.exitCode, output: result.output };
       }
     }

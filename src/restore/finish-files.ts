@@ -17,6 +17,8 @@ export interface FinishFilesOptions {
   metadata: MetadataWriter;
   /** Temporary files not yet renamed: each one renamed or removed here leaves it. */
   temps: Set<string | Buffer>;
+  /** Called for each file once it is under its real name. */
+  onFinished?: (file: PendingFile) => void;
 }
 
 /** Finishes each file as it comes; the first that fails stops the restore (its temporary file removed). */
@@ -40,7 +42,7 @@ export async function finishEmptyFiles(files: readonly PendingFile[], options: F
  * API's thread-pool round trips (about ten per file) made restores several times slower than
  * `tar -x` here.
  */
-function finishFile(file: PendingFile, digest: string, { state, metadata, temps }: FinishFilesOptions): void {
+function finishFile(file: PendingFile, digest: string, { state, metadata, temps, onFinished }: FinishFilesOptions): void {
   const { entry } = file;
   const fd = file.fd!;
   file.fd = undefined;
@@ -72,4 +74,5 @@ function finishFile(file: PendingFile, digest: string, { state, metadata, temps 
     throw new CassetteError('E_TARGET', `cannot restore file ${shown(file.dest)}: ${messageOf(error)}`, { cause: error });
   }
   temps.delete(file.temp);
+  onFinished?.(file);
 }

@@ -23,6 +23,8 @@ export interface ReadFramesOptions {
   signal?: AbortSignal;
   /** Called with compressed bytes as each GET completes. */
   onDownloaded?: (bytes: number) => void;
+  /** Called with compressed bytes as they arrive (progress); by the time a GET completes, with all of its bytes. */
+  onReceived?: (bytes: number) => void;
   /**
    * Decompress into the pool's shared memory: the consumer must call pool.release(frame.data) once
    * it has used each frame (before asking for the next one is fine). Saves a new buffer per frame.
@@ -59,8 +61,13 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
     // Shared: straight into the pool's memory, where the workers decompress it without a copy.
     const into = options.shared ? pool.inputBuffer(length) : undefined;
     let bytes: Buffer;
+    let received = 0;
+    const onProgress = (n: number): void => {
+      received += n;
+      options.onReceived?.(n);
+    };
     try {
-      bytes = await options.store.getBuffer(volume.key, { range: { start: request.start, end: request.end }, signal, into });
+      bytes = await options.store.getBuffer(volume.key, { range: { start: request.start, end: request.end }, signal, into, onProgress });
     } catch (error) {
       if (into) pool.release(into);
       if (isCassetteError(error, 'E_NOT_FOUND')) {
@@ -69,6 +76,8 @@ export async function* readFrames(ranges: readonly TarRange[], options: ReadFram
       throw error;
     }
     options.onDownloaded?.(bytes.length);
+    // A store that does not report pieces (an encrypted one) reports here, all at once.
+    if (bytes.length > received) options.onReceived?.(bytes.length - received);
     if (bytes.length !== length) {
       if (into) pool.release(into);
       throw new CassetteError('E_INTEGRITY', `object ${volume.key} is truncated: asked for bytes ${request.start}-${request.end}, got ${bytes.length} of ${length}`);

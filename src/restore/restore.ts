@@ -29,12 +29,13 @@ import { entryFsLink, entryKey } from '../format/entry-bytes.js';
 import type { ArtifactRecord, CommitRecord, FrameRecord, IndexEntry } from '../format/types.js';
 import { makeNode } from '../fs/native.js';
 import { MetadataWriter, type RefusedAttributes } from './metadata.js';
-import { silentProgress, Throttle, type Progress } from '../progress.js';
+import { CoalescedReport, silentProgress, type Progress } from '../progress.js';
 import { openIndex, resolveSnapshot } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { FramePool } from '../zstd/pool.js';
 import { plannedDownload, RESTORE_READS, tarRangesOf } from './batch-reads.js';
-import { linkTargetOf, lstatOrUndefined, prepareParent, shown, tempName, type ArtifactState } from './destination.js';
+import { linkTargetOf, lstatOrUndefined, prepareParent, shown, tempName, type ArtifactState, type PendingFile } from './destination.js';
+import { estimateRestore } from './estimate.js';
 import { finishEmptyFiles, finishFiles } from './finish-files.js';
 import { placeEntries } from './place-entries.js';
 import { readFrames } from './read-frames.js';
@@ -83,6 +84,12 @@ export interface RestoreOptions {
   onArtifact?: (artifact: ArtifactRecord, destination: string) => void;
   /** Called for each entry that is (or, with dryRun, would be) restored; `destination` is printable (a name that is not UTF-8 shows U+FFFD). */
   onEntry?: (artifact: string, entry: IndexEntry, destination: string) => void;
+  /**
+   * Read the indexes once before restoring, to total what the selection writes and downloads: a
+   * `restore-start` progress event carries the totals (for a bar and an ETA). Costs one more read
+   * of each index; off by default, and never with dryRun.
+   */
+  estimateTotal?: boolean;
 }
 
 export interface RestoreSummary {
@@ -121,6 +128,21 @@ interface RestoreRun {
   createdLinks: Set<string>;
   /** Existing directory symlinks written through so far, each reported once. */
   keptSymlinks: Set<string>;
+  /** What progress events report beyond the summary. */
+  counters: RestoreCounters;
+  /** A file is under its real name. */
+  onFinished: (artifact: string, file: PendingFile) => void;
+}
+
+/** Progress counters: content written and files finished (the summary counts what is placed), and the download the batches placed so far will need. */
+interface RestoreCounters {
+  bytesWritten: number;
+  /** Compressed bytes received so far (the summary counts GETs once complete). */
+  bytesReceived: number;
+  filesFinished: number;
+  downloadPlanned: number;
+  /** Per artifact, the last frame counted in downloadPlanned (batches may share a frame). */
+  lastPlannedFrame: Map<ArtifactRecord, number>;
 }
 
 function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): string {
@@ -155,10 +177,18 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
       path: refused.path,
       message: `the target refused ${refused.kind}; the restore goes on without them and exits 3`,
     });
-  const throttle = new Throttle(DEFAULTS.progressIntervalMs);
-  const report = (force = false): void => {
-    if (force || throttle.ready()) progress.event({ type: 'restore-bytes', bytesWritten: summary.bytes, bytesDownloaded: summary.downloadBytes, files: summary.files });
-  };
+  const counters: RestoreCounters = { bytesWritten: 0, bytesReceived: 0, filesFinished: 0, downloadPlanned: 0, lastPlannedFrame: new Map() };
+  const reports = new CoalescedReport(DEFAULTS.progressIntervalMs, () =>
+    progress.event({
+      type: 'restore-bytes',
+      bytesWritten: options.dryRun ? summary.bytes : counters.bytesWritten,
+      bytesDownloaded: options.dryRun ? summary.downloadBytes : counters.bytesReceived,
+      files: options.dryRun ? summary.files : counters.filesFinished,
+      bytesPlanned: summary.bytes,
+      downloadPlanned: options.dryRun ? summary.downloadBytes : counters.downloadPlanned,
+    }),
+  );
+  const report = (force = false): void => reports.request(force);
   const temps = new Set<string | Buffer>();
   let writer: SliceWriter | undefined;
   const open = new OpenFiles();
@@ -173,6 +203,11 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     sinceTurn: 0,
     createdLinks: new Set(),
     keptSymlinks: new Set(),
+    counters,
+    onFinished: (artifact, file) => {
+      counters.filesFinished++;
+      progress.event({ type: 'entry-restored', artifact, path: file.entry.path, size: file.entry.size });
+    },
     writer: () =>
       (writer ??= new SliceWriter((id) => {
         const dest = open.get(id)?.dest;
@@ -182,6 +217,12 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
   const allDirs: ArtifactState['dirs'] = [];
   const cleanDirs = new Set<string>();
   try {
+    if (options.estimateTotal && !options.dryRun) {
+      progress.event({ type: 'phase', phase: 'planning' });
+      const totals = await estimateRestore(record, options.store, selection, options.signal);
+      progress.event({ type: 'restore-start', snapshot: record.id, ...totals });
+    }
+    progress.event({ type: 'phase', phase: 'restoring' });
     for (const artifact of orderArtifacts(record.artifacts, options.artifactOrder ?? [])) {
       if (artifact.kind !== 'tree') continue;
       if (!artifactMayMatch(selection, artifact.name)) continue;
@@ -228,6 +269,8 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     }
     // Directory metadata last, over every artifact (a later artifact may write into an earlier one's
     // directories), deepest first so creating children does not reset parents' mtimes.
+    report(true);
+    if (!options.dryRun) progress.event({ type: 'phase', phase: 'setting metadata' });
     if (!options.dryRun) await finishDirectories(allDirs, metadata, options.signal);
     report(true);
     summary.refused = [...metadata.refused.values()];
@@ -242,6 +285,7 @@ export async function restoreRecord(record: CommitRecord, options: RestoreOption
     }
     throw error;
   } finally {
+    reports.close();
     await writer?.close();
     if (!options.pool) await pool.close();
   }
@@ -304,9 +348,12 @@ async function restoreBatch(
     state.lastFrame = download.lastFrame;
     return;
   }
-  const finishing = { state, metadata, temps };
+  const finishing = { state, metadata, temps, onFinished: (file: PendingFile) => run.onFinished(state.artifact.name, file) };
   await finishEmptyFiles(files, { ...finishing, turn: () => turn(run) });
   if (withData.length === 0) return;
+  const planned = plannedDownload(frames, ranges, run.counters.lastPlannedFrame.get(state.artifact) ?? -1);
+  run.counters.downloadPlanned += planned.bytes;
+  run.counters.lastPlannedFrame.set(state.artifact, planned.lastFrame);
   // The signal stops the fetches, and pipeline() waits for every stage to end. It is not given to
   // pipeline() too: its AbortError would replace an E_INTEGRITY met meanwhile, which restoreRecord
   // reports as it is.
@@ -324,9 +371,23 @@ async function restoreBatch(
         summary.downloadBytes += bytes;
         summary.requests++;
       },
+      onReceived: (bytes) => {
+        run.counters.bytesReceived += bytes;
+        run.report();
+      },
     }),
     (decoded) => sliceFrames(decoded, withData, { artifact: state.artifact.name, pool }),
-    (sliced) => writeFiles(sliced, { state, temps, open: run.open, writer: run.writer, report: run.report }),
+    (sliced) =>
+      writeFiles(sliced, {
+        state,
+        temps,
+        open: run.open,
+        writer: run.writer,
+        report: run.report,
+        onWritten: (bytes) => {
+          run.counters.bytesWritten += bytes;
+        },
+      }),
     (written) => finishFiles(written, finishing),
   );
   assertAllSliced(withData, state.artifact.name);

@@ -49,6 +49,8 @@ export interface WriteFilesOptions {
   writer: () => Pick<SliceWriter, 'write'>;
   /** Called after each frame (progress; throttled by the caller). */
   report: () => void;
+  /** Called with the number of content bytes just written (here, or by the writer thread once its part settles). */
+  onWritten?: (bytes: number) => void;
 }
 
 /**
@@ -94,7 +96,7 @@ export async function* writeFiles(frames: AsyncIterable<SlicedFrame>, options: W
       let ending: PendingFile[] = [];
       // Hands the slices gathered so far to the writer, as one part of this frame.
       const handOver = (): void => {
-        if (slices.length > 0) inWriter.push(sliced, options.writer().write(sliced.data, slices), ending);
+        if (slices.length > 0) inWriter.push(sliced, options.writer().write(sliced.data, slices), ending, bytesOf(slices));
         slices = [];
         ending = [];
       };
@@ -102,7 +104,7 @@ export async function* writeFiles(frames: AsyncIterable<SlicedFrame>, options: W
         if (file.fd === undefined) {
           if (open.size >= MAX_OPEN_FILES) {
             handOver();
-            while (open.size >= MAX_OPEN_FILES && inWriter.length > 0) yield* inWriter.settleOldest(open);
+            while (open.size >= MAX_OPEN_FILES && inWriter.length > 0) yield* inWriter.settleOldest(open, options.onWritten);
           }
           file.fd = await openTemp(file, state, temps);
           open.add(file);
@@ -112,6 +114,7 @@ export async function* writeFiles(frames: AsyncIterable<SlicedFrame>, options: W
         if (file.hash) {
           // A small file: written and hashed here, done at once.
           writeHere(file, sliced.data.subarray(start, start + length), position);
+          options.onWritten?.(length);
           if (last) {
             open.delete(file);
             yield { file, digest: file.hash.digest('hex') };
@@ -123,14 +126,18 @@ export async function* writeFiles(frames: AsyncIterable<SlicedFrame>, options: W
       }
       handOver();
       inWriter.releaseWhenWritten(sliced);
-      while (inWriter.length > FRAMES_IN_WRITER) yield* inWriter.settleOldest(open);
+      while (inWriter.length > FRAMES_IN_WRITER) yield* inWriter.settleOldest(open, options.onWritten);
       options.report();
     }
-    while (inWriter.length > 0) yield* inWriter.settleOldest(open);
+    while (inWriter.length > 0) yield* inWriter.settleOldest(open, options.onWritten);
   } finally {
     // On failure, let every part already handed over end before the caller removes files.
     await inWriter.allSettled();
   }
+}
+
+function bytesOf(slices: readonly Slice[]): number {
+  return slices.reduce((sum, slice) => sum + slice.length, 0);
 }
 
 /** Writes a small or sparse file's piece at `position` on this thread, and hashes it. */
@@ -155,6 +162,8 @@ interface WriterPart {
   frame: SlicedFrame;
   /** The newest part of its frame: gives the frame's memory back once written. */
   releasesFrame: boolean;
+  /** Content bytes its slices write. */
+  bytes: number;
 }
 
 /** Parts of frames in the writer thread, oldest first. They settle in that order, so a frame's newest part settles last. */
@@ -165,8 +174,8 @@ class PartsInWriter {
     return this.parts.length;
   }
 
-  push(frame: SlicedFrame, written: Promise<Map<number, string>>, ending: PendingFile[]): void {
-    this.parts.push({ written, ending, frame, releasesFrame: false });
+  push(frame: SlicedFrame, written: Promise<Map<number, string>>, ending: PendingFile[], bytes: number): void {
+    this.parts.push({ written, ending, frame, releasesFrame: false, bytes });
   }
 
   /**
@@ -181,9 +190,10 @@ class PartsInWriter {
   }
 
   /** Waits for the oldest part to be written, then yields the files it completed. */
-  async *settleOldest(open: OpenFiles): AsyncGenerator<WrittenFile> {
+  async *settleOldest(open: OpenFiles, onWritten?: (bytes: number) => void): AsyncGenerator<WrittenFile> {
     const part = this.parts.shift()!;
     const digests = await part.written;
+    onWritten?.(part.bytes);
     if (part.releasesFrame) part.frame.release();
     for (const file of part.ending) {
       open.delete(file);

@@ -198,7 +198,7 @@ export class LocalStore implements ObjectStore {
   async getBuffer(key: string, options: GetOptions = {}): Promise<Buffer> {
     const stream = await this.get(key, options);
     try {
-      return await readBody(stream, options.into);
+      return await readBody(stream, options.into, options.onProgress);
     } finally {
       stream.destroy();
     }

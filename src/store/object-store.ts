@@ -120,13 +120,18 @@ export interface GetOptions {
    * new one; more bytes than it holds is an error. Restores download into reused shared memory.
    */
   into?: Buffer;
+  /** getBuffer only: called with the size of each piece of the body as it arrives (progress). A store that cannot tell may not call it. */
+  onProgress?: (bytes: number) => void;
 }
 
 /** The bytes of `body`, in `into` (a view of it) when given, else in a new buffer. */
-export async function readBody(body: AsyncIterable<unknown>, into?: Buffer): Promise<Buffer> {
+export async function readBody(body: AsyncIterable<unknown>, into?: Buffer, onProgress?: (bytes: number) => void): Promise<Buffer> {
   if (!into) {
     const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      onProgress?.((chunk as Buffer).length);
+    }
     return Buffer.concat(chunks);
   }
   let filled = 0;
@@ -135,6 +140,7 @@ export async function readBody(body: AsyncIterable<unknown>, into?: Buffer): Pro
     if (filled + bytes.length > into.length) throw new Error(`the object sent more than the ${into.length} bytes asked for`);
     bytes.copy(into, filled);
     filled += bytes.length;
+    onProgress?.(bytes.length);
   }
   return into.subarray(0, filled);
 }

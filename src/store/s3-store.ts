@@ -512,7 +512,7 @@ export class S3Store implements ObjectStore {
   async getBuffer(key: string, options: GetOptions = {}): Promise<Buffer> {
     const stream = await this.get(key, options);
     try {
-      return await readBody(stream, options.into);
+      return await readBody(stream, options.into, options.onProgress);
     } catch (error) {
       stream.destroy();
       throw this.failure('GET', key, error);

@@ -1,7 +1,9 @@
-// An HTTP proxy in front of a test S3 server: forwards every request byte for byte, counts the response body bytes it serves (to prove selective reads), and injects faults into the requests a rule matches.
+// An HTTP proxy in front of a test S3 server: forwards every request byte for byte, counts the response body bytes it serves (to prove selective reads), injects faults into the requests a rule matches, and can limit the bandwidth of each direction.
 
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What the proxy does to a request a rule picked. */
 export type Fault =
@@ -76,7 +78,51 @@ export interface FaultProxy {
   reset(): void;
   /** Replace the rules (and restart their counts); no rules: forward everything. */
   setFaults(rules: FaultRule[]): void;
+  /** Limit the bytes per second of request bodies (upload) and response bodies (download), over all connections; undefined: no limit. */
+  setBandwidth(limits: Bandwidth): void;
   close(): Promise<void>;
+}
+
+/** Bytes per second in each direction, shared by every connection through the proxy. */
+export interface Bandwidth {
+  /** Request bodies, client to server (PutObject, UploadPart). */
+  upload?: number;
+  /** Response bodies, server to client (GetObject). */
+  download?: number;
+}
+
+/** Pieces a limited direction sends at a time: small, so that a limit of a few hundred KiB/s still flows evenly. */
+const PACED_PIECE = 16 * 1024;
+
+/** One direction's limit: every piece, from any connection, takes its turn at `rate` bytes per second. */
+class Pacer {
+  private free = 0;
+
+  constructor(private readonly rate: () => number | undefined) {}
+
+  /** A transform that passes bytes on no faster than the limit (at once while there is none). */
+  stream(): Transform {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the transform's own `this` is the stream
+    const pacer = this;
+    return new Transform({
+      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+        pacer.pass(chunk, (piece) => this.push(piece)).then(() => callback(), callback);
+      },
+    });
+  }
+
+  private async pass(chunk: Buffer, push: (piece: Buffer) => void): Promise<void> {
+    for (let at = 0; at < chunk.length; at += PACED_PIECE) {
+      const piece = chunk.subarray(at, at + PACED_PIECE);
+      const rate = this.rate();
+      if (rate !== undefined) {
+        const now = Date.now();
+        this.free = Math.max(this.free, now) + (piece.length * 1000) / rate;
+        if (this.free > now) await sleep(this.free - now);
+      }
+      push(piece);
+    }
+  }
 }
 
 function errorBody(code: string, message: string): string {
@@ -109,6 +155,9 @@ export async function startFaultProxy(targetEndpoint: string, initialRules: Faul
   const target = new URL(targetEndpoint);
   let log: ProxiedRequest[] = [];
   let rules: Array<{ rule: FaultRule; count: number }> = [];
+  let bandwidth: Bandwidth = {};
+  const uploads = new Pacer(() => bandwidth.upload);
+  const downloads = new Pacer(() => bandwidth.download);
   const setFaults = (next: FaultRule[]): void => {
     rules = next.map((rule) => ({ rule, count: 0 }));
   };
@@ -138,7 +187,7 @@ export async function startFaultProxy(targetEndpoint: string, initialRules: Faul
         response.on('data', (chunk: Buffer) => {
           record.bytes += chunk.length;
         });
-        response.pipe(res);
+        response.pipe(downloads.stream()).pipe(res);
         return;
       }
       // Send `afterBytes` of the body, then break the response as asked.
@@ -178,7 +227,7 @@ export async function startFaultProxy(targetEndpoint: string, initialRules: Faul
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
+    req.pipe(uploads.stream()).pipe(upstream);
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -231,6 +280,9 @@ export async function startFaultProxy(targetEndpoint: string, initialRules: Faul
       log = [];
     },
     setFaults,
+    setBandwidth: (limits) => {
+      bandwidth = { ...limits };
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -10,7 +10,20 @@ import { artifactNameFor } from '../../backup/sources.js';
 import { runbookName, withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { DEFAULTS } from '../../defaults.js';
 import { CassetteError } from '../../errors.js';
-import { collect, collectPgName, interruptSignal, openRepo, parseInteger, parseSize, run, withRepoOptions, type RepoFlags } from '../common.js';
+import {
+  collect,
+  collectPgName,
+  interruptSignal,
+  openRepo,
+  parseInteger,
+  parseSize,
+  noteWriter,
+  run,
+  verbosity,
+  withOutputOptions,
+  withRepoOptions,
+  type RepoFlags,
+} from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { storeForBackup, type BackupEncryptionFlags } from '../../crypto/repository-encryption.js';
 import { withEncryptionOptions } from '../keys.js';
@@ -44,7 +57,7 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags, RunbookFlags {
 export function backupCommand(): Command {
   return withEncryptionOptions(
     withRepoOptions(
-      withRunbookOptions(withStorageClassOptions(new Command('backup')), 'back up what a built-in plan says (cassatt: the Cassatt Active Response runbook)')
+      withRunbookOptions(withStorageClassOptions(withOutputOptions(new Command('backup'))), 'back up what a built-in plan says (cassatt: the Cassatt Active Response runbook)')
         .description('back up directories (one artifact each) and databases into a new snapshot')
         .argument('[paths...]', 'directories or files to back up')
         .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
@@ -87,7 +100,9 @@ export function backupCommand(): Command {
       }
       if (flags.pgFormat !== 'tar' && flags.pgFormat !== 'custom') throw new CassetteError('E_USAGE', `--pg-format must be tar or custom, got "${flags.pgFormat}"`);
       const plainStore = openRepo({ ...flags, repo: flags.repo ?? plan?.repository, endpoint: flags.endpoint ?? plan?.endpoint });
-      const renderer = createRenderer({ json: !!flags.json });
+      const level = verbosity(flags);
+      const say = noteWriter(flags);
+      const renderer = createRenderer({ json: !!flags.json, verbosity: level });
       const signal = interruptSignal();
       let store = plainStore;
       try {
@@ -104,7 +119,7 @@ export function backupCommand(): Command {
           ? { ...plan, sources: [...plan.sources, ...extra.sources], databases: [...plan.databases, ...extra.databases], hooks: flags.hooks ? plan.hooks : {} }
           : { sources: extra.sources, databases: extra.databases, exclude: [], hooks: {}, tags: [], restoreExclude: [], restoreOrder: [], roles: [] };
         if (plan && !flags.hooks && (plan.hooks['pre-backup'] || plan.hooks['post-backup']) && !flags.json)
-          process.stderr.write("note: not running the plan's pre- and post-backup hooks (--no-hooks)\n");
+          say("note: not running the plan's pre- and post-backup hooks (--no-hooks)\n");
         const result = await plannedBackup({
           store,
           plan: effective,
@@ -126,11 +141,9 @@ export function backupCommand(): Command {
           uploadQueueSize: flags.uploadQueue,
           signal,
           progress: renderer,
-          estimateTotal: !flags.json && process.stderr.isTTY,
+          estimateTotal: !flags.json && level !== 'quiet' && process.stderr.isTTY,
           databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
-          onNotice: (message) => {
-            if (!flags.json) process.stderr.write(`note: ${message}\n`);
-          },
+          onNotice: (message) => say(`note: ${message}\n`),
         });
         renderer.stop();
         await encrypted.cache?.trim();
@@ -159,17 +172,17 @@ export function backupCommand(): Command {
           );
         } else {
           for (const a of record.artifacts) {
-            process.stderr.write(
+            say(
               `  ${a.name.padEnd(20)} ${entries(a.entryCount).padStart(16)}  ${humanBytes(a.bytesRead).padStart(10)} read  ${humanBytes(a.storedBytes).padStart(10)} stored ${humanBytes(a.reusedBytes ?? 0).padStart(10)} reused  ${a.volumes.length > 1 ? `${a.volumes.length} volumes` : ''}${a.warningCount ? ` ${counted(a.warningCount, 'warning')}` : ''}\n`,
             );
           }
-          if (result.commitReadBack) process.stderr.write(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
-          process.stderr.write(
+          if (result.commitReadBack) say(`note: the store's answer to the commit record's PUT was lost; reading it back shows snapshot ${record.id} committed\n`);
+          say(
             `snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`,
           );
           if (result.partial)
             process.stderr.write(`partial: ${entries(result.notStored)} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`);
-          process.stdout.write(`${record.id}\n`);
+          if (level !== 'quiet') process.stdout.write(`${record.id}\n`);
         }
         if (result.postHookFailure) {
           throw new CassetteError(

@@ -15,7 +15,7 @@ import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
 import { loadPlan } from './backup.js';
 import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
-import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { collect, interruptSignal, openRepo, parseInteger, noteWriter, run, verbosity, withOutputOptions, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration, keptSymlinkLine } from '../render.js';
 import { counted, entries } from '../words.js';
@@ -42,7 +42,7 @@ interface RestoreFlags extends RepoFlags, KeyFlags, RunbookFlags, Pick<RestoreOp
 export function restoreCommand(): Command {
   return withIdentityOptions(
     withRepoOptions(
-      withRunbookOptions(new Command('restore'), "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
+      withRunbookOptions(withOutputOptions(new Command('restore')), "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
         .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
         .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
         .option('--target <dir>', 'restore into <dir>/<artifact>/…')
@@ -70,13 +70,15 @@ export function restoreCommand(): Command {
     ),
   ).action(async (ref: string, flags: RestoreFlags) => {
     await run(async () => {
+      const level = verbosity(flags);
+      const say = noteWriter(flags);
       const plan = await loadPlan({ runbook: flags.runbook, profile: flags.profile, plan: flags.plan, role: flags.role, root: flags.root, json: flags.json });
       const pgOnly = (flags.pg ?? []).length > 0 && flags.target === undefined && !flags.inPlace && !flags.stdout && !flags.tar;
       const modes = [flags.target !== undefined, !!flags.inPlace, !!flags.stdout, !!flags.tar].filter(Boolean).length;
       // A dry run writes nothing, so it needs no destination: it shows a restore in place (the original paths), which is what a plan does (issue 17).
       if (flags.dryRun && modes === 0 && !pgOnly) {
         flags.inPlace = true;
-        if (!flags.json) process.stderr.write('dry run without --target, --stdout or --tar: showing a restore in place, onto the original paths\n');
+        say('dry run without --target, --stdout or --tar: showing a restore in place, onto the original paths\n');
       } else if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
       if ((flags.pgTarget || flags.dumpTo) && (flags.pg ?? []).length !== 1) throw new CassetteError('E_USAGE', '--pg-target and --dump-to need exactly one --pg database');
       if ((flags.stdout || flags.tar) && process.stdout.isTTY) {
@@ -106,16 +108,16 @@ export function restoreCommand(): Command {
             signal,
             onStep: (step, detail) => {
               if (flags.json) process.stdout.write(JSON.stringify({ type: 'step', database: name, step, detail }) + '\n');
-              else process.stderr.write(`${name}: ${step}${detail ? ` (${detail})` : ''}\n`);
+              else say(`${name}: ${step}${detail ? ` (${detail})` : ''}\n`);
             },
           });
-          if (!flags.json) process.stderr.write(`database ${name} restored${flags.dumpTo ? ` to ${flags.dumpTo}` : ` as ${result.database}`} (${humanBytes(result.bytes)})\n`);
+          say(`database ${name} restored${flags.dumpTo ? ` to ${flags.dumpTo}` : ` as ${result.database}`} (${humanBytes(result.bytes)})\n`);
         };
         if (pgOnly) {
           for (const name of flags.pg!) await restoreDb(name);
           return;
         }
-        const renderer = createRenderer({ json: !!flags.json });
+        const renderer = createRenderer({ json: !!flags.json, verbosity: level });
         const started = Date.now();
         const lines: string[] = [];
         const common = {
@@ -130,6 +132,7 @@ export function restoreCommand(): Command {
           numericOwner: flags.numericOwner,
           xattrs: flags.xattrs,
           fetchConcurrency: flags.fetchConcurrency,
+          estimateTotal: !flags.dryRun && (!!flags.json || (level !== 'quiet' && process.stderr.isTTY)),
           signal,
           progress: flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer,
           onEntry: flags.dryRun
@@ -182,7 +185,7 @@ export function restoreCommand(): Command {
             `dry run: ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')} plus the indexes\n`,
           );
         } else {
-          process.stderr.write(
+          say(
             `restored ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')}${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${counted(summary.skipped, 'existing file')}` : ''}\n`,
           );
           for (const refused of summary.refused)
