@@ -45,6 +45,8 @@ export function artifactsToSearch(record: Pick<CommitRecord, 'artifacts'>, selec
 export interface FindOptions {
   /** Globs over `artifact/path`, as `restore --include` and `ls` take them; at least one. */
   patterns: readonly string[];
+  /** Globs of entries to leave out (an excluded directory excludes everything below it). */
+  exclude?: readonly string[];
   /** Opens an artifact's index (repository.ts openIndex on the command's store). */
   openIndex: (artifact: ArtifactRecord) => Promise<IndexReader>;
 }
@@ -55,7 +57,7 @@ export interface FindOptions {
  */
 export async function* findEntries(records: readonly CommitRecord[], options: FindOptions): AsyncGenerator<FoundEntry> {
   if (options.patterns.length === 0) throw new CassetteError('E_USAGE', 'find needs at least one pattern, such as "etc/ssh/**" or "srv-data/**/*.log"');
-  const selection: SelectOptions = { include: [...options.patterns] };
+  const selection: SelectOptions = { include: [...options.patterns], exclude: options.exclude ? [...options.exclude] : undefined };
   const selected = compileSelector(selection);
   for (const record of records) {
     for (const artifact of artifactsToSearch(record, selection)) {

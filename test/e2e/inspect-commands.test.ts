@@ -173,6 +173,10 @@ describe.each(targets)('find, diff, stats and cat on $name', (target) => {
       const limited = ndjson((await run(s.repo, ['find', `${s.artifact}/conf/current`, '--json', ...limit])).stdout);
       expect(limited.filter((e) => e.type === 'match').map((e) => e.snapshot)).toEqual([s.second]);
     }
+    // Named twice and out of order: searched once each, oldest first.
+    const named = ndjson((await run(s.repo, ['find', `${s.artifact}/conf/current`, '--json', '--snapshot', 'latest', '--snapshot', s.first, '--snapshot', s.second])).stdout);
+    expect(named.filter((e) => e.type === 'match').map((e) => e.snapshot)).toEqual([s.first, s.second]);
+    expect(named.at(-1)).toEqual({ type: 'summary', matches: 2, snapshots: 2, searched: 2 });
   });
 
   it('find exits 4 with one clear message when nothing matches', async () => {

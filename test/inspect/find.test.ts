@@ -29,6 +29,11 @@ describe('findEntries', () => {
     expect(index.opened).toEqual(opened);
   });
 
+  it('leaves out what an exclude pattern matches, below an excluded directory too', async () => {
+    const found = await collect(findEntries([A], { patterns: ['etc'], exclude: ['etc/ssh', '**/link'], openIndex: indexes().open }));
+    expect(found.map((f) => `${f.artifact}/${f.path}`)).toEqual(['etc/hosts']);
+  });
+
   it('reports type, mode, mtime and link target', async () => {
     const [found] = await collect(findEntries([A], { patterns: ['etc/link'], openIndex: indexes().open }));
     expect(found).toEqual({ snapshot: 'A', artifact: 'etc', path: 'link', entryType: 'symlink', size: 0, mode: 0o644, mtime: '1764170000', link: 'hosts' });

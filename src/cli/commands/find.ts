@@ -6,7 +6,7 @@ import type { KeyFlags } from '../../crypto/keys.js';
 import { CassetteError } from '../../errors.js';
 import type { CommitRecord } from '../../format/types.js';
 import { findEntries, type FoundEntry } from '../../inspect/find.js';
-import { listSnapshots, openIndex, resolveSnapshot } from '../../repository.js';
+import { compareSnapshots, listSnapshots, openIndex, resolveSnapshot } from '../../repository.js';
 import { describeFilter, matchesFilter } from '../../snapshot-filter.js';
 import { collect, openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { withIdentityOptions } from '../keys.js';
@@ -15,6 +15,7 @@ import { modeString } from './ls.js';
 
 interface FindFlags extends RepoFlags, KeyFlags, SnapshotFilterFlags {
   snapshot?: string[];
+  exclude?: string[];
 }
 
 /** `2026-11-30 12:00:00` (UTC) from an index mtime. */
@@ -29,6 +30,7 @@ export function findCommand(): Command {
         new Command('find')
           .description('list the snapshots holding entries that match patterns (from the indexes alone: no archive is read)')
           .argument('<patterns...>', 'globs over artifact/path, as ls and restore --include take them ("etc/ssh/**", "srv-data/**/*.log")')
+          .option('-e, --exclude <glob>', 'leave out matching entries (repeatable), as ls does', collect)
           .option('-s, --snapshot <id>', 'search only this snapshot (id, unique prefix or "latest"; repeatable)', collect),
       ),
     ),
@@ -48,7 +50,8 @@ export function findCommand(): Command {
         }
         // Every snapshot is checked before any is searched: no partial listing ends in a key error.
         for (const record of records) requireUnsealed(record, store);
-        const byId = new Map(records.map((record) => [record.id, record]));
+        // Oldest first, each once, however the --snapshot flags named them.
+        const byId = new Map(records.sort(compareSnapshots).map((record) => [record.id, record]));
         let matches = 0;
         const snapshots = new Set<string>();
         const out: string[] = [];
@@ -56,7 +59,7 @@ export function findCommand(): Command {
           if (out.length) process.stdout.write(out.join(''));
           out.length = 0;
         };
-        for await (const found of findEntries([...byId.values()], { patterns, openIndex: (artifact) => openIndex(store, artifact) })) {
+        for await (const found of findEntries([...byId.values()], { patterns, exclude: flags.exclude, openIndex: (artifact) => openIndex(store, artifact) })) {
           matches++;
           if (!snapshots.has(found.snapshot)) {
             snapshots.add(found.snapshot);
@@ -69,12 +72,12 @@ export function findCommand(): Command {
         if (matches === 0) {
           throw new CassetteError(
             'E_NOT_FOUND',
-            `no entry matches ${patterns.map((p) => JSON.stringify(p)).join(' or ')} in ${records.length} snapshot${records.length === 1 ? '' : 's'} (patterns match artifact/path, as ls prints it)`,
+            `no entry matches ${patterns.map((p) => JSON.stringify(p)).join(' or ')} in ${byId.size} snapshot${byId.size === 1 ? '' : 's'} (patterns match artifact/path, as ls prints it)`,
           );
         }
-        const summary = { matches, snapshots: snapshots.size, searched: records.length };
+        const summary = { matches, snapshots: snapshots.size, searched: byId.size };
         if (flags.json) process.stdout.write(JSON.stringify({ type: 'summary', ...summary }) + '\n');
-        else process.stderr.write(`${matches} match${matches === 1 ? '' : 'es'} in ${snapshots.size} of ${records.length} snapshot${records.length === 1 ? '' : 's'}\n`);
+        else process.stderr.write(`${matches} match${matches === 1 ? '' : 'es'} in ${snapshots.size} of ${byId.size} snapshot${byId.size === 1 ? '' : 's'}\n`);
       } finally {
         await store.close();
       }
