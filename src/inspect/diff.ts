@@ -142,6 +142,11 @@ export function pairArtifacts(
   return pairs;
 }
 
+/** Whether an item is more than a change of metadata: added, removed, or changed in content or type (`diff --content-only`). Pure. */
+export function changesContent(item: DiffItem): boolean {
+  return item.kind !== 'changed' || item.changes.includes('content') || item.changes.includes('type');
+}
+
 /** Totals of a diff, by kind of entry. */
 export interface DiffTotals {
   files: { added: number; removed: number; changed: number };

@@ -202,6 +202,11 @@ describe.each(targets)('find, diff, stats and cat on $name', (target) => {
     // Unchanged entries are not listed: big.bin, the symlink, the empty file.
     expect(lines.filter((line) => /big\.bin|conf\/current|conf\/empty/.test(line))).toEqual([]);
     expect(lines).toContain('Files:             1 added,       1 removed,       2 changed');
+    // --content-only leaves out what changed in metadata alone: the chmod of conf/hosts.
+    const content = String((await run(s.repo, ['diff', s.first, s.second, '--content-only'])).stdout).split('\n');
+    expect(content).toContain(`M    ${a}/conf/ssh/sshd_config  (content, mtime)`);
+    expect(content.filter((line) => line.startsWith('U '))).toEqual([]);
+    expect(content).toContain('Files:             1 added,       1 removed,       1 changed');
   });
 
   it('diff --json gives each change with the changed fields before and after, and the totals', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isCassetteError } from '../../src/errors.js';
 import type { IndexEntry } from '../../src/format/types.js';
-import { countDiffItem, diffEntries, diffSnapshots, emptyTotals, entryChanges, pairArtifacts, type DiffItem, type EntryChange } from '../../src/inspect/diff.js';
+import { changesContent, countDiffItem, diffEntries, diffSnapshots, emptyTotals, entryChanges, pairArtifacts, type DiffItem, type EntryChange } from '../../src/inspect/diff.js';
 import { artifact, collect, dir, entry, memoryIndexes, record, stream } from '../helpers/index-entries.js';
 
 const ACL = Buffer.from('acl').toString('base64');
@@ -71,6 +71,25 @@ describe('diffEntries', () => {
     const error: unknown = await collect(diffEntries('t', stream([entry('b'), entry('a')]), stream([]), ['data/x/t.idx.zst', 'other'])).catch((e: unknown) => e);
     expect(isCassetteError(error, 'E_FORMAT')).toBe(true);
     expect((error as Error).message).toContain('data/x/t.idx.zst');
+  });
+});
+
+describe('changesContent', () => {
+  it('keeps additions, removals, content and type changes; drops metadata-only changes', async () => {
+    const items = await collect(
+      diffEntries(
+        't',
+        stream([entry('a'), entry('b'), entry('c'), entry('d'), dir('e')]),
+        stream([
+          entry('a', { size: 1, mode: 0o600 }),
+          entry('b', { mode: 0o600, mtime: '2' }),
+          entry('d', { type: 'symlink', size: 0, sha256: undefined }),
+          dir('e', { uid: 0 }),
+          entry('f'),
+        ]),
+      ),
+    );
+    expect(summary(items.filter(changesContent))).toEqual(['changed a content,mode', 'removed c', 'changed d type,content', 'added f']);
   });
 });
 

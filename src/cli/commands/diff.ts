@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { requireUnsealed, storeForReading } from '../../crypto/repository-encryption.js';
 import type { KeyFlags } from '../../crypto/keys.js';
 import type { CommitRecord, IndexEntry } from '../../format/types.js';
-import { countDiffItem, diffSnapshots, emptyTotals, type DiffItem, type DiffTotals, type EntryChange } from '../../inspect/diff.js';
+import { changesContent, countDiffItem, diffSnapshots, emptyTotals, type DiffItem, type DiffTotals, type EntryChange } from '../../inspect/diff.js';
 import { openIndex, resolveSnapshot } from '../../repository.js';
 import { openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { withIdentityOptions } from '../keys.js';
@@ -71,9 +71,10 @@ export function diffCommand(): Command {
       new Command('diff')
         .description('show entries added (+), removed (-) and changed between two snapshots: T type, M content, U metadata only (from the indexes alone: no archive is read)')
         .argument('<from>', 'the older snapshot: id, unique id prefix, or "latest"')
-        .argument('<to>', 'the newer snapshot: id, unique id prefix, or "latest"'),
+        .argument('<to>', 'the newer snapshot: id, unique id prefix, or "latest"')
+        .option('--content-only', 'leave out entries whose metadata alone changed (U lines: mode, owner, mtime, xattrs, ACLs)'),
     ),
-  ).action(async (fromRef: string, toRef: string, flags: RepoFlags & KeyFlags) => {
+  ).action(async (fromRef: string, toRef: string, flags: RepoFlags & KeyFlags & { contentOnly?: boolean }) => {
     await run(async () => {
       const store = await storeForReading(openRepo(flags), flags);
       try {
@@ -89,6 +90,7 @@ export function diffCommand(): Command {
         };
         if (!flags.json) out.push(`comparing snapshot ${describe(from)} with ${describe(to)}\n`);
         for await (const item of diffSnapshots(from, to, { openIndex: (artifact) => openIndex(store, artifact) })) {
+          if (flags.contentOnly && !changesContent(item)) continue;
           countDiffItem(totals, item);
           out.push(flags.json ? JSON.stringify(diffEvent(item)) + '\n' : diffLine(item));
           if (out.length >= 1000) flush();
