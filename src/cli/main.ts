@@ -10,6 +10,10 @@ import { pruneCommand } from './commands/prune.js';
 import { verifyCommand } from './commands/verify.js';
 import { benchCommand } from './commands/bench.js';
 import { lsCommand } from './commands/ls.js';
+import { findCommand } from './commands/find.js';
+import { diffCommand } from './commands/diff.js';
+import { statsCommand } from './commands/stats.js';
+import { catCommand } from './commands/cat.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { keyCommand } from './commands/key.js';
@@ -37,6 +41,10 @@ for (const command of [
   backupCommand(),
   snapshotsCommand(),
   lsCommand(),
+  findCommand(),
+  diffCommand(),
+  statsCommand(),
+  catCommand(),
   restoreCommand(),
   verifyCommand(),
   pruneCommand(),

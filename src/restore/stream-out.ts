@@ -7,7 +7,7 @@ import { DEFAULTS } from '../defaults.js';
 import { CassetteError } from '../errors.js';
 import { entryKey, tarMemberOf } from '../format/entry-bytes.js';
 import { encodeTarHeader, TAR_END_SIZE, tarPadding } from '../format/tar-header.js';
-import type { CommitRecord, IndexEntry } from '../format/types.js';
+import type { ArtifactRecord, CommitRecord, FrameRecord, IndexEntry } from '../format/types.js';
 import { openIndex } from '../repository.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { FramePool } from '../zstd/pool.js';
@@ -64,6 +64,20 @@ export async function restoreFileToStream(options: StreamOutOptions): Promise<nu
   if (entry.type !== 'file') throw new CassetteError('E_USAGE', `--stdout: ${artifact.name}/${entry.path} is a ${entry.type}, not a regular file`);
   const index = await openIndex(options.store, artifact);
   index.close();
+  return writeFileContent({ ...options, artifact, frames: index.frames, entry });
+}
+
+export interface FileContentOptions extends Pick<StreamOutOptions, 'store' | 'out' | 'pool' | 'signal' | 'onDownloaded'> {
+  artifact: ArtifactRecord;
+  /** The artifact's frame table (its index's `frames`). */
+  frames: FrameRecord[];
+  /** A `file` entry of the artifact. */
+  entry: IndexEntry;
+}
+
+/** Streams one file entry's content, reading only the frames that hold it, and checks it against its SHA-256. Returns its size. */
+export async function writeFileContent(options: FileContentOptions): Promise<number> {
+  const { artifact, entry } = options;
   const pool = options.pool ?? new FramePool();
   const hash = createHash('sha256');
   try {
@@ -73,7 +87,7 @@ export async function restoreFileToStream(options: StreamOutOptions): Promise<nu
       for await (const { frame, data } of readFrames([{ start, end }], {
         store: options.store,
         artifact,
-        frames: index.frames,
+        frames: options.frames,
         pool,
         concurrency: DEFAULTS.fetchConcurrency,
         plan: { maxGapBytes: DEFAULTS.restoreMaxGapBytes, maxRequestBytes: DEFAULTS.restoreRequestBytes },

@@ -17,7 +17,7 @@ interface LsFlags extends RepoFlags, KeyFlags {
 
 const TYPE_CHAR: Record<IndexEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', hardlink: 'h', fifo: 'p', chardev: 'c', blockdev: 'b' };
 
-export function modeString(entry: IndexEntry): string {
+export function modeString(entry: Pick<IndexEntry, 'type' | 'mode'>): string {
   const bits = 'rwxrwxrwx';
   let out = TYPE_CHAR[entry.type];
   for (let i = 0; i < 9; i++) out += entry.mode & (1 << (8 - i)) ? bits[i] : '-';
