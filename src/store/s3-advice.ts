@@ -28,7 +28,7 @@ function credentialSources(context: AdviceContext): string {
  * Advice for an S3 error, by the error's name (the SDK's CredentialsProviderError, or the
  * store's error code); undefined when the error is nothing a user fixes by configuration.
  */
-export function s3Advice(errorName: string | undefined, context: AdviceContext): string | undefined {
+export function s3Advice(errorName: string | undefined, context: AdviceContext, message = ''): string | undefined {
   const endpoint = context.endpoint ? ` --endpoint-url ${context.endpoint}` : '';
   switch (errorName) {
     case 'CredentialsProviderError':
@@ -36,6 +36,8 @@ export function s3Advice(errorName: string | undefined, context: AdviceContext):
     case 'NoSuchBucket':
       return `the bucket ${context.bucket} does not exist${context.endpoint ? ` at ${context.endpoint}` : ''}; create it with: aws s3 mb s3://${context.bucket}${endpoint}`;
     case 'InvalidAccessKeyId':
+      // Ceph RGW answers InvalidAccessKeyId when an SSE-KMS key is missing ("Failed to retrieve the actual key, kms-keyid: …"): not the credentials.
+      if (/kms/i.test(message)) return undefined;
       return `the store does not know the access key ID: check AWS_ACCESS_KEY_ID, or aws_access_key_id in ${context.profile ? `the profile ${context.profile}` : 'the selected profile'}, and that the key belongs to this store${context.endpoint ? ` (${context.endpoint})` : ''}`;
     case 'SignatureDoesNotMatch':
       return `the secret access key does not match the access key ID: check AWS_SECRET_ACCESS_KEY, or aws_secret_access_key in ${context.profile ? `the profile ${context.profile}` : 'the selected profile'}`;

@@ -350,7 +350,7 @@ export class S3Store implements ObjectStore {
     // s3rver checks the storage class of a multipart upload only when it is completed.
     const creates = operation === 'PUT' || operation === 'CreateMultipartUpload of' || operation === 'CompleteMultipartUpload of';
     const note = refused && creates ? refusedWriteNote(this.encryption, this.storageClasses, key) : '';
-    const advice = s3Advice(nameOf(error), { bucket: this.bucket, endpoint: this.endpoint, profile: this.profile });
+    const advice = s3Advice(nameOf(error), { bucket: this.bucket, endpoint: this.endpoint, profile: this.profile }, messageOf(error));
     if (advice) {
       const answer = statusOf(error) === undefined ? ` (${messageOf(error)})` : ` (HTTP ${String(statusOf(error))}: ${serverMessage(error)}${attemptsNote(error)})`;
       return new CassetteError('E_STORAGE', `${operation} s3://${this.bucket}/${this.keyFor(key)} failed: ${advice}${answer}${note}`, { cause: error, refused });

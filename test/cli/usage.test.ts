@@ -24,7 +24,8 @@ describe('usage errors', () => {
     const result = await cassette(args);
     expect(result.exitCode).toBe(2);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(`cassette: unknown command 'no-such-command' (commands: ${COMMANDS.join(', ')}; run cassette --help)\n`);
+    expect(result.stderr).toMatch(/^cassette: unknown command 'no-such-command' \(commands: backup, snapshots, [a-z, ]+; run cassette --help\)\n$/);
+    for (const command of COMMANDS) expect(result.stderr).toContain(` ${command}`);
   });
 
   it('help still works: cassette --help, cassette help backup, cassette backup --help', async () => {

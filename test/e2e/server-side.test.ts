@@ -208,7 +208,7 @@ describe.each(s3Servers())('server-side encryption and storage classes through t
     // One small file: a ranged GET of its frame.
     const target = await fs.mkdtemp(path.join(work, 'one-'));
     const one = await cassette(['restore', 'latest', '--target', target, '--include', '*/a.txt', '--repo', repo, '--sse-c-key-file', keyFile], { env });
-    expect(one.stderr).toMatch(/^restored 1 entries/);
+    expect(one.stderr).toMatch(/^restored 1 entry /);
     expect(one.exitCode).toBe(0);
     const [artifact] = await fs.readdir(target);
     expect(await fs.readFile(path.join(target, artifact!, 'a.txt'), 'utf8')).toBe('alpha\n');

@@ -88,7 +88,7 @@ describe('the cassatt profile', () => {
 
   it('rejects an unknown role or profile', () => {
     expect(() => effectivePlan(profile('cassatt'), { role: 'tertiary' })).toThrow(/unknown role "tertiary"/);
-    expect(() => profile('nope')).toThrow(/unknown profile "nope"/);
+    expect(() => profile('nope')).toThrow(/unknown runbook "nope"/);
   });
 });
 
