@@ -13,6 +13,8 @@ import { lsCommand } from './commands/ls.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { keyCommand } from './commands/key.js';
+import { forgetCommand } from './commands/forget.js';
+import { tagCommand } from './commands/tag.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { isCassetteError } from '../errors.js';
 
@@ -40,6 +42,8 @@ for (const command of [
   restoreCommand(),
   verifyCommand(),
   pruneCommand(),
+  forgetCommand(),
+  tagCommand(),
   keyCommand(),
   planCommand(),
   benchCommand(),

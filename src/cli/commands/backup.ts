@@ -28,6 +28,7 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
   oneFileSystem: boolean;
   xattrs: boolean;
   tag?: string[];
+  host?: string;
   level?: number;
   frameSize?: number;
   threads?: number;
@@ -49,6 +50,7 @@ export function backupCommand(): Command {
         .option('--no-one-file-system', 'descend into other file systems mounted below a source')
         .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
         .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
+        .option('--host <name>', "record this host name in the snapshot, and take parents from its snapshots (default: this machine's hostname)")
         .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
         .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
         .option('--profile <name>', 'use a built-in plan (cassatt: the Cassatt Active Response runbook)')
@@ -103,6 +105,7 @@ export function backupCommand(): Command {
           oneFileSystem: flags.oneFileSystem,
           xattrs: flags.xattrs,
           tags: flags.tag,
+          host: flags.host,
           role: plan ? (flags.role ?? plan.roles[0]) : undefined,
           compressionLevel: flags.level ?? plan?.compressionLevel,
           artifactConcurrency: plan?.concurrency,

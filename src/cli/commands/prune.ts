@@ -5,10 +5,11 @@ import type { Retention } from '../../plan/plan.js';
 import type { KeptSummary } from '../../prune/plan-objects.js';
 import { prune } from '../../prune/prune.js';
 import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 import { humanBytes } from '../render.js';
 import { loadPlan } from './backup.js';
 
-interface PruneFlags extends RepoFlags, Retention {
+interface PruneFlags extends RepoFlags, Retention, SnapshotFilterFlags {
   dryRun?: boolean;
   graceHours: number;
   profile?: string;
@@ -18,7 +19,7 @@ interface PruneFlags extends RepoFlags, Retention {
 export function pruneCommand(): Command {
   const count = (name: string) => parseInteger(name, 0, 100_000);
   return withRepoOptions(
-    new Command('prune')
+    withSnapshotFilterOptions(new Command('prune'))
       .description(
         'remove snapshots outside a retention policy, with the data no kept snapshot references (an object a kept incremental snapshot reads frames from stays, whole); also incomplete leftovers and stale multipart uploads',
       )
@@ -36,7 +37,11 @@ export function pruneCommand(): Command {
       )
       .option('--profile <name>', 'take the retention policy from a built-in plan')
       .option('--plan <file>', 'take the retention policy from a plan file')
-      .option('--dry-run', 'show what would be removed; remove nothing'),
+      .option('--dry-run', 'show what would be removed; remove nothing')
+      .addHelpText(
+        'after',
+        '\nWith --host, --tag or --path, the policy applies to the snapshots they select only, as one group; the others are kept, untouched (to keep n per host, run prune once per --host).',
+      ),
   ).action(async (flags: PruneFlags) => {
     await run(async () => {
       const plan = await loadPlan({ profile: flags.profile, plan: flags.plan });
@@ -47,7 +52,7 @@ export function pruneCommand(): Command {
       const policy = Object.keys(fromFlags).length > 0 ? fromFlags : (plan?.retention ?? {});
       const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository });
       try {
-        const report = await prune({ store, policy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
+        const report = await prune({ store, policy, filter: snapshotFilter(flags), dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
         if (flags.json) {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return;
@@ -67,7 +72,7 @@ export function pruneCommand(): Command {
         const freed = [...report.removed, ...report.leftovers].reduce((sum, r) => sum + r.bytes, 0);
         const held = [...report.removed, ...report.leftovers, ...report.referenced].reduce((sum, r) => sum + r.keptBytes, 0);
         process.stdout.write(
-          `${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${report.abortedUploads.length} uploads ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
+          `${report.kept.length} kept, ${report.removed.length} ${verb},${report.untouched.length > 0 ? ` ${report.untouched.length} outside the selection untouched,` : ''} ${report.leftovers.length} incomplete ${verb}, ${report.abortedUploads.length} uploads ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
         );
       } finally {
         await store.close();

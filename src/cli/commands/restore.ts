@@ -17,8 +17,9 @@ import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-ou
 import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration, keptSymlinkLine } from '../render.js';
+import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
-interface RestoreFlags extends RepoFlags, KeyFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
+interface RestoreFlags extends RepoFlags, KeyFlags, SnapshotFilterFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
   stdout?: boolean;
   tar?: boolean;
   owners?: boolean;
@@ -40,7 +41,7 @@ interface RestoreFlags extends RepoFlags, KeyFlags, Pick<RestoreOptions, 'target
 export function restoreCommand(): Command {
   return withIdentityOptions(
     withRepoOptions(
-      new Command('restore')
+      withSnapshotFilterOptions(new Command('restore'))
         .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
         .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
         .option('--target <dir>', 'restore into <dir>/<artifact>/…')
@@ -85,7 +86,7 @@ export function restoreCommand(): Command {
       const store = await storeForReading(openRepo({ ...flags, repo: flags.repo ?? plan?.repository, json: flags.json || flags.stdout || flags.tar }), flags);
       const signal = interruptSignal();
       try {
-        const record = await resolveSnapshot(store, ref);
+        const record = await resolveSnapshot(store, ref, snapshotFilter(flags));
         requireUnsealed(record, store);
         if (flags.stdout || flags.tar) {
           const options = { store, record, out: process.stdout, include: flags.include, exclude: flags.exclude, signal };
