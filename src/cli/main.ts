@@ -15,6 +15,7 @@ import { snapshotsCommand } from './commands/snapshots.js';
 import { keyCommand } from './commands/key.js';
 import { forgetCommand } from './commands/forget.js';
 import { tagCommand } from './commands/tag.js';
+import { copyCommand } from './commands/copy.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { isCassetteError } from '../errors.js';
 
@@ -44,6 +45,7 @@ for (const command of [
   pruneCommand(),
   forgetCommand(),
   tagCommand(),
+  copyCommand(),
   keyCommand(),
   planCommand(),
   benchCommand(),
