@@ -20,9 +20,11 @@ export interface PruneOptions extends Omit<RemoveOptions, 'decide' | 'recordsOnl
   /**
    * Apply the policy to the snapshots this selects only (--host, --tag, --path, like restic's
    * `forget --host X --keep-last 2`); the others are kept, untouched, and what they name stays.
-   * Default: every snapshot, as one group.
+   * Default: every snapshot.
    */
   filter?: SnapshotFilter;
+  /** `host`: apply the policy to each host's snapshots apart (keep-last 7 keeps 7 of each host), as restic groups by host. Default: one group. */
+  groupBy?: 'host';
 }
 
 /** Which snapshots go, given every committed one (oldest first) and those running backups reuse (`pinned`: id → reason, to be kept). Pure. */
@@ -101,22 +103,34 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
  */
 export async function prune(options: PruneOptions): Promise<PruneReport> {
   checkPolicy(options.policy);
-  return removeSnapshots({ ...options, decide: (records, pinned) => policyDecision(records, options.policy, options.filter, pinned) });
+  return removeSnapshots({ ...options, decide: (records, pinned) => policyDecision(records, options.policy, options.filter, pinned, options.groupBy) });
 }
 
-/** The policy over the snapshots the filter selects; the others are untouched. Pure. */
+/** The policy over the snapshots the filter selects, as one group or per host; the others are untouched. Pure. */
 export function policyDecision(
   records: readonly CommitRecord[],
   policy: Retention,
   filter: SnapshotFilter | undefined,
   pinned: ReadonlyMap<string, string>,
+  groupBy?: 'host',
 ): PruneDecision & { untouched: string[] } {
-  const selected = records.filter((r) => matchesFilter(r, filter));
-  const decision = planPrune(
-    selected.map((r) => ({ id: r.id, time: new Date(r.startedAt) })),
-    policy,
-    pinned,
-  );
+  const groups = new Map<string, CommitRecord[]>();
+  for (const record of records.filter((r) => matchesFilter(r, filter))) {
+    const group = groupBy === 'host' ? record.host : '';
+    groups.set(group, [...(groups.get(group) ?? []), record]);
+  }
+  const decision: PruneDecision = { keep: [], remove: [] };
+  for (const [group, members] of groups) {
+    const part = planPrune(
+      members.map((r) => ({ id: r.id, time: new Date(r.startedAt) })),
+      policy,
+      pinned,
+    );
+    decision.keep.push(
+      ...part.keep.map((k) => (groupBy === 'host' ? { id: k.id, reasons: k.reasons.map((reason) => (reason === pinned.get(k.id) ? reason : `${reason} of host ${group}`)) } : k)),
+    );
+    decision.remove.push(...part.remove);
+  }
   return { ...decision, untouched: records.filter((r) => !matchesFilter(r, filter)).map((r) => r.id) };
 }
 

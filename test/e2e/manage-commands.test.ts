@@ -113,6 +113,13 @@ describe.each(targets)('on $name', (target) => {
     expect(plan.kept.map((k) => k.id)).toEqual([ids.b]);
     expect(plan.removed.map((r) => r.id)).toEqual([ids.a]);
     expect(plan.untouched.sort()).toEqual([ids.c, ids.d].sort());
+    const perHost = await cli(repo, ['prune', '--group-by', 'host', '--keep-last', '1', '--dry-run', '--json']);
+    const grouped = JSON.parse(String(perHost.stdout)) as typeof report;
+    expect(grouped.kept.map((k) => k.id).sort()).toEqual([ids.c, ids.d].sort());
+    expect(grouped.removed.map((r) => r.id).sort()).toEqual([ids.a, ids.b].sort());
+    const badGroup = await cli(repo, ['prune', '--group-by', 'path', '--keep-last', '1']);
+    expect(badGroup.exitCode).toBe(2);
+    expect(String(badGroup.stderr)).toBe('cassette: Expected `--group-by` to be host, got "path"\n');
     expect(await snapshotIds(repo)).toEqual([ids.a, ids.b, ids.d, ids.c]);
   });
 

@@ -57,6 +57,17 @@ describe('policyDecision (prune with a filter)', () => {
     expect(decision.untouched).toEqual(untouched);
   });
 
+  it.each([
+    { what: '--group-by host: the newest of each host', filter: undefined, keep: [B2.id, A2.id], remove: [B1.id, A1.id], untouched: [] },
+    { what: '--group-by host --tag daily', filter: { tagGroups: [['daily']] }, keep: [A2.id, B1.id], remove: [A1.id], untouched: [B2.id] },
+  ])('$what', ({ filter, keep, remove, untouched }) => {
+    const decision = policyDecision(ALL, { keepLast: 1 }, filter, new Map(), 'host');
+    expect(decision.keep.map((k) => k.id).sort()).toEqual([...keep].sort());
+    expect(decision.remove.sort()).toEqual([...remove].sort());
+    expect(decision.untouched).toEqual(untouched);
+    expect(decision.keep.find((k) => k.id === A2.id)?.reasons).toEqual(['last 1 of host web1']);
+  });
+
   it('keeps a pinned snapshot within the selection, with its reason', () => {
     const decision = policyDecision(ALL, { keepLast: 1 }, { hosts: ['web1'] }, new Map([[A1.id, 'reused by running backup X']]));
     expect(decision.keep).toEqual([

@@ -1,6 +1,7 @@
 // `cassette prune`: apply a retention policy (removed snapshots' objects that kept ones reference stay); remove incomplete leftovers and stale multipart uploads.
 
 import { Command } from 'commander';
+import { CassetteError } from '../../errors.js';
 import type { Retention } from '../../plan/plan.js';
 import type { KeptSummary } from '../../prune/plan-objects.js';
 import { prune } from '../../prune/prune.js';
@@ -12,6 +13,7 @@ import { loadPlan } from './backup.js';
 interface PruneFlags extends RepoFlags, Retention, SnapshotFilterFlags {
   dryRun?: boolean;
   graceHours: number;
+  groupBy?: string;
   profile?: string;
   plan?: string;
 }
@@ -38,12 +40,11 @@ export function pruneCommand(): Command {
       .option('--profile <name>', 'take the retention policy from a built-in plan')
       .option('--plan <file>', 'take the retention policy from a plan file')
       .option('--dry-run', 'show what would be removed; remove nothing')
-      .addHelpText(
-        'after',
-        '\nWith --host, --tag or --path, the policy applies to the snapshots they select only, as one group; the others are kept, untouched (to keep n per host, run prune once per --host).',
-      ),
+      .option('--group-by <host>', "apply the policy to each host's snapshots apart (--keep-last 7 keeps 7 of each host); default: all snapshots as one group")
+      .addHelpText('after', '\nWith --host, --tag or --path, the policy applies to the snapshots they select only; the others are kept, untouched.'),
   ).action(async (flags: PruneFlags) => {
     await run(async () => {
+      if (flags.groupBy !== undefined && flags.groupBy !== 'host') throw new CassetteError('E_USAGE', `Expected \`--group-by\` to be host, got "${flags.groupBy}"`);
       const plan = await loadPlan({ profile: flags.profile, plan: flags.plan });
       const fromFlags: Retention = {};
       for (const key of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
@@ -52,7 +53,7 @@ export function pruneCommand(): Command {
       const policy = Object.keys(fromFlags).length > 0 ? fromFlags : (plan?.retention ?? {});
       const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository });
       try {
-        const report = await prune({ store, policy, filter: snapshotFilter(flags), dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
+        const report = await prune({ store, policy, filter: snapshotFilter(flags), groupBy: flags.groupBy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
         if (flags.json) {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return;
