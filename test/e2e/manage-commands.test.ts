@@ -84,6 +84,9 @@ describe.each(targets)('on $name', (target) => {
     expect(await snapshotIds(repo, ['--tag', 'weekly', '--tag', 'nope,daily'])).toEqual([ids.b]);
     expect(await snapshotIds(repo, ['--path', tree2 + '/'])).toEqual([ids.d]);
     expect(await snapshotIds(repo, ['--host', 'web1', '--tag', 'daily', '--path', tree1])).toEqual([ids.a, ids.b]);
+    const emptyHost = await cli(repo, ['backup', tree1, '--host', '']);
+    expect(emptyHost.exitCode).toBe(2);
+    expect(String(emptyHost.stderr)).toBe('cassette: Expected `--host` to be a host name, got ""\n');
     const none = await cli(repo, ['snapshots', '--host', 'db9']);
     expect(none.exitCode).toBe(0);
     expect(String(none.stdout)).toMatch(/^no snapshots with host db9 in /);
