@@ -224,17 +224,11 @@ export async function copySnapshots(options: CopyOptions): Promise<CopyReport> {
     const parents = [...new Set([...objects.keys()].map(snapshotIdOfKey).filter((id): id is string => id !== undefined && id !== record.id))];
     const lease = await BackupLease.acquire({ store: target, id: record.id, host: os.hostname(), parents, signal: options.signal });
     try {
-      const limit = pLimit(concurrency);
-      await Promise.all(
-        [...objects].map(([key, size]) =>
-          limit(async () => {
-            const how = await copyObject(source, target, key, size, concurrency, options.signal);
-            report[how === 'server-side' ? 'serverSide' : how].objects++;
-            report[how === 'server-side' ? 'serverSide' : how].bytes += size;
-            options.onObject?.({ snapshot: record.id, key, bytes: size, how });
-          }),
-        ),
-      );
+      await copyObjects(source, target, objects, concurrency, options.signal, (key, size, how) => {
+        report[how === 'server-side' ? 'serverSide' : how].objects++;
+        report[how === 'server-side' ? 'serverSide' : how].bytes += size;
+        options.onObject?.({ snapshot: record.id, key, bytes: size, how });
+      });
       await checkCopied(target, objects);
       await commit(target, record.id, stored);
     } catch (error) {
@@ -247,6 +241,39 @@ export async function copySnapshots(options: CopyOptions): Promise<CopyReport> {
     report.copied.push({ id: record.id, objects: objects.size, bytes });
   }
   return report;
+}
+
+/**
+ * Every object into the target, `concurrency` at once. The first failure stops the others (queued
+ * ones return at once, running ones are aborted) and is thrown once all have settled, so nothing
+ * is still writing when the caller goes on.
+ */
+async function copyObjects(
+  source: ObjectStore,
+  target: ObjectStore,
+  objects: ReadonlyMap<string, number>,
+  concurrency: number,
+  signal: AbortSignal | undefined,
+  done: (key: string, size: number, how: CopyHow) => void,
+): Promise<void> {
+  const controller = new AbortController();
+  const stop = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+  const limit = pLimit(concurrency);
+  let failure: { error: unknown } | undefined;
+  await Promise.allSettled(
+    [...objects].map(([key, size]) =>
+      limit(async () => {
+        if (failure) return;
+        try {
+          done(key, size, await copyObject(source, target, key, size, concurrency, stop));
+        } catch (error) {
+          failure ??= { error };
+          controller.abort(error);
+        }
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
 }
 
 /** Every object is in the target with its recorded size (a HEAD each): the check before the commit. */

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { copySnapshots } from '../../copy/copy.js';
 import { CassetteError } from '../../errors.js';
 import { openStore } from '../../store/open-store.js';
-import { openRepo, parseInteger, repoUrl, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { interruptSignal, openRepo, parseInteger, repoUrl, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
 import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
@@ -37,7 +37,15 @@ export function copyCommand(): Command {
       try {
         if (target.url === source.url && endpoint === flags.endpoint)
           throw new CassetteError('E_USAGE', `--to ${flags.to} is the repository the snapshots are in (${repoUrl(flags)})`);
-        const report = await copySnapshots({ source, target, refs, filter: snapshotFilter(flags), concurrency: flags.concurrency, dryRun: flags.dryRun });
+        const report = await copySnapshots({
+          source,
+          target,
+          refs,
+          filter: snapshotFilter(flags),
+          concurrency: flags.concurrency,
+          dryRun: flags.dryRun,
+          signal: interruptSignal(),
+        });
         if (flags.json) {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return;
