@@ -13,6 +13,7 @@ export const EXIT = {
    * Partial success. Backup: the snapshot was committed, but some entries or attributes are not
    * stored as they were (unreadable, vanished or changed while read; see its warnings). Restore:
    * everything was written, but the target refused some attributes (extended attributes, ACLs).
+   * Forget: a named snapshot was kept because a running backup reuses it.
    */
   PARTIAL: 3,
   /** The snapshot or an object it needs does not exist. */

@@ -17,6 +17,9 @@ import { catCommand } from './commands/cat.js';
 import { restoreCommand } from './commands/restore.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { keyCommand } from './commands/key.js';
+import { forgetCommand } from './commands/forget.js';
+import { tagCommand } from './commands/tag.js';
+import { copyCommand } from './commands/copy.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { CassetteError, isCassetteError } from '../errors.js';
 
@@ -48,6 +51,9 @@ for (const command of [
   restoreCommand(),
   verifyCommand(),
   pruneCommand(),
+  forgetCommand(),
+  tagCommand(),
+  copyCommand(),
   keyCommand(),
   planCommand(),
   benchCommand(),

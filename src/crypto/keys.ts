@@ -89,7 +89,8 @@ function ageLibrary(): Promise<typeof import('age-encryption')> {
   return import('age-encryption');
 }
 
-async function identityToRecipient(identity: string): Promise<string> {
+/** The recipient (public key) of an identity. */
+export async function identityToRecipient(identity: string): Promise<string> {
   return (await ageLibrary()).identityToRecipient(identity);
 }
 

@@ -1,4 +1,4 @@
-// Carries out a prune: removes snapshots outside the policy (commit record first, then the data no remaining snapshot names), incomplete leftovers, stale uploads and expired leases.
+// Carries out a prune: removes snapshots outside the policy, or those forget names (commit record first, then the data no remaining snapshot names), incomplete leftovers, stale uploads and expired leases.
 
 import pLimit from 'p-limit';
 import { leaseHolder, leaseParents, leaseTtlMs } from '../backup/lease.js';
@@ -11,12 +11,34 @@ import { commitKey, DATA_PREFIX, leaseKey, listSnapshotIds, listSnapshots, LOCKS
 import type { ObjectInfo, ObjectStore, PendingUpload } from '../store/object-store.js';
 import { dataIdOf, parentsInUse, planLeftovers, type ListedLease } from './plan-leftovers.js';
 import { keptSummary, liveObjects, splitObjects, type KeptSummary } from './plan-objects.js';
-import { checkPolicy, planPrune } from './plan-prune.js';
+import { checkPolicy, planPrune, type PruneDecision } from './plan-prune.js';
+import { matchesFilter, type SnapshotFilter } from '../snapshot-filter.js';
 import { ClockMarker, isClockMarker } from './store-clock.js';
 
-export interface PruneOptions {
-  store: ObjectStore;
+export interface PruneOptions extends Omit<RemoveOptions, 'decide' | 'recordsOnly'> {
   policy: Retention;
+  /**
+   * Apply the policy to the snapshots this selects only (--host, --tag, --path, like restic's
+   * `forget --host X --keep-last 2`); the others are kept, untouched, and what they name stays.
+   * Default: every snapshot.
+   */
+  filter?: SnapshotFilter;
+  /** `host`: apply the policy to each host's snapshots apart (keep-last 7 keeps 7 of each host), as restic groups by host. Default: one group. */
+  groupBy?: 'host';
+}
+
+/** Which snapshots go, given every committed one (oldest first) and those running backups reuse (`pinned`: id → reason, to be kept). Pure. */
+export type RemovalDecision = (records: readonly CommitRecord[], pinned: ReadonlyMap<string, string>) => PruneDecision & { untouched?: string[] };
+
+export interface RemoveOptions {
+  store: ObjectStore;
+  decide: RemovalDecision;
+  /**
+   * Delete the removed snapshots' commit records only (`forget` without --prune): their data, and
+   * every incomplete leftover, upload and lease, stay for a later prune. The report's
+   * `leftObjects`/`leftBytes` say what stays.
+   */
+  recordsOnly?: boolean;
   /** Report, delete nothing (prune still writes and deletes its clock marker). */
   dryRun?: boolean;
   /**
@@ -34,6 +56,9 @@ export interface RemovedSnapshot extends KeptSummary {
   objects: number;
   /** Bytes of the deleted objects under data/<id>/. */
   bytes: number;
+  /** recordsOnly: the objects under its data/<id>/ no kept snapshot names, left in place for a later prune (then `objects` is 1, its record, and `bytes` 0). */
+  leftObjects?: number;
+  leftBytes?: number;
 }
 
 /** Data of an incomplete snapshot (no commit record) that prune removes, or keeps because kept snapshots reference it. */
@@ -45,7 +70,10 @@ export interface LeftoverData extends KeptSummary {
 }
 
 export interface PruneReport {
+  /** The selected snapshots kept (with a filter, those it selects; forget: the named ones a running backup reuses). */
   kept: Array<{ id: string; reasons: string[] }>;
+  /** With a filter: the snapshots it does not select, left as they are. */
+  untouched: string[];
   /** Snapshots removed; `kept*` are the objects under their data/<id>/ that stay because kept snapshots reference them. */
   removed: RemovedSnapshot[];
   /** Snapshot ids with data but no commit record, no fresh lease and nothing newer than the grace period: removed, except objects kept snapshots reference. */
@@ -74,9 +102,45 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
  * record is in the listing after that, or it failed and removed its data itself.
  */
 export async function prune(options: PruneOptions): Promise<PruneReport> {
+  checkPolicy(options.policy);
+  return removeSnapshots({ ...options, decide: (records, pinned) => policyDecision(records, options.policy, options.filter, pinned, options.groupBy) });
+}
+
+/** The policy over the snapshots the filter selects, as one group or per host; the others are untouched. Pure. */
+export function policyDecision(
+  records: readonly CommitRecord[],
+  policy: Retention,
+  filter: SnapshotFilter | undefined,
+  pinned: ReadonlyMap<string, string>,
+  groupBy?: 'host',
+): PruneDecision & { untouched: string[] } {
+  const groups = new Map<string, CommitRecord[]>();
+  for (const record of records.filter((r) => matchesFilter(r, filter))) {
+    const group = groupBy === 'host' ? record.host : '';
+    groups.set(group, [...(groups.get(group) ?? []), record]);
+  }
+  const decision: PruneDecision = { keep: [], remove: [] };
+  for (const [group, members] of groups) {
+    const part = planPrune(
+      members.map((r) => ({ id: r.id, time: new Date(r.startedAt) })),
+      policy,
+      pinned,
+    );
+    decision.keep.push(
+      ...part.keep.map((k) => (groupBy === 'host' ? { id: k.id, reasons: k.reasons.map((reason) => (reason === pinned.get(k.id) ? reason : `${reason} of host ${group}`)) } : k)),
+    );
+    decision.remove.push(...part.remove);
+  }
+  return { ...decision, untouched: records.filter((r) => !matchesFilter(r, filter)).map((r) => r.id) };
+}
+
+/**
+ * Remove the snapshots `decide` picks (prune's policy, forget's list): commit records first, then
+ * (unless recordsOnly) the data no snapshot that stays names, and incomplete leftovers.
+ */
+export async function removeSnapshots(options: RemoveOptions): Promise<PruneReport> {
   const { store } = options;
   const grace = options.graceMs ?? 24 * 3600 * 1000;
-  checkPolicy(options.policy);
 
   // Objects under data/, grouped by snapshot id.
   const data = new Map<string, ObjectInfo[]>();
@@ -97,11 +161,7 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
     // its lease is fresh, a parent stays whole, commit record included, so that what it references stays too.
     const inUse = parentsInUse(leases, storeNow);
     const pinned = new Map([...inUse].map(([parent, backups]) => [parent, `reused by running backup ${backups.join(', ')}`]));
-    const decision = planPrune(
-      records.map((r) => ({ id: r.id, time: new Date(r.startedAt) })),
-      options.policy,
-      pinned,
-    );
+    const decision = options.decide(records, pinned);
     const removing = new Set(decision.remove);
     let staying = records.filter((r) => !removing.has(r.id));
     if (!options.dryRun && removing.size > 0) {
@@ -121,6 +181,7 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
     const leftovers = planLeftovers({ data, uploads, leases, committed, live, storeNow, graceMs: grace });
     const report: PruneReport = {
       kept: decision.keep,
+      untouched: decision.untouched ?? [],
       removed: [],
       leftovers: [],
       referenced: leftovers.referenced.map((r) => ({ id: r.id, ...keptSummary(r.kept) })),
@@ -132,9 +193,15 @@ export async function prune(options: PruneOptions): Promise<PruneReport> {
 
     for (const id of decision.remove) {
       const split = splitObjects(data.get(id) ?? [], live);
+      if (options.recordsOnly) {
+        const leftBytes = split.remove.reduce((sum, o) => sum + o.size, 0);
+        report.removed.push({ id, objects: 1, bytes: 0, leftObjects: split.remove.length, leftBytes, ...keptSummary(split.keep) });
+        continue;
+      }
       report.removed.push({ id, objects: split.remove.length + 1, bytes: split.remove.reduce((sum, o) => sum + o.size, 0), ...keptSummary(split.keep) });
       if (!options.dryRun) await store.delete(split.remove.map((o) => o.key));
     }
+    if (options.recordsOnly) return { ...report, referenced: [], leased: [] };
     const listedLease = new Map(leases.map((lease) => [lease.id, lease]));
     const revived = new Set<string>();
     for (const leftover of leftovers.remove) {

@@ -12,6 +12,7 @@ import {
   GuardedWriter,
   readBody,
   writeStream,
+  type CopySource,
   type GetOptions,
   type ObjectInfo,
   type ObjectStore,
@@ -173,6 +174,37 @@ export class LocalStore implements ObjectStore {
 
   openWriter(key: string, options: PutOptions = {}): ObjectWriter {
     return new LocalWriter(this, key, options);
+  }
+
+  /** From another local directory: the kernel copies the file (copy_file_range, a reflink where the file system has them) into a temporary file renamed into place, as put does. */
+  async copy(key: string, from: CopySource, options: { signal?: AbortSignal } = {}): Promise<{ size: number } | undefined> {
+    if (!(from.store instanceof LocalStore)) return undefined;
+    const source = from.store.fileFor(from.key);
+    const file = this.pathFor(key);
+    const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    try {
+      throwIfAborted(options.signal);
+      await makeDirs(path.dirname(file));
+      await fs.copyFile(source, temp, fs.constants.COPYFILE_EXCL);
+      const handle = await fs.open(temp, 'r+');
+      let size: number;
+      try {
+        await handle.sync();
+        size = (await handle.stat()).size;
+      } finally {
+        await handle.close();
+      }
+      throwIfAborted(options.signal);
+      await fs.rename(temp, file);
+      await syncDirectory(path.dirname(file));
+      return { size };
+    } catch (error) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      if (error instanceof CassetteError) throw error;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(await fs.stat(source).catch(() => undefined)))
+        throw new CassetteError('E_NOT_FOUND', `object ${from.key} not found in ${from.store.url}`, { cause: error });
+      throw new CassetteError('E_STORAGE', `copy of ${from.store.url}/${from.key} to ${this.url}/${key} failed: ${messageOf(error)}`, { cause: error });
+    }
   }
 
   /** The file of an object key (keys with empty, `.` or `..` segments are refused). */

@@ -191,6 +191,22 @@ export interface ObjectStore {
    * the stored size is the content's.
    */
   contentSize?(key: string, storedSize: number): Promise<number>;
+  /**
+   * Copy an object from `from` as `key` without its bytes passing through this process (S3
+   * CopyObject / UploadPartCopy on the same service with the same credentials; a copied file for
+   * two local directories), atomically as `put`. Resolves with the size stored, or undefined when
+   * this store cannot copy from that one (another endpoint, another kind of store): the caller
+   * then streams it. Absent: never.
+   */
+  copy?(key: string, from: CopySource, options?: { signal?: AbortSignal }): Promise<{ size: number } | undefined>;
+}
+
+/** An object to copy from, in another store (or the same one). */
+export interface CopySource {
+  store: ObjectStore;
+  key: string;
+  /** Its size, as a listing or HEAD reported it. */
+  size: number;
 }
 
 /** The content bytes of an object of `storedSize` stored bytes (ObjectStore.contentSize). */

@@ -7,7 +7,7 @@ import { DEFAULTS } from '../defaults.js';
 import { CassetteError, messageOf } from '../errors.js';
 import { LocalStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
-import type { GetOptions, ObjectInfo, ObjectWriter, PendingUpload, PutOptions } from './object-store.js';
+import type { CopySource, GetOptions, ObjectInfo, ObjectWriter, PendingUpload, PutOptions } from './object-store.js';
 import type { S3StoreOptions } from './s3-store.js';
 import { loadS3Settings, pathStyleFor } from './aws-config.js';
 import { processLimits } from './bandwidth.js';
@@ -221,6 +221,13 @@ class LazyStore implements ObjectStore {
 
   async abortPendingUpload(upload: PendingUpload): Promise<void> {
     return (await this.store()).abortPendingUpload(upload);
+  }
+
+  /** The loaded store's copy, with a lazy source unwrapped to its loaded store (so two S3 stores can see each other). */
+  async copy(key: string, from: CopySource, options?: { signal?: AbortSignal }): Promise<{ size: number } | undefined> {
+    const inner = await this.store();
+    const source = from.store instanceof LazyStore ? await from.store.store() : from.store;
+    return inner.copy ? inner.copy(key, { ...from, store: source }, options) : undefined;
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -13,6 +14,7 @@ import {
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { IncomingMessage } from 'node:http';
@@ -25,6 +27,7 @@ import {
   readBody,
   writeStream,
   type ByteRange,
+  type CopySource,
   type GetOptions,
   type ObjectInfo,
   type ObjectStore,
@@ -56,6 +59,10 @@ export const DEFAULT_PART_SIZE = 8 * MiB;
 export const MIN_PART_SIZE = 5 * MiB;
 /** Default parts in flight per put. */
 export const DEFAULT_QUEUE_SIZE = 4;
+/** The largest object one CopyObject may copy (the S3 limit); larger ones are copied in parts (UploadPartCopy). */
+export const MAX_SINGLE_COPY = 5 * 1024 * MiB;
+/** Parts of a copy in parts: large, so that 10,000 of them hold 5 TiB. */
+const COPY_PART_SIZE = 512 * MiB;
 /** Keys per DeleteObjects request (the S3 maximum). */
 const DELETE_BATCH = 1000;
 
@@ -117,6 +124,10 @@ export interface S3StoreOptions {
   encryption?: ServerSideEncryption;
   /** Storage classes of the objects written, archives apart from the rest (server-side.ts). Default: none sent (the bucket's default). */
   storageClass?: StorageClasses;
+  /** Objects above this size are copied server-side in parts (UploadPartCopy), of `copyPartSize` each. Default MAX_SINGLE_COPY; tests lower both. */
+  singleCopyLimit?: number;
+  /** Part size of a copy in parts; default 512 MiB, more when 10,000 parts would not hold the object. */
+  copyPartSize?: number;
 }
 
 type SdkError = Error & { $metadata?: { httpStatusCode?: number; attempts?: number }; Code?: string; code?: string };
@@ -231,6 +242,10 @@ export class S3Store implements ObjectStore {
   readonly customerKey: CustomerKeyParameters;
   private readonly endpoint: string | undefined;
   private readonly profile: string | undefined;
+  /** Where requests go and as whom: two stores with the same may copy server-side between them. */
+  private readonly service: { endpoint: string | undefined; credentials: S3StoreOptions['credentials'] };
+  private readonly singleCopyLimit: number;
+  private readonly copyPartSize: number | undefined;
 
   constructor(options: S3StoreOptions) {
     if (!options.bucket) throw new CassetteError('E_REPO', 'S3Store needs a bucket name');
@@ -247,6 +262,9 @@ export class S3Store implements ObjectStore {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
     this.resumeDelayMs = options.resumeDelayMs ?? DEFAULTS.resumeDelayMs;
+    this.service = { endpoint: options.endpoint?.replace(/\/+$/, ''), credentials: options.credentials };
+    this.singleCopyLimit = options.singleCopyLimit ?? MAX_SINGLE_COPY;
+    this.copyPartSize = options.copyPartSize;
     this.client = new S3Client({
       region: options.region ?? regionWithFallback(options.profile),
       profile: options.profile,
@@ -517,6 +535,67 @@ export class S3Store implements ObjectStore {
       stream.destroy();
       throw this.failure('GET', key, error);
     }
+  }
+
+  /**
+   * Server-side copy from another S3Store on the same endpoint with the same credentials (the
+   * default chain on both, or the same object): CopyObject up to 5 GiB, else a multipart upload
+   * of UploadPartCopy parts, aborted on any failure. Undefined (the caller streams) for another
+   * endpoint or kind of store, and with SSE-C on either side (a copy would need both keys).
+   */
+  async copy(key: string, from: CopySource, options: { signal?: AbortSignal } = {}): Promise<{ size: number } | undefined> {
+    const source = from.store;
+    if (!(source instanceof S3Store) || source.service.endpoint !== this.service.endpoint || source.service.credentials !== this.service.credentials) return undefined;
+    if (this.encryption?.kind === 'customer' || source.encryption?.kind === 'customer') return undefined;
+    const copySource = encodeURI(`${source.bucket}/${source.keyFor(from.key)}`);
+    if (from.size <= this.singleCopyLimit) {
+      try {
+        await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyFor(key), CopySource: copySource, ...this.writeParameters(key) }), {
+          abortSignal: options.signal,
+        });
+      } catch (error) {
+        throw this.copyFailure(source, from.key, key, error);
+      }
+      return { size: from.size };
+    }
+    const partSize = Math.max(this.copyPartSize ?? COPY_PART_SIZE, Math.ceil(from.size / 10_000));
+    let uploadId: string | undefined;
+    try {
+      uploadId = (
+        await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyFor(key), ...this.writeParameters(key) }), { abortSignal: options.signal })
+      ).UploadId;
+      if (!uploadId) throw new Error('the store returned no upload id');
+      const parts: Array<{ ETag: string; PartNumber: number }> = [];
+      for (let start = 0, n = 1; start < from.size; start += partSize, n++) {
+        const end = Math.min(from.size, start + partSize) - 1;
+        const response = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: this.keyFor(key),
+            UploadId: uploadId,
+            PartNumber: n,
+            CopySource: copySource,
+            CopySourceRange: `bytes=${start}-${end}`,
+          }),
+          { abortSignal: options.signal },
+        );
+        const etag = response.CopyPartResult?.ETag;
+        if (!etag) throw new Error(`the store returned no ETag for part ${n}`);
+        parts.push({ ETag: etag, PartNumber: n });
+      }
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyFor(key), UploadId: uploadId, MultipartUpload: { Parts: parts } }), {
+        abortSignal: options.signal,
+      });
+      return { size: from.size };
+    } catch (error) {
+      if (uploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyFor(key), UploadId: uploadId })).catch(() => undefined);
+      throw this.copyFailure(source, from.key, key, error);
+    }
+  }
+
+  private copyFailure(source: S3Store, sourceKey: string, key: string, error: unknown): CassetteError {
+    if (isNotFound(error)) return new CassetteError('E_NOT_FOUND', `object ${sourceKey} not found in ${source.url}`, { cause: error });
+    return this.failure(`copy of s3://${source.bucket}/${source.keyFor(sourceKey)} to`, key, error);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -120,7 +120,7 @@ export function sandboxLine(line: string, sandbox: Sandbox, state: { keyFile?: s
   });
   out = out
     .replace(/file:\/\/(\/[^\s'"]*)/g, (_m, file: string) => `file://${sandbox.root}${file}`)
-    .replace(/(--endpoint\s+|AWS_ENDPOINT_URL(?:_S3)?=)https?:\/\/[^\s'"]+/g, (_m, before: string) => `${before}${sandbox.endpoint}`)
+    .replace(/(--(?:to-)?endpoint\s+|AWS_ENDPOINT_URL(?:_S3)?=)https?:\/\/[^\s'"]+/g, (_m, before: string) => `${before}${sandbox.endpoint}`)
     .replace(/AWS_ACCESS_KEY_ID=\S+/g, `AWS_ACCESS_KEY_ID=${sandbox.accessKeyId}`)
     .replace(/AWS_SECRET_ACCESS_KEY=\S+/g, `AWS_SECRET_ACCESS_KEY=${sandbox.secretAccessKey}`)
     .replace(/s3:\/\/([^/\s'"]+)/g, (_m, name: string) => `s3://${sandbox.bucket(name)}`)
@@ -128,7 +128,7 @@ export function sandboxLine(line: string, sandbox: Sandbox, state: { keyFile?: s
     .replace(/postgres:\/\/[^\s'"]*\/(\w+)/g, (_m, name: string) => `postgres://postgres@127.0.0.1:5432/${sandbox.database(name)}`)
     .replace(/(--pg(?:-target)?\s+)(\w+)(?=\s|$)/g, (_m, before: string, name: string) => `${before}${sandbox.database(name)}`)
     .replace(/(--pg-name\s+\w+=)(\w+)/g, (_m, before: string, name: string) => `${before}${sandbox.database(name)}`)
-    .replace(/<id>|\b\d{8}T\d{6}Z-[0-9a-f]{6}\b/g, 'latest');
+    .replace(/<id>|\b\d{8}T\d{4,6}Z?(?:-[0-9a-f]{1,6})?\b/g, 'latest');
   const keyFile = /\skey\s+generate\s+-o\s+(\S+)/.exec(line)?.[1];
   if (keyFile) state.keyFile = keyFile;
   if (out.includes('age1…')) {

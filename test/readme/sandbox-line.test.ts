@@ -31,6 +31,9 @@ describe('sandboxLine', () => {
     ['openssl rand -out /etc/k 32 && chmod 600 /etc/k', 'openssl rand -out /tmp/sb/etc/k 32 && chmod 600 /tmp/sb/etc/k'],
     ['npx cassette backup /home --repo file:///mnt/disk/cassette', 'npx cassette backup --root /tmp/sb /home --repo file:///tmp/sb/mnt/disk/cassette'],
     // Servers, credentials, keys and databases are the test ones.
+    ['npx cassette diff 20261129T020000Z latest', 'npx cassette diff latest latest'],
+    ['npx cassette forget 20261201T0815 --prune', 'npx cassette forget latest --prune'],
+    ['npx cassette copy latest --to s3://o1/p --to-endpoint https://s3.other.example', 'npx cassette copy latest --to s3://o1-x1/p --to-endpoint http://127.0.0.1:7480'],
     ['export AWS_ENDPOINT_URL=http://127.0.0.1:9000', 'export AWS_ENDPOINT_URL=http://127.0.0.1:7480'],
     ['npx cassette snapshots --endpoint https://rgw.example.net:7480', 'npx cassette snapshots --endpoint http://127.0.0.1:7480'],
     ['export AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… AWS_REGION=us-east-1', 'export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1'],

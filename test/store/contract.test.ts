@@ -256,6 +256,27 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
     await store.close();
   });
 
+  it('copy: from another store of its kind, whole; undefined from another kind; a missing source is E_NOT_FOUND', async () => {
+    const { store } = await factory();
+    const { store: source } = await factory();
+    const body = pattern(3 * MiB + 17, 5);
+    await source.put('data/x/obj.bin', body);
+    expect(typeof store.copy).toBe('function');
+    expect(await store.copy!('data/y/copied.bin', { store: source, key: 'data/x/obj.bin', size: body.length })).toEqual({ size: body.length });
+    expect(Buffer.compare(await store.getBuffer('data/y/copied.bin'), body)).toBe(0);
+    expect((await store.head('data/y/copied.bin'))?.size).toBe(body.length);
+    // The source is left as it was, and nothing else appears in the target.
+    expect(Buffer.compare(await source.getBuffer('data/x/obj.bin'), body)).toBe(0);
+    expect((await collect(store.list(''))).map((o) => o.key)).toEqual(['data/y/copied.bin']);
+    const missing = await errorOf(store.copy!('data/y/none.bin', { store: source, key: 'data/x/none.bin', size: 1 }));
+    expect(isCassetteError(missing, 'E_NOT_FOUND')).toBe(true);
+    expect((missing as Error).message).toContain('data/x/none.bin');
+    expect(await store.head('data/y/none.bin')).toBeUndefined();
+    const other = store instanceof LocalStore ? makeS3Store('http://127.0.0.1:1', 'no-such-bucket') : new LocalStore(os.tmpdir());
+    expect(await store.copy!('data/y/other.bin', { store: other, key: 'data/x/obj.bin', size: body.length })).toBeUndefined();
+    await other.close();
+  });
+
   it('leaves nothing behind when the body fails mid-stream, and reports the body failure', async () => {
     const { store, multipart } = await factory();
     const body = new PassThrough();
@@ -365,6 +386,19 @@ describe.each(s3Servers())('S3Store specifics on $name', ({ endpoint }) => {
     await store.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'streamed.bin', Body: Readable.from([data]), ContentLength: data.length }));
     expect((await store.getBuffer('streamed.bin')).equals(data)).toBe(true);
     await store.close();
+  });
+
+  it('copies a large object server-side in parts (UploadPartCopy), and not across credentials', async () => {
+    const from = makeS3Store(endpoint, await createBucket(endpoint), 'src');
+    const to = makeS3Store(endpoint, await createBucket(endpoint), 'dst', { singleCopyLimit: 6 * MiB, copyPartSize: 5 * MiB });
+    const body = pattern(13 * MiB + 1, 9);
+    await from.put('data/a/big.bin', body);
+    expect(await to.copy('data/a/big.bin', { store: from, key: 'data/a/big.bin', size: body.length })).toEqual({ size: body.length });
+    expect(Buffer.compare(await to.getBuffer('data/a/big.bin'), body)).toBe(0);
+    // Other credentials (another object, even with the same values): the caller must stream.
+    const stranger = makeS3Store(endpoint, to.bucket, 'dst', { credentials: { ...TEST_CREDENTIALS } });
+    expect(await stranger.copy('data/a/again.bin', { store: from, key: 'data/a/big.bin', size: body.length })).toBeUndefined();
+    await Promise.all([from.close(), to.close(), stranger.close()]);
   });
 
   it('uses the client it exposes, and closes it', async () => {

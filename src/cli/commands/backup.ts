@@ -43,6 +43,7 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags, RunbookFlags {
   oneFileSystem: boolean;
   xattrs: boolean;
   tag?: string[];
+  host?: string;
   level?: number;
   frameSize?: number;
   threads?: number;
@@ -65,6 +66,7 @@ export function backupCommand(): Command {
         .option('--no-one-file-system', 'descend into other file systems mounted below a source')
         .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
         .option('-t, --tag <tag>', 'tag the snapshot (repeatable)', collect)
+        .option('--host <name>', "record this host name in the snapshot, and take parents from its snapshots (default: this machine's hostname)", hostName)
         .option('--pg <database>', 'also dump this PostgreSQL database (name, using PG* variables, or postgres:// URI); repeatable', collect)
         .option('--pg-format <format>', 'pg_dump format: tar (-Ft, as the Cassatt runbook) or custom (-Fc)', 'tar')
         .option('--plan <file>', 'use a plan file (YAML or JSON)')
@@ -128,6 +130,7 @@ export function backupCommand(): Command {
           oneFileSystem: flags.oneFileSystem,
           xattrs: flags.xattrs,
           tags: flags.tag,
+          host: flags.host,
           role: plan ? (flags.role ?? plan.roles[0]) : undefined,
           compressionLevel: flags.level ?? plan?.compressionLevel,
           artifactConcurrency: plan?.concurrency,
@@ -197,6 +200,12 @@ export function backupCommand(): Command {
       }
     }, flags.json);
   });
+}
+
+/** `--host NAME`: a name to record, not an empty one. */
+function hostName(value: string): string {
+  if (value.trim() === '' || /[\x00-\x1f\x7f]/.test(value)) throw new CassetteError('E_USAGE', `Expected \`--host\` to be a host name, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** The plan from --runbook (or its old name --profile) or --plan (flags --role, --root, --skip-images, --pg-name applied), if any. */

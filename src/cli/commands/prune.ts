@@ -1,25 +1,28 @@
 // `cassette prune`: apply a retention policy (removed snapshots' objects that kept ones reference stay); remove incomplete leftovers and stale multipart uploads.
 
 import { Command } from 'commander';
+import { CassetteError } from '../../errors.js';
 import type { Retention } from '../../plan/plan.js';
 import type { KeptSummary } from '../../prune/plan-objects.js';
 import { prune } from '../../prune/prune.js';
 import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 import { humanBytes } from '../render.js';
 import { loadPlan } from './backup.js';
 import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { counted } from '../words.js';
 
-interface PruneFlags extends RepoFlags, Retention, RunbookFlags {
+interface PruneFlags extends RepoFlags, Retention, RunbookFlags, SnapshotFilterFlags {
   dryRun?: boolean;
   graceHours: number;
+  groupBy?: string;
   plan?: string;
 }
 
 export function pruneCommand(): Command {
   const count = (name: string) => parseInteger(name, 0, 100_000);
   return withRepoOptions(
-    withRunbookOptions(new Command('prune'), 'take the retention policy from a built-in plan')
+    withRunbookOptions(withSnapshotFilterOptions(new Command('prune')), 'take the retention policy from a built-in plan')
       .description(
         'remove snapshots outside a retention policy, with the data no kept snapshot references (an object a kept incremental snapshot reads frames from stays, whole); also incomplete leftovers and stale multipart uploads',
       )
@@ -36,9 +39,12 @@ export function pruneCommand(): Command {
         24,
       )
       .option('--plan <file>', 'take the retention policy from a plan file')
-      .option('--dry-run', 'show what would be removed; remove nothing'),
+      .option('--dry-run', 'show what would be removed; remove nothing')
+      .option('--group-by <host>', "apply the policy to each host's snapshots apart (--keep-last 7 keeps 7 of each host); default: all snapshots as one group")
+      .addHelpText('after', '\nWith --host, --tag or --path, the policy applies to the snapshots they select only; the others are kept, untouched.'),
   ).action(async (flags: PruneFlags) => {
     await run(async () => {
+      if (flags.groupBy !== undefined && flags.groupBy !== 'host') throw new CassetteError('E_USAGE', `Expected \`--group-by\` to be host, got "${flags.groupBy}"`);
       const plan = await loadPlan({ runbook: flags.runbook, profile: flags.profile, plan: flags.plan, json: flags.json });
       const fromFlags: Retention = {};
       for (const key of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
@@ -47,7 +53,7 @@ export function pruneCommand(): Command {
       const policy = Object.keys(fromFlags).length > 0 ? fromFlags : (plan?.retention ?? {});
       const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository });
       try {
-        const report = await prune({ store, policy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
+        const report = await prune({ store, policy, filter: snapshotFilter(flags), groupBy: flags.groupBy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
         if (flags.json) {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return;
@@ -67,7 +73,7 @@ export function pruneCommand(): Command {
         const freed = [...report.removed, ...report.leftovers].reduce((sum, r) => sum + r.bytes, 0);
         const held = [...report.removed, ...report.leftovers, ...report.referenced].reduce((sum, r) => sum + r.keptBytes, 0);
         process.stdout.write(
-          `${report.kept.length} kept, ${report.removed.length} ${verb}, ${report.leftovers.length} incomplete ${verb}, ${counted(report.abortedUploads.length, 'upload')} ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
+          `${report.kept.length} kept, ${report.removed.length} ${verb},${report.untouched.length > 0 ? ` ${report.untouched.length} outside the selection untouched,` : ''} ${report.leftovers.length} incomplete ${verb}, ${counted(report.abortedUploads.length, 'upload')} ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
         );
       } finally {
         await store.close();

@@ -19,8 +19,10 @@ import { collect, interruptSignal, openRepo, parseInteger, noteWriter, run, verb
 import { EXIT } from '../exit-codes.js';
 import { createRenderer, humanBytes, humanDuration, keptSymlinkLine } from '../render.js';
 import { counted, entries } from '../words.js';
+import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 
-interface RestoreFlags extends RepoFlags, KeyFlags, RunbookFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
+interface RestoreFlags
+  extends RepoFlags, KeyFlags, RunbookFlags, SnapshotFilterFlags, Pick<RestoreOptions, 'target' | 'inPlace' | 'include' | 'exclude' | 'skipExisting' | 'dryRun'> {
   stdout?: boolean;
   tar?: boolean;
   owners?: boolean;
@@ -42,7 +44,10 @@ interface RestoreFlags extends RepoFlags, KeyFlags, RunbookFlags, Pick<RestoreOp
 export function restoreCommand(): Command {
   return withIdentityOptions(
     withRepoOptions(
-      withRunbookOptions(withOutputOptions(new Command('restore')), "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)")
+      withRunbookOptions(
+        withSnapshotFilterOptions(withOutputOptions(new Command('restore'))),
+        "follow a built-in plan's restore procedure (cassatt: hooks, order, never the utility images, database last)",
+      )
         .description('restore a snapshot, or part of it, downloading only the frames that hold the selected files')
         .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
         .option('--target <dir>', 'restore into <dir>/<artifact>/…')
@@ -89,7 +94,7 @@ export function restoreCommand(): Command {
       const store = await storeForReading(openRepo({ ...flags, repo: flags.repo ?? plan?.repository, json: flags.json || flags.stdout || flags.tar }), flags);
       const signal = interruptSignal();
       try {
-        const record = await resolveSnapshot(store, ref);
+        const record = await resolveSnapshot(store, ref, snapshotFilter(flags));
         requireUnsealed(record, store);
         if (flags.stdout || flags.tar) {
           const options = { store, record, out: process.stdout, include: flags.include, exclude: flags.exclude, signal };

@@ -9,6 +9,8 @@ import { listSnapshots } from '../../repository.js';
 import { openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
 import { cut, DEFAULT_TABLE_WIDTH, snapshotTable } from '../snapshot-table.js';
+import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+import { describeFilter, matchesFilter } from '../../snapshot-filter.js';
 
 /** What an artifact stored, and (version 2) reused from earlier snapshots: `--json` prints these per artifact. */
 interface ArtifactReuse {
@@ -56,85 +58,86 @@ interface SnapshotRow extends Omit<ArtifactReuse, 'parent'> {
 }
 
 export function snapshotsCommand(): Command {
-  return withIdentityOptions(withRepoOptions(new Command('snapshots').description('list committed snapshots (incomplete ones, without a commit record, are not shown)'))).action(
-    async (flags: RepoFlags & KeyFlags) => {
-      await run(async () => {
-        const store = await storeForReading(openRepo(flags), flags);
-        try {
-          const records = await listSnapshots(store);
-          const rows = records.map((r): SnapshotRow => {
-            const artifacts = r.artifacts.map((a): ArtifactRow => ({
-              name: a.name,
-              kind: a.kind,
-              source: a.source,
-              entries: a.entryCount,
-              bytesRead: a.bytesRead,
-              ...reuseOf(a),
-              ...(a.database ? { database: a.database } : {}),
-            }));
-            const read = r.artifacts.reduce((s, a) => s + a.bytesRead, 0);
-            const stored = artifacts.reduce((s, a) => s + a.storedBytes, 0);
-            return {
-              id: r.id,
-              time: r.startedAt,
-              host: r.host,
-              tags: r.tags,
-              profile: r.profile,
-              role: r.role,
-              version: r.version,
-              encryptedTo: r.encryption?.recipients ?? null,
-              sealed: r.sealed !== undefined,
-              artifacts,
-              bytesRead: read,
-              bytesStored: stored,
-              storedBytes: stored,
-              reusedBytes: artifacts.reduce((s, a) => s + a.reusedBytes, 0),
-              newFrames: artifacts.reduce((s, a) => s + a.newFrames, 0),
-              reusedFrames: artifacts.reduce((s, a) => s + a.reusedFrames, 0),
-              ratio: stored > 0 ? read / stored : 0,
-              durationSeconds: (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000,
-              warnings: r.artifacts.reduce((s, a) => s + a.warningCount, 0),
-            };
-          });
-          if (flags.json) {
-            process.stdout.write(JSON.stringify({ repository: store.url, snapshots: rows }, null, 2) + '\n');
-            return;
-          }
-          if (rows.length === 0) {
-            process.stdout.write(`no snapshots in ${store.url}\n`);
-            return;
-          }
-          const width = process.stdout.isTTY ? process.stdout.columns : DEFAULT_TABLE_WIDTH;
-          const table = snapshotTable(
-            rows.map((row) => ({
-              ...row,
-              reusedBytes: row.version >= 2 ? row.reusedBytes : undefined,
-              artifacts: row.sealed ? `(encrypted: ${row.artifacts.length})` : row.artifacts.map((a) => a.name).join(','),
-            })),
-            width,
-          );
-          process.stdout.write(table.header + '\n');
-          for (const [i, row] of rows.entries()) {
-            process.stdout.write(table.rows[i]!.join('\n') + '\n');
-            for (const a of row.artifacts) {
-              if (!a.database) continue;
-              const db = a.database;
-              const line = `${''.padEnd(24)} database ${db.name}: pg_dump ${db.dumpFormat === 'tar' ? '-Ft' : '-Fc'}, ${humanBytes(a.bytesRead)} dump${db.databaseSize ? ` of a ${humanBytes(db.databaseSize)} database` : ''}${db.tocEntries !== undefined ? `, ${db.tocEntries} TOC entries` : ''}${db.serverVersion ? `, server ${db.serverVersion}` : ''}`;
-              process.stdout.write(cut(line, width) + '\n');
-            }
-          }
-          process.stdout.write(`${rows.length} snapshot${rows.length === 1 ? '' : 's'} in ${store.url}\n`);
-          const sealed = rows.filter((row) => row.sealed).length;
-          if (sealed > 0)
-            process.stdout.write(
-              `${sealed} of them encrypted to keys not given: their artifact names show with --identity FILE or the passphrase (CASSETTE_IDENTITY, CASSETTE_PASSPHRASE)\n`,
-            );
-        } finally {
-          await store.close();
+  return withSnapshotFilterOptions(
+    withIdentityOptions(withRepoOptions(new Command('snapshots').description('list committed snapshots (incomplete ones, without a commit record, are not shown)'))),
+  ).action(async (flags: RepoFlags & KeyFlags & SnapshotFilterFlags) => {
+    await run(async () => {
+      const store = await storeForReading(openRepo(flags), flags);
+      try {
+        const filter = snapshotFilter(flags);
+        const records = (await listSnapshots(store)).filter((r) => matchesFilter(r, filter));
+        const rows = records.map((r): SnapshotRow => {
+          const artifacts = r.artifacts.map((a): ArtifactRow => ({
+            name: a.name,
+            kind: a.kind,
+            source: a.source,
+            entries: a.entryCount,
+            bytesRead: a.bytesRead,
+            ...reuseOf(a),
+            ...(a.database ? { database: a.database } : {}),
+          }));
+          const read = r.artifacts.reduce((s, a) => s + a.bytesRead, 0);
+          const stored = artifacts.reduce((s, a) => s + a.storedBytes, 0);
+          return {
+            id: r.id,
+            time: r.startedAt,
+            host: r.host,
+            tags: r.tags,
+            profile: r.profile,
+            role: r.role,
+            version: r.version,
+            encryptedTo: r.encryption?.recipients ?? null,
+            sealed: r.sealed !== undefined,
+            artifacts,
+            bytesRead: read,
+            bytesStored: stored,
+            storedBytes: stored,
+            reusedBytes: artifacts.reduce((s, a) => s + a.reusedBytes, 0),
+            newFrames: artifacts.reduce((s, a) => s + a.newFrames, 0),
+            reusedFrames: artifacts.reduce((s, a) => s + a.reusedFrames, 0),
+            ratio: stored > 0 ? read / stored : 0,
+            durationSeconds: (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000,
+            warnings: r.artifacts.reduce((s, a) => s + a.warningCount, 0),
+          };
+        });
+        if (flags.json) {
+          process.stdout.write(JSON.stringify({ repository: store.url, snapshots: rows }, null, 2) + '\n');
+          return;
         }
-      }, flags.json);
-    },
-  );
+        if (rows.length === 0) {
+          process.stdout.write(`no snapshots${filter ? ` with ${describeFilter(filter)}` : ''} in ${store.url}\n`);
+          return;
+        }
+        const width = process.stdout.isTTY ? process.stdout.columns : DEFAULT_TABLE_WIDTH;
+        const table = snapshotTable(
+          rows.map((row) => ({
+            ...row,
+            reusedBytes: row.version >= 2 ? row.reusedBytes : undefined,
+            artifacts: row.sealed ? `(encrypted: ${row.artifacts.length})` : row.artifacts.map((a) => a.name).join(','),
+          })),
+          width,
+        );
+        process.stdout.write(table.header + '\n');
+        for (const [i, row] of rows.entries()) {
+          process.stdout.write(table.rows[i]!.join('\n') + '\n');
+          for (const a of row.artifacts) {
+            if (!a.database) continue;
+            const db = a.database;
+            const line = `${''.padEnd(24)} database ${db.name}: pg_dump ${db.dumpFormat === 'tar' ? '-Ft' : '-Fc'}, ${humanBytes(a.bytesRead)} dump${db.databaseSize ? ` of a ${humanBytes(db.databaseSize)} database` : ''}${db.tocEntries !== undefined ? `, ${db.tocEntries} TOC entries` : ''}${db.serverVersion ? `, server ${db.serverVersion}` : ''}`;
+            process.stdout.write(cut(line, width) + '\n');
+          }
+        }
+        process.stdout.write(`${rows.length} snapshot${rows.length === 1 ? '' : 's'}${filter ? ` with ${describeFilter(filter)}` : ''} in ${store.url}\n`);
+        const sealed = rows.filter((row) => row.sealed).length;
+        if (sealed > 0)
+          process.stdout.write(
+            `${sealed} of them encrypted to keys not given: their artifact names show with --identity FILE or the passphrase (CASSETTE_IDENTITY, CASSETTE_PASSPHRASE)\n`,
+          );
+      } finally {
+        await store.close();
+      }
+    }, flags.json);
+  });
 }
 
 /**
