@@ -5,9 +5,9 @@ import type { BigIntStats } from 'node:fs';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import picomatch from 'picomatch';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
 import type { BackupWarning, EntryType } from '../format/types.js';
+import { compilePathPatterns } from '../path-pattern.js';
 
 export interface WalkItem {
   /** Path relative to the source root, `/`-separated; for a name that is not valid UTF-8, its decoding with U+FFFD (see pathBytes). */
@@ -35,23 +35,19 @@ export interface WalkOptions {
 }
 
 /**
- * Exclude matcher. A pattern starting with `/` is matched against the absolute path; a pattern
- * containing `/` against the path relative to the source root; a pattern without `/` against
- * every path component's name (like tar's --exclude), so `*.tmp` excludes `a/b/x.tmp`.
+ * Exclude matcher (path-pattern.ts has the rules): a pattern starting with `/` is matched against
+ * the absolute path, another pattern containing `/` against the path relative to the source root,
+ * a pattern without `/` against each name, so `*.tmp` excludes `a/b/x.tmp`. The walk asks for
+ * each path before it descends, so an excluded directory's contents are never visited: only the
+ * path itself is matched here, except for absolute patterns, which may name a directory above
+ * the source root.
  */
 export function compileExcludes(patterns: readonly string[]): (relPath: string, absPath: string) => boolean {
-  const absolute: picomatch.Matcher[] = [];
-  const relative: picomatch.Matcher[] = [];
-  const names: picomatch.Matcher[] = [];
-  for (const raw of patterns) {
-    if (raw.trim() === '') throw new CassetteError('E_USAGE', 'an --exclude pattern is empty');
-    const pattern = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
-    const matcher = picomatch(pattern, { dot: true });
-    if (pattern.startsWith('/')) absolute.push(matcher);
-    else if (pattern.includes('/')) relative.push(matcher);
-    else names.push(matcher);
-  }
-  return (relPath, absPath) => absolute.some((m) => m(absPath)) || relative.some((m) => m(relPath)) || (names.length > 0 && names.some((m) => m(path.posix.basename(relPath))));
+  const compiled = compilePathPatterns(patterns, 'exclude');
+  const absolute = compiled.filter((p) => p.absolute);
+  const relative = compiled.filter((p) => !p.absolute);
+  if (compiled.length === 0) return () => false;
+  return (relPath, absPath) => relative.some((p) => p.matchesItself(relPath)) || (absolute.length > 0 && absolute.some((p) => p.matches(absPath.replace(/^\/+/, ''))));
 }
 
 const SLASH = Buffer.from('/');

@@ -114,6 +114,21 @@ describe('walk excludes', () => {
     expect(paths).toEqual(['keep.txt']);
   });
 
+  it('a bare directory name excludes that directory at any depth, with its contents; ./name only at the top', async () => {
+    const root = await tree('ex-dir-name', { 'cache/a': '1', 'x/cache/b': '2', 'x/cachet/c': '3', 'y/cache': 'a file named cache' });
+    expect((await run({ root, exclude: ['cache'] })).paths).toEqual(['x', 'x/cachet', 'x/cachet/c', 'y']);
+    expect((await run({ root, exclude: ['./cache'] })).paths).toEqual(['x', 'x/cache', 'x/cache/b', 'x/cachet', 'x/cachet/c', 'y', 'y/cache']);
+  });
+
+  it('a name with glob metacharacters is excluded by escaping them', async () => {
+    const root = await tree('ex-meta', { '[1].log': '1', '1.log': '2', 'a*b': '3', axb: '4' });
+    expect((await run({ root, exclude: ['\\[1\\].log', 'a\\*b'] })).paths).toEqual(['1.log', 'axb']);
+  });
+
+  it('compileExcludes refuses a negated pattern rather than excluding everything else', () => {
+    expect(() => compileExcludes(['!*.log'])).toThrow(/exclude pattern "!\*\.log" is negated/);
+  });
+
   it('compileExcludes rejects an empty pattern', () => {
     expect(() => compileExcludes(['  '])).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
   });
