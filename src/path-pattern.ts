@@ -78,7 +78,7 @@ export function compilePathPattern(raw: unknown, list: PatternList): PathPattern
     glob: body,
     matchesItself: (path) => itself(path.slice(path.lastIndexOf('/') + 1)),
     matches: (path) => {
-      for (let start = 0; ; ) {
+      for (let start = 0; ;) {
         const end = path.indexOf('/', start);
         if (itself(end < 0 ? path.slice(start) : path.slice(start, end))) return true;
         if (end < 0) return false;

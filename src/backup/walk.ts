@@ -29,6 +29,15 @@ export interface WalkOptions {
   oneFileSystem?: boolean;
   /** Absolute paths whose contents are left out (other sources nested inside this one); a directory itself is kept as an empty entry. */
   skip?: ReadonlySet<string>;
+  /**
+   * Leave out the contents of a directory that holds a valid cache directory tag (isCacheTag),
+   * except the tag itself; the directory is kept, as restic and GNU tar do.
+   */
+  excludeCaches?: boolean;
+  /** Leave out regular files larger than this many bytes (told to onLeftOut). */
+  maxFileSize?: number;
+  /** Told about each file left out by maxFileSize (an exclusion asked for: not a warning). */
+  onLeftOut?: (item: WalkItem) => void;
   signal?: AbortSignal;
   /** Unreadable directories, sockets and vanished entries are reported here and skipped. */
   onWarning?: (warning: BackupWarning) => void;
@@ -51,6 +60,25 @@ export function compileExcludes(patterns: readonly string[]): (relPath: string, 
 }
 
 const SLASH = Buffer.from('/');
+
+/** The file that marks a cache directory (https://bford.info/cachedir/). */
+export const CACHE_TAG_NAME = 'CACHEDIR.TAG';
+const CACHE_TAG_SIGNATURE = Buffer.from('Signature: 8a477f597d28d172789f06886806bc55');
+
+/** Whether `file` is a regular file that starts with the cache directory tag's signature (never through a symlink). */
+export function isCacheTag(file: string | Buffer): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fsSync.openSync(file, OPEN_LISTED_FILE);
+    if (!fsSync.fstatSync(fd).isFile()) return false;
+    const head = Buffer.alloc(CACHE_TAG_SIGNATURE.length);
+    return fsSync.readSync(fd, head, 0, head.length, 0) === head.length && head.equals(CACHE_TAG_SIGNATURE);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fsSync.closeSync(fd);
+  }
+}
 
 /**
  * Flags to open a listed regular file for reading: never through a symlink, and never blocking
@@ -114,7 +142,8 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
   const stack: Array<{ rel: string; relBytes?: Buffer; abs: string | Buffer; names: Buffer[]; next: number }> = [];
   const open = async (rel: string, relBytes: Buffer | undefined, abs: string | Buffer): Promise<void> => {
     try {
-      const names = fsSync.readdirSync(abs, { encoding: 'buffer' });
+      let names: Buffer[] = fsSync.readdirSync(abs, { encoding: 'buffer' });
+      if (options.excludeCaches) names = cacheTagOnly(abs, names);
       names.sort((a, b) => Buffer.compare(a, b));
       stack.push({ rel, relBytes, abs, names, next: 0 });
     } catch (error) {
@@ -166,6 +195,10 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
       continue;
     }
     if (nested && type !== 'dir') continue;
+    if (type === 'file' && options.maxFileSize !== undefined && stats.size > BigInt(options.maxFileSize)) {
+      options.onLeftOut?.(relBytes ? { path: rel, pathBytes: relBytes, absPath: abs, stats, type } : { path: rel, absPath: abs, stats, type });
+      continue;
+    }
     yield relBytes ? { path: rel, pathBytes: relBytes, absPath: abs, stats, type } : { path: rel, absPath: abs, stats, type };
     // A nested source keeps its directory entry here (so its metadata is restored with the
     // parent) but its contents belong to its own artifact.
@@ -173,4 +206,11 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
       await open(rel, relBytes, abs);
     }
   }
+}
+
+/** A directory's names, or only its cache directory tag when it holds a valid one. */
+function cacheTagOnly(dir: string | Buffer, names: Buffer[]): Buffer[] {
+  const tag = names.find((name) => name.toString('latin1') === CACHE_TAG_NAME);
+  if (!tag) return names;
+  return isCacheTag(typeof dir === 'string' ? path.join(dir, CACHE_TAG_NAME) : Buffer.concat([dir, SLASH, tag])) ? [tag] : names;
 }

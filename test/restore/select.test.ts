@@ -73,7 +73,11 @@ describe('compileSelector', () => {
     },
     { name: 'a pattern with / is anchored at the artifact name', options: { include: ['ssh/sshd_config'] }, expected: [] },
     { name: 'a leading slash anchors a name at the artifact', options: { include: ['/pg'] }, expected: [] },
-    { name: 'a bare name exclude removes it at any depth', options: { include: ['etc'], exclude: ['.git', '*.conf'] }, expected: ENTRIES.filter((e) => e.startsWith('etc/') && !e.includes('.git') && !e.endsWith('.conf')) },
+    {
+      name: 'a bare name exclude removes it at any depth',
+      options: { include: ['etc'], exclude: ['.git', '*.conf'] },
+      expected: ENTRIES.filter((e) => e.startsWith('etc/') && !e.includes('.git') && !e.endsWith('.conf')),
+    },
     { name: 'stars match dot files', options: { include: ['etc/*'] }, expected: ENTRIES.filter((e) => e.startsWith('etc/')) },
     { name: 'globstar matches inside dot directories', options: { include: ['**/config'] }, expected: ['etc/.git/config'] },
     { name: 'dot files can be named', options: { include: ['cassatt/app/.env'] }, expected: ['cassatt/app/.env'] },

@@ -14,9 +14,12 @@ import { storeForBackup, type BackupEncryptionFlags } from '../../crypto/reposit
 import { withEncryptionOptions } from '../keys.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 import { withStorageClassOptions } from '../server-side.js';
+import { readExcludeFiles, readFilesFrom, type BackupSelectionFlags } from '../backup-selection.js';
 
-interface BackupFlags extends RepoFlags, BackupEncryptionFlags {
+interface BackupFlags extends RepoFlags, BackupEncryptionFlags, BackupSelectionFlags {
   exclude?: string[];
+  excludeCaches?: boolean;
+  excludeLargerThan?: number;
   pg?: string[];
   pgFormat: string;
   profile?: string;
@@ -45,6 +48,12 @@ export function backupCommand(): Command {
         .description('back up directories (one artifact each) and databases into a new snapshot')
         .argument('[paths...]', 'directories or files to back up')
         .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
+        .option('--exclude-file <file>', 'read exclude patterns from <file>, one a line (# comments; repeatable)', collect)
+        .option('--exclude-caches', 'leave out the contents of directories holding a valid CACHEDIR.TAG (the directory and the tag are kept)')
+        .option('--exclude-larger-than <size>', 'leave out files larger than <size> (e.g. 1GiB); the summary counts them', parseSize('exclude-larger-than'))
+        .option('--files-from <file>', 'back up the paths listed in <file>, one a line (# comments; - for stdin; repeatable)', collect)
+        .option('--files-from-verbatim <file>', 'like --files-from, each line exactly as written (no comments, no trimming)', collect)
+        .option('--files-from-raw <file>', 'like --files-from, paths separated by NUL bytes (find -print0)', collect)
         .option('--one-file-system', 'do not cross mount points (default)', true)
         .option('--no-one-file-system', 'descend into other file systems mounted below a source')
         .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
@@ -73,9 +82,11 @@ export function backupCommand(): Command {
         .option('--part-size <size>', 'smallest multipart part (default 8MiB; larger streams get larger parts, see docs/FORMAT.md)', parseSize('part-size'))
         .option('--upload-queue <n>', 'parts of one upload in flight (default: 4 parts within 128 MiB)', parseInteger('upload-queue', 1, 64)),
     ),
-  ).action(async (paths: string[], flags: BackupFlags) => {
+  ).action(async (given: string[], flags: BackupFlags) => {
     await run(async () => {
       const plan = await loadPlan(flags);
+      const paths = [...given, ...(await readFilesFrom(flags))];
+      const exclude = [...(flags.exclude ?? []), ...(await readExcludeFiles(flags.excludeFile ?? []))];
       if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
         throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --profile / --plan), e.g. `cassette backup /etc`');
       }
@@ -99,7 +110,9 @@ export function backupCommand(): Command {
           store,
           plan: effective,
           root: flags.root,
-          exclude: flags.exclude,
+          exclude,
+          excludeCaches: flags.excludeCaches,
+          excludeLargerThan: flags.excludeLargerThan,
           oneFileSystem: flags.oneFileSystem,
           xattrs: flags.xattrs,
           tags: flags.tag,
@@ -142,6 +155,7 @@ export function backupCommand(): Command {
               seconds,
               warnings: result.warningCount,
               notStored: result.notStored,
+              leftOut: result.leftOut,
               partial: result.partial,
               commitReadBack: result.commitReadBack,
               hooks: record.hooks ?? [],
@@ -157,6 +171,10 @@ export function backupCommand(): Command {
           process.stderr.write(
             `snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`,
           );
+          if (result.leftOut.files > 0)
+            process.stderr.write(
+              `left out ${result.leftOut.files} ${result.leftOut.files === 1 ? 'file' : 'files'} larger than ${humanBytes(flags.excludeLargerThan ?? 0)} (${humanBytes(result.leftOut.bytes)}; --exclude-larger-than)\n`,
+            );
           if (result.partial)
             process.stderr.write(
               `partial: ${result.notStored} ${result.notStored === 1 ? 'entry' : 'entries'} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`,
