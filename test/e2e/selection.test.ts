@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactNameFor } from '../../src/backup/sources.js';
 import { cassette } from '../helpers/cli.js';
 
 const TAG = 'Signature: 8a477f597d28d172789f06886806bc55\n';
@@ -147,5 +148,112 @@ describe('backup selection options', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/^cassette: --files-from .*missing\.txt lists ".*\/gone", which cannot be read/);
     await expect(fs.readdir(path.join(repo, 'snapshots'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('restore --delete', () => {
+  let repo: string;
+  let source: string;
+  let outside: string;
+  beforeAll(async () => {
+    repo = path.join(work, 'repo-delete');
+    source = path.join(work, 'deltree');
+    outside = path.join(work, 'outside');
+    await writeTree(source, { 'a.txt': 'a\n', 'sub/b.txt': 'b\n', 'sub/keep.log': 'log\n', 'empty/.keep': '' });
+    await writeTree(outside, { 'precious.txt': 'do not delete\n', 'dir/inner.txt': 'nor this\n' });
+    const backup = await cassette(['backup', source, '--repo', repo, '--json']);
+    expect(backup.exitCode).toBe(0);
+  }, 60_000);
+
+  /** Adds extra files, an extra directory tree and symlinks pointing out of the tree (to a file and to a directory). */
+  async function addExtras(root: string): Promise<void> {
+    await writeTree(root, { 'extra.txt': 'x\n', 'sub/extra.txt': 'x\n', 'sub/extra.log': 'x\n', 'newdir/deep/file': 'x\n' });
+    await fs.symlink(path.join(outside, 'precious.txt'), path.join(root, 'link-out'));
+    await fs.symlink(path.join(outside, 'dir'), path.join(root, 'sub', 'dirlink-out'));
+  }
+
+  async function files(root: string): Promise<string[]> {
+    const out: string[] = [];
+    const visit = async (dir: string): Promise<void> => {
+      for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+        const rel = path.relative(root, path.join(dir, entry.name));
+        out.push(rel);
+        if (entry.isDirectory()) await visit(path.join(dir, entry.name));
+      }
+    };
+    await visit(root);
+    return out.sort();
+  }
+
+  const SNAPSHOT_FILES = ['a.txt', 'empty', 'empty/.keep', 'sub', 'sub/b.txt', 'sub/keep.log'];
+
+  it('in place: a dry run lists what it would delete and deletes nothing; then the restore deletes exactly that, never what a symlink points to', async () => {
+    await addExtras(source);
+    const before = await files(source);
+    const dry = await cassette(['restore', 'latest', '--repo', repo, '--in-place', '--delete', '--dry-run']);
+    expect(dry.exitCode).toBe(0);
+    const wouldDelete = (dry.stdout as string)
+      .split('\n')
+      .filter((line) => line.startsWith('would delete'))
+      .map((line) => path.relative(source, line.split(/\s+/).at(-1)!));
+    expect(wouldDelete.sort()).toEqual(['extra.txt', 'link-out', 'newdir', 'newdir/deep', 'newdir/deep/file', 'sub/dirlink-out', 'sub/extra.log', 'sub/extra.txt']);
+    expect(dry.stdout).toMatch(/would delete 8 paths not in the snapshot/);
+    expect(await files(source)).toEqual(before);
+
+    const real = await cassette(['restore', 'latest', '--repo', repo, '--in-place', '--delete', '--json']);
+    expect(real.exitCode).toBe(0);
+    const events = (real.stdout as string)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; path?: string; deleted?: number });
+    expect(events.filter((e) => e.type === 'delete')).toHaveLength(8);
+    expect(events.at(-1)).toMatchObject({ type: 'summary', deleted: 8 });
+    expect(await files(source)).toEqual(SNAPSHOT_FILES);
+    expect(await fs.readFile(path.join(outside, 'precious.txt'), 'utf8')).toBe('do not delete\n');
+    expect(await fs.readFile(path.join(outside, 'dir/inner.txt'), 'utf8')).toBe('nor this\n');
+  }, 60_000);
+
+  it('--target with --include and --exclude: only paths inside the selection are candidates', async () => {
+    const target = path.join(work, 'delete-target');
+    expect((await cassette(['restore', 'latest', '--repo', repo, '--target', target, '--json'])).exitCode).toBe(0);
+    const name = (await fs.readdir(target))[0]!;
+    const root = path.join(target, name);
+    await addExtras(root);
+    const result = await cassette(['restore', 'latest', '--repo', repo, '--target', target, '--include', 'sub', '--exclude', '*.log', '--delete', '--json']);
+    expect(result.exitCode).toBe(0);
+    // Deleted: sub/extra.txt and sub/dirlink-out (inside the selection); kept: sub/extra.log (excluded), extra.txt, link-out, newdir (not included).
+    expect(await files(root)).toEqual([
+      'a.txt',
+      'empty',
+      'empty/.keep',
+      'extra.txt',
+      'link-out',
+      'newdir',
+      'newdir/deep',
+      'newdir/deep/file',
+      'sub',
+      'sub/b.txt',
+      'sub/extra.log',
+      'sub/keep.log',
+    ]);
+    expect(await fs.readFile(path.join(outside, 'dir/inner.txt'), 'utf8')).toBe('nor this\n');
+  }, 60_000);
+
+  it('in place, a nested artifact is left to its own pass: restoring only the outer one deletes nothing inside the inner one', async () => {
+    const outer = path.join(work, 'outer');
+    const inner = path.join(outer, 'inner');
+    await writeTree(outer, { 'o.txt': 'o\n', 'inner/i.txt': 'i\n' });
+    const nestedRepo = path.join(work, 'repo-nested');
+    expect((await cassette(['backup', outer, inner, '--repo', nestedRepo, '--json'])).exitCode).toBe(0);
+    await writeTree(outer, { 'inner/new-in-inner.txt': 'x\n', 'new-in-outer.txt': 'x\n' });
+    const result = await cassette(['restore', 'latest', '--repo', nestedRepo, '--in-place', '--include', `/${artifactNameFor(outer)}`, '--delete', '--json']);
+    expect(result.exitCode).toBe(0);
+    expect(await files(outer)).toEqual(['inner', 'inner/i.txt', 'inner/new-in-inner.txt', 'o.txt']);
+  }, 60_000);
+
+  it('refuses --delete with --stdout or --tar (exit 2)', async () => {
+    const result = await cassette(['restore', 'latest', '--repo', repo, '--include', 'a.txt', '--tar', '--delete'], { binary: true });
+    expect(result.exitCode).toBe(2);
+    expect(Buffer.from(result.stderr as Uint8Array).toString()).toMatch(/^cassette: --delete applies to a restore with --target or --in-place, not to --tar/);
   });
 });

@@ -11,7 +11,8 @@ import type { IndexEntry } from '../../format/types.js';
 import type { Progress } from '../../progress.js';
 import { restoreDatabase } from '../../pg/restore-db.js';
 import { plannedRestore } from '../../plan/planned-restore.js';
-import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
+import { destinationRoot, restoreRecord, type RestoreOptions } from '../../restore/restore.js';
+import { deleteExtra } from '../../restore/delete-extra.js';
 import { loadPlan } from './backup.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
 import { collect, interruptSignal, openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
@@ -35,6 +36,7 @@ interface RestoreFlags extends RepoFlags, KeyFlags, Pick<RestoreOptions, 'target
   root?: string;
   restoreUtilityImages?: boolean;
   database: boolean;
+  delete?: boolean;
 }
 
 export function restoreCommand(): Command {
@@ -49,6 +51,7 @@ export function restoreCommand(): Command {
         .option('-e, --exclude <glob>', 'leave out matching artifact/path entries (repeatable)', collect)
         .option('--skip-existing', 'keep files that already exist at the destination')
         .option('--dry-run', 'print what would be written and how many bytes would be downloaded')
+        .option('--delete', 'after restoring, delete what each restored directory holds beyond the selected snapshot entries (see --dry-run)')
         .option('--stdout', 'write the content of the single selected file to standard output')
         .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
         .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
@@ -76,6 +79,11 @@ export function restoreCommand(): Command {
         flags.inPlace = true;
         if (!flags.json) process.stderr.write('dry run without --target, --stdout or --tar: showing a restore in place, onto the original paths\n');
       } else if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
+      if (flags.delete && (flags.stdout || flags.tar || pgOnly || plan))
+        throw new CassetteError(
+          'E_USAGE',
+          `--delete applies to a restore with --target or --in-place, not to ${flags.stdout ? '--stdout' : flags.tar ? '--tar' : plan ? 'a --profile or --plan restore' : 'a --pg database'}`,
+        );
       if ((flags.pgTarget || flags.dumpTo) && (flags.pg ?? []).length !== 1) throw new CassetteError('E_USAGE', '--pg-target and --dump-to need exactly one --pg database');
       if ((flags.stdout || flags.tar) && process.stdout.isTTY) {
         throw new CassetteError('E_USAGE', `--${flags.stdout ? 'stdout' : 'tar'} writes binary data: redirect standard output to a file or a pipe`);
@@ -116,6 +124,8 @@ export function restoreCommand(): Command {
         const renderer = createRenderer({ json: !!flags.json });
         const started = Date.now();
         const lines: string[] = [];
+        const keptSymlinks: string[] = [];
+        const shownProgress = flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer;
         const common = {
           store,
           target: flags.target,
@@ -129,7 +139,7 @@ export function restoreCommand(): Command {
           xattrs: flags.xattrs,
           fetchConcurrency: flags.fetchConcurrency,
           signal,
-          progress: flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer,
+          progress: flags.delete ? collectingKeptSymlinks(keptSymlinks, shownProgress) : shownProgress,
           onEntry: flags.dryRun
             ? (artifact: string, entry: IndexEntry, destination: string) => {
                 if (flags.json) process.stdout.write(JSON.stringify({ type: 'entry', artifact, path: entry.path, entryType: entry.type, size: entry.size, destination }) + '\n');
@@ -157,20 +167,43 @@ export function restoreCommand(): Command {
             ).summary
           : await restoreRecord(record, { ...common, snapshot: record.id });
         for (const name of plan ? [] : (flags.pg ?? [])) await restoreDb(name);
+        // A selection that matched nothing deletes nothing: more likely a mistyped pattern than a wish to empty the target.
+        const deleted = !flags.delete
+          ? undefined
+          : summary.entries + summary.skipped === 0
+            ? 0
+            : (
+                await deleteExtra({
+                  store,
+                  record,
+                  selection: { include: flags.include, exclude: flags.exclude },
+                  rootOf: (artifact) => destinationRoot(common, artifact),
+                  dryRun: flags.dryRun,
+                  signal,
+                  keptSymlinks,
+                  onDelete: (artifact, deletion, absolute) => {
+                    if (flags.json) process.stdout.write(JSON.stringify({ type: 'delete', artifact, path: absolute, entryType: deletion.kind, dryRun: !!flags.dryRun }) + '\n');
+                    else if (flags.dryRun) lines.push(`would delete ${deletion.kind.padEnd(8)} ${absolute}\n`);
+                    if (lines.length >= 1000) process.stdout.write(lines.splice(0).join(''));
+                  },
+                })
+              ).deleted;
         renderer.stop();
         if (lines.length) process.stdout.write(lines.join(''));
         const seconds = (Date.now() - started) / 1000;
         // Encrypted objects are read in whole 64 KiB chunks, with their headers: what was actually transferred for them.
         const encrypted = store instanceof EncryptedStore && store.encryptedBytesRead > 0 ? { encryptedBytesDownloaded: store.encryptedBytesRead } : {};
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ type: 'summary', ...summary, ...encrypted, seconds, dryRun: !!flags.dryRun }) + '\n');
+          process.stdout.write(
+            JSON.stringify({ type: 'summary', ...summary, ...encrypted, ...(deleted !== undefined ? { deleted } : {}), seconds, dryRun: !!flags.dryRun }) + '\n',
+          );
         } else if (flags.dryRun) {
           process.stdout.write(
-            `dry run: ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests plus the indexes\n`,
+            `dry run: ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests plus the indexes${deleted !== undefined ? `; would delete ${deleted} paths not in the snapshot` : ''}\n`,
           );
         } else {
           process.stderr.write(
-            `restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}\n`,
+            `restored ${summary.entries} entries (${summary.files} files, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${summary.requests} requests${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${summary.skipped} existing files` : ''}${deleted !== undefined ? `; deleted ${deleted} paths not in the snapshot` : ''}\n`,
           );
           for (const refused of summary.refused)
             process.stderr.write(
@@ -186,6 +219,16 @@ export function restoreCommand(): Command {
       }
     }, flags.json);
   });
+}
+
+/** --delete leaves alone what a kept directory symlink leads to: it learns them from the restore's keep-symlink events. */
+function collectingKeptSymlinks(links: string[], progress: Progress): Progress {
+  return {
+    event: (event) => {
+      if (event.type === 'keep-symlink') links.push(event.path);
+      progress.event(event);
+    },
+  };
 }
 
 /** A dry run lists the directory symlinks it would keep with the entries (on stdout), not on stderr. */
