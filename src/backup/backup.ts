@@ -425,11 +425,16 @@ function resultOf(record: CommitRecord, commitReadBack: boolean): Omit<BackupRes
   };
 }
 
+/** Each source's artifact name, in order: a tree's from its path unless given, made unique. */
+export function artifactNames(sources: readonly BackupSource[]): string[] {
+  return uniqueNames(sources.map((s) => (s.kind === 'tree' ? (s.name ?? artifactNameFor(s.path)) : s.name)));
+}
+
 /** One job per source: trees walk and pack, streams (database dumps) frame their bytes. */
 function artifactJobs(options: BackupOptions, frameSize: number, onLeftOut: (item: WalkItem) => void): ArtifactJob[] {
   const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
   const nested = nestedSources(trees.map((t) => t.path));
-  const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? (s.name ?? artifactNameFor(s.path)) : s.name)));
+  const names = artifactNames(options.sources);
   const keyName = (i: number): string => (options.encryption ? sealedArtifactName(i) : names[i]!);
   return options.sources.map((source, i): ArtifactJob => {
     if (source.kind === 'stream') {
@@ -488,7 +493,7 @@ async function* newFrames(buffers: AsyncIterable<Buffer>): AsyncGenerator<Packed
  * whose frames cannot be reused), or by default the newest suitable one (chooseParents). Reads
  * commit records from the newest id down, and stops once every artifact has one.
  */
-async function findParents(
+export async function findParents(
   store: Pick<ObjectStore, 'list' | 'getBuffer'>,
   ref: string | undefined,
   run: ParentRun,

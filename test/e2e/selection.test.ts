@@ -257,3 +257,83 @@ describe('restore --delete', () => {
     expect(Buffer.from(result.stderr as Uint8Array).toString()).toMatch(/^cassette: --delete applies to a restore with --target or --in-place, not to --tar/);
   });
 });
+
+describe('backup --dry-run', () => {
+  /** Every file of a local repository with its size and mtime: what "writes nothing" is checked against. */
+  async function repoState(repo: string): Promise<string[]> {
+    const out: string[] = [];
+    const visit = async (dir: string): Promise<void> => {
+      for (const entry of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const abs = path.join(dir, entry.name);
+        const stats = await fs.lstat(abs);
+        out.push(`${path.relative(repo, abs)} ${stats.size} ${stats.mtimeMs}`);
+        if (entry.isDirectory()) await visit(abs);
+      }
+    };
+    await visit(repo);
+    return out.sort();
+  }
+
+  interface Line {
+    type: string;
+    path?: string;
+    status?: string;
+    artifacts?: Array<{ parent?: string; files: number; newFiles: number; changedFiles: number; unchangedFiles: number; unchangedBytes: number }>;
+    bytesToRead?: number;
+  }
+  const lines = (stdout: unknown): Line[] =>
+    (stdout as string)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Line);
+
+  it('says what a first and an incremental backup would read, and writes nothing to the repository', async () => {
+    const repo = path.join(work, 'repo-dry');
+    const source = path.join(work, 'dry-src');
+    await writeTree(source, { 'a.txt': 'a'.repeat(100), 'b.txt': 'b'.repeat(200), 'sub/c.txt': 'c'.repeat(300) });
+
+    const first = await cassette(['backup', source, '--repo', repo, '--dry-run', '--json']);
+    expect(first.exitCode).toBe(0);
+    expect(await repoState(repo)).toEqual([]);
+    const firstLines = lines(first.stdout);
+    expect(firstLines.filter((l) => l.type === 'entry').map((l) => `${l.path ?? ''} ${l.status ?? ''}`)).toEqual(['a.txt new', 'b.txt new', 'sub new', 'sub/c.txt new']);
+    expect(firstLines.at(-1)).toMatchObject({ type: 'summary', bytesToRead: 600, artifacts: [{ files: 3, newFiles: 3, unchangedFiles: 0 }] });
+
+    expect((await cassette(['backup', source, '--repo', repo, '--json'])).exitCode).toBe(0);
+    await fs.writeFile(path.join(source, 'b.txt'), 'B'.repeat(250));
+    await fs.writeFile(path.join(source, 'new.txt'), 'n'.repeat(50));
+    const before = await repoState(repo);
+
+    const second = await cassette(['backup', source, '--repo', repo, '--dry-run', '--json']);
+    expect(second.exitCode).toBe(0);
+    const secondLines = lines(second.stdout);
+    expect(secondLines.filter((l) => l.type === 'entry').map((l) => `${l.path ?? ''} ${l.status ?? ''}`)).toEqual([
+      'a.txt unchanged',
+      'b.txt changed',
+      'new.txt new',
+      'sub existing',
+      'sub/c.txt unchanged',
+    ]);
+    expect(secondLines.at(-1)).toMatchObject({
+      type: 'summary',
+      bytesToRead: 300,
+      artifacts: [{ files: 4, newFiles: 1, changedFiles: 1, unchangedFiles: 2, unchangedBytes: 400 }],
+    });
+    expect(secondLines.at(-1)!.artifacts![0]!.parent).toMatch(/^\d{8}T\d{6}Z/);
+
+    const text = await cassette(['backup', source, '--repo', repo, '--dry-run']);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/^dry run: would read 300 B and store at most 300 B before compression; 400 B unchanged; nothing was written to /);
+    expect(await repoState(repo)).toEqual(before);
+  }, 60_000);
+
+  it('refuses, writing nothing, when the backup would first have to write a key (a first passphrase backup)', async () => {
+    const repo = path.join(work, 'repo-dry-key');
+    const source = path.join(work, 'dry-key-src');
+    await writeTree(source, { 'a.txt': 'a' });
+    const result = await cassette(['backup', source, '--repo', repo, '--dry-run'], { env: { CASSETTE_PASSPHRASE: 'correct horse battery staple' } });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/^cassette: backup --dry-run writes nothing to the repository, and this would first write keys\//m);
+    expect(await repoState(repo)).toEqual([]);
+  }, 60_000);
+});

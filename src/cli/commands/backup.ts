@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import path from 'node:path';
 import { pgDumpSource } from '../../pg/dump.js';
-import { effectivePlan, readPlanFile, type Plan } from '../../plan/plan.js';
+import { effectivePlan, readPlanFile, type Plan, type PlanDatabase } from '../../plan/plan.js';
 import { plannedBackup } from '../../plan/planned-backup.js';
 import { profile } from '../../plan/profiles.js';
 import { DEFAULTS } from '../../defaults.js';
@@ -15,6 +15,9 @@ import { withEncryptionOptions } from '../keys.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 import { withStorageClassOptions } from '../server-side.js';
 import { readExcludeFiles, readFilesFrom, type BackupSelectionFlags } from '../backup-selection.js';
+import { printBackupDryRun } from '../backup-dry-run.js';
+import { readOnlyStore } from '../../store/read-only-store.js';
+import type { StreamSource } from '../../backup/backup.js';
 
 interface BackupFlags extends RepoFlags, BackupEncryptionFlags, BackupSelectionFlags {
   exclude?: string[];
@@ -39,6 +42,7 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags, BackupSelectionF
   parent?: string;
   full?: boolean;
   forceRead?: boolean;
+  dryRun?: boolean;
 }
 
 export function backupCommand(): Command {
@@ -74,6 +78,7 @@ export function backupCommand(): Command {
           '--parent <snapshot>',
           'compare with this snapshot (id, prefix or latest) and reuse its unchanged frames; default: the latest snapshot of this host with the same artifact',
         )
+        .option('--dry-run', 'walk the sources and say what would be read and stored (unchanged files too), writing nothing to the repository; entries as NDJSON with --json')
         .option('--full', 'store every frame anew (start a new chain of incremental snapshots)')
         .option('--force-read', 'read every file, also those whose size, times, inode and device say unchanged (frames are still reused when their content is the same)')
         .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
@@ -96,7 +101,10 @@ export function backupCommand(): Command {
       const signal = interruptSignal();
       let store = plainStore;
       try {
-        const encrypted = await storeForBackup(plainStore, flags);
+        const encrypted = await storeForBackup(
+          flags.dryRun ? readOnlyStore(plainStore, 'backup --dry-run writes nothing to the repository', 'run one backup without --dry-run first') : plainStore,
+          flags,
+        );
         store = encrypted.store;
         const started = Date.now();
         const extra = {
@@ -106,6 +114,26 @@ export function backupCommand(): Command {
         const effective: Plan = plan
           ? { ...plan, sources: [...plan.sources, ...extra.sources], databases: [...plan.databases, ...extra.databases] }
           : { sources: extra.sources, databases: extra.databases, exclude: [], hooks: {}, tags: [], restoreExclude: [], restoreOrder: [], roles: [] };
+        const databaseSource = (database: PlanDatabase): StreamSource => pgDumpSource({ connection: database.connection, format: database.format });
+        if (flags.dryRun) {
+          await printBackupDryRun({
+            store,
+            plan: effective,
+            json: !!flags.json,
+            databaseSource,
+            exclude,
+            excludeCaches: flags.excludeCaches,
+            excludeLargerThan: flags.excludeLargerThan,
+            oneFileSystem: flags.oneFileSystem,
+            compressionLevel: flags.level ?? plan?.compressionLevel,
+            parent: flags.parent,
+            full: flags.full,
+            forceRead: flags.forceRead,
+            encryption: encrypted.encryption,
+            signal,
+          });
+          return EXIT.OK;
+        }
         const result = await plannedBackup({
           store,
           plan: effective,
@@ -130,7 +158,7 @@ export function backupCommand(): Command {
           signal,
           progress: renderer,
           estimateTotal: !flags.json && process.stderr.isTTY,
-          databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
+          databaseSource,
           onNotice: (message) => {
             if (!flags.json) process.stderr.write(`note: ${message}\n`);
           },
