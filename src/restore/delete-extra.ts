@@ -12,6 +12,7 @@
 //       directory is removed once everything below it was
 //   a path the selection leaves out (--include, --exclude) is never a candidate, nor is anything
 //   above R: R itself is never deleted.
+// Memory: the kept paths of one artifact at a time, in a set (about 100 bytes a path).
 // planDeletions is pure over a TargetView (the target as a listing), so the plan is table-tested;
 // deleteExtra carries it out (or, dry, only reports it).
 
@@ -85,9 +86,9 @@ function* planBelow(view: TargetView, rules: DeletionRules, dir: Buffer): Genera
   return all;
 }
 
-/** The target's real file system under `root`, as a TargetView: lstat only, never a symlink followed. */
+/** The target's real file system under `root`, as a TargetView: lstat only, never a symlink followed below the root (the root itself is the user's choice, and may be one). */
 export function fileSystemView(root: string): TargetView {
-  const rootDevice = fsSync.lstatSync(root).dev;
+  const rootDevice = fsSync.statSync(root).dev;
   return {
     list: (dir) => {
       const abs = dir.length === 0 ? root : joinPath(root, dir);
@@ -137,7 +138,7 @@ export async function deleteExtra(options: DeleteExtraOptions): Promise<DeleteSu
   for (const [i, artifact] of trees.entries()) {
     if (!artifactMayMatch(selection, artifact.name)) continue;
     const root = roots[i]!;
-    const rootStats = lstatOrUndefined(root);
+    const rootStats = statOrUndefined(root);
     // Nothing restored there (a dry run into a new target), or a single-file artifact: nothing to delete.
     if (!rootStats?.isDirectory()) continue;
     const kept = await keptPaths(options.store, artifact, selected);
@@ -201,9 +202,9 @@ function realpathOrUndefined(p: string): string | undefined {
   }
 }
 
-function lstatOrUndefined(p: string): fsSync.Stats | undefined {
+function statOrUndefined(p: string): fsSync.Stats | undefined {
   try {
-    return fsSync.lstatSync(p);
+    return fsSync.statSync(p);
   } catch {
     return undefined;
   }

@@ -47,8 +47,12 @@ export function restoreCommand(): Command {
         .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
         .option('--target <dir>', 'restore into <dir>/<artifact>/…')
         .option('--in-place', 'restore onto the original absolute paths')
-        .option('-i, --include <glob>', 'restore only matching artifact/path entries (repeatable); a directory selects its contents', collect)
-        .option('-e, --exclude <glob>', 'leave out matching artifact/path entries (repeatable)', collect)
+        .option(
+          '-i, --include <glob>',
+          'restore only matching entries (repeatable): "artifact/path/**", or a name like "*.conf" at any depth; a directory selects its contents',
+          collect,
+        )
+        .option('-e, --exclude <glob>', 'leave out matching entries (repeatable), the same patterns as --include', collect)
         .option('--skip-existing', 'keep files that already exist at the destination')
         .option('--dry-run', 'print what would be written and how many bytes would be downloaded')
         .option('--delete', 'after restoring, delete what each restored directory holds beyond the selected snapshot entries (see --dry-run)')
