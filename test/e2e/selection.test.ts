@@ -251,6 +251,21 @@ describe('restore --delete', () => {
     expect(await files(outer)).toEqual(['inner', 'inner/i.txt', 'inner/new-in-inner.txt', 'o.txt']);
   }, 60_000);
 
+  it('in place, what a kept directory symlink leads to is left alone (lib -> usr/lib: the snapshot entry lib/x lands in usr/lib/x)', async () => {
+    const root = path.join(work, 'merged-usr');
+    await writeTree(root, { 'lib/x.so': 'x\n', 'usr/lib/.keep': '', 'etc/conf': 'c\n' });
+    const mergedRepo = path.join(work, 'repo-merged');
+    expect((await cassette(['backup', root, '--repo', mergedRepo, '--json'])).exitCode).toBe(0);
+    // The target became a merged-/usr system: lib is now a symlink into usr/lib.
+    await fs.rm(path.join(root, 'lib'), { recursive: true });
+    await writeTree(root, { 'usr/lib/x.so': 'x\n', 'usr/lib/other.so': 'o\n', 'etc/extra': 'e\n' });
+    await fs.symlink('usr/lib', path.join(root, 'lib'));
+    const result = await cassette(['restore', 'latest', '--repo', mergedRepo, '--in-place', '--delete']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toMatch(/keep directory symlink/);
+    expect(await files(root)).toEqual(['etc', 'etc/conf', 'lib', 'usr', 'usr/lib', 'usr/lib/.keep', 'usr/lib/other.so', 'usr/lib/x.so']);
+  }, 60_000);
+
   it('refuses --delete with --stdout or --tar (exit 2)', async () => {
     const result = await cassette(['restore', 'latest', '--repo', repo, '--include', 'a.txt', '--tar', '--delete'], { binary: true });
     expect(result.exitCode).toBe(2);
