@@ -133,6 +133,10 @@ describe('backup selection options', () => {
     expect(entries.filter((e) => e.endsWith('/keep.txt') || e.includes('/deep.tmp'))).toHaveLength(2);
     expect(entries.some((e) => e.includes('node_modules'))).toBe(false);
 
+    const fromStdin = await cassette(['backup', '--files-from', '-', '--repo', path.join(work, 'repo-stdin'), '--json'], { input: `${path.join(source, 'sub')}\n` });
+    expect(fromStdin.exitCode).toBe(0);
+    expect((await listed(path.join(work, 'repo-stdin'))).map((e) => e.slice(e.indexOf('/') + 1))).toEqual(['deep.tmp', 'huge.bin', 'keep.log']);
+
     const raw = path.join(work, 'list.raw');
     await fs.writeFile(raw, `${path.join(source, 'keep.txt')}\0`);
     const fromRaw = await cassette(['backup', '--files-from-raw', raw, '--repo', path.join(work, 'repo-raw'), '--json']);
@@ -340,6 +344,22 @@ describe('backup --dry-run', () => {
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(/^dry run: would read 300 B and store at most 300 B before compression; 400 B unchanged; nothing was written to /);
     expect(await repoState(repo)).toEqual(before);
+  }, 60_000);
+
+  it('names a database source without dumping it', async () => {
+    const repo = path.join(work, 'repo-dry-pg');
+    const source = path.join(work, 'dry-pg-src');
+    await writeTree(source, { 'a.txt': 'a' });
+    const result = await cassette(['backup', source, '--pg', 'postgres://127.0.0.1:1/no_such_db', '--repo', repo, '--dry-run', '--json']);
+    expect(result.exitCode).toBe(0);
+    expect(lines(result.stdout).at(-1)).toMatchObject({
+      type: 'summary',
+      artifacts: [
+        { kind: 'tree', files: 1 },
+        { kind: 'database', name: 'pg-no_such_db', files: 0 },
+      ],
+    });
+    expect(await repoState(repo)).toEqual([]);
   }, 60_000);
 
   it('refuses, writing nothing, when the backup would first have to write a key (a first passphrase backup)', async () => {
