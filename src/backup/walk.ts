@@ -47,16 +47,17 @@ export interface WalkOptions {
  * Exclude matcher (path-pattern.ts has the rules): a pattern starting with `/` is matched against
  * the absolute path, another pattern containing `/` against the path relative to the source root,
  * a pattern without `/` against each name, so `*.tmp` excludes `a/b/x.tmp`. The walk asks for
- * each path before it descends, so an excluded directory's contents are never visited: only the
- * path itself is matched here, except for absolute patterns, which may name a directory above
- * the source root.
+ * each path below the source root before it descends, so an excluded directory's contents are
+ * never visited: only the path itself is matched here. Directories above the source root are not
+ * matched: a plan excludes a source of another role by its absolute path, and a source nested
+ * in it is still backed up whole.
  */
 export function compileExcludes(patterns: readonly string[]): (relPath: string, absPath: string) => boolean {
   const compiled = compilePathPatterns(patterns, 'exclude');
   const absolute = compiled.filter((p) => p.absolute);
   const relative = compiled.filter((p) => !p.absolute);
   if (compiled.length === 0) return () => false;
-  return (relPath, absPath) => relative.some((p) => p.matchesItself(relPath)) || (absolute.length > 0 && absolute.some((p) => p.matches(absPath.replace(/^\/+/, ''))));
+  return (relPath, absPath) => relative.some((p) => p.matchesItself(relPath)) || (absolute.length > 0 && absolute.some((p) => p.matchesItself(absPath.replace(/^\/+/, ''))));
 }
 
 const SLASH = Buffer.from('/');

@@ -125,6 +125,11 @@ describe('walk excludes', () => {
     expect((await run({ root, exclude: ['\\[1\\].log', 'a\\*b'] })).paths).toEqual(['1.log', 'axb']);
   });
 
+  it("an absolute pattern naming a directory above the source root excludes nothing (a plan excludes another role's source so)", async () => {
+    const root = await tree('ex-above', { 'a.txt': '1', 'sub/b.txt': '2' });
+    expect((await run({ root, exclude: [tmp, path.dirname(root)] })).paths).toEqual(['a.txt', 'sub', 'sub/b.txt']);
+  });
+
   it('compileExcludes refuses a negated pattern rather than excluding everything else', () => {
     expect(() => compileExcludes(['!*.log'])).toThrow(/exclude pattern "!\*\.log" is negated/);
   });
