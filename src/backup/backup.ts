@@ -32,7 +32,7 @@ import { chooseParents, matchParent, ParentArtifact, type ArtifactIdentity, type
 import { prefetch } from './prefetch.js';
 import type { PartPlanOptions } from './part-size.js';
 import { artifactNameFor, nestedSources, uniqueNames } from './sources.js';
-import { walk } from './walk.js';
+import { walk, type WalkItem, type WalkOptions } from './walk.js';
 import { sealedArtifactName } from '../crypto/seal-record.js';
 
 export interface TreeSource {
@@ -74,6 +74,10 @@ export interface BackupOptions {
   sources: BackupSource[];
   /** Excludes applied to every tree (see walk.ts compileExcludes for the matching rules). */
   exclude?: string[];
+  /** Leave out the contents of directories tagged with a valid CACHEDIR.TAG (walk.ts isCacheTag); the directory and the tag are kept. */
+  excludeCaches?: boolean;
+  /** Leave out regular files larger than this many bytes; BackupResult.leftOut counts them. */
+  excludeLargerThan?: number;
   /** Stay on the file system of each source root. Default true. */
   oneFileSystem?: boolean;
   /** Store extended attributes and POSIX ACLs. Default true (`--no-xattrs` turns it off). */
@@ -158,6 +162,8 @@ export interface BackupResult {
   notStored: number;
   /** True when `notStored` > 0: the snapshot is a partial copy (exit 3). */
   partial: boolean;
+  /** Files left out because they are larger than `excludeLargerThan`, and their bytes (not warnings: asked for). */
+  leftOut: { files: number; bytes: number };
   /**
    * True when the store's answer to the commit record's PUT was lost (a reset, a timeout, a 5xx
    * after retries) and reading the record back showed it stored, byte for byte.
@@ -187,7 +193,11 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const id = options.snapshotId ?? newSnapshotId(clock());
   const startedAt = clock();
   const host = options.host ?? os.hostname();
-  const jobs = artifactJobs(options, frameSize);
+  const leftOut = { files: 0, bytes: 0 };
+  const jobs = artifactJobs(options, frameSize, (item) => {
+    leftOut.files++;
+    leftOut.bytes += Number(item.stats.size);
+  });
 
   options.onSnapshotId?.(id);
   const controller = new AbortController();
@@ -278,7 +288,7 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
     await lease.refresh();
     await checkStored(store, id, artifacts);
     const outcome = await commit(store, id, Buffer.from(JSON.stringify(record, null, 2) + '\n'));
-    return resultOf(record, outcome === 'read back');
+    return { ...resultOf(record, outcome === 'read back'), leftOut };
   } catch (error) {
     // Unless the commit may have landed: then the data may belong to a committed snapshot.
     if (!(error instanceof CommitOutcomeUnknown)) await removeSnapshotData(store, id);
@@ -429,7 +439,7 @@ class BackupTotals {
 }
 
 /** The result of a committed backup, from its record. */
-function resultOf(record: CommitRecord, commitReadBack: boolean): BackupResult {
+function resultOf(record: CommitRecord, commitReadBack: boolean): Omit<BackupResult, 'leftOut'> {
   const { artifacts } = record;
   const notStored = artifacts.reduce((sum, a) => sum + (a.notStored ?? 0), 0);
   return {
@@ -443,11 +453,16 @@ function resultOf(record: CommitRecord, commitReadBack: boolean): BackupResult {
   };
 }
 
+/** Each source's artifact name, in order: a tree's from its path unless given, made unique. */
+export function artifactNames(sources: readonly BackupSource[]): string[] {
+  return uniqueNames(sources.map((s) => (s.kind === 'tree' ? (s.name ?? artifactNameFor(s.path)) : s.name)));
+}
+
 /** One job per source: trees walk and pack, streams (database dumps) frame their bytes. */
-function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] {
+function artifactJobs(options: BackupOptions, frameSize: number, onLeftOut: (item: WalkItem) => void): ArtifactJob[] {
   const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
   const nested = nestedSources(trees.map((t) => t.path));
-  const names = uniqueNames(options.sources.map((s) => (s.kind === 'tree' ? (s.name ?? artifactNameFor(s.path)) : s.name)));
+  const names = artifactNames(options.sources);
   const keyName = (i: number): string => (options.encryption ? sealedArtifactName(i) : names[i]!);
   return options.sources.map((source, i): ArtifactJob => {
     if (source.kind === 'stream') {
@@ -471,7 +486,7 @@ function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] 
       source: root,
       sizeHint: () => treeSizeHint(root),
       frames: (context) => {
-        const walked = walk({ root, exclude, oneFileSystem: options.oneFileSystem ?? true, skip, signal: context.signal, onWarning: context.warn });
+        const walked = walk({ ...walkRules(options), root, exclude, skip, signal: context.signal, onWarning: context.warn, onLeftOut });
         const read = prefetch(matchParent(walked, context.parent, options.forceRead === true), { maxFileSize: DEFAULTS.prefetchFileSize });
         return packFrames(read, {
           frameSize,
@@ -489,6 +504,13 @@ function artifactJobs(options: BackupOptions, frameSize: number): ArtifactJob[] 
   });
 }
 
+/** What every tree's walk leaves out or does not cross, from the backup options. */
+export function walkRules(
+  options: Pick<BackupOptions, 'oneFileSystem' | 'excludeCaches' | 'excludeLargerThan'>,
+): Pick<WalkOptions, 'oneFileSystem' | 'excludeCaches' | 'maxFileSize'> {
+  return { oneFileSystem: options.oneFileSystem ?? true, excludeCaches: options.excludeCaches, maxFileSize: options.excludeLargerThan };
+}
+
 /** A stream source's frames: all new (the pool may still find them stored by digest). */
 async function* newFrames(buffers: AsyncIterable<Buffer>): AsyncGenerator<PackedFrame> {
   for await (const data of buffers) yield { kind: 'new', data, entries: [] };
@@ -499,7 +521,7 @@ async function* newFrames(buffers: AsyncIterable<Buffer>): AsyncGenerator<Packed
  * whose frames cannot be reused), or by default the newest suitable one (chooseParents). Reads
  * commit records from the newest id down, and stops once every artifact has one.
  */
-async function findParents(
+export async function findParents(
   store: Pick<ObjectStore, 'list' | 'getBuffer'>,
   ref: string | undefined,
   run: ParentRun,
@@ -550,9 +572,9 @@ async function estimateTreeBytes(trees: TreeSource[], options: BackupOptions, si
   try {
     for (const [i, tree] of trees.entries()) {
       for await (const item of walk({
+        ...walkRules(options),
         root: path.resolve(tree.path),
         exclude: [...(options.exclude ?? []), ...(tree.exclude ?? [])],
-        oneFileSystem: options.oneFileSystem ?? true,
         skip: nested[i],
         signal,
       })) {

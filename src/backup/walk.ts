@@ -5,9 +5,9 @@ import type { BigIntStats } from 'node:fs';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import picomatch from 'picomatch';
 import { CassetteError, messageOf, throwIfAborted } from '../errors.js';
 import type { BackupWarning, EntryType } from '../format/types.js';
+import { compilePathPatterns } from '../path-pattern.js';
 
 export interface WalkItem {
   /** Path relative to the source root, `/`-separated; for a name that is not valid UTF-8, its decoding with U+FFFD (see pathBytes). */
@@ -29,32 +29,57 @@ export interface WalkOptions {
   oneFileSystem?: boolean;
   /** Absolute paths whose contents are left out (other sources nested inside this one); a directory itself is kept as an empty entry. */
   skip?: ReadonlySet<string>;
+  /**
+   * Leave out the contents of a directory that holds a valid cache directory tag (isCacheTag),
+   * except the tag itself; the directory is kept, as restic and GNU tar do.
+   */
+  excludeCaches?: boolean;
+  /** Leave out regular files larger than this many bytes (told to onLeftOut). */
+  maxFileSize?: number;
+  /** Told about each file left out by maxFileSize (an exclusion asked for: not a warning). */
+  onLeftOut?: (item: WalkItem) => void;
   signal?: AbortSignal;
   /** Unreadable directories, sockets and vanished entries are reported here and skipped. */
   onWarning?: (warning: BackupWarning) => void;
 }
 
 /**
- * Exclude matcher. A pattern starting with `/` is matched against the absolute path; a pattern
- * containing `/` against the path relative to the source root; a pattern without `/` against
- * every path component's name (like tar's --exclude), so `*.tmp` excludes `a/b/x.tmp`.
+ * Exclude matcher (path-pattern.ts has the rules): a pattern starting with `/` is matched against
+ * the absolute path, another pattern containing `/` against the path relative to the source root,
+ * a pattern without `/` against each name, so `*.tmp` excludes `a/b/x.tmp`. The walk asks for
+ * each path below the source root before it descends, so an excluded directory's contents are
+ * never visited: only the path itself is matched here. Directories above the source root are not
+ * matched: a plan excludes a source of another role by its absolute path, and a source nested
+ * in it is still backed up whole.
  */
 export function compileExcludes(patterns: readonly string[]): (relPath: string, absPath: string) => boolean {
-  const absolute: picomatch.Matcher[] = [];
-  const relative: picomatch.Matcher[] = [];
-  const names: picomatch.Matcher[] = [];
-  for (const raw of patterns) {
-    if (raw.trim() === '') throw new CassetteError('E_USAGE', 'an --exclude pattern is empty');
-    const pattern = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
-    const matcher = picomatch(pattern, { dot: true });
-    if (pattern.startsWith('/')) absolute.push(matcher);
-    else if (pattern.includes('/')) relative.push(matcher);
-    else names.push(matcher);
-  }
-  return (relPath, absPath) => absolute.some((m) => m(absPath)) || relative.some((m) => m(relPath)) || (names.length > 0 && names.some((m) => m(path.posix.basename(relPath))));
+  const compiled = compilePathPatterns(patterns, 'exclude');
+  const absolute = compiled.filter((p) => p.absolute);
+  const relative = compiled.filter((p) => !p.absolute);
+  if (compiled.length === 0) return () => false;
+  return (relPath, absPath) => relative.some((p) => p.matchesItself(relPath)) || (absolute.length > 0 && absolute.some((p) => p.matchesItself(absPath.replace(/^\/+/, ''))));
 }
 
 const SLASH = Buffer.from('/');
+
+/** The file that marks a cache directory (https://bford.info/cachedir/). */
+export const CACHE_TAG_NAME = 'CACHEDIR.TAG';
+const CACHE_TAG_SIGNATURE = Buffer.from('Signature: 8a477f597d28d172789f06886806bc55');
+
+/** Whether `file` is a regular file that starts with the cache directory tag's signature (never through a symlink). */
+export function isCacheTag(file: string | Buffer): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fsSync.openSync(file, OPEN_LISTED_FILE);
+    if (!fsSync.fstatSync(fd).isFile()) return false;
+    const head = Buffer.alloc(CACHE_TAG_SIGNATURE.length);
+    return fsSync.readSync(fd, head, 0, head.length, 0) === head.length && head.equals(CACHE_TAG_SIGNATURE);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fsSync.closeSync(fd);
+  }
+}
 
 /**
  * Flags to open a listed regular file for reading: never through a symlink, and never blocking
@@ -118,7 +143,8 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
   const stack: Array<{ rel: string; relBytes?: Buffer; abs: string | Buffer; names: Buffer[]; next: number }> = [];
   const open = async (rel: string, relBytes: Buffer | undefined, abs: string | Buffer): Promise<void> => {
     try {
-      const names = fsSync.readdirSync(abs, { encoding: 'buffer' });
+      let names: Buffer[] = fsSync.readdirSync(abs, { encoding: 'buffer' });
+      if (options.excludeCaches) names = cacheTagOnly(abs, names);
       names.sort((a, b) => Buffer.compare(a, b));
       stack.push({ rel, relBytes, abs, names, next: 0 });
     } catch (error) {
@@ -170,6 +196,10 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
       continue;
     }
     if (nested && type !== 'dir') continue;
+    if (type === 'file' && options.maxFileSize !== undefined && stats.size > BigInt(options.maxFileSize)) {
+      options.onLeftOut?.(relBytes ? { path: rel, pathBytes: relBytes, absPath: abs, stats, type } : { path: rel, absPath: abs, stats, type });
+      continue;
+    }
     yield relBytes ? { path: rel, pathBytes: relBytes, absPath: abs, stats, type } : { path: rel, absPath: abs, stats, type };
     // A nested source keeps its directory entry here (so its metadata is restored with the
     // parent) but its contents belong to its own artifact.
@@ -177,4 +207,11 @@ export async function* walk(options: WalkOptions): AsyncGenerator<WalkItem> {
       await open(rel, relBytes, abs);
     }
   }
+}
+
+/** A directory's names, or only its cache directory tag when it holds a valid one. */
+function cacheTagOnly(dir: string | Buffer, names: Buffer[]): Buffer[] {
+  const tag = names.find((name) => name.toString('latin1') === CACHE_TAG_NAME);
+  if (!tag) return names;
+  return isCacheTag(typeof dir === 'string' ? path.join(dir, CACHE_TAG_NAME) : Buffer.concat([dir, SLASH, tag])) ? [tag] : names;
 }

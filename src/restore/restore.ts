@@ -145,7 +145,8 @@ interface RestoreCounters {
   lastPlannedFrame: Map<ArtifactRecord, number>;
 }
 
-function destinationRoot(options: RestoreOptions, artifact: ArtifactRecord): string {
+/** Where an artifact is restored: its source path in place (or where inPlaceRoot puts it), else `<target>/<artifact>`. */
+export function destinationRoot(options: Pick<RestoreOptions, 'inPlace' | 'inPlaceRoot' | 'target'>, artifact: ArtifactRecord): string {
   if (options.inPlace) return options.inPlaceRoot ? options.inPlaceRoot(artifact) : artifact.source;
   return path.join(path.resolve(options.target!), artifact.name);
 }

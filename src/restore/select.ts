@@ -1,11 +1,12 @@
-// Which index entries a restore or `ls` selects: include/exclude globs over `artifact/path`, and nothing else.
+// Which index entries a restore or `ls` selects: include/exclude patterns over `artifact/path`, and nothing else.
 //
-// Rules:
-// - A pattern is matched (picomatch, dot files included) against `artifact/path`, e.g.
-//   `etc/ssh/sshd_config` for the entry `ssh/sshd_config` of the artifact `etc`. Patterns are
-//   anchored at the artifact name: `*.conf` matches nothing below an artifact, `**/*.conf` does.
-// - A pattern that names a directory (`etc/ssh`, `etc/ssh/`) also matches everything below it;
-//   so does a pattern naming an artifact (`etc`). A leading `/` is ignored (`/etc/ssh` = `etc/ssh`).
+// Rules (path-pattern.ts holds them for backup excludes too):
+// - A pattern without `/` matches a name at any depth, the artifact's name included: `*.conf`
+//   matches `etc/nginx/nginx.conf`; `etc` selects the artifact `etc` and every directory named
+//   `etc` in any artifact.
+// - A pattern with `/` is anchored at the artifact name: `etc/ssh/sshd_config` is the entry
+//   `ssh/sshd_config` of the artifact `etc`; `/etc` (a leading `/`) is the artifact `etc` only.
+// - A pattern that matches a directory (`etc/ssh`, `etc/ssh/`, `ssh`) also matches everything below it.
 // - No include pattern selects everything; exclude wins over include.
 // - Negated patterns (`!x`) are refused: use an exclude pattern instead.
 //
@@ -17,68 +18,28 @@
 //   restore planner's business (restore.ts restores the target's content under the link's name).
 
 import picomatch from 'picomatch';
-import { CassetteError } from '../errors.js';
+import { compilePathPatterns, type PathPattern } from '../path-pattern.js';
 
 export interface SelectOptions {
   /**
-   * Globs matched against `artifact/path` (picomatch, dot files included). Empty = everything.
-   * A pattern naming a directory (e.g. 'etc/ssh' or 'etc/ssh/') also selects everything below it.
+   * Patterns matched against `artifact/path` (path-pattern.ts). Empty = everything.
+   * A pattern naming a directory (e.g. 'etc/ssh' or 'ssh') also selects everything below it.
    */
   include?: string[];
-  /** Globs matched the same way; an excluded directory excludes everything below it. Exclude wins over include. */
+  /** Patterns matched the same way; an excluded directory excludes everything below it. Exclude wins over include. */
   exclude?: string[];
-}
-
-type Kind = 'include' | 'exclude';
-
-interface CompiledPattern {
-  /** The pattern as the user gave it, for messages. */
-  raw: string;
-  /** Matches the named path itself (`etc/ssh`). */
-  self: (candidate: string) => boolean;
-  /** Matches the path or anything below it (`etc/ssh`, `etc/ssh/**`). */
-  selfOrBelow: (candidate: string) => boolean;
 }
 
 const PICOMATCH_OPTIONS = { dot: true } as const;
 
-/** Checks one pattern at the boundary and returns its normalized form ('' = everything). */
-function normalizePattern(raw: unknown, kind: Kind): string {
-  if (typeof raw !== 'string') throw new CassetteError('E_USAGE', `${kind} pattern ${String(raw)} is not a string`);
-  if (raw.trim() === '') throw new CassetteError('E_USAGE', `${kind} pattern ${JSON.stringify(raw)} is empty`);
-  if (raw.includes('\0')) throw new CassetteError('E_USAGE', `${kind} pattern ${JSON.stringify(raw)} contains a NUL byte`);
-  if (raw.startsWith('!') && !raw.startsWith('!(')) {
-    const instead = kind === 'include' ? 'an exclude pattern' : 'an include pattern';
-    throw new CassetteError('E_USAGE', `${kind} pattern ${JSON.stringify(raw)} is negated; negation is not supported, use ${instead} instead`);
-  }
-  return raw.replace(/^\/+/, '').replace(/\/+$/, '');
-}
-
-function compilePattern(raw: string, kind: Kind): CompiledPattern {
-  const pattern = normalizePattern(raw, kind);
-  if (pattern === '') return { raw, self: () => true, selfOrBelow: () => true };
-  try {
-    const self = picomatch(pattern, PICOMATCH_OPTIONS);
-    const below = picomatch(`${pattern}/**`, PICOMATCH_OPTIONS);
-    return { raw, self, selfOrBelow: (candidate) => self(candidate) || below(candidate) };
-  } catch (error) {
-    throw new CassetteError('E_USAGE', `${kind} pattern ${JSON.stringify(raw)} is not a valid glob: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
-
-function compileAll(patterns: readonly string[] | undefined, kind: Kind): CompiledPattern[] {
-  if (patterns !== undefined && !Array.isArray(patterns)) throw new CassetteError('E_USAGE', `Expected \`${kind}\` to be an array of glob patterns`);
-  return (patterns ?? []).map((raw: string) => compilePattern(raw, kind));
-}
-
 /** Compile once; returns a predicate over (artifact, entryPath). Throws CassetteError E_USAGE naming a bad pattern (e.g. empty string). */
 export function compileSelector(options: SelectOptions): (artifact: string, path: string) => boolean {
-  const include = compileAll(options.include, 'include');
-  const exclude = compileAll(options.exclude, 'exclude');
+  const include = compilePathPatterns(options.include, 'include');
+  const exclude = compilePathPatterns(options.exclude, 'exclude');
   return (artifact, entryPath) => {
     const full = `${artifact}/${entryPath}`;
-    if (include.length > 0 && !include.some((p) => p.selfOrBelow(full))) return false;
-    return !exclude.some((p) => p.selfOrBelow(full));
+    if (include.length > 0 && !include.some((p) => p.matches(full))) return false;
+    return !exclude.some((p) => p.matches(full));
   };
 }
 
@@ -101,19 +62,19 @@ function firstSegment(pattern: string): string | undefined {
 /**
  * Whether any entry of an artifact could match (lets restore skip whole artifacts without
  * reading their index): false when no include pattern could match anything under `artifact/`,
- * and also when an exclude pattern names the artifact itself (`etc`, `etc/`, `e*`), which
- * excludes everything under it. When unsure (a `**` or a `/` inside a group in the first
- * segment) it answers true: the per-entry predicate still decides.
+ * and also when an exclude pattern matches the artifact itself (`etc`, `etc/`, `e*`, `/etc`),
+ * which excludes everything under it. A name pattern may match below any artifact. When unsure
+ * (a `**` or a `/` inside a group in the first segment) it answers true: the per-entry predicate
+ * still decides.
  */
 export function artifactMayMatch(options: SelectOptions, artifact: string): boolean {
-  const include = compileAll(options.include, 'include');
-  const exclude = compileAll(options.exclude, 'exclude');
-  if (exclude.some((p) => p.self(artifact))) return false;
+  const include = compilePathPatterns(options.include, 'include');
+  const exclude = compilePathPatterns(options.exclude, 'exclude');
+  if (exclude.some((p) => p.matchesItself(artifact))) return false;
   if (include.length === 0) return true;
-  return include.some((p) => {
-    const pattern = normalizePattern(p.raw, 'include');
-    if (pattern === '') return true;
-    const first = firstSegment(pattern);
+  return include.some((p: PathPattern) => {
+    if (!p.anchored || p.glob === '') return true;
+    const first = firstSegment(p.glob);
     if (first === undefined || first.includes('**')) return true;
     return picomatch(first, PICOMATCH_OPTIONS)(artifact);
   });

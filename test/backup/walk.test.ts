@@ -114,6 +114,26 @@ describe('walk excludes', () => {
     expect(paths).toEqual(['keep.txt']);
   });
 
+  it('a bare directory name excludes that directory at any depth, with its contents; ./name only at the top', async () => {
+    const root = await tree('ex-dir-name', { 'cache/a': '1', 'x/cache/b': '2', 'x/cachet/c': '3', 'y/cache': 'a file named cache' });
+    expect((await run({ root, exclude: ['cache'] })).paths).toEqual(['x', 'x/cachet', 'x/cachet/c', 'y']);
+    expect((await run({ root, exclude: ['./cache'] })).paths).toEqual(['x', 'x/cache', 'x/cache/b', 'x/cachet', 'x/cachet/c', 'y', 'y/cache']);
+  });
+
+  it('a name with glob metacharacters is excluded by escaping them', async () => {
+    const root = await tree('ex-meta', { '[1].log': '1', '1.log': '2', 'a*b': '3', axb: '4' });
+    expect((await run({ root, exclude: ['\\[1\\].log', 'a\\*b'] })).paths).toEqual(['1.log', 'axb']);
+  });
+
+  it("an absolute pattern naming a directory above the source root excludes nothing (a plan excludes another role's source so)", async () => {
+    const root = await tree('ex-above', { 'a.txt': '1', 'sub/b.txt': '2' });
+    expect((await run({ root, exclude: [tmp, path.dirname(root)] })).paths).toEqual(['a.txt', 'sub', 'sub/b.txt']);
+  });
+
+  it('compileExcludes refuses a negated pattern rather than excluding everything else', () => {
+    expect(() => compileExcludes(['!*.log'])).toThrow(/exclude pattern "!\*\.log" is negated/);
+  });
+
   it('compileExcludes rejects an empty pattern', () => {
     expect(() => compileExcludes(['  '])).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
   });
@@ -179,5 +199,52 @@ describe('walk special cases', () => {
     const controller = new AbortController();
     controller.abort();
     await expect(run({ root, signal: controller.signal })).rejects.toThrow();
+  });
+});
+
+describe('walk --exclude-caches', () => {
+  const TAG = 'Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag.\n';
+
+  it('keeps a tagged directory and its tag, and leaves out the rest of its contents', async () => {
+    const root = await tree('caches', {
+      'cache/CACHEDIR.TAG': TAG,
+      'cache/blob': 'x',
+      'cache/sub/deep': 'y',
+      'keep/file': 'z',
+      'keep/nested/CACHEDIR.TAG': TAG,
+      'keep/nested/z': 'w',
+    });
+    expect((await run({ root, excludeCaches: true })).paths).toEqual(['cache', 'cache/CACHEDIR.TAG', 'keep', 'keep/file', 'keep/nested', 'keep/nested/CACHEDIR.TAG']);
+    expect((await run({ root })).paths).toContain('cache/blob');
+  });
+
+  it.each([
+    { name: 'a tag without the signature', content: 'Signature: not the right one\n' },
+    { name: 'a tag with the signature cut short', content: 'Signature: 8a477f597d28d172789f06886806bc5' },
+    { name: 'a tag whose signature is not at the start', content: `\n${TAG}` },
+  ])('ignores $name', async ({ content }) => {
+    const root = await tree(`caches-bad-${content.length}`, { 'cache/CACHEDIR.TAG': content, 'cache/blob': 'x' });
+    expect((await run({ root, excludeCaches: true })).paths).toEqual(['cache', 'cache/CACHEDIR.TAG', 'cache/blob']);
+  });
+
+  it('ignores a tag that is a symlink (to a valid tag elsewhere) or a directory', async () => {
+    const root = await tree('caches-link', { 'real/CACHEDIR.TAG': TAG, 'linked/blob': 'x', 'dir/CACHEDIR.TAG/inner': 'y', 'dir/blob': 'z' });
+    await fs.symlink(path.join(root, 'real', 'CACHEDIR.TAG'), path.join(root, 'linked', 'CACHEDIR.TAG'));
+    const { paths } = await run({ root, excludeCaches: true });
+    expect(paths).toContain('linked/blob');
+    expect(paths).toContain('dir/blob');
+    expect(paths.filter((p) => p.startsWith('real/'))).toEqual(['real/CACHEDIR.TAG']);
+  });
+});
+
+describe('walk maxFileSize (--exclude-larger-than)', () => {
+  it('leaves out regular files larger than the limit, tells onLeftOut, and keeps files of exactly the limit', async () => {
+    const root = await tree('larger', { 'small.txt': '1234', 'exact.txt': '12345', 'big.txt': '123456', 'dir/big2.bin': '1234567' });
+    await fs.symlink('big.txt', path.join(root, 'link-to-big'));
+    const leftOut: string[] = [];
+    const { paths, warnings } = await run({ root, maxFileSize: 5, onLeftOut: (item) => leftOut.push(`${item.path}:${item.stats.size}`) });
+    expect(paths).toEqual(['dir', 'exact.txt', 'link-to-big', 'small.txt']);
+    expect(leftOut).toEqual(['big.txt:6', 'dir/big2.bin:7']);
+    expect(warnings).toEqual([]);
   });
 });

@@ -60,7 +60,24 @@ describe('compileSelector', () => {
       expected: ['etc/ssh/sshd_config', 'etc/ssh/ssh_host_rsa_key', 'etc/ssh/sshd_config.d/50-cloud.conf'],
     },
     { name: 'globstar finds files at any depth', options: { include: ['**/*.conf'] }, expected: ['etc/ssh/sshd_config.d/50-cloud.conf', 'etc/nginx/nginx.conf'] },
-    { name: 'patterns are anchored at the artifact name (*.conf matches no entry)', options: { include: ['*.conf'] }, expected: [] },
+    {
+      name: 'a pattern without / matches a name at any depth (*.conf)',
+      options: { include: ['*.conf'] },
+      expected: ['etc/ssh/sshd_config.d/50-cloud.conf', 'etc/nginx/nginx.conf'],
+    },
+    { name: 'a bare file name matches at any depth', options: { include: ['sshd_config'] }, expected: ['etc/ssh/sshd_config'] },
+    {
+      name: 'a bare directory name selects that directory anywhere, with its contents',
+      options: { include: ['ssh'] },
+      expected: ['etc/ssh', 'etc/ssh/sshd_config', 'etc/ssh/ssh_host_rsa_key', 'etc/ssh/sshd_config.d/50-cloud.conf'],
+    },
+    { name: 'a pattern with / is anchored at the artifact name', options: { include: ['ssh/sshd_config'] }, expected: [] },
+    { name: 'a leading slash anchors a name at the artifact', options: { include: ['/pg'] }, expected: [] },
+    {
+      name: 'a bare name exclude removes it at any depth',
+      options: { include: ['etc'], exclude: ['.git', '*.conf'] },
+      expected: ENTRIES.filter((e) => e.startsWith('etc/') && !e.includes('.git') && !e.endsWith('.conf')),
+    },
     { name: 'stars match dot files', options: { include: ['etc/*'] }, expected: ENTRIES.filter((e) => e.startsWith('etc/')) },
     { name: 'globstar matches inside dot directories', options: { include: ['**/config'] }, expected: ['etc/.git/config'] },
     { name: 'dot files can be named', options: { include: ['cassatt/app/.env'] }, expected: ['cassatt/app/.env'] },
@@ -150,6 +167,9 @@ describe('artifactMayMatch', () => {
     { name: 'an exclude naming the artifact skips it', options: { exclude: ['var'] }, artifact: 'var', expected: false },
     { name: 'an exclude naming the artifact beats an include inside it', options: { include: ['var/log'], exclude: ['var/'] }, artifact: 'var', expected: false },
     { name: 'an exclude inside the artifact does not skip it', options: { exclude: ['var/log'] }, artifact: 'var', expected: true },
+    { name: 'a name include may match below any artifact', options: { include: ['*.conf'] }, artifact: 'opt', expected: true },
+    { name: 'an anchored name include matches only its artifact', options: { include: ['/etc'] }, artifact: 'opt', expected: false },
+    { name: 'a name exclude matching the artifact skips it', options: { exclude: ['o*'] }, artifact: 'opt', expected: false },
   ])('$name', ({ options, artifact, expected }) => {
     expect(artifactMayMatch(options, artifact)).toBe(expected);
   });
@@ -163,6 +183,8 @@ describe('artifactMayMatch', () => {
       { include: ['etc'], exclude: ['etc/ssh'] },
       { exclude: ['var'] },
       { include: ['var/*'], exclude: ['e*'] },
+      { include: ['config'] },
+      { include: ['/cassatt'], exclude: ['CollageIdle'] },
     ];
     for (const options of cases) {
       const selected = compileSelector(options);

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import path from 'node:path';
 import { pgDumpSource } from '../../pg/dump.js';
-import { effectivePlan, readPlanFile, type Plan } from '../../plan/plan.js';
+import { effectivePlan, readPlanFile, type Plan, type PlanDatabase } from '../../plan/plan.js';
 import { plannedBackup } from '../../plan/planned-backup.js';
 import { profile } from '../../plan/profiles.js';
 import { artifactNameFor } from '../../backup/sources.js';
@@ -30,9 +30,15 @@ import { withEncryptionOptions } from '../keys.js';
 import { createRenderer, humanBytes, humanDuration } from '../render.js';
 import { withStorageClassOptions } from '../server-side.js';
 import { counted, entries } from '../words.js';
+import { readExcludeFiles, readFilesFrom, type BackupSelectionFlags } from '../backup-selection.js';
+import { printBackupDryRun } from '../backup-dry-run.js';
+import { readOnlyStore } from '../../store/read-only-store.js';
+import type { StreamSource } from '../../backup/backup.js';
 
-interface BackupFlags extends RepoFlags, BackupEncryptionFlags, RunbookFlags {
+interface BackupFlags extends RepoFlags, BackupEncryptionFlags, RunbookFlags, BackupSelectionFlags {
   exclude?: string[];
+  excludeCaches?: boolean;
+  excludeLargerThan?: number;
   pg?: string[];
   pgFormat: string;
   plan?: string;
@@ -53,6 +59,7 @@ interface BackupFlags extends RepoFlags, BackupEncryptionFlags, RunbookFlags {
   full?: boolean;
   forceRead?: boolean;
   hooks: boolean;
+  dryRun?: boolean;
 }
 
 export function backupCommand(): Command {
@@ -62,6 +69,12 @@ export function backupCommand(): Command {
         .description('back up directories (one artifact each) and databases into a new snapshot')
         .argument('[paths...]', 'directories or files to back up')
         .option('-e, --exclude <glob>', 'leave out matching paths (repeatable): "/abs/path", "rel/path/**" or a name like "*.tmp"', collect)
+        .option('--exclude-file <file>', 'read exclude patterns from <file>, one a line (# comments; repeatable)', collect)
+        .option('--exclude-caches', 'leave out the contents of directories holding a valid CACHEDIR.TAG (the directory and the tag are kept)')
+        .option('--exclude-larger-than <size>', 'leave out files larger than <size> (e.g. 1GiB); the summary counts them', parseSize('exclude-larger-than'))
+        .option('--files-from <file>', 'back up the paths listed in <file>, one a line (# comments; - for stdin; repeatable)', collect)
+        .option('--files-from-verbatim <file>', 'like --files-from, each line exactly as written (no comments, no trimming)', collect)
+        .option('--files-from-raw <file>', 'like --files-from, paths separated by NUL bytes (find -print0)', collect)
         .option('--one-file-system', 'do not cross mount points', true)
         .option('--no-one-file-system', 'descend into other file systems mounted below a source')
         .option('--no-xattrs', 'do not store extended attributes, SELinux labels, capabilities and ACLs')
@@ -86,6 +99,7 @@ export function backupCommand(): Command {
           '--parent <snapshot>',
           'compare with this snapshot (id, prefix or latest) and reuse its unchanged frames; default: the latest snapshot of this host with the same artifact',
         )
+        .option('--dry-run', 'walk the sources and say what would be read and stored (unchanged files too), writing nothing to the repository; entries as NDJSON with --json')
         .option('--full', 'store every frame anew (start a new chain of incremental snapshots)')
         .option('--force-read', 'read every file, also those whose size, times, inode and device say unchanged (frames are still reused when their content is the same)')
         .option('--level <n>', `zstd level 1-19 (default ${DEFAULTS.compressionLevel})`, parseInteger('level', 1, 19))
@@ -94,9 +108,11 @@ export function backupCommand(): Command {
         .option('--part-size <size>', 'smallest multipart part (default 8MiB; larger streams get larger parts, see docs/FORMAT.md)', parseSize('part-size'))
         .option('--upload-queue <n>', 'parts of one upload in flight (default: 4 parts within 128 MiB)', parseInteger('upload-queue', 1, 64)),
     ),
-  ).action(async (paths: string[], flags: BackupFlags) => {
+  ).action(async (given: string[], flags: BackupFlags) => {
     await run(async () => {
       const plan = await loadPlan({ ...flags, root: flags.runbook !== undefined || flags.profile !== undefined || flags.plan !== undefined ? flags.root : undefined });
+      const paths = [...given, ...(await readFilesFrom(flags))];
+      const patterns = [...(flags.exclude ?? []), ...(await readExcludeFiles(flags.excludeFile ?? []))];
       if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
         throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --runbook / --plan), e.g. `cassette backup /etc`');
       }
@@ -108,11 +124,15 @@ export function backupCommand(): Command {
       const signal = interruptSignal();
       let store = plainStore;
       try {
-        const encrypted = await storeForBackup(plainStore, flags);
+        const encrypted = await storeForBackup(
+          flags.dryRun ? readOnlyStore(plainStore, 'backup --dry-run writes nothing to the repository', 'run one backup without --dry-run first') : plainStore,
+          flags,
+        );
         store = encrypted.store;
         const started = Date.now();
         // --root re-roots the paths given here as it does a plan's: `backup /etc --root /mnt/sysimage` reads /mnt/sysimage/etc into the artifact etc.
         const reroot = (p: string): string => (flags.root ? path.resolve(flags.root, '.' + path.resolve(p)) : path.resolve(p));
+        const exclude = patterns.map((e) => (e.startsWith('/') ? reroot(e) : e));
         const extra = {
           sources: paths.map((p) => ({ path: reroot(p), ...(flags.root ? { name: artifactNameFor(path.resolve(p)) } : {}) })),
           databases: (flags.pg ?? []).map((connection) => ({ connection, format: flags.pgFormat as 'tar' | 'custom' })),
@@ -122,11 +142,33 @@ export function backupCommand(): Command {
           : { sources: extra.sources, databases: extra.databases, exclude: [], hooks: {}, tags: [], restoreExclude: [], restoreOrder: [], roles: [] };
         if (plan && !flags.hooks && (plan.hooks['pre-backup'] || plan.hooks['post-backup']) && !flags.json)
           say("note: not running the plan's pre- and post-backup hooks (--no-hooks)\n");
+        const databaseSource = (database: PlanDatabase): StreamSource => pgDumpSource({ connection: database.connection, format: database.format });
+        if (flags.dryRun) {
+          await printBackupDryRun({
+            store,
+            plan: effective,
+            json: !!flags.json,
+            databaseSource,
+            exclude,
+            excludeCaches: flags.excludeCaches,
+            excludeLargerThan: flags.excludeLargerThan,
+            oneFileSystem: flags.oneFileSystem,
+            compressionLevel: flags.level ?? plan?.compressionLevel,
+            parent: flags.parent,
+            full: flags.full,
+            forceRead: flags.forceRead,
+            encryption: encrypted.encryption,
+            signal,
+          });
+          return EXIT.OK;
+        }
         const result = await plannedBackup({
           store,
           plan: effective,
           root: flags.root,
-          exclude: flags.exclude?.map((e) => (e.startsWith('/') ? reroot(e) : e)),
+          exclude,
+          excludeCaches: flags.excludeCaches,
+          excludeLargerThan: flags.excludeLargerThan,
           oneFileSystem: flags.oneFileSystem,
           xattrs: flags.xattrs,
           tags: flags.tag,
@@ -145,7 +187,7 @@ export function backupCommand(): Command {
           signal,
           progress: renderer,
           estimateTotal: !flags.json && level !== 'quiet' && process.stderr.isTTY,
-          databaseSource: (database) => pgDumpSource({ connection: database.connection, format: database.format }),
+          databaseSource,
           onNotice: (message) => say(`note: ${message}\n`),
         });
         renderer.stop();
@@ -168,6 +210,7 @@ export function backupCommand(): Command {
               seconds,
               warnings: result.warningCount,
               notStored: result.notStored,
+              leftOut: result.leftOut,
               partial: result.partial,
               commitReadBack: result.commitReadBack,
               hooks: record.hooks ?? [],
@@ -183,6 +226,10 @@ export function backupCommand(): Command {
           say(
             `snapshot ${record.id} committed to ${store.url}: ${humanBytes(read)} read, ${humanBytes(stored)} stored${reused > 0 ? `, ${humanBytes(reused)} reused from earlier snapshots` : ''} in ${humanDuration(seconds * 1000)} (${humanBytes(Math.round(read / Math.max(seconds, 0.001)))}/s)\n`,
           );
+          if (result.leftOut.files > 0)
+            process.stderr.write(
+              `left out ${result.leftOut.files} ${result.leftOut.files === 1 ? 'file' : 'files'} larger than ${humanBytes(flags.excludeLargerThan ?? 0)} (${humanBytes(result.leftOut.bytes)}; --exclude-larger-than)\n`,
+            );
           if (result.partial)
             process.stderr.write(`partial: ${entries(result.notStored)} not stored as they were (see the warnings above and in the snapshot record; exit ${EXIT.PARTIAL})\n`);
           if (level !== 'quiet') process.stdout.write(`${record.id}\n`);

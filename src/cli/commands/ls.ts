@@ -30,7 +30,7 @@ export function lsCommand(): Command {
       new Command('ls')
         .description('list entries of a snapshot from its index (no archive is read); patterns match artifact/path')
         .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
-        .argument('[patterns...]', 'globs such as "etc/ssh/**"; a directory selects everything below it')
+        .argument('[patterns...]', 'globs such as "etc/ssh/**" (artifact/path) or a name like "*.conf" (any depth); a directory selects everything below it')
         .option('-e, --exclude <glob>', 'leave out matching entries (repeatable)', collect)
         .option('-l, --long', 'show mode, owner and group (names when recorded), size and time'),
     ),

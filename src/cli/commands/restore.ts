@@ -11,7 +11,8 @@ import type { IndexEntry } from '../../format/types.js';
 import type { Progress } from '../../progress.js';
 import { restoreDatabase } from '../../pg/restore-db.js';
 import { plannedRestore, type PlannedRestoreResult } from '../../plan/planned-restore.js';
-import { restoreRecord, type RestoreOptions } from '../../restore/restore.js';
+import { destinationRoot, restoreRecord, type RestoreOptions } from '../../restore/restore.js';
+import { deleteExtra } from '../../restore/delete-extra.js';
 import { loadPlan } from './backup.js';
 import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { restoreFileToStream, restoreTarToStream } from '../../restore/stream-out.js';
@@ -39,6 +40,7 @@ interface RestoreFlags
   restoreUtilityImages?: boolean;
   database: boolean;
   hooks: boolean;
+  delete?: boolean;
 }
 
 export function restoreCommand(): Command {
@@ -52,10 +54,15 @@ export function restoreCommand(): Command {
         .argument('<snapshot>', 'snapshot id, unique id prefix, or "latest"')
         .option('--target <dir>', 'restore into <dir>/<artifact>/…')
         .option('--in-place', 'restore onto the original absolute paths')
-        .option('-i, --include <glob>', 'restore only matching artifact/path entries (repeatable); a directory selects its contents', collect)
-        .option('-e, --exclude <glob>', 'leave out matching artifact/path entries (repeatable)', collect)
+        .option(
+          '-i, --include <glob>',
+          'restore only matching entries (repeatable): "artifact/path/**", or a name like "*.conf" at any depth; a directory selects its contents',
+          collect,
+        )
+        .option('-e, --exclude <glob>', 'leave out matching entries (repeatable), the same patterns as --include', collect)
         .option('--skip-existing', 'keep files that already exist at the destination')
         .option('--dry-run', 'print what would be written and how many bytes would be downloaded')
+        .option('--delete', 'after restoring, delete what each restored directory holds beyond the selected snapshot entries (see --dry-run)')
         .option('--stdout', 'write the content of the single selected file to standard output')
         .option('--tar', 'write the selection to standard output as a plain tar stream (paths artifact/…)')
         .option('--no-owners', 'do not restore owner and group (they are restored when running as root)')
@@ -85,6 +92,11 @@ export function restoreCommand(): Command {
         flags.inPlace = true;
         say('dry run without --target, --stdout or --tar: showing a restore in place, onto the original paths\n');
       } else if (!pgOnly && modes !== 1) throw new CassetteError('E_USAGE', 'choose exactly one of --target DIR, --in-place, --stdout or --tar (or only --pg DATABASE)');
+      if (flags.delete && (flags.stdout || flags.tar || pgOnly || plan))
+        throw new CassetteError(
+          'E_USAGE',
+          `--delete applies to a restore with --target or --in-place, not to ${flags.stdout ? '--stdout' : flags.tar ? '--tar' : plan ? 'a --runbook or --plan restore' : 'a --pg database'}`,
+        );
       if ((flags.pgTarget || flags.dumpTo) && (flags.pg ?? []).length !== 1) throw new CassetteError('E_USAGE', '--pg-target and --dump-to need exactly one --pg database');
       if ((flags.stdout || flags.tar) && process.stdout.isTTY) {
         throw new CassetteError('E_USAGE', `--${flags.stdout ? 'stdout' : 'tar'} writes binary data: redirect standard output to a file or a pipe`);
@@ -125,6 +137,8 @@ export function restoreCommand(): Command {
         const renderer = createRenderer({ json: !!flags.json, verbosity: level });
         const started = Date.now();
         const lines: string[] = [];
+        const keptSymlinks: string[] = [];
+        const shownProgress = flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer;
         const common = {
           store,
           target: flags.target,
@@ -139,7 +153,7 @@ export function restoreCommand(): Command {
           fetchConcurrency: flags.fetchConcurrency,
           estimateTotal: !flags.dryRun && (!!flags.json || (level !== 'quiet' && process.stderr.isTTY)),
           signal,
-          progress: flags.dryRun && !flags.json ? withKeptSymlinksIn(lines, renderer) : renderer,
+          progress: flags.delete ? collectingKeptSymlinks(keptSymlinks, shownProgress) : shownProgress,
           onEntry: flags.dryRun
             ? (artifact: string, entry: IndexEntry, destination: string) => {
                 if (flags.json) process.stdout.write(JSON.stringify({ type: 'entry', artifact, path: entry.path, entryType: entry.type, size: entry.size, destination }) + '\n');
@@ -174,6 +188,27 @@ export function restoreCommand(): Command {
             })
           : await restoreRecord(record, { ...common, snapshot: record.id });
         for (const name of plan ? [] : (flags.pg ?? [])) await restoreDb(name);
+        // A selection that matched nothing deletes nothing: more likely a mistyped pattern than a wish to empty the target.
+        const deleted = !flags.delete
+          ? undefined
+          : summary.entries + summary.skipped === 0
+            ? 0
+            : (
+                await deleteExtra({
+                  store,
+                  record,
+                  selection: { include: flags.include, exclude: flags.exclude },
+                  rootOf: (artifact) => destinationRoot(common, artifact),
+                  dryRun: flags.dryRun,
+                  signal,
+                  keptSymlinks,
+                  onDelete: (artifact, deletion, absolute) => {
+                    if (flags.json) process.stdout.write(JSON.stringify({ type: 'delete', artifact, path: absolute, entryType: deletion.kind, dryRun: !!flags.dryRun }) + '\n');
+                    else if (flags.dryRun) lines.push(`would delete ${deletion.kind.padEnd(8)} ${absolute}\n`);
+                    if (lines.length >= 1000) process.stdout.write(lines.splice(0).join(''));
+                  },
+                })
+              ).deleted;
         renderer.stop();
         if (lines.length) process.stdout.write(lines.join(''));
         // One message when nothing matched, not a summary of 0 entries and then an error (issue 17).
@@ -184,14 +219,16 @@ export function restoreCommand(): Command {
         // Encrypted objects are read in whole 64 KiB chunks, with their headers: what was actually transferred for them.
         const encrypted = store instanceof EncryptedStore && store.encryptedBytesRead > 0 ? { encryptedBytesDownloaded: store.encryptedBytesRead } : {};
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ type: 'summary', ...summary, ...encrypted, seconds, dryRun: !!flags.dryRun }) + '\n');
+          process.stdout.write(
+            JSON.stringify({ type: 'summary', ...summary, ...encrypted, ...(deleted !== undefined ? { deleted } : {}), seconds, dryRun: !!flags.dryRun }) + '\n',
+          );
         } else if (flags.dryRun) {
           process.stdout.write(
-            `dry run: ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')} plus the indexes\n`,
+            `dry run: ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot}; would download ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')} plus the indexes${deleted !== undefined ? `; would delete ${counted(deleted, 'path')} not in the snapshot` : ''}\n`,
           );
         } else {
           say(
-            `restored ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')}${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${counted(summary.skipped, 'existing file')}` : ''}\n`,
+            `restored ${entries(summary.entries)} (${counted(summary.files, 'file')}, ${humanBytes(summary.bytes)}) from snapshot ${summary.snapshot} in ${humanDuration(seconds * 1000)}; downloaded ${humanBytes(summary.downloadBytes)} in ${counted(summary.requests, 'request')}${encrypted.encryptedBytesDownloaded !== undefined ? ` (${humanBytes(encrypted.encryptedBytesDownloaded)} of encrypted objects, indexes and headers included)` : ''}${summary.skipped ? `; kept ${counted(summary.skipped, 'existing file')}` : ''}${deleted !== undefined ? `; deleted ${counted(deleted, 'path')} not in the snapshot` : ''}\n`,
           );
           for (const refused of summary.refused)
             process.stderr.write(`partial: the target refused ${refused.kind} on ${entries(refused.count)} (first: ${refused.path}) (exit ${EXIT.PARTIAL})\n`);
@@ -209,6 +246,16 @@ export function restoreCommand(): Command {
       }
     }, flags.json);
   });
+}
+
+/** --delete leaves alone what a kept directory symlink leads to: it learns them from the restore's keep-symlink events. */
+function collectingKeptSymlinks(links: string[], progress: Progress): Progress {
+  return {
+    event: (event) => {
+      if (event.type === 'keep-symlink') links.push(event.path);
+      progress.event(event);
+    },
+  };
 }
 
 /** A dry run lists the directory symlinks it would keep with the entries (on stdout), not on stderr. */
