@@ -37,9 +37,9 @@ export async function readExcludeFiles(files: readonly string[]): Promise<string
 /**
  * The absolute paths every --files-from, --files-from-verbatim and --files-from-raw list names
  * (relative ones resolved against the working directory). A listed path that does not exist is
- * a usage error naming it and its list.
+ * a usage error naming it and its list; with `root` (backup --root), it is looked for under it.
  */
-export async function readFilesFrom(flags: BackupSelectionFlags): Promise<string[]> {
+export async function readFilesFrom(flags: BackupSelectionFlags, root?: string): Promise<string[]> {
   const lists: Array<[string, FilesFromFormat, readonly string[]]> = [
     ['--files-from', 'lines', flags.filesFrom ?? []],
     ['--files-from-verbatim', 'verbatim', flags.filesFromVerbatim ?? []],
@@ -53,7 +53,7 @@ export async function readFilesFrom(flags: BackupSelectionFlags): Promise<string
       for (const entry of listed) {
         const resolved = path.resolve(entry);
         try {
-          await fs.lstat(resolved);
+          await fs.lstat(root ? path.resolve(root, '.' + resolved) : resolved);
         } catch (error) {
           throw new CassetteError('E_USAGE', `${flag} ${file} lists ${JSON.stringify(entry)}, which cannot be read: ${messageOf(error)}`, { cause: error });
         }

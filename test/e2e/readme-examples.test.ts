@@ -16,6 +16,7 @@ import { createBucket, RGW_KMS_KEY_ID, s3Server, TEST_AWS_ENV } from '../helpers
 /** Blocks not run, by their first line, with the reason. */
 const BLOCKS_NOT_RUN: Record<string, string> = {
   'npm ci && npm start': 'the set-up commands themselves: .ci/run runs the test line on a clean clone, test/cli/demo.test.ts the demo',
+  '# ~/.aws/config (or $AWS_CONFIG_FILE)': 'an AWS config file: test/cli/aws-config.test.ts backs up and restores with each of its forms',
   '# /etc/systemd/system/cassette-backup.service': "a systemd unit: its ExecStart is the crontab's nightly backup, which runs",
 };
 /** Lines of run blocks that are not run, with the reason. */
@@ -179,6 +180,9 @@ async function buildMachine(root: string): Promise<void> {
   await write('srv/app/app.js', 'console.log(1)\n');
   await write('srv/app/session.tmp', 'scratch\n');
   await write('srv/app/cache/page.html', '<p>cached</p>\n');
+  await write('srv/app/app.db', Buffer.alloc(20_000, 5));
+  await write('home/operator/.cache/CACHEDIR.TAG', 'Signature: 8a477f597d28d172789f06886806bc55\n');
+  await write('home/operator/.cache/thumbs/1.png', Buffer.alloc(4096, 9));
   await write('var/lib/app/state.json', '{"ok":true}\n');
   await write('var/log/cassatt/controller.log', 'started\n');
   await write('cassatt/config/controller.properties', 'tier.count=4\n');

@@ -94,8 +94,9 @@ const SUBCOMMAND = /(?:npx\s+cassette|\S*\/cassette)\s+([a-z]+)/;
 /**
  * One example line moved into the sandbox. The rules, and only these:
  * - absolute paths are taken under the sandbox root; on `backup` lines the source paths stay as
- *   written and `--root SANDBOX` is added (so artifacts keep the names the README shows); a
- *   `--runbook` restore gets `--root` too;
+ *   written and `--root SANDBOX` is added (so artifacts keep the names the README shows), except
+ *   when the paths come from a pipe, which names the sandbox's own; a `--runbook` restore gets
+ *   `--root` too;
  * - endpoints, credentials, buckets, the KMS key, databases and `postgres://` servers are the test ones;
  * - placeholders are filled: `<id>` and snapshot ids → `latest`, `age1…` → the public key in the
  *   key file generated earlier in the block;
@@ -105,7 +106,9 @@ const SUBCOMMAND = /(?:npx\s+cassette|\S*\/cassette)\s+([a-z]+)/;
 export function sandboxLine(line: string, sandbox: Sandbox, state: { keyFile?: string } = {}): string {
   const sub = subcommandOf(line);
   const runbook = /\s--runbook\s/.test(line);
-  const rootsSources = sub === 'backup';
+  // A backup whose paths come from a pipe (`find /srv … | cassette backup --files-from-raw -`) gets them as the sandbox names them: no --root then.
+  const piped = /--files-from(?:-raw|-verbatim)?\s+-(?:\s|$)/.test(line);
+  const rootsSources = sub === 'backup' && !piped;
   // Where the backup's own arguments start: source paths (and --exclude patterns) after it are --root's to re-root.
   const argumentsAt = rootsSources ? SUBCOMMAND.exec(line)!.index + SUBCOMMAND.exec(line)![0].length : Infinity;
   let out = line.replace(/(^|[\s=>])(\/[^\s'"]*)/g, (match, before: string, file: string, offset: number) => {
@@ -128,7 +131,7 @@ export function sandboxLine(line: string, sandbox: Sandbox, state: { keyFile?: s
     .replace(/postgres:\/\/[^\s'"]*\/(\w+)/g, (_m, name: string) => `postgres://postgres@127.0.0.1:5432/${sandbox.database(name)}`)
     .replace(/(--pg(?:-target)?\s+)(\w+)(?=\s|$)/g, (_m, before: string, name: string) => `${before}${sandbox.database(name)}`)
     .replace(/(--pg-name\s+\w+=)(\w+)/g, (_m, before: string, name: string) => `${before}${sandbox.database(name)}`)
-    .replace(/<id>|\b\d{8}T\d{4,6}Z?(?:-[0-9a-f]{1,6})?\b/g, 'latest');
+    .replace(/<(?:[a-z]+-)?id>|\b\d{8}T\d{4,6}Z?(?:-[0-9a-f]{1,6})?\b/g, 'latest');
   const keyFile = /\skey\s+generate\s+-o\s+(\S+)/.exec(line)?.[1];
   if (keyFile) state.keyFile = keyFile;
   if (out.includes('age1…')) {
@@ -136,7 +139,7 @@ export function sandboxLine(line: string, sandbox: Sandbox, state: { keyFile?: s
     out = out.replace(/age1…/g, `"$(sed -n 's/^# public key: //p' ${state.keyFile})"`);
   }
   const extra: string[] = [];
-  if ((sub === 'backup' || (sub === 'restore' && runbook)) && !/\s--root\s/.test(line)) extra.push('--root', sandbox.root);
+  if (((sub === 'backup' && !piped) || (sub === 'restore' && runbook)) && !/\s--root\s/.test(line)) extra.push('--root', sandbox.root);
   if (sub === 'backup' && runbook && !/\s--pg-name\s/.test(line)) extra.push('--pg-name', `collage=${sandbox.database('collage')}`);
   if (sub === 'bench') extra.push('--transfer', '4MiB', '--read-limit', '8MiB');
   // `plan show|check` looks at the plan's paths on this machine: the sandbox's.

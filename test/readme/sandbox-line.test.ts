@@ -32,6 +32,7 @@ describe('sandboxLine', () => {
     ['npx cassette backup /home --repo file:///mnt/disk/cassette', 'npx cassette backup --root /tmp/sb /home --repo file:///tmp/sb/mnt/disk/cassette'],
     // Servers, credentials, keys and databases are the test ones.
     ['npx cassette diff 20261129T020000Z latest', 'npx cassette diff latest latest'],
+    ['npx cassette diff <older-id> latest', 'npx cassette diff latest latest'],
     ['npx cassette forget 20261201T0815 --prune', 'npx cassette forget latest --prune'],
     ['npx cassette copy latest --to s3://o1/p --to-endpoint https://s3.other.example', 'npx cassette copy latest --to s3://o1-x1/p --to-endpoint http://127.0.0.1:7480'],
     ['export AWS_ENDPOINT_URL=http://127.0.0.1:9000', 'export AWS_ENDPOINT_URL=http://127.0.0.1:7480'],
@@ -47,6 +48,10 @@ describe('sandboxLine', () => {
       'npx cassette restore latest --pg p_collage --pg-target p_collage_check --dump-to ./collage.tar',
     ],
     ['npx cassette backup --runbook cassatt --pg-name collage=collage_staging', 'npx cassette backup --root /tmp/sb --runbook cassatt --pg-name collage=p_collage_staging'],
+    [
+      "find /srv -name '*.db' -print0 | npx cassette backup --files-from-raw - --repo s3://b1/p",
+      "find /tmp/sb/srv -name '*.db' -print0 | npx cassette backup --files-from-raw - --repo s3://b1-x1/p",
+    ],
     ['npx cassette plan check --plan /etc/p.yaml', 'npx cassette plan check --root /tmp/sb --plan /tmp/sb/etc/p.yaml'],
     ['npx cassette bench --repo s3://b1/p --path /srv/data', 'npx cassette bench --transfer 4MiB --read-limit 8MiB --repo s3://b1-x1/p --path /tmp/sb/srv/data'],
   ])('%s', (line, expected) => {

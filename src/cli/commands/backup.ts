@@ -111,7 +111,7 @@ export function backupCommand(): Command {
   ).action(async (given: string[], flags: BackupFlags) => {
     await run(async () => {
       const plan = await loadPlan({ ...flags, root: flags.runbook !== undefined || flags.profile !== undefined || flags.plan !== undefined ? flags.root : undefined });
-      const paths = [...given, ...(await readFilesFrom(flags))];
+      const paths = [...given, ...(await readFilesFrom(flags, flags.root))];
       const patterns = [...(flags.exclude ?? []), ...(await readExcludeFiles(flags.excludeFile ?? []))];
       if (paths.length === 0 && !plan && (flags.pg ?? []).length === 0) {
         throw new CassetteError('E_USAGE', 'give at least one path or --pg database to back up (or --runbook / --plan), e.g. `cassette backup /etc`');
