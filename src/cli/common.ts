@@ -34,9 +34,17 @@ export interface OutputFlags {
  * events. With --json neither changes stdout.
  */
 export function withOutputOptions(command: Command): Command {
-  return command
-    .option('-q, --quiet', 'print nothing on success, only warnings and errors (on stderr): for cron')
-    .option('-v, --verbose', 'also list each entry as it is stored or restored, on stderr');
+  return command.option('-q, --quiet', QUIET_HELP).option('-v, --verbose', 'also list each entry as it is stored or restored, on stderr');
+}
+
+/** The help of -q alone, for commands that list no entries (verify, prune, forget, tag, copy): nothing on success, for cron. */
+export const QUIET_HELP = 'print nothing on success, only warnings and errors (on stderr): for cron';
+
+/** Writes a result line to stdout, except with -q (JSON documents are written directly, whatever -q says). */
+export function resultWriter(flags: OutputFlags): (text: string) => void {
+  return (text) => {
+    if (!flags.quiet) process.stdout.write(text);
+  };
 }
 
 /** How much to print, from the flags; -q and -v together are refused. */

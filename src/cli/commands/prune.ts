@@ -5,14 +5,14 @@ import { CassetteError } from '../../errors.js';
 import type { Retention } from '../../plan/plan.js';
 import type { KeptSummary } from '../../prune/plan-objects.js';
 import { prune } from '../../prune/prune.js';
-import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags, QUIET_HELP, resultWriter, type OutputFlags } from '../common.js';
 import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 import { humanBytes } from '../render.js';
 import { loadPlan } from './backup.js';
 import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
 import { counted } from '../words.js';
 
-interface PruneFlags extends RepoFlags, Retention, RunbookFlags, SnapshotFilterFlags {
+interface PruneFlags extends RepoFlags, OutputFlags, Retention, RunbookFlags, SnapshotFilterFlags {
   dryRun?: boolean;
   graceHours: number;
   groupBy?: string;
@@ -42,44 +42,47 @@ export function pruneCommand(): Command {
       .option('--dry-run', 'show what would be removed; remove nothing')
       .option('--group-by <host>', "apply the policy to each host's snapshots apart (--keep-last 7 keeps 7 of each host); default: all snapshots as one group")
       .addHelpText('after', '\nWith --host, --tag or --path, the policy applies to the snapshots they select only; the others are kept, untouched.'),
-  ).action(async (flags: PruneFlags) => {
-    await run(async () => {
-      if (flags.groupBy !== undefined && flags.groupBy !== 'host') throw new CassetteError('E_USAGE', `Expected \`--group-by\` to be host, got "${flags.groupBy}"`);
-      const plan = await loadPlan({ runbook: flags.runbook, profile: flags.profile, plan: flags.plan, json: flags.json });
-      const fromFlags: Retention = {};
-      for (const key of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
-        if (flags[key] !== undefined) fromFlags[key] = flags[key];
-      }
-      const policy = Object.keys(fromFlags).length > 0 ? fromFlags : (plan?.retention ?? {});
-      const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository });
-      try {
-        const report = await prune({ store, policy, filter: snapshotFilter(flags), groupBy: flags.groupBy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
-        if (flags.json) {
-          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-          return;
+  )
+    .option('-q, --quiet', QUIET_HELP)
+    .action(async (flags: PruneFlags) => {
+      const out = resultWriter(flags);
+      await run(async () => {
+        if (flags.groupBy !== undefined && flags.groupBy !== 'host') throw new CassetteError('E_USAGE', `Expected \`--group-by\` to be host, got "${flags.groupBy}"`);
+        const plan = await loadPlan({ runbook: flags.runbook, profile: flags.profile, plan: flags.plan, json: flags.json });
+        const fromFlags: Retention = {};
+        for (const key of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
+          if (flags[key] !== undefined) fromFlags[key] = flags[key];
         }
-        const verb = flags.dryRun ? 'would remove' : 'removed';
-        for (const k of report.kept) process.stdout.write(`keep    ${k.id}  (${k.reasons.join(', ')})\n`);
-        for (const r of report.removed) process.stdout.write(`${verb.padEnd(7)} ${r.id}  ${counted(r.objects, 'object')}, ${humanBytes(r.bytes)}${keptText(r, '; ')}\n`);
-        for (const l of report.leased)
-          process.stdout.write(
-            `keep    ${l.id}  incomplete: a backup is running${l.host !== undefined ? ` on ${l.host}` : ''}${l.pid !== undefined ? ` (pid ${l.pid})` : ''}, its lease is fresh\n`,
+        const policy = Object.keys(fromFlags).length > 0 ? fromFlags : (plan?.retention ?? {});
+        const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository });
+        try {
+          const report = await prune({ store, policy, filter: snapshotFilter(flags), groupBy: flags.groupBy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
+          if (flags.json) {
+            process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+            return;
+          }
+          const verb = flags.dryRun ? 'would remove' : 'removed';
+          for (const k of report.kept) out(`keep    ${k.id}  (${k.reasons.join(', ')})\n`);
+          for (const r of report.removed) out(`${verb.padEnd(7)} ${r.id}  ${counted(r.objects, 'object')}, ${humanBytes(r.bytes)}${keptText(r, '; ')}\n`);
+          for (const l of report.leased)
+            out(
+              `keep    ${l.id}  incomplete: a backup is running${l.host !== undefined ? ` on ${l.host}` : ''}${l.pid !== undefined ? ` (pid ${l.pid})` : ''}, its lease is fresh\n`,
+            );
+          for (const l of report.leftovers)
+            out(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${counted(l.objects, 'object')}, ${humanBytes(l.bytes)}${keptText(l, '; ')}\n`);
+          for (const r of report.referenced) out(`keep    ${r.id}  no commit record${keptText(r, ': ')}\n`);
+          for (const id of report.expiredLeases) out(`${verb.padEnd(7)} expired lease of ${id}\n`);
+          for (const u of report.abortedUploads) out(`${flags.dryRun ? 'would abort' : 'aborted'} multipart upload of ${u.key}\n`);
+          const freed = [...report.removed, ...report.leftovers].reduce((sum, r) => sum + r.bytes, 0);
+          const held = [...report.removed, ...report.leftovers, ...report.referenced].reduce((sum, r) => sum + r.keptBytes, 0);
+          out(
+            `${report.kept.length} kept, ${report.removed.length} ${verb},${report.untouched.length > 0 ? ` ${report.untouched.length} outside the selection untouched,` : ''} ${report.leftovers.length} incomplete ${verb}, ${counted(report.abortedUploads.length, 'upload')} ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
           );
-        for (const l of report.leftovers)
-          process.stdout.write(`${verb.padEnd(7)} ${l.id}  incomplete (no commit record): ${counted(l.objects, 'object')}, ${humanBytes(l.bytes)}${keptText(l, '; ')}\n`);
-        for (const r of report.referenced) process.stdout.write(`keep    ${r.id}  no commit record${keptText(r, ': ')}\n`);
-        for (const id of report.expiredLeases) process.stdout.write(`${verb.padEnd(7)} expired lease of ${id}\n`);
-        for (const u of report.abortedUploads) process.stdout.write(`${flags.dryRun ? 'would abort' : 'aborted'} multipart upload of ${u.key}\n`);
-        const freed = [...report.removed, ...report.leftovers].reduce((sum, r) => sum + r.bytes, 0);
-        const held = [...report.removed, ...report.leftovers, ...report.referenced].reduce((sum, r) => sum + r.keptBytes, 0);
-        process.stdout.write(
-          `${report.kept.length} kept, ${report.removed.length} ${verb},${report.untouched.length > 0 ? ` ${report.untouched.length} outside the selection untouched,` : ''} ${report.leftovers.length} incomplete ${verb}, ${counted(report.abortedUploads.length, 'upload')} ${flags.dryRun ? 'to abort' : 'aborted'}; ${humanBytes(freed)} ${flags.dryRun ? 'to free' : 'freed'}${held > 0 ? `, ${humanBytes(held)} of removed snapshots' data kept for the snapshots that reference it` : ''}\n`,
-        );
-      } finally {
-        await store.close();
-      }
-    }, flags.json);
-  });
+        } finally {
+          await store.close();
+        }
+      }, flags.json);
+    });
 }
 
 /** `; kept 2 objects, 9.0 MiB, referenced by <id>, <id> (1.2 MiB of it in use)`, or nothing when nothing is kept. */

@@ -7,11 +7,11 @@ import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
 import { resolveSnapshot } from '../../repository.js';
 import { verifySnapshot } from '../../verify.js';
-import { interruptSignal, openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
+import { interruptSignal, openRepo, run, withRepoOptions, type RepoFlags, QUIET_HELP, resultWriter, type OutputFlags } from '../common.js';
 import { humanBytes } from '../render.js';
 import { counted } from '../words.js';
 
-interface VerifyFlags extends RepoFlags, KeyFlags {
+interface VerifyFlags extends RepoFlags, OutputFlags, KeyFlags {
   readData?: boolean;
 }
 
@@ -28,36 +28,39 @@ export function verifyCommand(): Command {
           'download every archive, index and referenced object (each once): check their SHA-256, decompress every frame the snapshot uses, check every file hash',
         ),
     ),
-  ).action(async (ref: string, flags: VerifyFlags) => {
-    await run(async () => {
-      const store = await storeForReading(openRepo(flags), flags);
-      try {
-        const record = await resolveSnapshot(store, ref);
-        requireUnsealed(record, store);
-        const report = await verifySnapshot({
-          store,
-          record,
-          readData: flags.readData,
-          signal: interruptSignal(),
-          onProblem: (p) => {
-            if (!flags.json) process.stderr.write(`problem: ${p.artifact}${p.path ? `/${p.path}` : ''}${p.object ? ` (${p.object})` : ''}: ${p.problem}\n`);
-          },
-        });
-        if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        else
-          process.stdout.write(
-            `snapshot ${record.id}: ${counted(report.objects, 'object')}${flags.readData ? `, ${counted(report.frames, 'frame')}, ${counted(report.files, 'file')}, ${humanBytes(report.bytesRead)} read` : ''}: ${report.problems.length === 0 ? 'OK' : counted(report.problems.length, 'problem')}\n`,
-          );
-        if (report.problems.length > 0) {
-          const first = report.problems[0]!;
-          throw new CassetteError(
-            first.problem.includes('missing') ? 'E_NOT_FOUND' : 'E_INTEGRITY',
-            `snapshot ${record.id} failed verification: ${report.problems.length} problem(s), first: ${first.artifact}${first.path ? `/${first.path}` : ''}${first.object ? ` (${first.object})` : ''}: ${first.problem}`,
-          );
+  )
+    .option('-q, --quiet', QUIET_HELP)
+    .action(async (ref: string, flags: VerifyFlags) => {
+      const out = resultWriter(flags);
+      await run(async () => {
+        const store = await storeForReading(openRepo(flags), flags);
+        try {
+          const record = await resolveSnapshot(store, ref);
+          requireUnsealed(record, store);
+          const report = await verifySnapshot({
+            store,
+            record,
+            readData: flags.readData,
+            signal: interruptSignal(),
+            onProblem: (p) => {
+              if (!flags.json) process.stderr.write(`problem: ${p.artifact}${p.path ? `/${p.path}` : ''}${p.object ? ` (${p.object})` : ''}: ${p.problem}\n`);
+            },
+          });
+          if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          else
+            out(
+              `snapshot ${record.id}: ${counted(report.objects, 'object')}${flags.readData ? `, ${counted(report.frames, 'frame')}, ${counted(report.files, 'file')}, ${humanBytes(report.bytesRead)} read` : ''}: ${report.problems.length === 0 ? 'OK' : counted(report.problems.length, 'problem')}\n`,
+            );
+          if (report.problems.length > 0) {
+            const first = report.problems[0]!;
+            throw new CassetteError(
+              first.problem.includes('missing') ? 'E_NOT_FOUND' : 'E_INTEGRITY',
+              `snapshot ${record.id} failed verification: ${report.problems.length} problem(s), first: ${first.artifact}${first.path ? `/${first.path}` : ''}${first.object ? ` (${first.object})` : ''}: ${first.problem}`,
+            );
+          }
+        } finally {
+          await store.close();
         }
-      } finally {
-        await store.close();
-      }
-    }, flags.json);
-  });
+      }, flags.json);
+    });
 }
