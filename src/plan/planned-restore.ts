@@ -51,7 +51,8 @@ export async function plannedRestore(options: PlannedRestoreOptions): Promise<Pl
   const post = hooks ? plan.hooks['post-restore'] : undefined;
   if (!hooks && (plan.hooks['pre-restore'] || plan.hooks['post-restore'])) step('skip the pre- and post-restore hooks (--no-hooks)');
   if (pre) {
-    step(`run pre-restore hook: ${pre}`);
+    // A real run says so by the hook's own events (running … / finished …); a dry run lists it as a step.
+    if (options.dryRun) step(`run pre-restore hook: ${pre}`);
     if (!options.dryRun) {
       const result = await runHook('pre-restore', pre, env, options.signal, options.progress);
       if (NOT_FOUND.has(result.exitCode)) {
@@ -100,7 +101,7 @@ export async function plannedRestore(options: PlannedRestoreOptions): Promise<Pl
   } finally {
     // The start hook runs after a failed restore too (the service was stopped); its own failure then is second to the restore's.
     if (post) {
-      step(`run post-restore hook: ${post}`);
+      if (options.dryRun) step(`run post-restore hook: ${post}`);
       if (!options.dryRun) {
         const result = await runHook('post-restore', post, { ...env, status: ok ? 'success' : 'failure' }, undefined, options.progress).catch((error: unknown) => ({
           exitCode: -1,
