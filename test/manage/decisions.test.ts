@@ -5,6 +5,7 @@ import type { CommitRecord } from '../../src/format/types.js';
 import { forgetDecision } from '../../src/manage/forget.js';
 import { applyTagChange, checkTag, type TagChange } from '../../src/manage/retag.js';
 import { policyDecision } from '../../src/prune/prune.js';
+import { artifact } from '../helpers/index-entries.js';
 
 function snapshot(id: string, host: string, tags: string[] = [], source = '/srv'): CommitRecord {
   return {
@@ -17,22 +18,7 @@ function snapshot(id: string, host: string, tags: string[] = [], source = '/srv'
     finishedAt: '',
     cassetteVersion: 'test',
     compressionLevel: 3,
-    artifacts: [
-      {
-        name: 'srv',
-        kind: 'tree',
-        source,
-        volumes: [],
-        index: { key: `data/${id}/srv.idx.zst`, size: 1 },
-        bytesRead: 0,
-        tarBytes: 0,
-        storedBytes: 0,
-        frameCount: 0,
-        entryCount: 0,
-        warnings: [],
-        warningCount: 0,
-      },
-    ],
+    artifacts: [artifact('srv', { source, index: { key: `data/${id}/srv.idx.zst`, size: 1 } })],
   };
 }
 
