@@ -6,6 +6,7 @@ import { dryRunBackup, type DryRunSummary } from '../backup/dry-run.js';
 import type { Plan, PlanDatabase } from '../plan/plan.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { humanBytes } from './render.js';
+import { counted, entries } from './words.js';
 
 export type BackupDryRunOptions = Pick<
   BackupOptions,
@@ -52,7 +53,7 @@ export async function printBackupDryRun(options: BackupDryRunOptions): Promise<D
     const compared = a.parent ? `, ${a.unchangedFiles} unchanged (${humanBytes(a.unchangedBytes)}) since ${a.parent}` : ', no parent: every file is new';
     const leftOut = a.leftOut.files > 0 ? `; ${a.leftOut.files} larger files left out (${humanBytes(a.leftOut.bytes)})` : '';
     process.stderr.write(
-      `  ${a.name.padEnd(20)} ${String(a.entries).padStart(8)} entries, ${a.files} files (${humanBytes(a.bytes)}): ${a.newFiles} new (${humanBytes(a.newBytes)}), ${a.changedFiles} changed (${humanBytes(a.changedBytes)})${compared}${leftOut}\n`,
+      `  ${a.name.padEnd(20)} ${entries(a.entries).padStart(16)}, ${counted(a.files, 'file')} (${humanBytes(a.bytes)}): ${a.newFiles} new (${humanBytes(a.newBytes)}), ${a.changedFiles} changed (${humanBytes(a.changedBytes)})${compared}${leftOut}\n`,
     );
   }
   const hooks = plan.hooks['pre-backup'] || plan.hooks['post-backup'] ? "; the plan's hooks were not run" : '';

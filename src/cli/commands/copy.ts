@@ -7,6 +7,7 @@ import { openStore } from '../../store/open-store.js';
 import { interruptSignal, openRepo, parseInteger, repoUrl, run, withRepoOptions, type RepoFlags, QUIET_HELP, resultWriter, type OutputFlags } from '../common.js';
 import { humanBytes } from '../render.js';
 import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+import { counted } from '../words.js';
 
 interface CopyFlags extends RepoFlags, OutputFlags, SnapshotFilterFlags {
   to?: string;
@@ -54,11 +55,11 @@ export function copyCommand(): Command {
             return;
           }
           for (const s of report.skipped) out(`skipped ${s.id}  (${s.reason})\n`);
-          for (const c of report.copied) out(`${flags.dryRun ? 'would copy' : 'copied'} ${c.id}  ${c.objects} objects, ${humanBytes(c.bytes)}\n`);
+          for (const c of report.copied) out(`${flags.dryRun ? 'would copy' : 'copied'} ${c.id}  ${counted(c.objects, 'object')}, ${humanBytes(c.bytes)}\n`);
           if (report.markedEncrypted) out(`${target.url} is now marked encrypted, as ${source.url} is\n`);
           if (!flags.dryRun)
             out(
-              `${report.copied.length} copied, ${report.skipped.length} skipped to ${target.url}: ${report.serverSide.objects} objects (${humanBytes(report.serverSide.bytes)}) copied server-side, ${report.streamed.objects} (${humanBytes(report.streamed.bytes)}) streamed, ${report.present.objects} (${humanBytes(report.present.bytes)}) already there\n`,
+              `${report.copied.length} copied, ${report.skipped.length} skipped to ${target.url}: ${counted(report.serverSide.objects, 'object')} (${humanBytes(report.serverSide.bytes)}) copied server-side, ${report.streamed.objects} (${humanBytes(report.streamed.bytes)}) streamed, ${report.present.objects} (${humanBytes(report.present.bytes)}) already there\n`,
             );
         } finally {
           await Promise.all([source.close(), target.close()]);

@@ -9,6 +9,7 @@ import { openIndex, resolveSnapshot } from '../../repository.js';
 import { openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { withIdentityOptions } from '../keys.js';
 import { humanBytes } from '../render.js';
+import { entries } from '../words.js';
 
 /** The index fields each kind of change is about, for the `before` and `after` of `--json`. */
 const CHANGE_FIELDS: Record<EntryChange, Array<keyof IndexEntry>> = {
@@ -41,7 +42,7 @@ function diffEvent(item: DiffItem): Record<string, unknown> {
 function diffLine(item: DiffItem): string {
   const name = `${item.artifact}/${item.path}`;
   if (item.kind !== 'changed') {
-    const whole = item.entryType === 'artifact' ? `  (whole artifact: ${item.entries ?? 0} entries, ${humanBytes(item.size)})` : '';
+    const whole = item.entryType === 'artifact' ? `  (whole artifact: ${entries(item.entries ?? 0)}, ${humanBytes(item.size)})` : '';
     return `${item.kind === 'added' ? '+' : '-'}    ${name}${whole}\n`;
   }
   const letter = item.changes.includes('type') ? 'T' : item.changes.includes('content') ? 'M' : 'U';

@@ -6,6 +6,7 @@ import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags, QUIET_HEL
 import { EXIT } from '../exit-codes.js';
 import { humanBytes } from '../render.js';
 import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+import { counted } from '../words.js';
 
 interface ForgetFlags extends RepoFlags, OutputFlags, SnapshotFilterFlags {
   prune?: boolean;
@@ -42,17 +43,19 @@ export function forgetCommand(): Command {
             for (const r of report.removed) {
               const data = flags.prune
                 ? `${r.objects - 1} data objects, ${humanBytes(r.bytes)} ${flags.dryRun ? 'to delete' : 'deleted'}`
-                : `data left: ${r.leftObjects ?? 0} objects, ${humanBytes(r.leftBytes ?? 0)}`;
-              out(`${verb} ${r.id}  (${data}${r.keptObjects > 0 ? `; ${r.keptObjects} objects, ${humanBytes(r.keptBytes)} kept for the snapshots that reference them` : ''})\n`);
+                : `data left: ${counted(r.leftObjects ?? 0, 'object')}, ${humanBytes(r.leftBytes ?? 0)}`;
+              out(
+                `${verb} ${r.id}  (${data}${r.keptObjects > 0 ? `; ${counted(r.keptObjects, 'object')}, ${humanBytes(r.keptBytes)} kept for the snapshots that reference them` : ''})\n`,
+              );
             }
             // A snapshot kept because a running backup reuses it is partial success (exit 3): said even with -q.
             for (const r of report.refused) process.stdout.write(`kept   ${r.id}  (${r.reason}: forget it again once that backup ends)\n`);
             if (flags.prune) {
               for (const l of report.leftovers)
-                out(`${flags.dryRun ? 'would remove' : 'removed'} ${l.id}  incomplete (no commit record): ${l.objects} objects, ${humanBytes(l.bytes)}\n`);
+                out(`${flags.dryRun ? 'would remove' : 'removed'} ${l.id}  incomplete (no commit record): ${counted(l.objects, 'object')}, ${humanBytes(l.bytes)}\n`);
             } else if (leftObjects > 0) {
               out(
-                `${humanBytes(left)} in ${leftObjects} objects ${flags.dryRun ? 'would stay' : 'stay'} in the repository, referenced by no snapshot: \`cassette prune\` (with your retention policy) removes it once its newest object is older than --grace-hours (default 24); \`forget --prune\` deletes it at once\n`,
+                `${humanBytes(left)} in ${counted(leftObjects, 'object')} ${flags.dryRun ? 'would stay' : 'stay'} in the repository, referenced by no snapshot: \`cassette prune\` (with your retention policy) removes it once its newest object is older than --grace-hours (default 24); \`forget --prune\` deletes it at once\n`,
               );
             }
           }

@@ -13,6 +13,7 @@ import { openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { withIdentityOptions } from '../keys.js';
 import { humanBytes } from '../render.js';
 import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
+import { counted } from '../words.js';
 
 interface StatsFlags extends RepoFlags, KeyFlags, SnapshotFilterFlags {
   all?: boolean;
@@ -65,8 +66,8 @@ function statsText(stats: EntryCounts & StoredTotals, reuse: boolean): string {
     row('others:', String(stats.others), 'symlinks, hard links, special files') +
     row('file bytes:', humanBytes(stats.fileBytes), 'content of the files') +
     row('tar bytes:', humanBytes(stats.tarBytes), 'uncompressed: what a full restore reads out') +
-    row('stored:', humanBytes(stats.storedBytes), reuse ? `new: in ${stats.newFrames} frames of its own` : 'compressed') +
-    (reuse ? row('reused:', humanBytes(stats.reusedBytes), `${stats.reusedFrames} frames read from earlier snapshots`) : '') +
+    row('stored:', humanBytes(stats.storedBytes), reuse ? `new: in ${counted(stats.newFrames, 'frame')} of its own` : 'compressed') +
+    (reuse ? row('reused:', humanBytes(stats.reusedBytes), `${counted(stats.reusedFrames, 'frame')} read from earlier snapshots`) : '') +
     row('compression:', `${stats.compressionRatio.toFixed(2)}x`, 'tar bytes / (stored + reused)')
   );
 }
@@ -113,9 +114,9 @@ export function statsCommand(): Command {
             `\nrepository ${store.url}\n` +
               row('snapshots:', String(repository.snapshots)) +
               row('logical size:', humanBytes(repository.tarBytes), 'tar bytes of every snapshot') +
-              row('held:', humanBytes(repository.bytes), `in ${repository.objects} objects under data/ (after compression and reuse)`) +
+              row('held:', humanBytes(repository.bytes), `in ${counted(repository.objects, 'object')} under data/ (after compression and reuse)`) +
               (repository.unreferencedObjects
-                ? row('not in use:', humanBytes(repository.unreferencedBytes), `in ${repository.unreferencedObjects} objects no committed snapshot names`)
+                ? row('not in use:', humanBytes(repository.unreferencedBytes), `in ${counted(repository.unreferencedObjects, 'object')} no committed snapshot names`)
                 : '') +
               row('ratio:', `${repository.ratio.toFixed(2)}x`, 'logical size / held'),
           );
