@@ -41,12 +41,12 @@ export async function restoreFileToStream(options: StreamOutOptions): Promise<nu
     index.close();
     if (matches.length > 1) break;
   }
-  if (matches.length !== 1) {
+  // Nothing matching is "not found" (exit 4), as for every other selection; two files are a usage error (exit 2).
+  if (matches.length === 0) throw new CassetteError('E_SNAPSHOT_NOT_FOUND', '--stdout: the selection matches no file in this snapshot');
+  if (matches.length > 1) {
     throw new CassetteError(
       'E_USAGE',
-      matches.length === 0
-        ? '--stdout: the selection matches no file in this snapshot'
-        : `--stdout needs exactly one file; the selection matches ${matches[0]!.artifact.name}/${matches[0]!.entry.path}, ${matches[1]!.artifact.name}/${matches[1]!.entry.path} and maybe more`,
+      `--stdout needs exactly one file; the selection matches ${matches[0]!.artifact.name}/${matches[0]!.entry.path}, ${matches[1]!.artifact.name}/${matches[1]!.entry.path} and maybe more`,
     );
   }
   const { artifact } = matches[0]!;

@@ -79,6 +79,17 @@ describe('a selection that matches nothing', () => {
     await expect(fs.access(target)).rejects.toThrow();
   });
 
+  it('restore --stdout: nothing matching is not found (exit 4), two files a usage error (exit 2)', async () => {
+    const none = await cassette(['restore', 'latest', '--include', 'nope', '--stdout', '--repo', repo], { binary: true });
+    expect(none.exitCode).toBe(4);
+    expect(Buffer.from(none.stderr as unknown as Uint8Array).toString()).toBe('cassette: --stdout: the selection matches no file in this snapshot\n');
+    await fs.writeFile(path.join(work, 'etc', 'motd'), 'hello\n');
+    expect((await cassette(['backup', path.join(work, 'etc'), '--repo', repo, '--json'])).exitCode).toBe(0);
+    const two = await cassette(['restore', 'latest', '--stdout', '--repo', repo], { binary: true });
+    expect(two.exitCode).toBe(2);
+    expect(Buffer.from(two.stderr as unknown as Uint8Array).toString()).toMatch(/^cassette: --stdout needs exactly one file; the selection matches /);
+  });
+
   it('--json gives one error document', async () => {
     const result = await cassette(['restore', 'latest', '--target', path.join(work, 'target'), '--include', 'nope', '--json', '--repo', repo]);
     expect(result.exitCode).toBe(4);
