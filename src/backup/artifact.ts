@@ -45,6 +45,8 @@ export interface ArtifactJob {
   keyName: string;
   kind: ArtifactKind;
   source: string;
+  /** A tree whose source is one file (or another non-directory), not a directory. */
+  sourceIsFile?: boolean;
   sizeHint: (signal: AbortSignal) => Promise<number | undefined>;
   frames: (context: ArtifactContext) => AsyncIterable<PackedFrame>;
   describe?: () => Promise<DatabaseInfo | undefined>;
@@ -163,6 +165,7 @@ export async function storeArtifact(job: ArtifactJob, options: StoreArtifactOpti
       warnings,
       warningCount,
       notStored,
+      ...(job.sourceIsFile ? { sourceIsFile: true as const } : {}),
     };
     if (parent) record.parent = parent.snapshot;
     const database = await job.describe?.();

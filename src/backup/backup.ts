@@ -2,6 +2,7 @@
 
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { DEFAULTS } from '../defaults.js';
@@ -458,6 +459,15 @@ export function artifactNames(sources: readonly BackupSource[]): string[] {
   return uniqueNames(sources.map((s) => (s.kind === 'tree' ? (s.name ?? artifactNameFor(s.path)) : s.name)));
 }
 
+/** True when `root` exists and is not a directory (the walk then stores it as the artifact's one entry); a missing root is the walk's to report. */
+function isNonDirectory(root: string): boolean {
+  try {
+    return !fsSync.lstatSync(root).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** One job per source: trees walk and pack, streams (database dumps) frame their bytes. */
 function artifactJobs(options: BackupOptions, frameSize: number, onLeftOut: (item: WalkItem) => void): ArtifactJob[] {
   const trees = options.sources.filter((s): s is TreeSource => s.kind === 'tree');
@@ -484,6 +494,7 @@ function artifactJobs(options: BackupOptions, frameSize: number, onLeftOut: (ite
       keyName: keyName(i),
       kind: 'tree',
       source: root,
+      sourceIsFile: isNonDirectory(root),
       sizeHint: () => treeSizeHint(root),
       frames: (context) => {
         const walked = walk({ ...walkRules(options), root, exclude, skip, signal: context.signal, onWarning: context.warn, onLeftOut });

@@ -221,6 +221,12 @@ export interface ArtifactRecord {
   warningCount: number;
   /** Warnings that an entry or an attribute is not stored as it was (W_UNREADABLE, W_CHANGED, W_VANISHED). Absent in records written before 2026-11-30. */
   notStored?: number;
+  /**
+   * Trees (added 2026-12-01): true when the source is one file (or another non-directory), whose
+   * one entry is named after it; an in-place restore then writes the source path itself. Absent
+   * for a directory, and in older records.
+   */
+  sourceIsFile?: true;
   database?: DatabaseInfo;
 }
 

@@ -133,10 +133,12 @@ export async function deleteExtra(options: DeleteExtraOptions): Promise<DeleteSu
   const { record, selection } = options;
   const selected = compileSelector(selection);
   const trees = record.artifacts.filter((a) => a.kind === 'tree');
-  const roots = trees.map((a) => path.resolve(options.rootOf(a)));
+  // A one-file artifact's place is its file (its one entry, named after the source), which an enclosing artifact's deletion must not touch.
+  const roots = trees.map((a) => (a.sourceIsFile ? path.resolve(options.rootOf(a), path.basename(a.source)) : path.resolve(options.rootOf(a))));
   const summary: DeleteSummary = { deleted: 0 };
   for (const [i, artifact] of trees.entries()) {
-    if (!artifactMayMatch(selection, artifact.name)) continue;
+    // A one-file artifact restores into the directory that holds it (its siblings are not the snapshot's): nothing of it is extra.
+    if (artifact.sourceIsFile || !artifactMayMatch(selection, artifact.name)) continue;
     const root = roots[i]!;
     const rootStats = statOrUndefined(root);
     // Nothing restored there (a dry run into a new target), or a single-file artifact: nothing to delete.

@@ -147,7 +147,11 @@ interface RestoreCounters {
 
 /** Where an artifact is restored: its source path in place (or where inPlaceRoot puts it), else `<target>/<artifact>`. */
 export function destinationRoot(options: Pick<RestoreOptions, 'inPlace' | 'inPlaceRoot' | 'target'>, artifact: ArtifactRecord): string {
-  if (options.inPlace) return options.inPlaceRoot ? options.inPlaceRoot(artifact) : artifact.source;
+  if (options.inPlace) {
+    const source = options.inPlaceRoot ? options.inPlaceRoot(artifact) : artifact.source;
+    // A one-file source's entry is named after it: it goes into the directory that holds the source, not below it.
+    return artifact.sourceIsFile ? path.dirname(source) : source;
+  }
   return path.join(path.resolve(options.target!), artifact.name);
 }
 
