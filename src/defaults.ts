@@ -109,7 +109,7 @@ export const DEFAULTS = {
   leaseMaxTtlMs: 7 * 24 * 3600_000,
   /** Prune removes clock markers of other prunes (that crashed before removing their own) older than this. */
   clockMarkerMaxAgeMs: 3600_000,
-  /** Throttle for progress events. */
+  /** At most one counter event per this many ms (progress.ts CoalescedReport): 4 a second keep a status line live without flooding --json. */
   progressIntervalMs: 250,
   /**
    * A bandwidth limit (--limit-upload, --limit-download) lets at most this many seconds' worth of
