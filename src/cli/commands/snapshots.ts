@@ -9,6 +9,7 @@ import { listSnapshots } from '../../repository.js';
 import { openRepo, run, withRepoOptions, type RepoFlags } from '../common.js';
 import { humanBytes } from '../render.js';
 import { cut, DEFAULT_TABLE_WIDTH, snapshotTable } from '../snapshot-table.js';
+import { counted } from '../words.js';
 import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } from '../snapshot-filter.js';
 import { describeFilter, matchesFilter } from '../../snapshot-filter.js';
 
@@ -127,7 +128,7 @@ export function snapshotsCommand(): Command {
             process.stdout.write(cut(line, width) + '\n');
           }
         }
-        process.stdout.write(`${rows.length} snapshot${rows.length === 1 ? '' : 's'}${filter ? ` with ${describeFilter(filter)}` : ''} in ${store.url}\n`);
+        process.stdout.write(`${counted(rows.length, 'snapshot')}${filter ? ` with ${describeFilter(filter)}` : ''} in ${store.url}\n`);
         const sealed = rows.filter((row) => row.sealed).length;
         if (sealed > 0)
           process.stdout.write(
