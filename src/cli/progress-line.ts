@@ -1,7 +1,10 @@
 // The progress line's pure parts: a rate over a sliding window, an ETA that converges, which stage a line shows, and the line's text for a width.
 // No I/O and no clock of its own: every function is given the time (render.ts owns the terminal and the clock).
 
+import { humanBytes } from '../human-units.js';
 import type { Phase } from '../progress.js';
+
+export { humanBytes };
 
 /** Bytes per second over the last `windowMs` of samples of a growing counter. */
 export class RateWindow {
@@ -193,17 +196,6 @@ export function restoreEtaMs(counters: RestoreCounters, rates: StageRates): numb
   const downloadLeft = Math.max(0, counters.downloadTotal - counters.bytesDownloaded);
   if (downloadLeft > 0) return rates.download ? (downloadLeft * 1000) / rates.download : undefined;
   return rates.write ? (Math.max(0, counters.bytesTotal - counters.bytesWritten) * 1000) / rates.write : undefined;
-}
-
-export function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
 /** An ETA as a terminal shows it: `ETA 45 s`, `ETA 3 min 05 s`, `ETA 2 h 04 min`. */
