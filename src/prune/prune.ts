@@ -258,8 +258,8 @@ async function recordsCommittedSince(store: Pick<ObjectStore, 'list' | 'getBuffe
   return records.filter((r): r is CommitRecord => r !== undefined);
 }
 
-/** The leases among the objects under locks/, with the TTL and holder their content gives. */
-async function readLeases(store: Pick<ObjectStore, 'getBuffer'>, locks: readonly ObjectInfo[]): Promise<ListedLease[]> {
+/** The leases among the objects under locks/, with the TTL and holder their content gives (a lease deleted since the listing is skipped: that backup has finished). */
+export async function readLeases(store: Pick<ObjectStore, 'getBuffer'>, locks: readonly ObjectInfo[]): Promise<ListedLease[]> {
   const limit = pLimit(8);
   const leases = await Promise.all(
     locks.map((object) =>

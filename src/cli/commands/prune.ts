@@ -2,7 +2,6 @@
 
 import { Command } from 'commander';
 import { CassetteError } from '../../errors.js';
-import type { Retention } from '../../plan/plan.js';
 import type { KeptSummary } from '../../prune/plan-objects.js';
 import { prune } from '../../prune/prune.js';
 import { openRepo, parseInteger, run, withRepoOptions, type RepoFlags, QUIET_HELP, resultWriter, type OutputFlags } from '../common.js';
@@ -10,9 +9,10 @@ import { snapshotFilter, withSnapshotFilterOptions, type SnapshotFilterFlags } f
 import { humanBytes } from '../render.js';
 import { loadPlan } from './backup.js';
 import { withRunbookOptions, type RunbookFlags } from '../runbook.js';
+import { retentionOf, withRetentionOptions, type RetentionFlags } from '../retention.js';
 import { counted } from '../words.js';
 
-interface PruneFlags extends RepoFlags, OutputFlags, Retention, RunbookFlags, SnapshotFilterFlags {
+interface PruneFlags extends RepoFlags, OutputFlags, RetentionFlags, RunbookFlags, SnapshotFilterFlags {
   dryRun?: boolean;
   graceHours: number;
   groupBy?: string;
@@ -22,16 +22,10 @@ interface PruneFlags extends RepoFlags, OutputFlags, Retention, RunbookFlags, Sn
 export function pruneCommand(): Command {
   const count = (name: string) => parseInteger(name, 0, 100_000);
   return withRepoOptions(
-    withRunbookOptions(withSnapshotFilterOptions(new Command('prune')), 'take the retention policy from a built-in plan')
+    withRetentionOptions(withRunbookOptions(withSnapshotFilterOptions(new Command('prune')), 'take the retention policy from a built-in plan'))
       .description(
         'remove snapshots outside a retention policy, with the data no kept snapshot references (an object a kept incremental snapshot reads frames from stays, whole); also incomplete leftovers and stale multipart uploads',
       )
-      .option('--keep-last <n>', 'keep the n newest snapshots', count('keep-last'))
-      .option('--keep-hourly <n>', 'keep the newest snapshot of each of the last n hours that have one', count('keep-hourly'))
-      .option('--keep-daily <n>', 'keep the newest snapshot of each of the last n days that have one', count('keep-daily'))
-      .option('--keep-weekly <n>', 'likewise for ISO weeks', count('keep-weekly'))
-      .option('--keep-monthly <n>', 'likewise for months', count('keep-monthly'))
-      .option('--keep-yearly <n>', 'likewise for years', count('keep-yearly'))
       .option(
         '--grace-hours <h>',
         "leave incomplete snapshots and uploads alone while their newest object is younger than this by the store's clock; those of a running backup (fresh lease) are always left alone",
@@ -49,11 +43,7 @@ export function pruneCommand(): Command {
       await run(async () => {
         if (flags.groupBy !== undefined && flags.groupBy !== 'host') throw new CassetteError('E_USAGE', `Expected \`--group-by\` to be host, got "${flags.groupBy}"`);
         const plan = await loadPlan({ runbook: flags.runbook, profile: flags.profile, plan: flags.plan, json: flags.json });
-        const fromFlags: Retention = {};
-        for (const key of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const) {
-          if (flags[key] !== undefined) fromFlags[key] = flags[key];
-        }
-        const policy = Object.keys(fromFlags).length > 0 ? fromFlags : (plan?.retention ?? {});
+        const policy = retentionOf(flags, plan).policy;
         const store = openRepo({ ...flags, repo: flags.repo ?? plan?.repository });
         try {
           const report = await prune({ store, policy, filter: snapshotFilter(flags), groupBy: flags.groupBy, dryRun: flags.dryRun, graceMs: flags.graceHours * 3600_000 });
