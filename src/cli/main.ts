@@ -20,6 +20,7 @@ import { keyCommand } from './commands/key.js';
 import { forgetCommand } from './commands/forget.js';
 import { tagCommand } from './commands/tag.js';
 import { copyCommand } from './commands/copy.js';
+import { reportCommand } from './commands/report.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { CassetteError, isCassetteError } from '../errors.js';
 
@@ -47,6 +48,7 @@ for (const command of [
   findCommand(),
   diffCommand(),
   statsCommand(),
+  reportCommand(),
   catCommand(),
   restoreCommand(),
   verifyCommand(),

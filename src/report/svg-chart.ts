@@ -2,9 +2,11 @@
 // Colours are presentation attributes, so a chart prints without the page's stylesheet, and a stylesheet can still override them by class.
 
 import { humanBytes } from '../human-units.js';
+import type { RunStatus } from './report-data.js';
 
-/** How a backup run ended, as the report shows it. */
-export type RunStatus = 'ok' | 'warnings' | 'partial' | 'incomplete';
+/** How a backup run ended, as the report shows it (report-data.ts). */
+export type { RunStatus };
+
 /** What a value measures, which decides its axis ticks and how it is written. */
 export type ChartUnit = 'bytes' | 'seconds' | 'bytesPerSecond' | 'count';
 

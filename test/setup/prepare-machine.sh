@@ -9,7 +9,9 @@
 #   which also needs curl).
 #   Installing them starts no daemon: they only enable Ceph's systemd targets, which have no
 #   instances to start (≈ 60 MB download, 60 packages on a bookworm image, ≈ 25 s);
-# - age and openssl, which README examples and the stock-tools restore use.
+# - age and openssl, which README examples and the stock-tools restore use;
+# - Chromium (Debian's chromium) and a font for it (fonts-liberation), in which the report test
+#   renders `cassette report`'s page headless (test/e2e/report.test.ts, through playwright-core).
 set -euo pipefail
 
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
@@ -29,6 +31,9 @@ command -v setcap >/dev/null || need+=(libcap2-bin)
 command -v age >/dev/null || need+=(age)
 # openssl: the README's SSE-C example makes its key with `openssl rand` (test/e2e/readme-examples.test.ts runs it).
 command -v openssl >/dev/null || need+=(openssl)
+# chromium: the report's page is rendered, clicked, printed and screenshotted in it.
+command -v chromium >/dev/null || need+=(chromium)
+[ -e /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || need+=(fonts-liberation)
 for tool in radosgw:radosgw radosgw-admin:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common ceph-authtool:ceph-common monmaptool:ceph-common curl:curl; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
