@@ -34,8 +34,12 @@ function age(seconds: number | undefined): string {
 
 /** Where the listing's entries sit in the page: columns, not objects, to keep 50,000 of them small. */
 interface CompactTree {
-  /** Per node: parent node (-1 for an artifact), name, type code (TYPES), size, mtime in seconds, mode, owner (index into owners), link or entries below. */
-  nodes: Array<[number, string, number, number, number, number, number, string | number | null]>;
+  /**
+   * Per node: parent node (-1 for an artifact), name, type code (TYPES), size, mtime in seconds,
+   * mode, owner (index into owners), the link target or (directories) the entries below, and
+   * (directories) the entries directly in it: those the listing leaves out are told by the difference.
+   */
+  nodes: Array<[number, string, number, number, number, number, number, string | number | null, number]>;
   owners: string[];
   types: string[];
   /** Files whose name is not valid UTF-8: no pattern names them exactly, so the page gives no command for them. */
@@ -56,7 +60,9 @@ export function compactTree(snapshot: Pick<SnapshotDetail, 'artifacts' | 'tree'>
   const artifactIndex = new Map<string, number>();
   for (const artifact of snapshot.artifacts) {
     artifactIndex.set(artifact.name, nodes.length);
-    nodes.push([-1, artifact.name, TYPES.indexOf('artifact'), artifact.counts.fileBytes, 0, 0, -1, artifact.counts.files + artifact.counts.directories + artifact.counts.others]);
+    const top = snapshot.tree.tops.find((t) => t.artifact === artifact.name);
+    const entries = artifact.counts.files + artifact.counts.directories + artifact.counts.others;
+    nodes.push([-1, artifact.name, TYPES.indexOf('artifact'), artifact.counts.fileBytes, 0, 0, -1, entries, top?.children ?? entries]);
   }
   const ownerOf = (entry: TreeEntry): number => {
     const name = `${entry.owner ?? entry.uid}:${entry.group ?? entry.gid}`;
@@ -84,6 +90,7 @@ export function compactTree(snapshot: Pick<SnapshotDetail, 'artifacts' | 'tree'>
       entry.mode,
       ownerOf(entry),
       entry.type === 'dir' ? (entry.entries ?? 0) : (entry.link ?? null),
+      entry.type === 'dir' ? (entry.children ?? 0) : 0,
     ]);
   }
   return { nodes, owners, types: TYPES, notUtf8, artifacts: snapshot.artifacts.length };
@@ -94,6 +101,14 @@ function table(headers: string[], rows: string[][], className = ''): string {
   return `<table${className ? ` class="${className}"` : ''}>${head}<tbody>${rows
     .map((row) => `<tr>${row.map((cell) => `<td>${cell}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
+}
+
+/** Rows past this many fold into a <details> (opened for printing). */
+const FOLD_ROWS = 15;
+
+/** `content` as it is when it has few rows, else folded under `summary`. */
+function folded(rows: number, summary: string, content: string): string {
+  return rows > FOLD_ROWS ? `<details><summary>${summary}</summary>${content}</details>` : content;
 }
 
 function timelineSection(data: ReportData): string {
@@ -134,21 +149,25 @@ ${lineChart({ key: 'throughput', title: 'Throughput: bytes read per second', uni
 </div>
 ${
   attention.length > 0
-    ? `<h3>Runs that need a look (${attention.length})</h3>${table(
-        ['snapshot', 'started', 'status', 'warnings', 'not stored', 'failed hooks', 'stored'],
-        attention
-          .slice(-100)
-          .reverse()
-          .map((run) => [
-            `<code>${escapeHtml(run.id)}</code>`,
-            escapeHtml(time(run.time)),
-            badge(run.status, run.running),
-            String(run.warnings),
-            String(run.notStored),
-            String(run.failedHooks),
-            humanBytes(run.storedBytes),
-          ]),
-        'runs attention',
+    ? `<h3>Runs that need a look (${attention.length})</h3>${folded(
+        attention.length,
+        `the ${Math.min(100, attention.length)} newest`,
+        table(
+          ['snapshot', 'started', 'status', 'warnings', 'not stored', 'failed hooks', 'stored'],
+          attention
+            .slice(-100)
+            .reverse()
+            .map((run) => [
+              `<code>${escapeHtml(run.id)}</code>`,
+              escapeHtml(time(run.time)),
+              badge(run.status, run.running),
+              String(run.warnings),
+              String(run.notStored),
+              String(run.failedHooks),
+              humanBytes(run.storedBytes),
+            ]),
+          'runs attention',
+        ),
       )}${attention.length > 100 ? `<p class="note">The newest 100 of ${attention.length} shown.</p>` : ''}`
     : '<p class="note">Every run on the timeline committed without warnings.</p>'
 }
@@ -240,17 +259,21 @@ ${directories}
 <h3>Warnings (${warningCount})</h3>
 ${
   warnings.length > 0
-    ? `${table(
-        ['artifact', 'code', 'path', 'message'],
-        warnings
-          .slice(0, 500)
-          .map((w) => [
-            `<code>${escapeHtml(w.artifact)}</code>`,
-            `<span class="badge status-${w.code === 'W_SKIPPED' || w.code === 'W_HOOK' ? 'warnings' : 'partial'}">${w.code}</span>`,
-            w.path ? `<code>${escapeHtml(w.path)}</code>` : '',
-            escapeHtml(w.message),
-          ]),
-        'warnings',
+    ? `${folded(
+        warnings.length,
+        `the ${Math.min(500, warnings.length)} warnings`,
+        table(
+          ['artifact', 'code', 'path', 'message'],
+          warnings
+            .slice(0, 500)
+            .map((w) => [
+              `<code>${escapeHtml(w.artifact)}</code>`,
+              `<span class="badge status-${w.code === 'W_SKIPPED' || w.code === 'W_HOOK' ? 'warnings' : 'partial'}">${w.code}</span>`,
+              w.path ? `<code>${escapeHtml(w.path)}</code>` : '',
+              escapeHtml(w.message),
+            ]),
+          'warnings',
+        ),
       )}${warningCount > Math.min(500, warnings.length) ? `<p class="note">${Math.min(500, warnings.length)} of ${warningCount} shown: the commit record keeps the first 1000 per artifact.</p>` : ''}`
     : '<p class="note">None.</p>'
 }
@@ -262,12 +285,16 @@ function treeSection(data: ReportData): string {
   const s = data.snapshot;
   if (!s) return '';
   const t = s.tree;
+  const ls = `<code>cassette ls ${escapeHtml(s.id)} 'artifact/dir/**' --repo ${escapeHtml(shellQuote(s.repository))}</code>`;
+  const levels = (depth: number): string => (depth === 1 ? 'the artifacts’ top level' : `the top ${depth} levels`);
   const cut =
     t.depth === undefined
       ? `All ${t.total} entries are listed.`
-      : t.topLevelCut
-        ? `${t.shown} of ${t.total} entries are listed: the first ${t.shown} of the artifacts’ top level. List the rest with <code>cassette ls ${escapeHtml(s.id)} --repo ${escapeHtml(shellQuote(s.repository))}</code>, or make the report with a larger <code>--tree-limit</code>.`
-        : `${t.shown} of ${t.total} entries are listed: every entry down to depth ${t.depth + 1} below the artifacts; directories deeper show their totals only. List below them with <code>cassette ls ${escapeHtml(s.id)} 'artifact/dir/**' --repo ${escapeHtml(shellQuote(s.repository))}</code>, or make the report with a larger <code>--tree-limit</code>.`;
+      : `${t.shown} of ${t.total} entries are listed: ${
+          t.perDirectory === undefined
+            ? `every entry of ${levels(t.depth + 1)}; directories deeper show their totals only`
+            : `${t.depth > 0 ? `every entry of ${levels(t.depth)}, and ` : ''}the first ${t.perDirectory} entr${t.perDirectory === 1 ? 'y' : 'ies'} of each directory ${t.depth > 0 ? 'below them' : 'at the top'}`
+        } (a directory says how many it leaves out). List the rest with ${ls}, or make the report with a larger <code>--tree-limit</code>.`;
   return `<section id="tree">
 <h2>Files of snapshot <code>${escapeHtml(s.id)}</code></h2>
 <p class="note">${cut} Open a directory to see what it holds; select a file for the command that writes it to standard output.</p>
@@ -297,23 +324,27 @@ function repositorySection(data: ReportData): string {
   );
   const leftovers =
     r.leftovers.length > 0
-      ? table(
-          ['id', 'objects', 'bytes', 'newest object', 'age', 'state'],
-          r.leftovers.map((l) => [
-            `<code>${escapeHtml(l.id)}</code>`,
-            String(l.objects),
-            humanBytes(l.bytes),
-            l.newest ? escapeHtml(time(l.newest)) : '—',
-            age(l.ageSeconds),
-            l.running
-              ? badge('incomplete', true)
-              : l.referenced
-                ? 'left of a pruned snapshot: kept while later snapshots read from it'
-                : l.pruneRemoves
-                  ? `prune removes it (older than ${r.graceHours} h)`
-                  : `prune leaves it alone for ${r.graceHours} h`,
-          ]),
-          'leftovers',
+      ? folded(
+          r.leftovers.length,
+          `the ${r.leftovers.length} ids`,
+          table(
+            ['id', 'objects', 'bytes', 'newest object', 'age', 'state'],
+            r.leftovers.map((l) => [
+              `<code>${escapeHtml(l.id)}</code>`,
+              String(l.objects),
+              humanBytes(l.bytes),
+              l.newest ? escapeHtml(time(l.newest)) : '—',
+              age(l.ageSeconds),
+              l.running
+                ? badge('incomplete', true)
+                : l.referenced
+                  ? 'left of a pruned snapshot: kept while later snapshots read from it'
+                  : l.pruneRemoves
+                    ? `prune removes it (older than ${r.graceHours} h)`
+                    : `prune leaves it alone for ${r.graceHours} h`,
+            ]),
+            'leftovers',
+          ),
         )
       : '<p class="note">None: every object under data/ belongs to a committed snapshot.</p>';
   const p = r.prune;
@@ -326,12 +357,16 @@ function repositorySection(data: ReportData): string {
   const forecast = p
     ? `<p>With the retention of ${escapeHtml(p.from)} (${escapeHtml(policy)}${p.groupBy ? ', per host' : ''}), prune would now keep ${p.keep.length} snapshot${p.keep.length === 1 ? '' : 's'}, remove ${p.remove.length}, and free ${humanBytes(p.freedBytes)}${p.abortUploads ? `, and abort ${p.abortUploads} uploads` : ''}. Judged by this machine’s clock at ${escapeHtml(time(data.generatedAt))} UTC; prune itself judges by the store’s.</p>${
         p.remove.length > 0
-          ? table(
-              ['snapshot', 'started', 'objects', 'frees', 'kept for later snapshots'],
-              p.remove
-                .slice(0, 200)
-                .map((x) => [`<code>${escapeHtml(x.id)}</code>`, escapeHtml(time(x.time)), String(x.objects), humanBytes(x.bytes), x.keptBytes ? humanBytes(x.keptBytes) : '']),
-              'prune',
+          ? folded(
+              p.remove.length,
+              `the ${p.remove.length} snapshots it would remove`,
+              table(
+                ['snapshot', 'started', 'objects', 'frees', 'kept for later snapshots'],
+                p.remove
+                  .slice(0, 200)
+                  .map((x) => [`<code>${escapeHtml(x.id)}</code>`, escapeHtml(time(x.time)), String(x.objects), humanBytes(x.bytes), x.keptBytes ? humanBytes(x.keptBytes) : '']),
+                'prune',
+              ),
             ) + (p.remove.length > 200 ? `<p class="note">The first 200 of ${p.remove.length}.</p>` : '')
           : ''
       }`
@@ -375,6 +410,7 @@ table.largest td:nth-child(3){width:220px}
 .row .num{text-align:right;font-variant-numeric:tabular-nums}
 .restore{margin:2px 0 6px;padding:4px 8px;background:#f6f8fa;border-left:3px solid var(--new);white-space:pre-wrap;word-break:break-all}
 .more{padding:2px 4px}.tree-controls{margin:6px 0}
+details>summary{cursor:pointer;color:var(--muted);margin:4px 0}
 @media print{
   body{max-width:none;padding:0;font-size:11px}
   .tree-controls,button,.more,noscript{display:none}
@@ -439,8 +475,14 @@ const SCRIPT = `
     if (box) { var open = box.hidden; box.hidden = !open; r.classList.toggle('open', open); r.setAttribute('aria-expanded', String(open)); return; }
     box = document.createElement('div'); box.className = 'children'; box.setAttribute('role', 'group');
     var list = (children[i] || []).slice().sort(order);
-    if (list.length === 0) box.appendChild(text('div', 'note more', N[i][7] > 0 ? N[i][7] + ' entries below, deeper than this listing goes' : 'empty'));
+    if (list.length === 0 && N[i][8] === 0) box.appendChild(text('div', 'note more', 'empty'));
     else fill(box, list, 0, depth + 1);
+    if (N[i][8] > list.length) {
+      var p = pathOf(i), pattern = p.artifact + (p.path ? '/' + p.path : '');
+      var left = text('div', 'note more left-out', (list.length ? 'and ' : '') + (N[i][8] - list.length) + ' more entries, not in this report: cassette ls ' + t.id + ' ' + shellQuote(escapeGlob(pattern) + '/*') + ' --repo ' + shellQuote(t.repository));
+      left.style.paddingLeft = ((depth + 1) * 16) + 'px';
+      box.appendChild(left);
+    }
     r.after(box); r.classList.add('open'); r.setAttribute('aria-expanded', 'true');
   }
   function select(r) {
@@ -512,6 +554,7 @@ ${snapshotSection(data)}
 ${treeSection(data)}
 ${repositorySection(data)}
 <script>
+window.addEventListener('beforeprint', function () { document.querySelectorAll('details').forEach(function (d) { d.open = true; }); });
 ${escapeGlob.toString()}
 ${shellQuote.toString()}
 ${SCRIPT}</script>

@@ -210,6 +210,27 @@ describe('cassette report', () => {
     }
   });
 
+  it('with a small --tree-limit, says where the listing stops, and each directory gives the ls command for what it leaves out', async () => {
+    const small = path.join(work, 'small.html');
+    const result = await cassette(['report', '--repo', repo, '--out', small, '--tree-limit', '4'], { env });
+    expect(result.exitCode, String(result.stderr)).toBe(0);
+    expect(String(result.stdout)).toMatch(/^wrote .*small\.html: .* snapshot \S+ with [1-4] of 8 entries listed\n$/);
+    const p = await browser.newPage();
+    try {
+      await p.goto(`file://${small}`);
+      await p.waitForSelector('#tree-root .row');
+      expect(await p.locator('#tree .note').first().textContent()).toMatch(/^[1-4] of 8 entries are listed: /);
+      await p.locator('#tree-root .row.dir', { hasText: /^data/ }).first().click();
+      const note = (await p.locator('#tree-root .left-out').last().textContent())!;
+      const command = /cassette ls .*$/.exec(note)![0];
+      const listed = await execa('sh', ['-c', command.replace(/^cassette /, `node ${CLI} `)], { env: { ...env, CASSETTE_REPO: '' }, reject: false });
+      expect(listed.exitCode, String(listed.stderr)).toBe(0);
+      expect(String(listed.stdout)).toContain('data/images/disk.img');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('prints: a PDF of the page with its charts', async () => {
     const { page: p } = await open();
     try {

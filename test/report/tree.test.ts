@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IndexEntry } from '../../src/format/types.js';
-import { TreeCollector } from '../../src/report/tree.js';
+import { largestCap, TreeCollector } from '../../src/report/tree.js';
 
 function entry(path: string, type: IndexEntry['type'] = 'file', size = 0): IndexEntry {
   return { path, type, size: type === 'file' ? size : 0, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: '1764170000.5', offset: 0, dataOffset: 512 };
@@ -35,31 +35,67 @@ describe('TreeCollector', () => {
     expect(listing.entries.find((e) => e.path === 'top')).toMatchObject({ size: 5, mode: 0o644, mtime: '1764170000.5' });
   });
 
-  it.each([
-    // limit, depth the listing stops at, paths listed
-    [6, 2, ['a', 'top', 'a/x', 'a/b', 'a/b/y', 'a/b/c']],
-    [5, 1, ['a', 'top', 'a/x', 'a/b']],
-    [4, 1, ['a', 'top', 'a/x', 'a/b']],
-    [3, 0, ['a', 'top']],
-    [2, 0, ['a', 'top']],
-  ])('with room for %i entries, lists every level down to depth %i and none deeper', (limit, depth, paths) => {
+  it('cuts the deepest level to the first entries of each directory when they do not all fit', () => {
+    // 7 entries > 6: the cut aims at 5 (nine tenths); depth 3 cannot keep one entry for a/b/c and goes; depth 2 keeps one of a/b's two.
+    const listing = collect(6).listing();
+    expect(listing).toMatchObject({ total: 7, shown: 5, depth: 2, perDirectory: 1 });
+    expect(listing.entries.map((e) => e.path)).toEqual(['a', 'top', 'a/x', 'a/b', 'a/b/y']);
+    // A directory whose entries are not all listed still has its totals, and says how many it holds.
+    expect(listing.entries.find((e) => e.path === 'a/b')).toMatchObject({ size: 50, entries: 3, children: 2 });
+  });
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('with room for %i entries: whole levels, then the first entries of each directory, in index order', (limit) => {
     const listing = collect(limit).listing();
-    expect(listing.depth).toBe(depth);
-    expect(listing.topLevelCut).toBeUndefined();
-    expect(listing.entries.map((e) => e.path)).toEqual(paths);
-    expect(listing.shown).toBeLessThanOrEqual(limit);
     expect(listing.total).toBe(7);
-    // A directory whose children are not listed still has its totals.
-    expect(listing.entries.find((e) => e.path === 'a')).toMatchObject({ size: 60, entries: 5 });
+    expect(listing.shown).toBe(listing.entries.length);
+    expect(listing.shown).toBeLessThanOrEqual(limit);
+    const depthOf = (path: string): number => path.split('/').length - 1;
+    const listed = new Set(listing.entries.map((e) => e.path));
+    if (listing.depth === undefined) {
+      expect(listed.size).toBe(7);
+      return;
+    }
+    for (const e of SAMPLE) {
+      const d = depthOf(e.path);
+      if (d < listing.depth) expect(listed.has(e.path), e.path).toBe(true);
+      if (d > listing.depth) expect(listed.has(e.path), e.path).toBe(false);
+    }
+    // At the last depth: per directory, a prefix (in index order) of at most perDirectory entries.
+    const parents = new Map<string, string[]>();
+    for (const e of SAMPLE.filter((e) => depthOf(e.path) === listing.depth)) {
+      const parent = e.path.includes('/') ? e.path.slice(0, e.path.lastIndexOf('/')) : '';
+      parents.set(parent, [...(parents.get(parent) ?? []), e.path]);
+    }
+    for (const [, paths] of parents) {
+      const shown = paths.filter((p) => listed.has(p));
+      expect(shown).toEqual(paths.slice(0, shown.length));
+      if (listing.perDirectory !== undefined) expect(shown.length).toBeLessThanOrEqual(listing.perDirectory);
+      else expect(shown).toEqual(paths);
+    }
+    // Parents before children.
+    const seen = new Set<string>();
+    for (const e of listing.entries) {
+      const parent = e.path.includes('/') ? e.path.slice(0, e.path.lastIndexOf('/')) : '';
+      if (parent) expect(seen.has(parent), e.path).toBe(true);
+      seen.add(e.path);
+    }
   });
 
-  it('keeps the first entries of the top level when even it does not fit, and says so', () => {
-    const listing = collect(1).listing();
-    expect(listing).toMatchObject({ depth: 0, topLevelCut: true, shown: 1, total: 7 });
-    expect(listing.entries.map((e) => e.path)).toEqual(['a']);
+  it('keeps one top-level entry per artifact even when the limit is smaller', () => {
+    const tree = new TreeCollector(1);
+    tree.add('etc', entry('hosts', 'file', 1));
+    tree.add('etc', entry('passwd', 'file', 1));
+    tree.add('srv', entry('data', 'dir'));
+    const listing = tree.listing();
+    expect(listing).toMatchObject({ depth: 0, perDirectory: 1 });
+    expect(listing.entries.map((e) => `${e.artifact}/${e.path}`)).toEqual(['etc/hosts', 'srv/data']);
+    expect(listing.tops).toEqual([
+      { artifact: 'etc', children: 2, entries: 2, bytes: 2 },
+      { artifact: 'srv', children: 1, entries: 1, bytes: 0 },
+    ]);
   });
 
-  it('stays within its limit over a snapshot of 500,000 entries, and keeps whole levels', () => {
+  it('stays within its limit over a snapshot of 500,000 entries: every directory listed, each with its first files', () => {
     const tree = new TreeCollector(50_000);
     let n = 0;
     for (let d = 0; d < 50; d++) {
@@ -73,17 +109,22 @@ describe('TreeCollector', () => {
     }
     expect(n).toBe(500_050);
     const listing = tree.listing();
-    expect(listing).toMatchObject({ total: 500_050, shown: 5_050, depth: 1 });
-    expect(listing.entries.find((e) => e.path === 'd7')).toMatchObject({ size: 9_900, entries: 10_000 });
+    expect(listing).toMatchObject({ total: 500_050, depth: 2 });
+    expect(listing.shown).toBeLessThanOrEqual(50_000);
+    expect(listing.entries.filter((e) => e.type === 'dir')).toHaveLength(5_050);
+    expect(listing.perDirectory).toBeGreaterThanOrEqual(7);
+    for (const dir of ['d0/s0', 'd49/s99'])
+      expect(listing.entries.filter((e) => e.path.startsWith(`${dir}/`)).map((e) => e.path)).toEqual(Array.from({ length: listing.perDirectory! }, (_, f) => `${dir}/f${f}`));
+    expect(listing.entries.find((e) => e.path === 'd7')).toMatchObject({ size: 9_900, entries: 10_000, children: 100 });
     expect(tree.largestDirectories(3).map((d) => d.path)).toEqual(['d0', 'd1', 'd10']);
   });
 
   it('counts directories that have no entry of their own, and ranks directories by the file bytes below them', () => {
     const tree = collect(100, [entry('x/y/big', 'file', 1000), entry('x/small', 'file', 1), entry('z', 'dir'), entry('z/f', 'file', 50)]);
     expect(tree.largestDirectories()).toEqual([
-      { artifact: 'etc', path: 'x', bytes: 1001, files: 2, entries: 2 },
-      { artifact: 'etc', path: 'x/y', bytes: 1000, files: 1, entries: 1 },
-      { artifact: 'etc', path: 'z', bytes: 50, files: 1, entries: 1 },
+      { artifact: 'etc', path: 'x', bytes: 1001, files: 2, entries: 2, children: 1 },
+      { artifact: 'etc', path: 'x/y', bytes: 1000, files: 1, entries: 1, children: 1 },
+      { artifact: 'etc', path: 'z', bytes: 50, files: 1, entries: 1, children: 1 },
     ]);
   });
 
@@ -99,5 +140,19 @@ describe('TreeCollector', () => {
 
   it.each([0, -1, 1.5, NaN])('refuses a limit of %s', (limit) => {
     expect(() => new TreeCollector(limit)).toThrow(/Expected `limit` to be an integer from 1 and up/);
+  });
+});
+
+describe('largestCap', () => {
+  it.each([
+    [[10, 10, 10], 30, 10],
+    [[10, 10, 10], 29, 9],
+    [[100, 1, 1], 12, 10],
+    [[5, 5], 1, 0],
+    [[5, 5], 2, 1],
+    [[], 0, 1],
+    [[3], 100, 3],
+  ])('counts %j within %i: %i each', (counts, budget, cap) => {
+    expect(largestCap(counts, budget)).toBe(cap);
   });
 });
