@@ -436,7 +436,8 @@ const SCRIPT = `
   for (var i = 0; i < N.length; i++) { var p = N[i][0]; if (p >= 0) (children[p] = children[p] || []).push(i); }
   var dirType = t.types.indexOf('dir'), artType = t.types.indexOf('artifact');
   function isDir(i) { return N[i][2] === dirType || N[i][2] === artType; }
-  function order(a, b) { var da = isDir(a), db = isDir(b); if (da !== db) return da ? -1 : 1; return N[a][1] < N[b][1] ? -1 : N[a][1] > N[b][1] ? 1 : 0; }
+  var collator = new Intl.Collator('en', { numeric: true });
+  function order(a, b) { var da = isDir(a), db = isDir(b); if (da !== db) return da ? -1 : 1; return collator.compare(N[a][1], N[b][1]); }
   function human(n) { var u = ['B','KiB','MiB','GiB','TiB','PiB'], v = n, k = 0; while (v >= 1024 && k < u.length - 1) { v /= 1024; k++; } return k === 0 ? v + ' B' : v.toFixed(v >= 100 ? 0 : 1) + ' ' + u[k]; }
   function modeText(type, m) {
     var c = { dir: 'd', file: '-', symlink: 'l', hardlink: 'h', fifo: 'p', chardev: 'c', blockdev: 'b' }[type] || '?';
@@ -449,12 +450,12 @@ const SCRIPT = `
   function row(i, depth) {
     var n = N[i], type = t.types[n[2]], r = document.createElement('div');
     r.className = 'row ' + type; r.setAttribute('role', 'treeitem'); r.dataset.node = String(i);
-    var name = text('span', 'name', n[1] + (type === 'symlink' && n[7] !== null ? ' → ' + n[7] : ''));
+    var name = text('span', 'name', n[1] + (type === 'symlink' && n[7] !== null ? ' → ' + n[7] : '') + (type === 'artifact' ? ' (' + n[7].toLocaleString('en') + ' entries)' : ''));
     name.style.paddingLeft = (depth * 16) + 'px'; name.title = n[1];
     r.appendChild(name);
     r.appendChild(text('span', 'num', type === 'file' || isDir(i) ? human(n[3]) : ''));
     r.appendChild(text('span', 'time', n[4] ? new Date(n[4] * 1000).toISOString().slice(0, 16).replace('T', ' ') : ''));
-    r.appendChild(text('span', 'mode', type === 'artifact' ? n[7] + ' entries' : modeText(type, n[5])));
+    r.appendChild(text('span', 'mode', type === 'artifact' ? '' : modeText(type, n[5])));
     r.appendChild(text('span', 'owner', n[6] >= 0 ? t.owners[n[6]] : ''));
     if (isDir(i)) r.setAttribute('aria-expanded', 'false');
     return r;

@@ -179,7 +179,7 @@ describe('cassette report', () => {
       // One artifact: it opens by itself, its top level listed.
       const names = async (): Promise<string[]> => p.locator('#tree-root .row .name').allTextContents();
       const artifact = data.snapshot!.artifacts[0]!.name;
-      expect(await names()).toEqual([artifact, 'app', 'data', 'current.yaml → app/conf/app.yaml']);
+      expect(await names()).toEqual([`${artifact} (8 entries)`, 'app', 'data', 'current.yaml → app/conf/app.yaml']);
       expect(await names()).not.toContain(HOSTILE);
       await p.locator('#tree-root .row.dir', { hasText: /^data/ }).first().click();
       expect(await names()).toContain(HOSTILE);
