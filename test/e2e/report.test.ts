@@ -224,8 +224,8 @@ describe('cassette report', () => {
       const note = (await p.locator('#tree-root .left-out').last().textContent())!;
       const command = /cassette ls .*$/.exec(note)![0];
       const listed = await execa('sh', ['-c', command.replace(/^cassette /, `node ${CLI} `)], { env: { ...env, CASSETTE_REPO: '' }, reject: false });
-      expect(listed.exitCode, String(listed.stderr)).toBe(0);
-      expect(String(listed.stdout)).toContain('data/images/disk.img');
+      expect(listed.exitCode, listed.stderr).toBe(0);
+      expect(listed.stdout).toContain('data/images/disk.img');
     } finally {
       await p.close();
     }
