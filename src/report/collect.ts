@@ -98,9 +98,14 @@ export async function collectReport(options: ReportOptions): Promise<ReportData>
   };
 }
 
+/** From startedAt to finishedAt, in seconds; 0 when the clocks say less. */
+function durationOf(record: Pick<CommitRecord, 'startedAt' | 'finishedAt'>): number {
+  return Math.max(0, (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000);
+}
+
 function runOf(record: CommitRecord): Run {
   const totals = storedTotals([record]);
-  const durationSeconds = Math.max(0, (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000);
+  const durationSeconds = durationOf(record);
   return {
     id: record.id,
     time: record.startedAt,
@@ -265,7 +270,7 @@ async function snapshotDetail(store: ObjectStore, record: CommitRecord, options:
     ...(record.role !== undefined ? { role: record.role } : {}),
     version: record.version,
     status: runStatus(record),
-    durationSeconds: Math.max(0, (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000),
+    durationSeconds: durationOf(record),
     encrypted: record.encryption !== undefined,
     artifacts,
     hooks: record.hooks ?? [],

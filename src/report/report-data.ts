@@ -3,7 +3,7 @@
 import type { BackupWarning, CommitRecord, DatabaseInfo, HookRecord } from '../format/types.js';
 import { isNotStored } from '../format/types.js';
 import type { Retention } from '../plan/plan.js';
-import type { EntryCounts } from '../inspect/stats.js';
+import type { EntryCounts, StoredTotals } from '../inspect/stats.js';
 import type { DirectoryTotals, TreeListing } from './tree.js';
 
 /** How a run ended, as far as the repository can tell. */
@@ -17,8 +17,11 @@ export type RunStatus =
   /** Data without a commit record: a backup that failed or was killed and left its objects, or one still running. */
   | 'incomplete';
 
-/** One run on the timeline. */
-export interface Run {
+/**
+ * One run on the timeline. Its byte and frame counts are those of storedTotals (inspect/stats.ts);
+ * for an incomplete run, storedBytes is what its objects hold and the others are 0.
+ */
+export interface Run extends Omit<StoredTotals, 'snapshots' | 'compressionRatio'> {
   id: string;
   /** ISO 8601: the commit record's startedAt; for an incomplete run, the time in its id. */
   time: string;
@@ -29,14 +32,6 @@ export interface Run {
   /** The series it belongs to: its host and tags (`host1 nightly,etc`); `incomplete` for a run without a commit record (whose host the repository does not know). */
   series: string;
   status: RunStatus;
-  /** Bytes read from the sources, uncompressed tar bytes. */
-  bytesRead: number;
-  tarBytes: number;
-  /** Compressed bytes stored anew, and read from earlier snapshots' objects instead (version 2). For an incomplete run: the bytes its objects hold. */
-  storedBytes: number;
-  reusedBytes: number;
-  newFrames: number;
-  reusedFrames: number;
   /** From startedAt to finishedAt. */
   durationSeconds: number;
   /** bytesRead / durationSeconds; 0 when the duration is 0. */

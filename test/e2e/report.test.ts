@@ -273,6 +273,29 @@ describe('cassette report', () => {
   });
 });
 
+describe('cassette report of an empty repository', () => {
+  it('writes a page that says there is nothing yet, and exits 0', async () => {
+    const work = await fs.mkdtemp(path.join(os.tmpdir(), 'cassette-report-empty-'));
+    try {
+      const env = s3Env(server.endpoint);
+      const repo = `s3://${await createBucket(server.endpoint, 'report-empty')}/r`;
+      const out = path.join(work, 'empty.html');
+      const result = await cassette(['report', '--repo', repo, '--out', out, '--json', '--keep-last', '1'], { env });
+      expect(result.exitCode, String(result.stderr)).toBe(0);
+      const data = JSON.parse(String(result.stdout)) as ReportData;
+      expect(data.timeline).toEqual({ runs: [], shown: 0, total: 0 });
+      expect(data.snapshot).toBeUndefined();
+      expect(data.snapshotNote).toBe('no committed snapshot yet');
+      expect(data.repository).toMatchObject({ snapshots: 0, objects: 0, storedBytes: 0, leftovers: [], prune: { keep: [], remove: [], freedBytes: 0 } });
+      const page = await fs.readFile(out, 'utf8');
+      expect(page).toContain('No snapshots yet.');
+      expect(page).not.toMatch(/NaN|Infinity|undefined/);
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('cassette report of an encrypted repository', () => {
   let work: string;
 
