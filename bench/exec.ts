@@ -86,40 +86,48 @@ function procStatusKiB(pid: number, field: string): number {
 }
 
 /**
- * Watches a long-lived process (the S3 server) across one measurement: CPU delta from
- * /proc/<pid>/stat and its peak RSS, by resetting VmHWM (clear_refs 5) before and reading it
- * after; where the reset is not allowed, VmRSS is sampled every 100 ms instead.
+ * Watches long-lived processes (the S3 server: s3rver's one, or Ceph's monitor, OSD and gateway)
+ * across one measurement: their CPU delta from /proc/<pid>/stat, summed, and the sum of their
+ * peak RSS, each by resetting VmHWM (clear_refs 5) before and reading it after; where the reset
+ * is not allowed, VmRSS is sampled every 100 ms instead.
  */
 export class ServerWatch {
+  private readonly pids: number[];
   private cpu0 = 0;
   private canReset = false;
-  private peak = 0;
+  private peaks: number[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pid: number) {}
+  constructor(pid: number | readonly number[]) {
+    this.pids = typeof pid === 'number' ? [pid] : [...pid];
+  }
 
   start(): void {
-    this.cpu0 = procCpuSeconds(this.pid);
-    try {
-      fsSync.writeFileSync(`/proc/${this.pid}/clear_refs`, '5');
-      this.canReset = true;
-    } catch {
-      this.canReset = false;
-    }
-    this.peak = procStatusKiB(this.pid, 'VmRSS');
-    this.timer = setInterval(() => {
+    this.cpu0 = this.pids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0);
+    this.canReset = true;
+    for (const pid of this.pids) {
       try {
-        this.peak = Math.max(this.peak, procStatusKiB(this.pid, 'VmRSS'));
+        fsSync.writeFileSync(`/proc/${pid}/clear_refs`, '5');
       } catch {
-        // gone
+        this.canReset = false;
       }
+    }
+    this.peaks = this.pids.map((pid) => procStatusKiB(pid, 'VmRSS'));
+    this.timer = setInterval(() => {
+      this.pids.forEach((pid, i) => {
+        try {
+          this.peaks[i] = Math.max(this.peaks[i]!, procStatusKiB(pid, 'VmRSS'));
+        } catch {
+          // gone
+        }
+      });
     }, 100);
   }
 
   stop(): ServerUsage {
     clearInterval(this.timer);
-    const cpuS = procCpuSeconds(this.pid) - this.cpu0;
-    const peak = this.canReset ? procStatusKiB(this.pid, 'VmHWM') : Math.max(this.peak, procStatusKiB(this.pid, 'VmRSS'));
+    const cpuS = this.pids.reduce((sum, pid) => sum + procCpuSeconds(pid), 0) - this.cpu0;
+    const peak = this.pids.reduce((sum, pid, i) => sum + (this.canReset ? procStatusKiB(pid, 'VmHWM') : Math.max(this.peaks[i]!, procStatusKiB(pid, 'VmRSS'))), 0);
     return { cpuS, peakRssKiB: peak };
   }
 }

@@ -25,7 +25,7 @@ import { deletePrefix, ensureBucket, externalEndpoint, listPrefix, startS3rver, 
 import { ensureSmallFiles } from './small-files.js';
 import { Trash } from './trash.js';
 import { changeTree, checkRestored, type TreeChange } from './tree-changes.js';
-import { machineOf, serverOf } from './report.js';
+import { machineOf } from './report.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -197,8 +197,8 @@ async function main(): Promise<void> {
 
   const target = args.endpoint ? externalEndpoint(args.endpoint) : await startS3rver(work);
   const env: NodeJS.ProcessEnv = { ...target.env, AWS_ENDPOINT_URL: target.endpoint };
-  log(`S3: ${args.endpoint ? `endpoint ${target.endpoint}` : `s3rver on ${target.endpoint} (pid ${String(target.pid)})`}`);
-  const watch = target.pid ? new ServerWatch(target.pid) : undefined;
+  log(`S3: ${target.label} on ${target.endpoint}${target.pids ? ` (pids ${target.pids.join(', ')})` : ''}`);
+  const watch = target.pids ? new ServerWatch(target.pids) : undefined;
   const bucket = args.bucket;
   await ensureBucket(target.client, bucket);
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
@@ -405,7 +405,7 @@ async function main(): Promise<void> {
     seed: args.seed,
     runs: args.runs,
     machine: machineOf(loadAtStart, loadEnd),
-    server: serverOf(args.endpoint),
+    server: target.label,
     engine: await engineVersion(),
     tools: {
       zstd: (await sh(['zstd', '-V'])).trim(),

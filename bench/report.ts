@@ -56,11 +56,6 @@ export function machineOf(loadAvgAtStart: number[], loadAvgAtEnd: number[]): Run
   return { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '?', memMiB: Math.round(os.totalmem() / 2 ** 20), node: process.version, loadAvgAtStart, loadAvgAtEnd };
 }
 
-/** The S3 server a run used: the one given with --endpoint, or the bench's own s3rver. */
-export function serverOf(endpoint: string | undefined): string {
-  return endpoint ? `endpoint ${endpoint}` : 's3rver 4.0.4 (child process on loopback)';
-}
-
 /** The report lines every bench writes about its run: machine, engine and tools. */
 export function runContextLines(report: RunContext): string[] {
   const loads = (values: number[]): string => values.map((x) => x.toFixed(2)).join(' ');

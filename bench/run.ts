@@ -1,4 +1,4 @@
-// `npm run bench -- --size small|default [--runs 3] [--endpoint URL] [--skip-db] [--skip-encrypted] [--seed N] [--bucket NAME]`
+// `npm run bench -- --size small|default [--runs 3] [--endpoint URL | --server s3rver|rgw] [--skip-db] [--skip-encrypted] [--seed N] [--bucket NAME]`
 //
 // Cassette against the pipeline a user would type (tar | zstd -3 -T0 | aws s3 cp -), on the same
 // data and the same S3 server in one run, interleaved A B A B; plus the stage limits (read+tar,
@@ -15,8 +15,8 @@ import { messageOf } from '../src/errors.js';
 import { CLI, engineVersion, repoRoot, summaryOf, rerender } from './cassette-cli.js';
 import { ensureDatabase, ensureTree, type BenchSize, type DbInfo, type TreeInfo } from './dataset.js';
 import { HAVE_GNU_TIME, runTimed, ServerWatch, sh, type ProcTimes, type Stage, type TimedResult } from './exec.js';
-import { renderMarkdown, type BenchReport, type Measurement, type StageMeasurement, machineOf, serverOf } from './report.js';
-import { deletePrefix, ensureBucket, externalEndpoint, listPrefix, startS3rver, type S3Target } from './s3.js';
+import { renderMarkdown, type BenchReport, type Measurement, type StageMeasurement, machineOf } from './report.js';
+import { deletePrefix, ensureBucket, externalEndpoint, listPrefix, startRgw, startS3rver, type S3Target } from './s3.js';
 import { Trash } from './trash.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,12 +31,16 @@ interface Args {
   skipEncrypted: boolean;
   seed: number;
   bucket: string;
+  /** The S3 server the bench starts when no --endpoint is given: s3rver (a child process) or a throwaway Ceph RGW (test/setup/rgw.sh). */
+  server: 's3rver' | 'rgw';
+  /** With --server rgw: the OSD's sparse file, GiB (room for every object the run keeps). */
+  rgwGiB: number;
   /** Re-render the markdown of an earlier run from its JSON, measuring nothing. */
   render?: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { size: 'default', runs: 3, skipDb: false, skipEncrypted: false, seed: 1, bucket: 'cassette-bench' };
+  const args: Args = { size: 'default', runs: 3, skipDb: false, skipEncrypted: false, seed: 1, bucket: 'cassette-bench', server: 's3rver', rgwGiB: 64 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -54,15 +58,22 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--skip-encrypted') args.skipEncrypted = true;
     else if (a === '--seed') args.seed = Number(value());
     else if (a === '--bucket') args.bucket = value();
+    else if (a === '--server') {
+      const v = value();
+      if (v !== 's3rver' && v !== 'rgw') throw new Error(`--server must be s3rver or rgw, got ${v}`);
+      args.server = v;
+    } else if (a === '--rgw-gib') args.rgwGiB = Number(value());
     else if (a === '--render') args.render = value();
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: npm run bench -- [--size small|default] [--runs 3] [--endpoint URL] [--skip-db] [--skip-encrypted] [--seed 1] [--bucket cassette-bench]\n       npm run bench -- --render bench/results/DATE-SIZE.json   (rewrite the .md of that run from its measurements)\n',
+        'usage: npm run bench -- [--size small|default] [--runs 3] [--endpoint URL | --server s3rver|rgw [--rgw-gib 64]] [--skip-db] [--skip-encrypted] [--seed 1] [--bucket cassette-bench]\n       npm run bench -- --render bench/results/DATE-SIZE.json   (rewrite the .md of that run from its measurements)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs must be a whole number ≥ 1');
+  if (!Number.isInteger(args.rgwGiB) || args.rgwGiB < 8) throw new Error('--rgw-gib must be a whole number ≥ 8');
+  if (args.endpoint && args.server === 'rgw') throw new Error('give --endpoint or --server rgw, not both');
   return args;
 }
 
@@ -88,9 +99,11 @@ async function main(): Promise<void> {
   const loadAtStart = os.loadavg();
   const dataDir = path.join(repoRoot, 'bench/data');
   const work = await fs.mkdtemp(path.join(os.tmpdir(), `cassette-bench-${args.size}-`));
-  // Interrupted: remove the scratch directory (tar copies of the data set); s3rver exits when our stdin pipe closes.
+  // Interrupted: remove the scratch directory (tar copies of the data set); s3rver exits when our stdin pipe closes, a Ceph cluster is stopped.
+  const server: { stopNow?: () => void } = {};
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
+      server.stopNow?.();
       fsSync.rmSync(work, { recursive: true, force: true });
       process.exit(130);
     });
@@ -101,11 +114,12 @@ async function main(): Promise<void> {
   const tree = await ensureTree(dataDir, args.size, args.seed, log);
   const db = args.skipDb ? undefined : await ensureDatabase(args.size, pgEnv, log);
 
-  const target = args.endpoint ? externalEndpoint(args.endpoint) : await startS3rver(work);
+  const target = args.endpoint ? externalEndpoint(args.endpoint) : args.server === 'rgw' ? await startRgw(args.rgwGiB) : await startS3rver(work);
+  server.stopNow = target.stopNow;
   // CASSETTE_CACHE_DIR: the encrypted backups' metadata cache stays in the scratch directory.
   const env: NodeJS.ProcessEnv = { ...target.env, PGHOST: pgEnv.PGHOST, PGUSER: pgEnv.PGUSER, AWS_ENDPOINT_URL: target.endpoint, CASSETTE_CACHE_DIR: path.join(work, 'cache') };
-  log(`S3: ${args.endpoint ? `endpoint ${target.endpoint}` : `s3rver on ${target.endpoint} (pid ${target.pid ?? 'unknown'})`}`);
-  const watch = target.pid ? new ServerWatch(target.pid) : undefined;
+  log(`S3: ${target.label} on ${target.endpoint}${target.pids ? ` (pids ${target.pids.join(', ')})` : ''}`);
+  const watch = target.pids ? new ServerWatch(target.pids) : undefined;
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   const bucket = args.bucket;
   await ensureBucket(target.client, bucket);
@@ -433,7 +447,7 @@ async function main(): Promise<void> {
     seed: args.seed,
     runs: args.runs,
     machine: machineOf(loadAtStart, loadEnd),
-    server: serverOf(args.endpoint),
+    server: target.label,
     engine: await engineVersion(),
     tools: {
       aws: (await sh(['aws', '--version']).catch((e: unknown) => messageOf(e))).trim().split(' ')[0] ?? '',
