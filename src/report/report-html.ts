@@ -2,7 +2,7 @@
 
 import { humanBytes } from '../human-units.js';
 import type { ReportData, Run, SnapshotDetail } from './report-data.js';
-import { escapeGlob, shellQuote } from './restore-command.js';
+import { escapeGlob, restoreCommand, shellQuote } from './restore-command.js';
 import { formatValue, lineChart, stackedBarChart, statusStrip, type ChartSeries } from './svg-chart.js';
 import type { TreeEntry } from './tree.js';
 
@@ -424,7 +424,8 @@ details>summary{cursor:pointer;color:var(--muted);margin:4px 0}
 /**
  * The listing's script. It reads the compact tree from #tree-data, builds a directory's rows the
  * first time it is opened (1000 at a time), and shows a file's restore command when it is
- * selected: the command comes from escapeGlob and shellQuote, whose source is put before it.
+ * selected. The command and the sizes come from restoreCommand (with escapeGlob and shellQuote)
+ * and humanBytes, whose source is put before it: one implementation for the page and `--json`.
  */
 const SCRIPT = `
 (function () {
@@ -438,7 +439,6 @@ const SCRIPT = `
   function isDir(i) { return N[i][2] === dirType || N[i][2] === artType; }
   var collator = new Intl.Collator('en', { numeric: true });
   function order(a, b) { var da = isDir(a), db = isDir(b); if (da !== db) return da ? -1 : 1; return collator.compare(N[a][1], N[b][1]); }
-  function human(n) { var u = ['B','KiB','MiB','GiB','TiB','PiB'], v = n, k = 0; while (v >= 1024 && k < u.length - 1) { v /= 1024; k++; } return k === 0 ? v + ' B' : v.toFixed(v >= 100 ? 0 : 1) + ' ' + u[k]; }
   function modeText(type, m) {
     var c = { dir: 'd', file: '-', symlink: 'l', hardlink: 'h', fifo: 'p', chardev: 'c', blockdev: 'b' }[type] || '?';
     var s = 'rwxrwxrwx'.split('').map(function (ch, k) { return m & (1 << (8 - k)) ? ch : '-'; });
@@ -453,7 +453,7 @@ const SCRIPT = `
     var name = text('span', 'name', n[1] + (type === 'symlink' && n[7] !== null ? ' → ' + n[7] : '') + (type === 'artifact' ? ' (' + n[7].toLocaleString('en') + ' entries)' : ''));
     name.style.paddingLeft = (depth * 16) + 'px'; name.title = n[1];
     r.appendChild(name);
-    r.appendChild(text('span', 'num', type === 'file' || isDir(i) ? human(n[3]) : ''));
+    r.appendChild(text('span', 'num', type === 'file' || isDir(i) ? humanBytes(n[3]) : ''));
     r.appendChild(text('span', 'time', n[4] ? new Date(n[4] * 1000).toISOString().slice(0, 16).replace('T', ' ') : ''));
     r.appendChild(text('span', 'mode', type === 'artifact' ? '' : modeText(type, n[5])));
     r.appendChild(text('span', 'owner', n[6] >= 0 ? t.owners[n[6]] : ''));
@@ -491,7 +491,7 @@ const SCRIPT = `
     if (next && next.classList && next.classList.contains('restore')) { next.remove(); return; }
     var p = pathOf(Number(r.dataset.node));
     if (t.notUtf8.indexOf(Number(r.dataset.node)) !== -1) { r.after(text('div', 'restore', 'Its name is not valid UTF-8 (shown with \uFFFD), so no pattern names it alone: restore the directory that holds it.')); return; }
-    var cmd = 'cassette restore ' + t.id + ' --include ' + shellQuote(escapeGlob(p.artifact + '/' + p.path)) + ' --stdout --repo ' + shellQuote(t.repository);
+    var cmd = restoreCommand(t.repository, t.id, p.artifact, p.path);
     var box = text('code', 'restore', cmd); box.style.marginLeft = r.firstChild.style.paddingLeft;
     r.after(box);
   }
@@ -558,6 +558,8 @@ ${repositorySection(data)}
 window.addEventListener('beforeprint', function () { document.querySelectorAll('details').forEach(function (d) { d.open = true; }); });
 ${escapeGlob.toString()}
 ${shellQuote.toString()}
+${restoreCommand.toString()}
+${humanBytes.toString()}
 ${SCRIPT}</script>
 </body>
 </html>

@@ -1,8 +1,8 @@
 // The `cassette restore … --include … --stdout` command that gets one file back, as the report shows it for each file.
 //
 // The page builds these commands in the browser for the entries it lists, from the source text of
-// escapeGlob and shellQuote (report-html.ts embeds them): each function is self-contained, with
-// no reference outside its own body, so that the page and `--json` give the same command.
+// these three functions (report-html.ts embeds them): each refers to nothing outside this module's
+// three, so that the page and `--json` give the same command.
 
 /** The path as a pattern that matches it alone: every glob metacharacter made literal with `\` (docs: Patterns). */
 export function escapeGlob(path: string): string {
