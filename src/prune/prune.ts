@@ -142,12 +142,7 @@ export async function removeSnapshots(options: RemoveOptions): Promise<PruneRepo
   const { store } = options;
   const grace = options.graceMs ?? 24 * 3600 * 1000;
 
-  // Objects under data/, grouped by snapshot id.
-  const data = new Map<string, ObjectInfo[]>();
-  for await (const object of store.list(DATA_PREFIX)) {
-    const id = dataIdOf(object.key);
-    data.set(id, [...(data.get(id) ?? []), object]);
-  }
+  const data = await listDataById(store);
   const uploads = await collect(store.listPendingUploads(DATA_PREFIX));
 
   const marker = await ClockMarker.write(store);
@@ -235,6 +230,18 @@ export async function removeSnapshots(options: RemoveOptions): Promise<PruneRepo
   } finally {
     await marker.remove();
   }
+}
+
+/** The objects under data/, grouped by their snapshot id (the key's first segment below data/). */
+export async function listDataById(store: Pick<ObjectStore, 'list'>): Promise<Map<string, ObjectInfo[]>> {
+  const data = new Map<string, ObjectInfo[]>();
+  for await (const object of store.list(DATA_PREFIX)) {
+    const id = dataIdOf(object.key);
+    const objects = data.get(id);
+    if (objects) objects.push(object);
+    else data.set(id, [object]);
+  }
+  return data;
 }
 
 /** Commit records of snapshots committed since `listed` was read (a record deleted since its listing is skipped). */

@@ -4,9 +4,9 @@ import { isSnapshotId, snapshotIdTime } from '../format/snapshot-id.js';
 import type { CommitRecord } from '../format/types.js';
 import { countEntry, emptyCounts, storedTotals } from '../inspect/stats.js';
 import type { Retention } from '../plan/plan.js';
-import { dataIdOf, leaseIsFresh, parentsInUse, planLeftovers, type ListedLease } from '../prune/plan-leftovers.js';
+import { leaseIsFresh, parentsInUse, planLeftovers, type ListedLease } from '../prune/plan-leftovers.js';
 import { keptSummary, liveObjects, splitObjects } from '../prune/plan-objects.js';
-import { policyDecision, readLeases } from '../prune/prune.js';
+import { listDataById, policyDecision, readLeases } from '../prune/prune.js';
 import { DATA_PREFIX, listSnapshots, LOCKS_PREFIX, objectKeysOf, openIndex, resolveSnapshot } from '../repository.js';
 import { describeFilter, matchesFilter, type SnapshotFilter } from '../snapshot-filter.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
@@ -32,21 +32,15 @@ export interface ReportOptions {
   /** "Now": the ages of leftovers and prune's forecast are judged by it. */
   now: Date;
   cassetteVersion: string;
-  /** Whether a committed record could not be opened (encrypted to keys not given): such records carry only their public part. */
-  sealed?: (record: CommitRecord) => boolean;
 }
 
+/** A committed record no key given opens (encrypted to other keys): it carries only its public part. */
 const isSealed = (record: CommitRecord): boolean => record.sealed !== undefined;
 
 export async function collectReport(options: ReportOptions): Promise<ReportData> {
   const { store } = options;
-  const sealed = options.sealed ?? isSealed;
   // The same order as prune's: data and uploads, then leases, then commit records.
-  const data = new Map<string, ObjectInfo[]>();
-  for await (const object of store.list(DATA_PREFIX)) {
-    const id = dataIdOf(object.key);
-    data.set(id, [...(data.get(id) ?? []), object]);
-  }
+  const data = await listDataById(store);
   const uploads = await collect(store.listPendingUploads(DATA_PREFIX));
   const leases = await readLeases(store, await collect(store.list(LOCKS_PREFIX)));
   const records = await listSnapshots(store);
@@ -61,7 +55,7 @@ export async function collectReport(options: ReportOptions): Promise<ReportData>
     ...leftovers.filter((l) => !l.referenced && snapshotIdTime(l.id).getTime() >= firstShown).map(incompleteRun),
   ].sort((a, b) => Date.parse(a.time) - Date.parse(b.time) || (a.id < b.id ? -1 : 1));
 
-  const detail = await detailOf(store, selected, options, sealed);
+  const detail = await detailOf(store, selected, options);
   const held = [...data.values()].flat();
   const named = new Set(records.flatMap((record) => objectKeysOf(record)));
   const storedBytes = held.reduce((sum, o) => sum + o.size, 0);
@@ -82,7 +76,7 @@ export async function collectReport(options: ReportOptions): Promise<ReportData>
       url: store.url,
       snapshots: records.length,
       selected: selected.length,
-      sealed: records.filter(sealed).length,
+      sealed: records.filter(isSealed).length,
       objects: held.length,
       storedBytes,
       tarBytes,
@@ -210,15 +204,10 @@ function forecast(
 }
 
 /** The detailed snapshot, or why there is none. */
-async function detailOf(
-  store: ObjectStore,
-  selected: readonly CommitRecord[],
-  options: ReportOptions,
-  sealed: (record: CommitRecord) => boolean,
-): Promise<Pick<ReportData, 'snapshot' | 'snapshotNote'>> {
+async function detailOf(store: ObjectStore, selected: readonly CommitRecord[], options: ReportOptions): Promise<Pick<ReportData, 'snapshot' | 'snapshotNote'>> {
   if (selected.length === 0) return { snapshotNote: 'no committed snapshot' + (options.filter ? ` has ${describeFilter(options.filter)}` : ' yet') };
   const record = options.snapshot === 'latest' ? selected.at(-1)! : await resolveSnapshot(store, options.snapshot, options.filter);
-  if (sealed(record))
+  if (isSealed(record))
     return {
       snapshotNote: `snapshot ${record.id} is encrypted: its artifacts and files show with --identity FILE (or CASSETTE_IDENTITY, or the passphrase); the timeline and totals need no key`,
     };
